@@ -1,0 +1,1 @@
+"""fl-credit: federated credit scoring on Flower."""

@@ -1,0 +1,75 @@
+"""What the server tells every bank in each message's ConfigRecord, in one place.
+
+The server builds it from the :class:`~fl_credit.config.ExperimentConfig`; a bank reads it back.
+Nothing else crosses from server to client, so simulation and deployment behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from flwr.app import ConfigRecord
+
+from fl_credit.config import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """Training and privacy settings a bank applies to its own rows."""
+
+    seed: int = 0
+    lr: float = 0.5
+    local_epochs: int = 1
+    batch_size: int = 0
+    optimizer: str = "sgd"
+    l2: float = 0.01
+    proximal_mu: float = 0.0
+    imbalance: str = "class_weight"
+    k_neighbors: int = 5
+    dp_mode: str = "off"
+    dp_epsilon: float = 0.0
+    dp_delta: float = 0.0
+    dp_max_grad_norm: float = 1.0
+    dp_accountant: str = "prv"
+    dp_batch_size: int = 256
+    dp_clip_norm: float = 1.0
+    total_rounds: int = 1
+    bank_dir: str = ""
+
+    @classmethod
+    def from_experiment(cls, cfg: ExperimentConfig, bank_dir: str = "") -> BankSettings:
+        """The settings every bank gets for experiment ``cfg``."""
+        return cls(
+            seed=cfg.seed,
+            lr=cfg.train.lr,
+            local_epochs=cfg.train.local_epochs,
+            batch_size=cfg.train.batch_size,
+            optimizer=cfg.train.optimizer,
+            l2=cfg.train.l2,
+            proximal_mu=cfg.strategy.proximal_mu if cfg.strategy.name == "fedprox" else 0.0,
+            imbalance=cfg.imbalance.method,
+            k_neighbors=cfg.imbalance.k_neighbors,
+            dp_mode=cfg.dp.mode,
+            dp_epsilon=float(cfg.dp.epsilon or 0.0),
+            dp_delta=float(cfg.dp.delta or 0.0),
+            dp_max_grad_norm=cfg.dp.max_grad_norm,
+            dp_accountant=cfg.dp.accountant,
+            dp_batch_size=cfg.dp.batch_size,
+            dp_clip_norm=cfg.dp.clip_norm,
+            total_rounds=cfg.train.rounds,
+            bank_dir=bank_dir,
+        )
+
+    def to_config(self) -> ConfigRecord:
+        """Encode as a flat ConfigRecord (keys use dashes, Flower's convention)."""
+        return ConfigRecord({k.replace("_", "-"): v for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_config(cls, record: ConfigRecord) -> BankSettings:
+        """Decode from a ConfigRecord built by :meth:`to_config` (extra keys ignored)."""
+        values = {}
+        for f in fields(cls):
+            key = f.name.replace("_", "-")
+            if key in record:
+                values[f.name] = record[key]
+        return cls(**values)

@@ -1,0 +1,255 @@
+"""The bank's Flower ClientApp: it reads only its own file and answers the server's messages.
+
+Messages (Flower Message API):
+
+- ``query.moments``: the bank's feature sums (pass 1: ``[n, sum x]``; pass 2: squared deviations
+  from the global mean), for federated standardisation.
+- ``train``: train the received global model on the bank's rows; FedAvg reply contract.
+- ``query.histogram``: validation-score histograms of the received model, per class, for the
+  validation threshold.
+- ``query.privacy``: the bank's privacy accountant report (DP runs only).
+
+Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
+MetricRecord ``"metrics"`` holding ``"num-examples"``, so the same replies can be summed in the
+clear or through secure aggregation.
+
+State that must outlive one message (the DP accountant) lives in ``context.state``: under the
+Deployment Engine every message starts a fresh process. The module-level cache below only
+saves re-reading a file inside one long-lived simulation worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Error,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
+from flwr.clientapp import ClientApp
+
+from fl_credit.bank_settings import BankSettings
+from fl_credit.data.bank_file import BankData, read_bank
+from fl_credit.data.scaling import Standardizer, centered_squares, first_moments
+from fl_credit.errors import DataError, FlCreditError
+from fl_credit.imbalance import balance
+from fl_credit.metrics import score_histograms
+from fl_credit.model import model_from_arrays, predict_proba, to_arrays
+from fl_credit.training import LocalTraining, log_loss, train
+
+SCALER_MEAN = "scaler-mean"
+SCALER_STD = "scaler-std"
+
+
+@dataclass(frozen=True)
+class BankRows:
+    """A bank's rows scaled with the federation's statistics, balanced for training."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    pos_weight: float
+    x_val: np.ndarray
+    y_val: np.ndarray
+    raw_train_rows: int
+
+
+_FILES: dict[str, BankData] = {}
+_ROWS: dict[str, BankRows] = {}
+
+
+def bank_path(context: Context, settings: BankSettings) -> Path:
+    """This bank's file: ``data-path`` from the node config (deployment), else the
+    simulation's bank folder and the node's partition id."""
+    if "data-path" in context.node_config:
+        return Path(str(context.node_config["data-path"]))
+    if not settings.bank_dir or "partition-id" not in context.node_config:
+        raise DataError("this SuperNode has no data-path in its --node-config")
+    pid = int(context.node_config["partition-id"])
+    for suffix in (".npz", ".csv"):
+        path = Path(settings.bank_dir) / f"bank_{pid}{suffix}"
+        if path.is_file():
+            return path
+    raise DataError(f"no data file for bank {pid} in {settings.bank_dir}")
+
+
+def load_bank(context: Context, settings: BankSettings) -> BankData:
+    """The bank's unscaled rows (cached per file inside one worker process)."""
+    path = str(bank_path(context, settings))
+    if path not in _FILES:
+        _FILES[path] = read_bank(path)
+    return _FILES[path]
+
+
+def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer) -> BankRows:
+    """Scale with the federation's statistics, then rebalance the training rows."""
+    bank = load_bank(context, settings)
+    digest = hashlib.sha1(scaler.mean.tobytes() + scaler.std.tobytes()).hexdigest()
+    key = f"{bank_path(context, settings)}|{digest}|{settings.imbalance}|{settings.seed}"
+    if key not in _ROWS:
+        x_train = scaler.transform(bank.x_train)
+        x_bal, y_bal, pos_weight = balance(
+            x_train,
+            bank.y_train,
+            settings.imbalance,
+            k_neighbors=settings.k_neighbors,
+            seed=settings.seed,
+        )
+        _ROWS[key] = BankRows(
+            x_train=x_bal,
+            y_train=y_bal,
+            pos_weight=pos_weight,
+            x_val=scaler.transform(bank.x_val),
+            y_val=bank.y_val,
+            raw_train_rows=len(bank.y_train),
+        )
+    return _ROWS[key]
+
+
+def scaler_from(message: Message) -> Standardizer:
+    """The federation's standardiser sent in the message config."""
+    config = message.content["config"]
+    return Standardizer(
+        mean=np.asarray(config[SCALER_MEAN], dtype=np.float64),
+        std=np.asarray(config[SCALER_STD], dtype=np.float64),
+    )
+
+
+_HANDLERS: list[tuple[str, str, object]] = []
+
+
+BANK_ERROR_CODE = 4001
+
+
+def app_handler(category: str, action: str):
+    """Record a handler; :func:`make_client_app` registers all of them on a ClientApp.
+
+    A bank-side input problem (:class:`FlCreditError`) becomes an error reply carrying its
+    one-line reason, instead of a traceback inside the simulation worker.
+    """
+
+    def record(func):
+        @functools.wraps(func)
+        def handler(message: Message, context: Context) -> Message:
+            try:
+                return func(message, context)
+            except FlCreditError as err:
+                return Message(Error(code=BANK_ERROR_CODE, reason=str(err)), reply_to=message)
+
+        _HANDLERS.append((category, action, handler))
+        return handler
+
+    return record
+
+
+def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> Message:
+    """Reply carrying a vector to be summed over banks."""
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord([np.asarray(values, dtype=np.float64)]),
+            "metrics": MetricRecord({"num-examples": weight}),
+        }
+    )
+    return Message(content=content, reply_to=message)
+
+
+@app_handler("query", "moments")
+def moments(message: Message, context: Context) -> Message:
+    """Pass 1: ``[n, sum x]``; pass 2: squared deviations from the sent global mean."""
+    config = message.content["config"]
+    settings = BankSettings.from_config(config)
+    bank = load_bank(context, settings)
+    if int(config["pass"]) == 1:
+        return summed_reply(message, first_moments(bank.x_train))
+    mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
+    return summed_reply(message, centered_squares(bank.x_train, mean))
+
+
+@app_handler("train", "default")
+def train_round(message: Message, context: Context) -> Message:
+    """Train the global model on this bank's rows for the configured local epochs."""
+    config = message.content["config"]
+    settings = BankSettings.from_config(config)
+    rows = prepared_rows(context, settings, scaler_from(message))
+    model = model_from_arrays(message.content["arrays"])
+    server_round = int(config.get("server-round", 1))
+    val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
+    seed = settings.seed * 10_007 + server_round
+    if settings.dp_mode == "opacus":
+        from strategies.dp.opacus_training import train_private
+
+        train_loss = train_private(
+            model,
+            rows.x_train,
+            rows.y_train,
+            rows.pos_weight,
+            settings,
+            context.state,
+            server_round,
+        )
+    else:
+        local = LocalTraining(
+            epochs=settings.local_epochs,
+            lr=settings.lr,
+            batch_size=settings.batch_size,
+            optimizer=settings.optimizer,
+            l2=settings.l2,
+            pos_weight=rows.pos_weight,
+            proximal_mu=settings.proximal_mu,
+            seed=seed,
+        )
+        train_loss = train(model, rows.x_train, rows.y_train, local)
+    metrics = MetricRecord(
+        {
+            "num-examples": rows.raw_train_rows,
+            "train_loss": train_loss,
+            "val_loss_before": val_loss_before,
+        }
+    )
+    content = RecordDict({"arrays": to_arrays(model), "metrics": metrics})
+    return Message(content=content, reply_to=message)
+
+
+@app_handler("query", "histogram")
+def histogram(message: Message, context: Context) -> Message:
+    """Per-class histograms of the received model's scores on this bank's validation rows."""
+    config = message.content["config"]
+    settings = BankSettings.from_config(config)
+    rows = prepared_rows(context, settings, scaler_from(message))
+    model = model_from_arrays(message.content["arrays"])
+    scores = predict_proba(model, rows.x_val)
+    return summed_reply(message, score_histograms(rows.y_val, scores, int(config["bins"])))
+
+
+@app_handler("query", "privacy")
+def privacy(message: Message, context: Context) -> Message:
+    """This bank's privacy accountant report (DP runs only)."""
+    from strategies.dp.opacus_training import privacy_report
+
+    content = RecordDict({"privacy": ConfigRecord(privacy_report(context.state))})
+    return Message(content=content, reply_to=message)
+
+
+def make_client_app(extra_mods: list | None = None) -> ClientApp:
+    """The bank's ClientApp with its standard mods, plus ``extra_mods`` (simulation faults)."""
+    client = ClientApp(mods=[*standard_mods(), *(extra_mods or [])])
+    for category, action, func in _HANDLERS:
+        getattr(client, category)(action)(func)
+    return client
+
+
+def standard_mods() -> list:
+    """Mods every bank runs: secure aggregation and bank-level DP (each inert unless the
+    server's message asks for it)."""
+    return []
+
+
+app = make_client_app()

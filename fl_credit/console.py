@@ -1,0 +1,34 @@
+"""The comparison table printed at the end of a run."""
+
+from __future__ import annotations
+
+
+def _row(name: str, m: dict | None) -> str:
+    if m is None:
+        return f"{name:<28} {'(could not train)':>20}"
+    lo, hi = m["auc_ci"]
+    ci = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else ""
+    at = m.get("at_val_threshold", {})
+    rec = at.get("default", {}).get("recall", float("nan"))
+    prec = at.get("default", {}).get("precision", float("nan"))
+    return (
+        f"{name:<28} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
+        f"   {rec:.3f} / {prec:.3f}"
+    )
+
+
+def comparison_table(metrics: dict) -> str:
+    """Federated vs centralized vs sklearn reference vs each bank alone, on the test set."""
+    header = (
+        f"{'model':<28} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
+        "   default recall / precision @ val. threshold"
+    )
+    lines = [header, "-" * len(header)]
+    lines.append(_row("federated", metrics["federated"]))
+    lines.append(_row("centralized (pooled rows)", metrics["centralized"]))
+    lines.append(_row("sklearn reference (pooled)", metrics["reference"]))
+    for name, m in metrics["local"].items():
+        info = metrics["banks"][name]
+        label = f"{name} alone ({info['rows']} rows)"
+        lines.append(_row(label, m))
+    return "\n".join(lines)

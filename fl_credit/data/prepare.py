@@ -1,0 +1,131 @@
+"""From a configured data source to held-out test rows and each bank's encoded rows."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from fl_credit.config import DataConfig, ExperimentConfig
+from fl_credit.data.bank_file import BankData, write_rows
+from fl_credit.data.frame import CreditData
+from fl_credit.data.partition import split_banks
+from fl_credit.data.schema import FeatureSchema
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything the experiment needs from the data, split once under the seed."""
+
+    schema: FeatureSchema
+    x_test: np.ndarray
+    y_test: np.ndarray
+    banks: dict[str, BankData]
+    bank_info: dict[str, dict]
+    dropped: dict[str, str]
+    source: str
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Encoded feature names in model order."""
+        return self.schema.feature_names
+
+
+def load_source(cfg: DataConfig, seed: int) -> CreditData:
+    """Load the configured data source into a :class:`CreditData`."""
+    if cfg.kind == "embedded":
+        from fl_credit.data.embedded import load_embedded
+
+        return load_embedded()
+    if cfg.kind == "lending_club_csv":
+        from fl_credit.data.lending_club import load_lending_club_csv
+
+        return load_lending_club_csv(cfg.path)
+    if cfg.kind == "synthetic":
+        from fl_credit.data.lending_club import load_lending_club_csv
+        from fl_credit.data.synthetic import generate_lending_club_csv
+
+        path = cfg.path or str(
+            Path(tempfile.gettempdir()) / f"fl_credit_synth_{cfg.rows}_{seed}.csv"
+        )
+        if not Path(path).is_file():
+            generate_lending_club_csv(path, n_rows=cfg.rows, seed=seed)
+        return load_lending_club_csv(path)
+    from fl_credit.data.generic_csv import load_csv
+
+    categorical = list(cfg.categorical) if cfg.categorical else None
+    return load_csv(cfg.path, cfg.target, cfg.positive, categorical=categorical, region=cfg.region)
+
+
+def _stratified_split(y: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.arange(len(y))
+    keep, held = train_test_split(rows, test_size=size, random_state=seed, stratify=y)
+    return np.sort(keep), np.sort(held)
+
+
+def prepare(cfg: ExperimentConfig, data: CreditData | None = None) -> Prepared:
+    """Hold out the test set, form the banks and split each bank's validation rows.
+
+    Parameters
+    ----------
+    cfg : ExperimentConfig
+        Data, partition, test and validation settings and the seed.
+    data : CreditData, optional
+        Already-loaded data; loaded from ``cfg.data`` when omitted.
+
+    Returns
+    -------
+    Prepared
+        Encoded test rows and per-bank rows, all unscaled.
+    """
+    data = data if data is not None else load_source(cfg.data, cfg.seed)
+    schema = FeatureSchema.from_data(data)
+    x_all = schema.encode(data.features)
+    train_rows, test_rows = _stratified_split(data.target, cfg.test_size, cfg.seed)
+    train = data.subset(train_rows)
+    splits = split_banks(cfg.partition, train.target, train.region, cfg.seed)
+    banks, info = {}, {}
+    for k, split in enumerate(splits):
+        rows = train_rows[split.rows]
+        y = data.target[rows]
+        local_train, local_val = _stratified_split(y, cfg.val_size, cfg.seed + 1000 + k)
+        banks[split.name] = BankData(
+            feature_names=tuple(schema.feature_names),
+            x_train=x_all[rows[local_train]],
+            y_train=y[local_train],
+            x_val=x_all[rows[local_val]],
+            y_val=y[local_val],
+        )
+        info[split.name] = {
+            "label": split.label,
+            "rows": int(len(local_train)),
+            "defaults": int(y[local_train].sum()),
+            "default_rate": float(y[local_train].mean()),
+            "val_rows": int(len(local_val)),
+        }
+    return Prepared(
+        schema=schema,
+        x_test=x_all[test_rows],
+        y_test=data.target[test_rows],
+        banks=banks,
+        bank_info=info,
+        dropped=dict(data.dropped),
+        source=data.name,
+    )
+
+
+def write_bank_files(prepared: Prepared, directory: Path, suffix: str = ".csv") -> list[Path]:
+    """Write each bank's rows to ``directory/<bank><suffix>`` and the test rows to ``test``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    names = prepared.feature_names
+    paths = []
+    for name, bank in prepared.banks.items():
+        parts = {"train": (bank.x_train, bank.y_train), "val": (bank.x_val, bank.y_val)}
+        paths.append(write_rows(directory / f"{name}{suffix}", names, parts))
+    write_rows(directory / f"test{suffix}", names, {"test": (prepared.x_test, prepared.y_test)})
+    prepared.schema.to_json(directory / "schema.json")
+    return paths

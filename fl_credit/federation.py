@@ -1,0 +1,188 @@
+"""The server's side of one federated experiment, independent of how it is launched.
+
+:func:`run_federation` is called by the simulation entry point and by the deployed ServerApp
+alike. It (1) computes the standardisation statistics from per-bank sums, (2) runs the
+configured strategy for the configured rounds, evaluating the global model on the held-out
+test rows after every round, (3) picks the validation threshold from summed per-bank score
+histograms and (4) collects the banks' privacy reports when DP is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+
+from fl_credit.bank_settings import BankSettings
+from fl_credit.client_app import SCALER_MEAN, SCALER_STD
+from fl_credit.config import ExperimentConfig
+from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_from_sums
+from fl_credit.errors import FlCreditError
+from fl_credit.metrics import round_metrics, threshold_from_histograms
+from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
+from fl_credit.strategy_factory import Aggregator, build_aggregator, build_strategy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FederationResult:
+    """What the server learned: the final model and how it got there."""
+
+    arrays: ArrayRecord
+    scaler: Standardizer
+    threshold: float
+    history: list[dict] = field(default_factory=list)
+    privacy: dict[str, dict] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
+    """Node ids of the banks once ``count`` of them are connected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = sorted(grid.get_node_ids())
+        if len(nodes) >= count:
+            return nodes
+        if time.monotonic() > deadline:
+            raise FlCreditError(f"only {len(nodes)} of {count} banks connected within {timeout}s")
+        time.sleep(0.2)
+
+
+def federated_standardizer(
+    aggregator: Aggregator, grid: Grid, nodes: list[int], settings: ConfigRecord
+) -> Standardizer:
+    """Global feature means and deviations from two summed passes over the banks."""
+    first = aggregator.sum(grid, nodes, "moments", _with(settings, {"pass": 1}))
+    count, mean = mean_from_sums(first)
+    second = aggregator.sum(
+        grid, nodes, "moments", _with(settings, {"pass": 2, SCALER_MEAN: mean.tolist()})
+    )
+    return standardizer_from_sums(count, mean, second)
+
+
+def _with(base: ConfigRecord, extra: dict) -> ConfigRecord:
+    merged = ConfigRecord(dict(base))
+    for key, value in extra.items():
+        merged[key] = value
+    return merged
+
+
+def make_test_evaluator(
+    x_test: np.ndarray, y_test: np.ndarray, history: list[dict]
+) -> Callable[[int, ArrayRecord], MetricRecord]:
+    """``evaluate_fn`` for the strategy: score the global model on the test rows each round."""
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        scores = predict_proba(model_from_arrays(arrays), x_test)
+        metrics = round_metrics(y_test, scores)
+        history.append({"round": server_round, **{f"test_{k}": v for k, v in metrics.items()}})
+        log.info(
+            "round %d: test AUC %.4f  KS %.4f  log loss %.4f",
+            server_round,
+            metrics["auc"],
+            metrics["ks"],
+            metrics["log_loss"],
+        )
+        return MetricRecord(metrics)
+
+    return evaluate
+
+
+def run_federation(
+    grid: Grid,
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    bank_dir: str = "",
+) -> FederationResult:
+    """Run one federated experiment over the banks connected to ``grid``.
+
+    Parameters
+    ----------
+    grid : flwr.serverapp.Grid
+        The Flower grid (simulation or deployment).
+    cfg : ExperimentConfig
+        The experiment's settings.
+    num_banks : int
+        How many banks must be connected before the run starts.
+    x_test, y_test : numpy.ndarray
+        Held-out test rows (encoded, unscaled) and labels.
+    bank_dir : str
+        Simulation only: the folder holding each simulated bank's file.
+
+    Returns
+    -------
+    FederationResult
+        Final weights, the standardiser, the validation threshold and the per-round history.
+    """
+    started = time.perf_counter()
+    nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
+    settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir).to_config()
+    aggregator = build_aggregator(cfg)
+    scaler = federated_standardizer(aggregator, grid, nodes, settings)
+    x_test_scaled = scaler.transform(x_test)
+
+    history: list[dict] = []
+    strategy = build_strategy(cfg, num_banks=num_banks, aggregator=aggregator)
+    train_config = _with(
+        settings, {SCALER_MEAN: scaler.mean.tolist(), SCALER_STD: scaler.std.tolist()}
+    )
+    initial = to_arrays(new_model(x_test.shape[1], cfg.seed))
+    result = strategy.start(
+        grid=grid,
+        initial_arrays=initial,
+        num_rounds=cfg.train.rounds,
+        timeout=cfg.engine.timeout,
+        train_config=train_config,
+        evaluate_fn=make_test_evaluator(x_test_scaled, y_test, history),
+    )
+    for server_round, metrics in result.train_metrics_clientapp.items():
+        row = next((h for h in history if h["round"] == server_round), None)
+        if row is not None:
+            row.update({k: float(v) for k, v in metrics.items() if k != "num-examples"})
+
+    final = result.arrays if result.arrays is not None else initial
+    nodes = sorted(grid.get_node_ids())
+    hist = aggregator.sum(
+        grid, nodes, "histogram", _with(train_config, {"bins": cfg.histogram_bins}), arrays=final
+    )
+    threshold = threshold_from_histograms(hist)
+    privacy = collect_privacy(grid, nodes, cfg) if cfg.dp.mode == "opacus" else {}
+    return FederationResult(
+        arrays=final,
+        scaler=scaler,
+        threshold=threshold,
+        history=history,
+        privacy=privacy,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def collect_privacy(grid: Grid, nodes: list[int], cfg: ExperimentConfig) -> dict[str, dict]:
+    """Each bank's privacy report (its accountant's totals), keyed by bank name."""
+    messages = [
+        Message(
+            content=RecordDict({"config": ConfigRecord()}),
+            message_type="query.privacy",
+            dst_node_id=node,
+        )
+        for node in nodes
+    ]
+    reports = {}
+    for reply in grid.send_and_receive(messages, timeout=cfg.engine.timeout):
+        if reply.has_error():
+            log.warning(
+                "bank %s sent no privacy report: %s", reply.metadata.src_node_id, reply.error.reason
+            )
+            continue
+        report = dict(reply.content["privacy"])
+        reports[str(report.pop("bank", reply.metadata.src_node_id))] = report
+    return dict(sorted(reports.items()))

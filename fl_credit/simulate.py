@@ -1,0 +1,111 @@
+"""Entry point: ``python -m fl_credit.simulate [hydra overrides] [-m]``.
+
+Runs one experiment (or, with ``-m``, one per sweep point) and writes into the run folder:
+``config_resolved.yaml``, ``status.json``, ``metrics.json``, ``history.csv`` and ``model.pt``.
+Bad input ends the run with one line naming the problem and exit code 2; in a multirun the
+failure is recorded in that point's ``status.json`` and the sweep goes on. A sweep point
+whose folder already holds a finished run is skipped, so an interrupted sweep can be rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from fl_credit import run_files
+from fl_credit.config import from_dict
+from fl_credit.console import comparison_table
+from fl_credit.errors import FlCreditError
+
+log = logging.getLogger("fl_credit")
+
+
+def run_in_folder(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
+    """Run the experiment described by ``cfg`` and write its files into ``run_dir``."""
+    from fl_credit.experiment import run_experiment, save_model
+
+    started = time.perf_counter()
+    run_files.write_atomic(
+        run_dir / run_files.RESOLVED_CONFIG, OmegaConf.to_yaml(cfg, resolve=True)
+    )
+    experiment = from_dict(OmegaConf.to_container(cfg, resolve=True))
+    outcome = run_experiment(experiment)
+    run_files.write_history(run_dir / run_files.HISTORY, outcome.history)
+    save_model(run_dir / run_files.MODEL, outcome.federation)
+    metrics = {**outcome.metrics, "overrides": overrides}
+    run_files.write_json(run_dir / run_files.METRICS, metrics)
+    run_files.write_json(
+        run_dir / run_files.STATUS,
+        {
+            "status": "ok",
+            "error": None,
+            "wall_time_s": time.perf_counter() - started,
+            "engine_time_s": outcome.engine.engine_seconds,
+            "overrides": overrides,
+        },
+    )
+    return metrics
+
+
+def record_failure(run_dir: Path, overrides: list[str], error: str, started: float) -> None:
+    """Write a failed ``status.json`` (the one-line error) for the sweep summary."""
+    run_files.write_json(
+        run_dir / run_files.STATUS,
+        {
+            "status": "failed",
+            "error": error,
+            "wall_time_s": time.perf_counter() - started,
+            "engine_time_s": None,
+            "overrides": overrides,
+        },
+    )
+
+
+def one_line(err: BaseException) -> str:
+    """A single line describing ``err``."""
+    text = str(err).strip().splitlines()
+    message = text[-1] if text else ""
+    if isinstance(err, FlCreditError):
+        return message or type(err).__name__
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra task: one experiment per call."""
+    # Flower logs through its own console handler; propagating would print every line twice.
+    logging.getLogger("flwr").propagate = False
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if run_files.finished(run_dir):
+        log.info("already finished, skipping: %s", run_dir)
+        return
+    started = time.perf_counter()
+    try:
+        metrics = run_in_folder(cfg, run_dir, overrides)
+    except Exception as err:  # noqa: BLE001 - every failure becomes one recorded line
+        line = one_line(err)
+        record_failure(run_dir, overrides, line, started)
+        if not isinstance(err, FlCreditError):
+            run_files.write_atomic(run_dir / "error.log", traceback.format_exc())
+        print(f"error: {line}", file=sys.stderr)
+        if multirun:
+            return
+        raise SystemExit(2) from None
+    print()
+    print(comparison_table(metrics))
+    print(f"\nrun folder: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Experiment sweeps: Hydra multirun callbacks and the self-summarising sweep report."""
