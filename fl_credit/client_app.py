@@ -4,6 +4,7 @@ Messages (Flower Message API):
 
 - ``query.moments``: the bank's feature sums (pass 1: ``[n, sum x]``; pass 2: squared deviations
   from the global mean), for federated standardisation.
+- ``query.standardizer``: keep the agreed means and deviations in ``context.state``.
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
 - ``query.histogram``: validation-score histograms of the received model, per class, for the
   validation threshold.
@@ -48,6 +49,7 @@ from fl_credit.training import LocalTraining, log_loss, train
 
 SCALER_MEAN = "scaler-mean"
 SCALER_STD = "scaler-std"
+SCALER_STATE = "standardizer"
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,12 @@ def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer
     return _ROWS[key]
 
 
-def scaler_from(message: Message) -> Standardizer:
-    """The federation's standardiser sent in the message config."""
-    config = message.content["config"]
-    return Standardizer(
-        mean=np.asarray(config[SCALER_MEAN], dtype=np.float64),
-        std=np.asarray(config[SCALER_STD], dtype=np.float64),
-    )
+def stored_scaler(context: Context) -> Standardizer:
+    """The federation's standardiser, kept in ``context.state`` since ``query.standardizer``."""
+    if SCALER_STATE not in context.state:
+        raise DataError("this bank has not received the federation's standardiser yet")
+    mean, std = context.state[SCALER_STATE].to_numpy_ndarrays()
+    return Standardizer(mean=mean, std=std)
 
 
 _HANDLERS: list[tuple[str, str, object]] = []
@@ -173,12 +174,22 @@ def moments(message: Message, context: Context) -> Message:
     return summed_reply(message, centered_squares(bank.x_train, mean))
 
 
+@app_handler("query", "standardizer")
+def standardizer(message: Message, context: Context) -> Message:
+    """Keep the federation's agreed means and deviations for every later message."""
+    config = message.content["config"]
+    mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
+    std = np.asarray(config[SCALER_STD], dtype=np.float64)
+    context.state[SCALER_STATE] = ArrayRecord([mean, std])
+    return Message(content=RecordDict(), reply_to=message)
+
+
 @app_handler("train", "default")
 def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     config = message.content["config"]
     settings = BankSettings.from_config(config)
-    rows = prepared_rows(context, settings, scaler_from(message))
+    rows = prepared_rows(context, settings, stored_scaler(context))
     model = model_from_arrays(message.content["arrays"])
     server_round = int(config.get("server-round", 1))
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
@@ -223,7 +234,7 @@ def histogram(message: Message, context: Context) -> Message:
     """Per-class histograms of the received model's scores on this bank's validation rows."""
     config = message.content["config"]
     settings = BankSettings.from_config(config)
-    rows = prepared_rows(context, settings, scaler_from(message))
+    rows = prepared_rows(context, settings, stored_scaler(context))
     model = model_from_arrays(message.content["arrays"])
     scores = predict_proba(model, rows.x_val)
     return summed_reply(message, score_histograms(rows.y_val, scores, int(config["bins"])))

@@ -94,6 +94,7 @@ class EngineConfig:
     backend: str = "ray"
     cpus_per_bank: float = 1.0
     timeout: float = 600.0
+    keep_warm: bool = True
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,10 @@ def validate(cfg: ExperimentConfig) -> None:
         f"imbalance must be one of {IMBALANCE_METHODS}, got {cfg.imbalance.method!r}",
     )
     _check_dp(cfg)
+    _check(
+        cfg.engine.backend in ("ray", "inprocess"),
+        f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
+    )
     _check(cfg.bootstrap >= 0, "metrics.bootstrap must be >= 0")
     _check(cfg.histogram_bins >= 10, "metrics.histogram_bins must be at least 10")
 

@@ -17,6 +17,79 @@ from fl_credit.errors import FlCreditError
 log = logging.getLogger(__name__)
 
 
+def keep_ray_running() -> None:
+    """Let every simulation in this process share one Ray instance.
+
+    Flower 1.41's Ray backend calls ``ray.init`` only when Ray is not running, but calls
+    ``ray.shutdown`` after every run, so each point of a sweep pays Ray's start-up again.
+    This replaces the backend's ``terminate`` with one that still kills the run's actors but
+    leaves Ray up; Ray stops when the process exits. Idempotent.
+    """
+    from flwr.server.superlink.fleet.vce.backend import raybackend
+
+    backend = getattr(raybackend, "_fl_credit_ray_backend", raybackend.RayBackend)
+    if getattr(backend, "_fl_credit_keeps_ray", False):
+        return
+
+    def terminate(self) -> None:
+        if self.pool:
+            self.pool.terminate_all_actors()
+
+    backend.terminate = terminate
+    backend._fl_credit_keeps_ray = True
+
+
+class InProcessBackend:
+    """A Flower simulation backend that runs each ClientApp call in this process.
+
+    Messages still travel through Flower's simulation runtime (LinkState, the VCE worker
+    queue, the ClientApp's mods and handlers, each node's Context); only the Ray actor
+    around the call is gone, and with it Ray's start-up and per-message hop. Calls run one
+    at a time. Used by tests and for sweeps of small experiments.
+    """
+
+    def __init__(self, backend_config: dict) -> None:
+        self.app_fn = None
+
+    def build(self, app_fn) -> None:
+        """Keep the function that loads the ClientApp."""
+        self.app_fn = app_fn
+
+    @property
+    def num_workers(self) -> int:
+        """One message at a time."""
+        return 1
+
+    def is_worker_idle(self) -> bool:
+        """Always ready: calls are synchronous."""
+        return True
+
+    def terminate(self) -> None:
+        """Nothing to stop."""
+
+    def process_message(self, message, context):
+        """Run the ClientApp on ``message``; errors surface as Flower's ClientAppException."""
+        from flwr.clientapp.client_app import ClientAppException
+
+        try:
+            return self.app_fn()(message=message, context=context), context
+        except Exception as ex:
+            raise ClientAppException(str(ex)) from ex
+
+
+def use_backend(name: str) -> None:
+    """Select the backend Flower's simulation runtime builds for the next run.
+
+    Flower 1.41 hard-codes ``RayBackend`` in the runtime but imports it from its module at
+    call time, so rebinding the module attribute selects the backend.
+    """
+    from flwr.server.superlink.fleet.vce.backend import raybackend
+
+    original = getattr(raybackend, "_fl_credit_ray_backend", raybackend.RayBackend)
+    raybackend._fl_credit_ray_backend = original
+    raybackend.RayBackend = InProcessBackend if name == "inprocess" else original
+
+
 @dataclass(frozen=True)
 class EngineRun:
     """What a simulation returned and where its time went."""
@@ -44,6 +117,9 @@ def simulate(
     """
     from flwr.simulation import run_simulation
 
+    use_backend(engine.backend)
+    if engine.keep_warm:
+        keep_ray_running()
     outcome: dict = {}
     server_app = ServerApp()
 

@@ -25,7 +25,13 @@ from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_fr
 from fl_credit.errors import FlCreditError
 from fl_credit.metrics import round_metrics, threshold_from_histograms
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
-from fl_credit.strategy_factory import Aggregator, build_aggregator, build_strategy
+from fl_credit.strategy_factory import (
+    Aggregator,
+    build_aggregator,
+    build_strategy,
+    last_line,
+    query_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
 
 
 def federated_standardizer(
-    aggregator: Aggregator, grid: Grid, nodes: list[int], settings: ConfigRecord
+    aggregator: Aggregator, grid: Grid, nodes: list[int], settings: ConfigRecord, timeout: float
 ) -> Standardizer:
     """Global feature means and deviations from two summed passes over the banks."""
     first = aggregator.sum(grid, nodes, "moments", _with(settings, {"pass": 1}))
@@ -63,7 +69,22 @@ def federated_standardizer(
     second = aggregator.sum(
         grid, nodes, "moments", _with(settings, {"pass": 2, SCALER_MEAN: mean.tolist()})
     )
-    return standardizer_from_sums(count, mean, second)
+    scaler = standardizer_from_sums(count, mean, second)
+    share_standardizer(grid, nodes, scaler, settings, timeout)
+    return scaler
+
+
+def share_standardizer(
+    grid: Grid, nodes: list[int], scaler: Standardizer, settings: ConfigRecord, timeout: float
+) -> None:
+    """Send every bank the agreed standardiser, which it keeps in its ``context.state``."""
+    config = _with(settings, {SCALER_MEAN: scaler.mean.tolist(), SCALER_STD: scaler.std.tolist()})
+    messages = query_messages(nodes, "standardizer", config, None)
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    failed = [r for r in replies if r.has_error()]
+    if failed or len(replies) < len(nodes):
+        reason = failed[0].error.reason if failed else "no reply before the timeout"
+        raise FlCreditError(f"a bank did not take the standardiser: {last_line(reason)}")
 
 
 def _with(base: ConfigRecord, extra: dict) -> ConfigRecord:
@@ -127,14 +148,12 @@ def run_federation(
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
     settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir).to_config()
     aggregator = build_aggregator(cfg)
-    scaler = federated_standardizer(aggregator, grid, nodes, settings)
+    scaler = federated_standardizer(aggregator, grid, nodes, settings, cfg.engine.timeout)
     x_test_scaled = scaler.transform(x_test)
 
     history: list[dict] = []
     strategy = build_strategy(cfg, num_banks=num_banks, aggregator=aggregator)
-    train_config = _with(
-        settings, {SCALER_MEAN: scaler.mean.tolist(), SCALER_STD: scaler.std.tolist()}
-    )
+    train_config = settings
     initial = to_arrays(new_model(x_test.shape[1], cfg.seed))
     result = strategy.start(
         grid=grid,
