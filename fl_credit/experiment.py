@@ -111,9 +111,9 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         "dropped_columns": prepared.dropped,
         "config": summary_config(cfg, len(prepared.banks)),
         "timing": {
-            "wall_s": engine.wall_seconds,
-            "federation_s": engine.server_seconds,
-            "engine_s": engine.engine_seconds,
+            "simulation_s": engine.wall_seconds,
+            "server_app_s": engine.server_seconds,
+            "engine_start_stop_s": engine.engine_seconds + fed.setup_seconds,
         },
     }
     return ExperimentOutcome(metrics=metrics, history=fed.history, federation=fed, engine=engine)

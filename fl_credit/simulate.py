@@ -30,14 +30,16 @@ log = logging.getLogger("fl_credit")
 
 def run_in_folder(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
     """Run the experiment described by ``cfg`` and write its files into ``run_dir``."""
+    started = time.perf_counter()
+    resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    run_files.write_atomic(run_dir / run_files.RESOLVED_CONFIG, resolved)
+    experiment = from_dict(OmegaConf.to_container(cfg, resolve=True))
+    from fl_credit.data.prepare import prepare
+
+    prepared = prepare(experiment)  # data problems surface before the engine starts
     from fl_credit.experiment import run_experiment, save_model
 
-    started = time.perf_counter()
-    run_files.write_atomic(
-        run_dir / run_files.RESOLVED_CONFIG, OmegaConf.to_yaml(cfg, resolve=True)
-    )
-    experiment = from_dict(OmegaConf.to_container(cfg, resolve=True))
-    outcome = run_experiment(experiment)
+    outcome = run_experiment(experiment, prepared)
     run_files.write_history(run_dir / run_files.HISTORY, outcome.history)
     save_model(run_dir / run_files.MODEL, outcome.federation)
     metrics = {**outcome.metrics, "overrides": overrides}
@@ -48,7 +50,7 @@ def run_in_folder(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
             "status": "ok",
             "error": None,
             "wall_time_s": time.perf_counter() - started,
-            "engine_time_s": outcome.engine.engine_seconds,
+            "engine_time_s": outcome.metrics["timing"]["engine_start_stop_s"],
             "overrides": overrides,
         },
     )
