@@ -6,6 +6,7 @@ nothing reads the raw Hydra tree after :func:`from_dict`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -157,6 +158,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     ConfigError
         On an unknown key or a value out of range, with one line naming it.
     """
+    raw = {**raw, "dp": _no_privacy_at_infinite_epsilon(dict(raw.get("dp") or {}))}
     metrics = dict(raw.get("metrics") or {})
     faults = dict(raw.get("faults") or {})
     cfg = ExperimentConfig(
@@ -176,6 +178,17 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     )
     validate(cfg)
     return cfg
+
+
+def _no_privacy_at_infinite_epsilon(dp: dict[str, Any]) -> dict[str, Any]:
+    """``dp.epsilon=inf`` means no privacy guarantee: the run trains without DP.
+
+    It lets one sweep put the non-private reference next to finite budgets.
+    """
+    epsilon = dp.get("epsilon")
+    if isinstance(epsilon, int | float) and math.isinf(epsilon) and epsilon > 0:
+        return {**dp, "mode": "off", "epsilon": None}
+    return dp
 
 
 def _as_int(value: Any, name: str) -> int:

@@ -35,6 +35,7 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 from scipy import stats
 
 SEED_KEY = "seed"
@@ -44,7 +45,7 @@ CONFIDENCE = 0.95
 LEAD_COLUMNS = ("job", "run_dir")
 STATUS_COLUMNS = ("status", "error", "wall_time_s", "engine_time_s")
 RESERVED_COLUMNS = frozenset(LEAD_COLUMNS + STATUS_COLUMNS)
-SECTIONS = ("local", "banks", "privacy", "config")
+SECTIONS = ("local", "banks", "privacy", "privacy_local", "config")
 FIRST_MODELS = ("federated", "centralized", "reference")
 LOCAL_ROLES = ("smallest", "largest", "mean", "best")
 DP_OFF = frozenset({"off", "none", "false", "no", "0", ""})
@@ -63,6 +64,7 @@ SUMMARY_MODELS = (
 DEFAULT_SUMMARY_METRICS = (
     *(f"{model}.{metric}" for model in SUMMARY_MODELS for metric in MAIN_METRICS),
     "privacy.epsilon_max",
+    "privacy_local.epsilon_max",
     "wall_time_s",
     "engine_time_s",
 )
@@ -223,7 +225,8 @@ def _read_status(run_dir: Path) -> dict[str, Any]:
     """``status.json``, or a stand-in describing why it cannot be used."""
     path = run_dir / "status.json"
     if not path.is_file():
-        return {"status": MISSING, "error": "no status.json: the job was killed or is still running"}
+        reason = "no status.json: the job was killed or is still running"
+        return {"status": MISSING, "error": reason}
     try:
         raw = _read_json(path)
     except (OSError, ValueError) as exc:
@@ -358,7 +361,7 @@ def _local_columns(local: dict[str, Any], banks: dict[str, Any]) -> dict[str, An
     return columns
 
 
-def _privacy_columns(privacy: dict[str, Any]) -> dict[str, Any]:
+def _privacy_columns(privacy: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Largest epsilon spent and target over banks, plus each bank's accounting."""
     per_bank = {str(name): info for name, info in privacy.items() if isinstance(info, dict)}
     if not per_bank:
@@ -369,13 +372,18 @@ def _privacy_columns(privacy: dict[str, Any]) -> dict[str, Any]:
         return max(values) if values else math.nan
 
     columns: dict[str, Any] = {
-        "privacy.epsilon_max": largest("epsilon"),
-        "privacy.target_epsilon": largest("target_epsilon"),
-        "privacy.delta_max": largest("delta"),
+        f"{prefix}.epsilon_max": largest("epsilon"),
+        f"{prefix}.target_epsilon": largest("target_epsilon"),
+        f"{prefix}.delta_max": largest("delta"),
     }
     for name in sorted(per_bank, key=_natural_key):
-        columns.update(_flatten(per_bank[name], f"privacy.{name}"))
+        columns.update(_flatten(per_bank[name], f"{prefix}.{name}"))
     return columns
+
+
+def _is_model(value: Any) -> bool:
+    """A metrics object: a dict with an ``auc``."""
+    return isinstance(value, dict) and "auc" in value
 
 
 def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -390,8 +398,11 @@ def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``<model>.<metric>`` for every model object (``federated``, ``centralized``,
-        ``reference`` and any other), ``local.*`` (per bank and the ``smallest``, ``largest``,
-        ``mean`` and ``best`` bank alone), ``banks.*``, ``privacy.*`` and ``config.*``.
+        ``reference`` and any other top-level dict with an ``auc``), ``local.*`` (per bank and
+        the ``smallest``, ``largest``, ``mean`` and ``best`` bank alone), ``banks.*``,
+        ``privacy.*`` and ``privacy_local.*`` (largest epsilon over banks, then per bank),
+        ``config.*``, and any other top-level dict flattened under its own name (e.g.
+        ``timing.*``). Top-level lists and scalars (e.g. ``overrides``) are left out.
     """
 
     def section(name: str) -> dict[str, Any]:
@@ -400,32 +411,37 @@ def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
 
     columns: dict[str, Any] = {}
     for name, value in metrics.items():
-        if name not in SECTIONS and isinstance(value, dict):
+        if _is_model(value):
             columns.update(_flatten(value, str(name)))
     columns.update(_local_columns(section("local"), section("banks")))
     columns.update(_flatten(section("banks"), "banks"))
-    columns.update(_privacy_columns(section("privacy")))
+    columns.update(_privacy_columns(section("privacy"), "privacy"))
+    columns.update(_privacy_columns(section("privacy_local"), "privacy_local"))
     columns.update(_flatten(section("config"), "config"))
+    for name, value in metrics.items():
+        if name not in SECTIONS and isinstance(value, dict) and not _is_model(value):
+            columns.update(_flatten(value, str(name)))
     return columns
 
 
-def _column_rank(column: str) -> tuple[Any, ...]:
-    """Section order of a metric column: models, local roles, banks, privacy, config."""
+def _column_rank(column: str, models: set[str]) -> tuple[Any, ...]:
+    """Section order: models, local roles, each bank alone, banks, privacy, config, the rest."""
     head, _, rest = column.partition(".")
+    second = rest.partition(".")[0]
     if head in FIRST_MODELS:
         return (FIRST_MODELS.index(head),)
-    if head not in SECTIONS:
+    if head in models:
         return (3, head)
-    second = rest.partition(".")[0]
     if head == "local":
         if second in LOCAL_ROLES:
             return (4, LOCAL_ROLES.index(second))
         return (5, 0) if second == "n_trained" else (5, 1, _natural_key(second))
     if head == "banks":
         return (6, _natural_key(second))
-    if head == "privacy":
-        return (7, 1, _natural_key(second)) if "." in rest else (7, 0)
-    return (8,)
+    if head in ("privacy", "privacy_local"):
+        bank = (1, _natural_key(second)) if "." in rest else (0,)
+        return (7, head, *bank)
+    return (8,) if head == "config" else (9, head)
 
 
 def collect_runs(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -463,7 +479,8 @@ def collect_runs(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
     seen: dict[str, None] = {}
     for record in records:
         seen.update(dict.fromkeys(column for column in record if column not in fixed))
-    metrics = sorted(seen, key=_column_rank)
+    models = {col[: -len(".auc")] for col in seen if col.endswith(".auc") and col.count(".") == 1}
+    metrics = sorted(seen, key=lambda column: _column_rank(column, models))
     frame = pd.DataFrame(records, columns=[*LEAD_COLUMNS, *keys, *STATUS_COLUMNS, *metrics])
     frame = frame.sort_values("job", kind="stable").reset_index(drop=True)
     frame.attrs["override_keys"] = keys
@@ -717,21 +734,34 @@ class _Axis:
     key: str | None
     categories: tuple[Any, ...]
     numeric: bool
+    log: bool = False
 
     @classmethod
-    def of(cls, df: pd.DataFrame, key: str | None) -> _Axis:
+    def of(cls, df: pd.DataFrame, key: str | None, log: bool = False) -> _Axis:
+        """The x axis of ``key`` over the rows of ``df`` (a single category when None)."""
         if key is None:
             return cls(None, ("all runs",), False)
         values = {_norm(value) for value in df[key]}
         numeric = _is_numeric(df[key])
         if numeric:
             values.discard(None)
-        return cls(key, tuple(sorted(values, key=_value_sort_key)), numeric)
+        return cls(key, tuple(sorted(values, key=_value_sort_key)), numeric, log and numeric)
 
     def position(self, value: Any) -> float | None:
+        """Plot position of an x value (None: cannot be placed on a numeric axis)."""
         if self.numeric:
             return None if value is None else float(value)
         return float(self.categories.index(value if self.key else "all runs"))
+
+    def dodge(self, xs: np.ndarray, fraction: float) -> np.ndarray:
+        """Shift positions sideways by ``fraction`` of the axis span, so error bars separate."""
+        if not self.numeric:
+            return xs + fraction * len(self.categories)
+        values = np.array(self.categories, dtype=float)
+        if self.log:
+            span = math.log(values.max() / values.min()) or 1.0
+            return xs * math.exp(fraction * span)
+        return xs + fraction * ((values.max() - values.min()) or 1.0)
 
 
 def _new_figure(panels: int) -> tuple[Figure, list[Axes]]:
@@ -758,7 +788,15 @@ def _panels(df: pd.DataFrame, facets: Sequence[str]) -> list[tuple[str, pd.DataF
     return panels or [("", df)]
 
 
-def _draw_line(ax: Axes, rows: pd.DataFrame, column: str, axis: _Axis, **style: Any) -> bool:
+def _slot_offset(slot: int, slots: int) -> float:
+    """Sideways offset (fraction of the axis span) of line ``slot`` out of ``slots``."""
+    step = min(0.012, 0.12 / max(slots, 1))
+    return (slot - (slots - 1) / 2) * step
+
+
+def _draw_line(
+    ax: Axes, rows: pd.DataFrame, column: str, axis: _Axis, offset: float, **style: Any
+) -> bool:
     """Mean ± interval of ``column`` at each x value; False when there is nothing to draw."""
     if column not in rows.columns:
         return False
@@ -772,6 +810,7 @@ def _draw_line(ax: Axes, rows: pd.DataFrame, column: str, axis: _Axis, **style: 
         return False
     xs, means, lows, highs = (np.array(part, dtype=float) for part in zip(*points, strict=True))
     errors = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
+    xs = axis.dodge(xs, offset)
     ax.errorbar(xs, means, yerr=errors, capsize=3, markersize=5, linewidth=1.4, **style)
     return True
 
@@ -796,18 +835,28 @@ def _style_groups(rows: pd.DataFrame, key: str | None) -> list[tuple[str, str, p
     ]
 
 
-def _decorate(ax: Axes, axis: _Axis, layout_log: bool, title: str, ylabel: str) -> None:
-    """Axis labels, ticks and grid of one panel."""
-    if axis.numeric:
-        if layout_log:
-            ax.set_xscale("log")
-    else:
+def _decorate(ax: Axes, axis: _Axis, log_x: bool, title: str, ylabel: str) -> None:
+    """Axis labels, ticks and grid of one panel (a log axis is ticked at the swept values)."""
+    if not axis.numeric:
         ax.set_xticks(range(len(axis.categories)), [_fmt_value(v) for v in axis.categories])
         ax.set_xlim(-0.5, len(axis.categories) - 0.5)
+    elif log_x:
+        ax.set_xscale("log")
+        ax.set_xticks([float(v) for v in axis.categories], [_fmt_value(v) for v in axis.categories])
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(axis.key or "")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize="medium")
     ax.grid(True, alpha=0.3)
+
+
+def _title(fig: Figure, axes: Sequence[Axes], text: str) -> None:
+    """Figure title; above the only panel when there is one, so it clears the legend."""
+    text += "\nmean and 95% t-interval over seeds"
+    if len(axes) == 1 and not axes[0].get_title():
+        axes[0].set_title(text, fontsize="medium")
+    else:
+        fig.suptitle(text, fontsize="medium")
 
 
 def _figure_legend(fig: Figure, axes: Sequence[Axes]) -> None:
@@ -850,29 +899,32 @@ def model_figure(df: pd.DataFrame, metric: str, ylabel: str) -> Figure:
     """
     ok = df[df["status"] == OK]
     layout = choose_layout(df)
-    axis = _Axis.of(ok, layout.x)
+    axis = _Axis.of(ok, layout.x, layout.log_x)
     panels = _panels(ok, layout.facets)
     fig, axes = _new_figure(len(panels))
     for ax, (title, rows) in zip(axes, panels, strict=True):
-        for suffix, linestyle, group in _style_groups(rows, layout.style):
-            for prefix, color, marker in PLOT_MODELS:
+        styles = _style_groups(rows, layout.style)
+        slots = len(styles) * len(PLOT_MODELS)
+        for i, (suffix, linestyle, group) in enumerate(styles):
+            for j, (prefix, color, marker) in enumerate(PLOT_MODELS):
                 column = f"{prefix}.{metric}"
                 label = _bank_label(group, prefix, column) + suffix
+                offset = _slot_offset(i * len(PLOT_MODELS) + j, slots)
                 _draw_line(
-                    ax, group, column, axis,
+                    ax, group, column, axis, offset,
                     color=color, marker=marker, linestyle=linestyle, label=label,
                 )  # fmt: skip
         _decorate(ax, axis, layout.log_x, title, ylabel)
     _figure_legend(fig, axes)
     subject = f" vs {layout.x}" if layout.x else ""
     note = _fixed_dp_note(ok, layout)
-    fig.suptitle(f"{ylabel}{subject}{note} (mean, 95% t-interval over seeds)", fontsize="medium")
+    _title(fig, axes, f"{ylabel}{subject}{note}")
     return fig
 
 
 def _baseline(ax: Axes, rows: pd.DataFrame) -> None:
     """Federated AUC without DP as a horizontal line with its interval as a band."""
-    mean, low, high, n = interval(rows["federated.auc"]) if len(rows) else (0, 0, 0, 0)
+    mean, low, high, n = interval(rows["federated.auc"] if "federated.auc" in rows.columns else [])
     if not n:
         ax.text(0.02, 0.02, "no non-DP runs in this sweep", transform=ax.transAxes, fontsize=8)
         return
@@ -902,24 +954,26 @@ def privacy_figure(df: pd.DataFrame, eps_key: str) -> Figure:
     ok["_dp"] = dp_setting(ok)
     on = _dp_on(ok)
     facets = [key for key in varying_keys(df) if key not in (eps_key, "dp", "dp.mode")]
-    axis = _Axis.of(ok[on], eps_key)
+    axis = _Axis.of(ok[on], eps_key, _wants_log(ok[on], eps_key))
+    models = (PLOT_MODELS[0], *PLOT_MODELS[3:])
     panels = _panels(ok, facets)
     fig, axes = _new_figure(len(panels))
     for ax, (title, rows) in zip(axes, panels, strict=True):
-        rows_on = rows[on.loc[rows.index]]
-        for (mode,), group in _groups(rows_on, ["_dp"]):
-            for prefix, color, marker in (PLOT_MODELS[0], *PLOT_MODELS[3:]):
+        modes = list(_groups(rows[on.loc[rows.index]], ["_dp"]))
+        for i, ((mode,), group) in enumerate(modes):
+            for j, (prefix, color, marker) in enumerate(models):
                 column = f"{prefix}.auc"
                 label = f"{_bank_label(group, prefix, column)}, DP ({mode})"
                 linestyle = "-" if prefix == "federated" else "--"
+                offset = _slot_offset(i * len(models) + j, len(modes) * len(models))
                 _draw_line(
-                    ax, group, column, axis,
+                    ax, group, column, axis, offset,
                     color=color, marker=marker, linestyle=linestyle, label=label,
                 )  # fmt: skip
         _baseline(ax, rows[~on.loc[rows.index]])
-        _decorate(ax, axis, _wants_log(ok[on], eps_key), title, "AUC")
+        _decorate(ax, axis, axis.log, title, "AUC")
     _figure_legend(fig, axes)
-    fig.suptitle(f"Privacy-utility: AUC vs {eps_key} (mean, 95% t-interval)", fontsize="medium")
+    _title(fig, axes, f"Privacy-utility: AUC vs {eps_key}")
     return fig
 
 
@@ -963,16 +1017,21 @@ def _fmt_number(value: float, digits: int = 3) -> str:
     return "–" if _is_missing(value) else f"{float(value):.{digits}f}"
 
 
-def _fmt_interval(row: pd.Series, column: str, digits: int = 3) -> str:
-    """``mean [lo, hi]`` of a :func:`summarise` row; notes n when it differs from n_ok."""
-    n = row.get(f"{column}.n", 0)
+def _fmt_stats(stats_: tuple[float, float, float, int], n_ok: int, digits: int = 3) -> str:
+    """``mean [lo, hi]`` from :func:`interval`; notes n when it differs from ``n_ok``."""
+    mean, low, high, n = stats_
     if not n:
         return "–"
-    text = _fmt_number(row[f"{column}.mean"], digits)
+    text = _fmt_number(mean, digits)
     if n > 1:
-        low, high = _fmt_number(row[f"{column}.lo"], digits), _fmt_number(row[f"{column}.hi"], digits)
-        text += f" [{low}, {high}]"
-    return text + (f" (n={n})" if n != row["n_ok"] or n == 1 else "")
+        text += f" [{_fmt_number(low, digits)}, {_fmt_number(high, digits)}]"
+    return text + (f" (n={n})" if n != n_ok or n == 1 else "")
+
+
+def _fmt_interval(row: pd.Series, column: str, digits: int = 3) -> str:
+    """``mean [lo, hi]`` of one metric in a :func:`summarise` row."""
+    parts = (row[f"{column}.{part}"] for part in ("mean", "lo", "hi", "n"))
+    return _fmt_stats(tuple(parts), row["n_ok"], digits)
 
 
 def _models_with_data(df: pd.DataFrame, metric: str) -> list[str]:
@@ -1007,7 +1066,7 @@ def _names(rows: pd.DataFrame, role: str) -> str:
     names = sorted({str(name) for name in rows[name_column].dropna()}, key=_natural_key)
     if not names:
         return "–"
-    mean_rows, _, _, n = interval(rows[rows_column]) if rows_column in rows else (0, 0, 0, 0)
+    mean_rows, _, _, n = interval(rows[rows_column] if rows_column in rows.columns else [])
     return "/".join(names) + (f" ({mean_rows:,.0f} rows)" if n else "")
 
 
@@ -1025,8 +1084,7 @@ def _runs_section(df: pd.DataFrame, by: list[str]) -> list[str]:
         row += [_names(ok, "smallest"), _names(ok, "largest")]
         row += [_fmt_number(interval(ok[c])[0], 1) for c in ("wall_time_s", "engine_time_s")]
         if with_privacy:
-            summary = summarise(ok, by=[], metrics=["privacy.epsilon_max"])
-            row.append(_fmt_interval(summary.iloc[0], "privacy.epsilon_max", 2) if len(ok) else "–")
+            row.append(_fmt_stats(interval(ok["privacy.epsilon_max"]), len(ok), digits=2))
         rows.append(row)
     return ["## Runs", "", *_md_table(header, rows)]
 
@@ -1074,7 +1132,8 @@ def _problem_section(df: pd.DataFrame) -> list[str]:
         overrides = " ".join(f"{k}={_fmt_value(run[k])}" for k in keys if not _is_missing(run[k]))
         error = run["error"] if isinstance(run["error"], str) else ""
         rows.append([str(run["job"]), str(run["status"]), overrides, error])
-    return ["## Failed and skipped runs", "", *_md_table(["job", "status", "overrides", "error"], rows)]
+    table = _md_table(["job", "status", "overrides", "error"], rows)
+    return ["## Failed and skipped runs", "", *table]
 
 
 def _header_lines(df: pd.DataFrame, root: Path) -> list[str]:
@@ -1090,9 +1149,10 @@ def _header_lines(df: pd.DataFrame, root: Path) -> list[str]:
     fixed = [key for key in override_keys(df) if key not in varying and key != SEED_KEY]
     layout = choose_layout(df)
     lines.append("")
-    lines.append(f"- Swept: {', '.join(f'`{k}`' for k in varying) or 'nothing'}" + (
-        f" (plots: x = `{layout.x}`)" if layout.x else ""
-    ))
+    lines.append(
+        f"- Swept: {', '.join(f'`{k}`' for k in varying) or 'nothing'}"
+        + (f" (plots: x = `{layout.x}`)" if layout.x else "")
+    )
     if fixed:
         lines.append("- Fixed: " + ", ".join(f"`{k}={_fmt_value(df[k].iloc[0])}`" for k in fixed))
     if SEED_KEY in df.columns:

@@ -1,0 +1,305 @@
+"""Load any other credit CSV: one row per loan, a target column and feature columns.
+
+Rules:
+
+* Every column except the target, the optional region column and ``exclude`` is a feature.
+* Categorical features are the columns listed in ``categorical``; when it is None, the columns
+  whose dtype is text, category or bool. A text column whose values are nearly all numbers
+  (at least 90%) is taken to be a numeric column with garbage in it and is an error, not a
+  category; when ``categorical`` is given, every unlisted column must be numeric.
+* The label is 1 where the target equals ``positive``, compared as stripped strings and, when
+  both sides are numbers, numerically (so ``positive=1`` matches ``1``, ``"1"`` and ``1.0``).
+* Rows with a missing value in the target, a feature or the region are dropped (the count is
+  logged as a warning) with ``missing="drop"``, the default, or make loading fail with
+  ``missing="error"``. Infinite values are always an error.
+* Columns are never dropped because of their values (apart from all-empty columns), so banks
+  loading their own files with the same arguments get the same feature columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fl_credit.data.frame import CreditData
+from fl_credit.errors import DataError
+
+__all__ = ["load_csv"]
+
+logger = logging.getLogger(__name__)
+
+NUMERIC_SHARE = 0.9
+"""Share of number-like values above which a text column counts as numeric with garbage."""
+
+MANY_LEVELS = 100
+"""Categorical columns with more distinct values than this get a warning."""
+
+MAX_SHOWN = 12
+
+
+def load_csv(
+    path: str | Path,
+    target: str,
+    positive: str | int | float | bool,
+    categorical: list[str] | None = None,
+    *,
+    region: str | None = None,
+    exclude: Sequence[str] = (),
+    missing: Literal["drop", "error"] = "drop",
+) -> CreditData:
+    """Load a credit CSV with a binary default target.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file (optionally compressed).
+    target : str
+        Name of the label column.
+    positive : str, int, float or bool
+        Target value meaning default (label 1); every other value is 0.
+    categorical : list of str, optional
+        Categorical feature columns. Default: detected from the column dtypes.
+    region : str, optional
+        Column holding each borrower's region (e.g. state), returned as ``region`` and not
+        used as a feature.
+    exclude : sequence of str, default ()
+        Columns to leave out of the features (identifiers, dates, leaking columns).
+    missing : {"drop", "error"}, default "drop"
+        What to do with rows holding missing values.
+
+    Returns
+    -------
+    CreditData
+        Numeric features as float, categorical ones as strings, 0/1 target.
+
+    Raises
+    ------
+    DataError
+        The file is missing or unreadable, a named column does not exist, the target has no
+        positive or no negative rows, a numeric column holds text, a feature holds infinite
+        values, or (with ``missing="error"``) missing values.
+    """
+    path = Path(path)
+    if missing not in ("drop", "error"):
+        raise DataError(f"missing must be 'drop' or 'error', got {missing!r}")
+    raw = _read_csv(path)
+    _check_named_columns(raw, path, target, region, categorical, exclude)
+    dropped = {c: "excluded by the caller" for c in exclude}
+    feature_columns = [c for c in raw.columns if c not in (target, region, *exclude)]
+    feature_columns = _drop_empty(raw, feature_columns, dropped, path)
+    raw = _handle_missing(raw, [*feature_columns, target, *_opt(region)], missing, path)
+    labels = _labels(raw[target], positive, path)
+    cats = _categorical_columns(raw, feature_columns, categorical, path)
+    features = _features(raw, feature_columns, cats, path)
+    return CreditData(
+        features=features,
+        target=labels,
+        categorical=cats,
+        region=None if region is None else raw[region].astype(str).str.strip(),
+        dropped=dropped,
+        name=path.stem,
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _opt(column: str | None) -> list[str]:
+    return [] if column is None else [column]
+
+
+def _listing(names: Sequence[object]) -> str:
+    """Comma-separated names, cut after ``MAX_SHOWN``."""
+    shown = ", ".join(map(str, names[:MAX_SHOWN]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_SHOWN else "")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    try:
+        raw = pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty") from exc
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read as CSV ({detail})") from exc
+    if raw.empty:
+        raise DataError(f"{path}: the file has a header but no rows")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw
+
+
+def _check_named_columns(
+    raw: pd.DataFrame,
+    path: Path,
+    target: str,
+    region: str | None,
+    categorical: list[str] | None,
+    exclude: Sequence[str],
+) -> None:
+    """Every column named by the caller must exist."""
+    available = list(raw.columns)
+    if target not in available:
+        raise DataError(f"{path}: no target column '{target}' (columns: {_listing(available)})")
+    if region is not None and region not in available:
+        raise DataError(f"{path}: no region column '{region}' (columns: {_listing(available)})")
+    for role, names in (("categorical", categorical or []), ("excluded", exclude)):
+        unknown = [c for c in names if c not in available]
+        if unknown:
+            raise DataError(
+                f"{path}: {role} columns not in the file: {unknown} "
+                f"(columns: {_listing(available)})"
+            )
+    clash = {target, *_opt(region)} & set(exclude)
+    if clash:
+        raise DataError(f"{path}: cannot exclude the target or region column {sorted(clash)}")
+    if len(raw.columns) - 1 - len(_opt(region)) - len(set(exclude)) < 1:
+        raise DataError(f"{path}: no feature columns left besides the target")
+
+
+def _drop_empty(
+    raw: pd.DataFrame, columns: list[str], dropped: dict[str, str], path: Path
+) -> list[str]:
+    """Drop feature columns with no values at all (they would otherwise remove every row)."""
+    empty = [c for c in columns if raw[c].isna().all()]
+    for column in empty:
+        dropped[column] = "all values missing"
+    kept = [c for c in columns if c not in empty]
+    if not kept:
+        raise DataError(f"{path}: every feature column is empty")
+    return kept
+
+
+def _handle_missing(
+    raw: pd.DataFrame, columns: list[str], missing: str, path: Path
+) -> pd.DataFrame:
+    """Drop rows with missing values in ``columns`` (logged), or raise with ``"error"``."""
+    counts = raw[columns].isna().sum()
+    counts = counts[counts > 0]
+    if counts.empty:
+        return raw
+    described = _listing([f"{c} ({n})" for c, n in counts.items()])
+    if missing == "error":
+        raise DataError(f"{path}: missing values in columns {described}")
+    complete = raw[columns].notna().all(axis=1)
+    if not complete.any():
+        raise DataError(f"{path}: every row has a missing value (columns {described})")
+    logger.warning(
+        "%s: dropped %d of %d rows with missing values (columns %s)",
+        path.name,
+        int((~complete).sum()),
+        len(raw),
+        described,
+    )
+    return raw.loc[complete].reset_index(drop=True)
+
+
+def _numeric_positive(positive: str | int | float | bool) -> float | None:
+    if isinstance(positive, bool | int | float | np.number):
+        return float(positive)
+    try:
+        return float(str(positive).strip())
+    except ValueError:
+        return None
+
+
+def _labels(values: pd.Series, positive: str | int | float | bool, path: Path) -> np.ndarray:
+    """1 where the target equals ``positive`` (as stripped strings, or as numbers)."""
+    text = values.astype(str).str.strip()
+    match = (text == str(positive).strip()).to_numpy(dtype=bool)
+    number = _numeric_positive(positive)
+    if number is not None:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        match = match | (numbers == number)
+    if not match.any() or match.all():
+        counts = values.value_counts()
+        found = _listing([f"{v!r} ({n})" for v, n in counts.items()])
+        which = "no" if not match.any() else "only"
+        raise DataError(
+            f"{path}: {which} rows of '{values.name}' equal positive={positive!r}, so there is "
+            f"{'no default' if which == 'no' else 'no repaid'} class (values: {found})"
+        )
+    return match.astype(np.int64)
+
+
+def _categorical_columns(
+    raw: pd.DataFrame, columns: list[str], categorical: list[str] | None, path: Path
+) -> list[str]:
+    """The listed categorical columns, or the text/category/bool ones (see module doc)."""
+    if categorical is not None:
+        return [c for c in columns if c in categorical]
+    found = []
+    for column in columns:
+        values = raw[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            continue
+        if not pd.api.types.is_bool_dtype(values) and _mostly_numbers(values):
+            bad = _first_non_number(values)
+            if bad is None:
+                continue  # numbers stored as text: converted in _numeric
+            raise DataError(
+                f"{path}: column '{column}' is numeric but holds {bad!r}; fix the value or "
+                "list the column in categorical"
+            )
+        found.append(column)
+    return found
+
+
+def _mostly_numbers(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(str)
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().mean() >= NUMERIC_SHARE)
+
+
+def _first_non_number(values: pd.Series) -> object | None:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = values[numbers.isna() & values.notna()]
+    return None if bad.empty else bad.iloc[0]
+
+
+def _features(raw: pd.DataFrame, columns: list[str], cats: list[str], path: Path) -> pd.DataFrame:
+    """Numeric columns as float (text is an error, inf is an error), categorical as strings."""
+    out = {}
+    for column in columns:
+        values = raw[column]
+        if column in cats:
+            out[column] = values.astype(str).str.strip()
+            levels = out[column].nunique()
+            if levels > MANY_LEVELS:
+                logger.warning(
+                    "%s: categorical column '%s' has %d distinct values; exclude it if it is "
+                    "an identifier or free text",
+                    path.name,
+                    column,
+                    levels,
+                )
+        else:
+            out[column] = _numeric(values, path)
+    features = pd.DataFrame(out)
+    numeric = features.drop(columns=cats)
+    infinite = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy()).any()]
+    if infinite:
+        raise DataError(f"{path}: infinite values in columns {infinite}")
+    return features
+
+
+def _numeric(values: pd.Series, path: Path) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        raise DataError(
+            f"{path}: column '{values.name}' should be numeric but holds "
+            f"{values[bad].iloc[0]!r}; fix the value or list the column in categorical"
+        )
+    return numbers.astype(float)
