@@ -32,3 +32,13 @@ def comparison_table(metrics: dict) -> str:
         label = f"{name} alone ({info['rows']} rows)"
         lines.append(_row(label, m))
     return "\n".join(lines)
+
+
+def dropped_columns(dropped: dict[str, str]) -> str:
+    """Columns removed while loading the data, with the reason for each."""
+    if not dropped:
+        return "columns dropped while loading: none"
+    width = max(len(c) for c in dropped)
+    lines = [f"columns dropped while loading ({len(dropped)}):"]
+    lines.extend(f"  {col:<{width}}  {reason}" for col, reason in dropped.items())
+    return "\n".join(lines)

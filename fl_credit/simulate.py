@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fl_credit import run_files
 from fl_credit.config import from_dict
-from fl_credit.console import comparison_table
+from fl_credit.console import comparison_table, dropped_columns
 from fl_credit.errors import FlCreditError
 
 log = logging.getLogger("fl_credit")
@@ -104,6 +104,8 @@ def main(cfg: DictConfig) -> None:
         if multirun:
             return
         raise SystemExit(2) from None
+    print()
+    print(dropped_columns(metrics["dropped_columns"]))
     print()
     print(comparison_table(metrics))
     print(f"\nrun folder: {run_dir}")

@@ -63,3 +63,22 @@ def test_same_seed_same_model_and_ray_matches_inprocess(outcome, embedded):
     for key in a:
         np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), rtol=0, atol=1e-6)
     assert second.metrics["federated"]["auc"] == pytest.approx(first.metrics["federated"]["auc"])
+
+
+def test_lending_club_csv_pipeline_runs_end_to_end(tmp_path):
+    from fl_credit.config import DataConfig, ExperimentConfig
+    from fl_credit.data.synthetic import generate_lending_club_csv
+
+    path = generate_lending_club_csv(tmp_path / "loan.csv", n_rows=12_000, seed=0)
+    cfg = ExperimentConfig(
+        data=DataConfig(kind="lending_club_csv", path=str(path)),
+        train=TrainConfig(rounds=3),
+        engine=EngineConfig(backend="inprocess"),
+        bootstrap=20,
+    )
+    prepared = prepare(cfg)
+    assert len(prepared.schema.numeric) == 14
+    assert set(prepared.schema.categories) == {"home_ownership", "verification_status", "purpose"}
+    result = run_experiment(cfg, prepared)
+    assert result.metrics["federated"]["auc"] > 0.6
+    assert "id" in result.metrics["dropped_columns"]
