@@ -33,12 +33,20 @@ class BankSettings:
     dp_accountant: str = "prv"
     dp_batch_size: int = 256
     dp_clip_norm: float = 1.0
+    dp_noise_std: float = 0.0
+    dp_secret_noise: bool = False
     total_rounds: int = 1
     bank_dir: str = ""
 
     @classmethod
-    def from_experiment(cls, cfg: ExperimentConfig, bank_dir: str = "") -> BankSettings:
-        """The settings every bank gets for experiment ``cfg``."""
+    def from_experiment(
+        cls, cfg: ExperimentConfig, bank_dir: str = "", *, secret_noise: bool = False
+    ) -> BankSettings:
+        """The settings every bank gets for experiment ``cfg``.
+
+        ``secret_noise`` draws DP noise from the OS's randomness instead of the run's seed:
+        required in deployment, where the server knows the seed and could remove seeded noise.
+        """
         return cls(
             seed=cfg.seed,
             lr=cfg.train.lr,
@@ -56,6 +64,7 @@ class BankSettings:
             dp_accountant=cfg.dp.accountant,
             dp_batch_size=cfg.dp.batch_size,
             dp_clip_norm=cfg.dp.clip_norm,
+            dp_secret_noise=secret_noise,
             total_rounds=cfg.train.rounds,
             bank_dir=bank_dir,
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ from fl_credit.imbalance import balance
 from fl_credit.metrics import score_histograms
 from fl_credit.model import model_from_arrays, predict_proba, to_arrays
 from fl_credit.training import LocalTraining, log_loss, train
+
+log = logging.getLogger(__name__)
 
 SCALER_MEAN = "scaler-mean"
 SCALER_STD = "scaler-std"
@@ -81,6 +84,11 @@ def bank_path(context: Context, settings: BankSettings) -> Path:
         if path.is_file():
             return path
     raise DataError(f"no data file for bank {pid} in {settings.bank_dir}")
+
+
+def bank_name(context: Context, settings: BankSettings) -> str:
+    """This bank's name: its file's stem (``bank_0`` for ``bank_0.csv``)."""
+    return bank_path(context, settings).stem
 
 
 def load_bank(context: Context, settings: BankSettings) -> BankData:
@@ -205,7 +213,10 @@ def train_round(message: Message, context: Context) -> Message:
             settings,
             context.state,
             server_round,
+            bank_key=bank_name(context, settings),
+            secret_noise=settings.dp_secret_noise,
         )
+        log_privacy_spent(bank_name(context, settings), server_round, context)
     else:
         local = LocalTraining(
             epochs=settings.local_epochs,
@@ -218,15 +229,30 @@ def train_round(message: Message, context: Context) -> Message:
             seed=seed,
         )
         train_loss = train(model, rows.x_train, rows.y_train, local)
-    metrics = MetricRecord(
-        {
-            "num-examples": rows.raw_train_rows,
-            "train_loss": train_loss,
-            "val_loss_before": val_loss_before,
-        }
-    )
+    metrics = {"num-examples": rows.raw_train_rows}
+    if settings.dp_mode == "off":
+        # Losses are computed from the bank's rows and no DP noise covers them: sent only
+        # without DP (and then, under secure aggregation, only their weighted sum is seen).
+        metrics.update({"train_loss": train_loss, "val_loss_before": val_loss_before})
+    metrics = MetricRecord(metrics)
     content = RecordDict({"arrays": to_arrays(model), "metrics": metrics})
     return Message(content=content, reply_to=message)
+
+
+def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:
+    """The bank's own per-round line: how much of its budget it has spent so far."""
+    from strategies.dp.opacus_training import privacy_report
+
+    report = privacy_report(context.state)
+    log.info(
+        "%s: round %d, epsilon spent %.3f of %.3f (delta %.1e, noise multiplier %.3f)",
+        bank,
+        server_round,
+        report["epsilon"],
+        report["target_epsilon"],
+        report["delta"],
+        report["noise_multiplier"],
+    )
 
 
 @app_handler("query", "histogram")
@@ -245,7 +271,9 @@ def privacy(message: Message, context: Context) -> Message:
     """This bank's privacy accountant report (DP runs only)."""
     from strategies.dp.opacus_training import privacy_report
 
-    content = RecordDict({"privacy": ConfigRecord(privacy_report(context.state))})
+    settings = BankSettings.from_config(message.content["config"])
+    report = {"bank": bank_name(context, settings), **privacy_report(context.state)}
+    content = RecordDict({"privacy": ConfigRecord(report)})
     return Message(content=content, reply_to=message)
 
 

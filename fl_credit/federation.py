@@ -178,7 +178,7 @@ def run_federation(
         grid, nodes, "histogram", _with(train_config, {"bins": cfg.histogram_bins}), arrays=final
     )
     threshold = threshold_from_histograms(hist)
-    privacy = collect_privacy(grid, nodes, cfg) if cfg.dp.mode == "opacus" else {}
+    privacy = collect_privacy(grid, nodes, cfg, settings) if cfg.dp.mode == "opacus" else {}
     return FederationResult(
         arrays=final,
         scaler=scaler,
@@ -190,11 +190,13 @@ def run_federation(
     )
 
 
-def collect_privacy(grid: Grid, nodes: list[int], cfg: ExperimentConfig) -> dict[str, dict]:
+def collect_privacy(
+    grid: Grid, nodes: list[int], cfg: ExperimentConfig, settings: ConfigRecord
+) -> dict[str, dict]:
     """Each bank's privacy report (its accountant's totals), keyed by bank name."""
     messages = [
         Message(
-            content=RecordDict({"config": ConfigRecord()}),
+            content=RecordDict({"config": settings}),
             message_type="query.privacy",
             dst_node_id=node,
         )

@@ -1,0 +1,87 @@
+"""Shared DP accounting: noise calibration, the independent RDP cross-check, default delta."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fl_credit.errors import ConfigError
+from strategies.dp.accounting import (
+    MAX_NOISE_MULTIPLIER,
+    accountant_epsilon,
+    default_delta,
+    noise_multiplier_for,
+    rdp_epsilon,
+)
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+def test_calibrated_noise_spends_the_target_within_tolerance(accountant):
+    sigma = noise_multiplier_for(
+        target_epsilon=3.0, delta=1e-5, sample_rate=0.05, steps=400, accountant=accountant
+    )
+    spent = accountant_epsilon([(sigma, 0.05, 400)], 1e-5, accountant)
+    assert 3.0 - 0.011 <= spent <= 3.0
+
+
+def test_rdp_cross_check_equals_opacus_rdp_accountant():
+    history = [(1.3, 0.02, 250)]
+    assert rdp_epsilon(1.3, 0.02, 250, 1e-5) == pytest.approx(
+        accountant_epsilon(history, 1e-5, "rdp"), rel=1e-12
+    )
+
+
+def test_prv_is_tighter_than_rdp_but_close():
+    rdp = rdp_epsilon(1.0, 0.01, 1000, 1e-5)
+    prv = accountant_epsilon([(1.0, 0.01, 1000)], 1e-5, "prv")
+    assert 0.6 * rdp <= prv <= rdp
+
+
+def test_empty_history_spends_nothing():
+    assert accountant_epsilon([], 1e-5, "prv") == 0.0
+    assert rdp_epsilon(1.0, 0.1, 0, 1e-5) == 0.0
+
+
+@pytest.mark.parametrize("epsilon", [1e-7, 0.0, -1.0])
+def test_unreachable_or_invalid_epsilon_is_a_one_line_config_error(epsilon):
+    with pytest.raises(ConfigError) as err:
+        noise_multiplier_for(
+            target_epsilon=epsilon, delta=1e-5, sample_rate=0.1, steps=100, accountant="rdp"
+        )
+    assert "\n" not in str(err.value) and "epsilon" in str(err.value)
+
+
+def test_noise_above_the_usable_maximum_is_refused():
+    # Meeting epsilon 1e-3 over 10,000 full-batch steps needs sigma far above the cap.
+    with pytest.raises(ConfigError):
+        noise_multiplier_for(
+            target_epsilon=1e-3, delta=1e-5, sample_rate=1.0, steps=10_000, accountant="rdp"
+        )
+    assert MAX_NOISE_MULTIPLIER >= 100
+
+
+def test_unknown_accountant_is_a_config_error():
+    with pytest.raises(ConfigError, match="accountant"):
+        noise_multiplier_for(
+            target_epsilon=1.0, delta=1e-5, sample_rate=0.1, steps=10, accountant="gdp"
+        )
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+def test_default_delta_is_well_below_one_over_n(n_rows):
+    delta = default_delta(n_rows)
+    assert 0 < delta <= 1e-5
+    assert delta * n_rows <= 0.1 + 1e-12
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    sigma=st.floats(min_value=0.5, max_value=20.0),
+    rate=st.floats(min_value=1e-4, max_value=1.0),
+    steps=st.integers(min_value=1, max_value=5_000),
+)
+def test_rdp_epsilon_grows_with_steps_and_shrinks_with_noise(sigma, rate, steps):
+    base = rdp_epsilon(sigma, rate, steps, 1e-5)
+    assert rdp_epsilon(sigma, rate, steps + 10, 1e-5) >= base
+    assert rdp_epsilon(sigma * 1.5, rate, steps, 1e-5) <= base
