@@ -172,14 +172,15 @@ def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> M
 
 @app_handler("query", "moments")
 def moments(message: Message, context: Context) -> Message:
-    """Pass 1: ``[n, sum x]``; pass 2: squared deviations from the sent global mean."""
+    """Pass 1: ``[n, sum x]``; pass 2: squared deviations from the sent global mean, divided
+    by the sent total row count."""
     config = message.content["config"]
     settings = BankSettings.from_config(config)
     bank = load_bank(context, settings)
     if int(config["pass"]) == 1:
         return summed_reply(message, first_moments(bank.x_train))
     mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
-    return summed_reply(message, centered_squares(bank.x_train, mean))
+    return summed_reply(message, centered_squares(bank.x_train, mean) / float(config["count"]))
 
 
 @app_handler("query", "standardizer")
@@ -278,17 +279,20 @@ def privacy(message: Message, context: Context) -> Message:
 
 
 def make_client_app(extra_mods: list | None = None) -> ClientApp:
-    """The bank's ClientApp with its standard mods, plus ``extra_mods`` (simulation faults)."""
-    client = ClientApp(mods=[*standard_mods(), *(extra_mods or [])])
+    """The bank's ClientApp with its standard mods, after ``extra_mods`` (simulated faults).
+
+    Mods, outermost first: simulated faults, secure aggregation (masks the reply last, so it
+    must sit outside every mod that changes the plaintext), bank-level DP (clips and noises
+    the update). Both are inert unless the server's message asks for them.
+    """
+    from strategies.dp.central import central_dp_mod
+    from strategies.secagg import install_secagg, secagg_mod
+
+    client = ClientApp(mods=[*(extra_mods or []), secagg_mod, central_dp_mod])
+    install_secagg(client)
     for category, action, func in _HANDLERS:
         getattr(client, category)(action)(func)
     return client
-
-
-def standard_mods() -> list:
-    """Mods every bank runs: secure aggregation and bank-level DP (each inert unless the
-    server's message asks for it)."""
-    return []
 
 
 app = make_client_app()

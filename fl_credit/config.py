@@ -60,11 +60,13 @@ class TrainConfig:
 class StrategyConfig:
     """Aggregation strategy and its parameters."""
 
-    name: str = "fedavg"
+    name: str = "secagg"
     proximal_mu: float = 0.0
     threshold: int | None = None
-    clipping_range: float = 8.0
-    quantization_bits: int = 24
+    clipping_range: float = 4.0
+    quantization_bits: int = 16
+    metric_range: float = 1e3
+    max_weight: float = 2.0**24
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -71,6 +72,9 @@ class InProcessBackend:
         """Run the ClientApp on ``message``; errors surface as Flower's ClientAppException."""
         from flwr.clientapp.client_app import ClientAppException
 
+        # A private copy, as Ray's pickling gives each actor: the ClientApp's mods may edit
+        # the message, and this object is the one Flower's LinkState keeps.
+        message = copy.deepcopy(message)
         try:
             return self.app_fn()(message=message, context=context), context
         except Exception as ex:

@@ -25,15 +25,14 @@ from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_fr
 from fl_credit.errors import FlCreditError
 from fl_credit.metrics import round_metrics, threshold_from_histograms
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
-from fl_credit.strategy_factory import (
-    Aggregator,
-    build_aggregator,
-    build_strategy,
-    last_line,
-    query_messages,
-)
+from fl_credit.strategy_factory import BankSum, build_strategy, last_line
 
 log = logging.getLogger(__name__)
+
+# Fixed-point encoding of summed statistics under secure aggregation (ignored in the clear):
+# sums of raw feature values stay far below 1e13; histogram counts below 1e8.
+MOMENT_ENCODING = {"value_range": 1e13, "quantization_bits": 12}
+HISTOGRAM_ENCODING = {"value_range": 1e8, "quantization_bits": 4}
 
 
 @dataclass
@@ -62,15 +61,18 @@ def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
 
 
 def federated_standardizer(
-    aggregator: Aggregator, grid: Grid, nodes: list[int], settings: ConfigRecord, timeout: float
+    banks: BankSum, grid: Grid, nodes: list[int], settings: ConfigRecord, timeout: float
 ) -> Standardizer:
-    """Global feature means and deviations from two summed passes over the banks."""
-    first = aggregator.sum(grid, nodes, "moments", _with(settings, {"pass": 1}))
+    """Global feature means and deviations from two summed passes over the banks.
+
+    Pass 2 sums each bank's squared deviations divided by the total row count, so the summed
+    values stay within fixed-point range under secure aggregation.
+    """
+    first = banks.sum(grid, nodes, "moments", _with(settings, {"pass": 1}), **MOMENT_ENCODING)
     count, mean = mean_from_sums(first)
-    second = aggregator.sum(
-        grid, nodes, "moments", _with(settings, {"pass": 2, SCALER_MEAN: mean.tolist()})
-    )
-    scaler = standardizer_from_sums(count, mean, second)
+    pass_two = _with(settings, {"pass": 2, SCALER_MEAN: mean.tolist(), "count": count})
+    variance = banks.sum(grid, nodes, "moments", pass_two, **MOMENT_ENCODING)
+    scaler = standardizer_from_sums(count, mean, variance * count)
     share_standardizer(grid, nodes, scaler, settings, timeout)
     return scaler
 
@@ -80,12 +82,21 @@ def share_standardizer(
 ) -> None:
     """Send every bank the agreed standardiser, which it keeps in its ``context.state``."""
     config = _with(settings, {SCALER_MEAN: scaler.mean.tolist(), SCALER_STD: scaler.std.tolist()})
-    messages = query_messages(nodes, "standardizer", config, None)
-    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    replies = list(
+        grid.send_and_receive(query_messages(nodes, "standardizer", config), timeout=timeout)
+    )
     failed = [r for r in replies if r.has_error()]
     if failed or len(replies) < len(nodes):
         reason = failed[0].error.reason if failed else "no reply before the timeout"
         raise FlCreditError(f"a bank did not take the standardiser: {last_line(reason)}")
+
+
+def query_messages(nodes: list[int], action: str, config: ConfigRecord) -> list[Message]:
+    """One ``query.<action>`` message per node carrying ``config``."""
+    return [
+        Message(RecordDict({"config": config}), message_type=f"query.{action}", dst_node_id=n)
+        for n in nodes
+    ]
 
 
 def _with(base: ConfigRecord, extra: dict) -> ConfigRecord:
@@ -124,6 +135,7 @@ def run_federation(
     x_test: np.ndarray,
     y_test: np.ndarray,
     bank_dir: str = "",
+    secret_noise: bool = False,
 ) -> FederationResult:
     """Run one federated experiment over the banks connected to ``grid``.
 
@@ -139,6 +151,8 @@ def run_federation(
         Held-out test rows (encoded, unscaled) and labels.
     bank_dir : str
         Simulation only: the folder holding each simulated bank's file.
+    secret_noise : bool
+        Banks draw DP noise from the OS instead of the seed (deployment).
 
     Returns
     -------
@@ -147,46 +161,83 @@ def run_federation(
     """
     started = time.perf_counter()
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
-    settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir).to_config()
-    aggregator = build_aggregator(cfg)
-    scaler = federated_standardizer(aggregator, grid, nodes, settings, cfg.engine.timeout)
+    central = central_dp_accountant(cfg, num_banks)
+    bank_settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir, secret_noise=secret_noise)
+    settings = _with(bank_settings.to_config(), central.train_config() if central else {})
+    strategy = build_strategy(
+        cfg, num_banks=num_banks, noise_std_share=central.noise_std_share if central else 0.0
+    )
+    banks = BankSum(strategy, timeout=cfg.engine.timeout)
+    scaler = federated_standardizer(banks, grid, nodes, settings, cfg.engine.timeout)
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.
     setup_seconds = time.perf_counter() - started
     log.info("banks ready and standardiser agreed after %.2fs", setup_seconds)
-    x_test_scaled = scaler.transform(x_test)
 
     history: list[dict] = []
-    strategy = build_strategy(cfg, num_banks=num_banks, aggregator=aggregator)
-    train_config = settings
     initial = to_arrays(new_model(x_test.shape[1], cfg.seed))
     result = strategy.start(
         grid=grid,
         initial_arrays=initial,
         num_rounds=cfg.train.rounds,
         timeout=cfg.engine.timeout,
-        train_config=train_config,
-        evaluate_fn=make_test_evaluator(x_test_scaled, y_test, history),
+        train_config=settings,
+        evaluate_fn=make_test_evaluator(scaler.transform(x_test), y_test, history),
     )
-    for server_round, metrics in result.train_metrics_clientapp.items():
-        row = next((h for h in history if h["round"] == server_round), None)
-        if row is not None:
-            row.update({k: float(v) for k, v in metrics.items() if k != "num-examples"})
+    for row in history:
+        metrics = result.train_metrics_clientapp.get(row["round"], {})
+        row.update({k: float(v) for k, v in metrics.items() if k != "num-examples"})
+        if central is not None:
+            row["dp_epsilon"] = central.epsilon_after(row["round"]) if row["round"] else 0.0
 
     final = result.arrays if result.arrays is not None else initial
     nodes = sorted(grid.get_node_ids())
-    hist = aggregator.sum(
-        grid, nodes, "histogram", _with(train_config, {"bins": cfg.histogram_bins}), arrays=final
+    hist_config = _with(settings, {"bins": cfg.histogram_bins})
+    hist = banks.sum(
+        grid,
+        nodes,
+        "histogram",
+        hist_config,
+        arrays=final,
+        require_all=False,
+        **HISTOGRAM_ENCODING,
     )
-    threshold = threshold_from_histograms(hist)
-    privacy = collect_privacy(grid, nodes, cfg, settings) if cfg.dp.mode == "opacus" else {}
+    privacy = {}
+    if cfg.dp.mode == "opacus":
+        privacy = collect_privacy(grid, nodes, cfg, settings)
+    elif central is not None:
+        privacy = {"all_banks": central.report(cfg.train.rounds)}
     return FederationResult(
         arrays=final,
         scaler=scaler,
-        threshold=threshold,
+        threshold=threshold_from_histograms(hist),
         history=history,
         privacy=privacy,
         seconds=time.perf_counter() - started,
         setup_seconds=setup_seconds,
+    )
+
+
+def central_dp_accountant(cfg: ExperimentConfig, num_banks: int):
+    """Bank-level DP accountant for ``dp=central`` (None otherwise).
+
+    The noise is split so that every sum the server can release holds the full noise: the
+    fewest banks any released sum can contain is the secure-aggregation threshold (or all
+    banks when summing in the clear).
+    """
+    if cfg.dp.mode != "central":
+        return None
+    from strategies.dp.central import CentralDPAccountant, min_contributors
+    from strategies.secagg import default_threshold
+
+    threshold = None
+    if cfg.strategy.name == "secagg":
+        threshold = cfg.strategy.threshold or default_threshold(num_banks)
+    return CentralDPAccountant.from_target(
+        target_epsilon=float(cfg.dp.epsilon),
+        total_rounds=cfg.train.rounds,
+        min_contributors=min_contributors(num_banks, secagg_threshold=threshold),
+        clip_norm=cfg.dp.clip_norm,
+        delta=float(cfg.dp.delta or 0.0),
     )
 
 

@@ -1,12 +1,17 @@
-"""Build the configured Flower strategy and the matching way of summing bank vectors."""
+"""Build the configured Flower strategy and the matching way of summing bank vectors.
+
+``strategy=secagg`` (the default) makes every sum the server needs, the standardisation
+statistics and the validation histograms as well as the model updates, go through the same
+secure aggregation: the server learns sums only. ``strategy=fedavg`` / ``fedprox`` sum in the
+clear.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
@@ -15,40 +20,25 @@ from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
 
-
-class Aggregator(Protocol):
-    """Sums one vector per bank; how much the server sees of each depends on the kind."""
-
-    def sum(
-        self,
-        grid: Grid,
-        nodes: list[int],
-        action: str,
-        config: ConfigRecord,
-        arrays: ArrayRecord | None = None,
-    ) -> np.ndarray:
-        """Send ``query.<action>`` to ``nodes`` and return the sum of their vectors."""
+# Update clip needed so bank-level DP noise shares are not cut off (about max|w| + C + 6 sd).
+CENTRAL_DP_HEADROOM = 6.0
 
 
-def query_messages(
-    nodes: list[int], action: str, config: ConfigRecord, arrays: ArrayRecord | None
-) -> list[Message]:
-    """One ``query.<action>`` message per node carrying ``config`` (and ``arrays``)."""
-    records: dict = {"config": config}
-    if arrays is not None:
-        records["arrays"] = arrays
-    return [
-        Message(content=RecordDict(records), message_type=f"query.{action}", dst_node_id=node)
-        for node in nodes
-    ]
+class BankSum:
+    """Sums one vector per bank, in the clear or through the strategy's secure aggregation.
 
+    Every summed query's reply holds one ArrayRecord ``"arrays"`` with the bank's vector.
+    """
 
-class PlainAggregator:
-    """Sums bank vectors in the clear: the server sees every bank's vector."""
-
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, strategy: FedAvg, timeout: float) -> None:
+        self.strategy = strategy
         self.timeout = timeout
 
+    @property
+    def secure(self) -> bool:
+        """True when the server only ever sees the sum."""
+        return hasattr(self.strategy, "secure_sum")
+
     def sum(
         self,
         grid: Grid,
@@ -56,46 +46,100 @@ class PlainAggregator:
         action: str,
         config: ConfigRecord,
         arrays: ArrayRecord | None = None,
+        *,
+        value_range: float,
+        quantization_bits: int,
+        require_all: bool = True,
     ) -> np.ndarray:
-        """Send ``query.<action>`` to ``nodes`` and return the sum of their vectors."""
-        replies = list(
-            grid.send_and_receive(
-                query_messages(nodes, action, config, arrays), timeout=self.timeout
+        """Send ``query.<action>`` to ``nodes``; return the sum of their vectors.
+
+        ``value_range`` and ``quantization_bits`` set the fixed-point encoding under secure
+        aggregation (values beyond the range are clipped and counted). With ``require_all``,
+        a bank that fails makes the query fail with that bank's one-line reason.
+        """
+        from strategies.secagg import plain_sum
+
+        records: dict = {"config": config}
+        if arrays is not None:
+            records["arrays"] = arrays
+        content = RecordDict(records)
+        kwargs = dict(node_ids=nodes, min_nodes=len(nodes), timeout=self.timeout)
+        if self.secure:
+            result = self.strategy.secure_sum(
+                grid,
+                content,
+                f"query.{action}",
+                value_range=value_range,
+                quantization_bits=quantization_bits,
+                label=action,
+                **kwargs,
             )
-        )
-        errors = [r.error.reason for r in replies if r.has_error()]
-        if errors or len(replies) < len(nodes):
-            reason = errors[0] if errors else "no reply before the timeout"
-            raise FlCreditError(f"query '{action}' failed at a bank: {last_line(reason)}")
-        return np.sum([r.content["arrays"].to_numpy_ndarrays()[0] for r in replies], axis=0)
+        else:
+            result = plain_sum(grid, content, f"query.{action}", **kwargs)
+        report = result.report
+        if report.dropped and (require_all or result.records is None):
+            reasons = [last_line(r) for r in report.rejected.values()] or [report.reason]
+            raise FlCreditError(f"query '{action}' failed at a bank: {reasons[0]}")
+        if result.records is None:
+            raise FlCreditError(f"query '{action}' failed: {report.reason}")
+        if report.clipped:
+            log.warning(
+                "query '%s': %d values beyond +-%g were clipped",
+                action,
+                report.clipped,
+                value_range,
+            )
+        return result.records["arrays"].to_numpy_ndarrays()[0]
 
 
 def last_line(text: str) -> str:
     """The last non-empty line of a (possibly multi-line) error text."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [line.strip(" '>") for line in str(text).splitlines() if line.strip(" '>")]
     return lines[-1] if lines else str(text)
 
 
-def build_aggregator(cfg: ExperimentConfig) -> Aggregator:
-    """The aggregator matching the configured strategy."""
-    return PlainAggregator(timeout=cfg.engine.timeout)
+def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
+    """Per-coordinate clip of a bank's update under secure aggregation."""
+    clip = cfg.strategy.clipping_range
+    if cfg.dp.mode == "central":
+        clip = max(clip, cfg.dp.clip_norm + CENTRAL_DP_HEADROOM * noise_std_share + 4.0)
+    return clip
 
 
-def build_strategy(cfg: ExperimentConfig, *, num_banks: int, aggregator: Aggregator) -> FedAvg:
-    """The configured Message-API strategy, sampling every bank each round.
+def build_strategy(
+    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0
+) -> FedAvg:
+    """The configured Message-API strategy, sampling every connected bank each round.
 
-    Federated evaluation is off: banks report validation loss inside their train replies and the
-    server scores the global model on the held-out test rows.
+    Federated evaluation is off: banks report validation loss inside their train replies and
+    the server scores the global model on the held-out test rows. ``run_federation`` waits
+    for all banks before round 1; afterwards a round trains whichever banks are still
+    connected, so a bank that drops out does not stall the run.
     """
     common = dict(
         fraction_train=1.0,
         fraction_evaluate=0.0,
-        min_train_nodes=num_banks,
-        min_available_nodes=num_banks,
+        min_train_nodes=1,
+        min_available_nodes=1,
     )
     name = cfg.strategy.name
     if name == "fedavg":
         return FedAvg(**common)
     if name == "fedprox":
         return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
-    raise ConfigError(f"unknown strategy {name!r}; choose fedavg, fedprox or secagg")
+    if name == "secagg":
+        if num_banks < 2:
+            raise ConfigError("strategy=secagg needs at least two banks; use strategy=fedavg")
+        from strategies.secagg import SecAggFedAvg
+
+        return SecAggFedAvg(
+            threshold=cfg.strategy.threshold,
+            clipping_range=update_clip(cfg, noise_std_share),
+            quantization_bits=cfg.strategy.quantization_bits,
+            metric_range=cfg.strategy.metric_range,
+            max_weight=cfg.strategy.max_weight,
+            secure_evaluate=False,
+            timeout=cfg.engine.timeout,
+            **common,
+        )
+    raise ConfigError(f"unknown strategy {name!r}; choose secagg, fedavg or fedprox")

@@ -198,6 +198,7 @@ def test_other_messages_pass_through_untouched(config, message_type):
 
 def test_missing_noise_key_is_an_error_reply():
     config = dict(BankSettings(dp_mode="central").to_config())
+    config.pop("dp-noise-std")
     reply = central_dp_mod(make_message(GLOBAL, config), make_context(), trainer(GLOBAL))
     assert reply.has_error() and "dp-noise-std" in reply.error.reason
 

@@ -1,0 +1,1 @@
+"""Aggregation strategies for fl-credit (privacy-preserving variants of FedAvg)."""

@@ -1,0 +1,214 @@
+"""Client side: the secagg Mod, the key-setup/unmask query handler, and a dropout injector.
+
+Usage in a ClientApp (Message API)::
+
+    app = ClientApp(mods=[secagg_mod])      # app-level mods wrap every registered handler
+    install_secagg(app)                     # registers query.secagg_{advertise,share_keys,unmask}
+
+    @app.train()
+    def train(msg, context): ...            # unchanged: one ArrayRecord + one MetricRecord
+
+Everything the protocol must remember between messages (key pairs, pairwise encryption
+keys, the current one-time mask key, the pending instance) lives in
+``context.state["secagg"]``; nothing is kept in module globals, so the same code runs
+under the Deployment Engine, where every message starts a fresh ClientApp process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from logging import INFO, WARNING
+from typing import Any
+
+from flwr.app import Context, Error, Message, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable, Mod
+from flwr.common import log
+from flwr.common.constant import ErrorCode
+
+from .protocol import (
+    MaskRequest,
+    ProtocolError,
+    client_advertise,
+    client_mask,
+    client_share_keys,
+    client_unmask,
+)
+from .records import (
+    ACTIONS,
+    ADVERTISE,
+    SECAGG_KEY,
+    SHARE_KEYS,
+    STATE_KEY,
+    UNMASK,
+    extract_values,
+    load_state,
+    masked_reply_content,
+    save_state,
+    secagg_config,
+    to_config,
+)
+from .vector import Bounds, encode, make_layout
+
+
+def _refuse(msg: Message, reason: str) -> Message:
+    log(WARNING, "secagg: refusing %s: %s", msg.metadata.message_type, reason)
+    return Message(Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason), reply_to=msg)
+
+
+def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Mask the reply of any message that carries a secagg ``mask`` request.
+
+    The mod strips the ``"secagg"`` ConfigRecord, lets the app compute its normal reply,
+    turns it into a plaintext ring vector (clipped, weighted, quantized), masks it and
+    replaces the whole reply content with the masked vector, the public layout and the
+    encrypted shares. Messages without a ``mask`` request pass through untouched.
+
+    Parameters
+    ----------
+    msg : Message
+        Incoming message.
+    context : Context
+        The node's context; ``context.state["secagg"]`` holds the protocol state.
+    call_next : ClientAppCallable
+        The rest of the ClientApp.
+
+    Returns
+    -------
+    Message
+        The masked reply, the app's own error reply, or an error if the bank refuses.
+    """
+    if not msg.has_content():
+        return call_next(msg, context)
+    request = secagg_config(msg.content)
+    if request is None or request.get("phase") != "mask":
+        return call_next(msg, context)
+
+    me = int(msg.metadata.dst_node_id)
+    state = load_state(context)
+    try:
+        req = MaskRequest.parse(state, me, request)  # refuse before spending time training
+        mode = str(request["mode"])
+        bounds = Bounds(
+            value_range=float(request["value-range"]),
+            metric_range=float(request["metric-range"]),
+            max_weight=float(request["max-weight"]),
+            bits=int(request["quantization-bits"]),
+        )
+    except (ProtocolError, KeyError, ValueError) as err:
+        return _refuse(msg, str(err))
+
+    inner = Message(
+        content=RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY}),
+        metadata=msg.metadata,
+    )
+    reply = call_next(inner, context)
+    if reply.has_error():
+        return reply
+
+    try:
+        arrays, metrics, weight, reference = extract_values(
+            mode,
+            msg.content,
+            reply.content,
+            weight_key=str(request.get("weight-key", "num-examples")),
+            arrays_key=str(request.get("arrays-key", "arrays")),
+        )
+        layout = make_layout(mode, arrays, metrics)
+        bounds.check(mode, len(req.participants), layout.size())
+        plain, clipped = encode(layout, arrays, metrics, bounds, weight, reference)
+        payload = client_mask(state, me, request, plain)
+    except (ProtocolError, ValueError, KeyError) as err:
+        return _refuse(msg, str(err))
+    save_state(context, state)
+    if clipped:
+        # Logged only on the bank's own machine; the server learns only the total.
+        log(INFO, "secagg: clipped %d values before masking", clipped)
+    return Message(masked_reply_content(payload, layout.to_json()), reply_to=msg)
+
+
+def secagg_query_handler(msg: Message, context: Context) -> Message:
+    """Handle ``query.secagg_advertise``, ``query.secagg_share_keys``, ``query.secagg_unmask``."""
+    action = msg.metadata.message_type.partition(".")[2]
+    request = secagg_config(msg.content) if msg.has_content() else None
+    if request is None or action not in ACTIONS:
+        return _refuse(msg, f"not a secagg request: {msg.metadata.message_type}")
+    me = int(msg.metadata.dst_node_id)
+    state = load_state(context)
+    try:
+        if action == ADVERTISE:
+            reply: dict[str, Any] = client_advertise(state, me, request)
+        elif action == SHARE_KEYS:
+            reply = client_share_keys(state, me, request)
+        else:
+            assert action == UNMASK
+            reply = client_unmask(state, me, request)
+    except (ProtocolError, KeyError, ValueError, TypeError) as err:
+        return _refuse(msg, str(err))
+    save_state(context, state)
+    return Message(RecordDict({SECAGG_KEY: to_config(reply)}), reply_to=msg)
+
+
+def install_secagg(app: ClientApp) -> ClientApp:
+    """Register :func:`secagg_query_handler` for the secagg query actions of ``app``.
+
+    Create the app with ``ClientApp(mods=[..., secagg_mod])`` first: app-level mods are
+    bound to handlers when these are registered.
+    """
+    for action in ACTIONS:
+        app.query(action)(secagg_query_handler)
+    return app
+
+
+def _message_round(msg: Message) -> int:
+    if not msg.has_content():
+        return 0
+    cfg = msg.content.config_records
+    if SECAGG_KEY in cfg and "round" in cfg[SECAGG_KEY]:
+        return int(cfg[SECAGG_KEY]["round"])  # type: ignore[arg-type]
+    for rec in cfg.values():
+        if "server-round" in rec:
+            return int(rec["server-round"])  # type: ignore[arg-type]
+    return 0
+
+
+def dropout_mod(partition_ids: Iterable[int], from_round: int = 1) -> Mod:
+    """Make simulated banks crash after their key setup (for tests and experiments).
+
+    A node whose ``context.node_config["partition-id"]`` is in ``partition_ids`` answers
+    normally until it has completed a key setup; from then on it fails every message of
+    round ``from_round`` or later (key setup, training, unmask, evaluation, queries), as a
+    bank that crashed after the key exchange would. Place it first in the mods list.
+
+    Parameters
+    ----------
+    partition_ids : Iterable[int]
+        Partitions (simulated banks) that drop out.
+    from_round : int (default: 1)
+        First server round in which they fail; queries outside the training loop count
+        as round 0.
+
+    Returns
+    -------
+    Mod
+        The client mod.
+    """
+    ids = frozenset(int(p) for p in partition_ids)
+
+    def _dropout(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        pid = context.node_config.get("partition-id")
+        keyed = (
+            STATE_KEY in context.state.config_records
+            and context.state.config_records[STATE_KEY].get("stage") == "ready"
+        )
+        if pid is not None and int(pid) in ids and keyed and _message_round(msg) >= from_round:
+            return Message(
+                Error(
+                    code=ErrorCode.CLIENT_APP_CRASHED,
+                    reason=f"simulated dropout of partition {pid}",
+                ),
+                reply_to=msg,
+            )
+        return call_next(msg, context)
+
+    return _dropout

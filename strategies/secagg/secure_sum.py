@@ -1,0 +1,657 @@
+"""Server side orchestration: key epochs, secure-aggregation instances, and secure sums.
+
+:class:`SecureAggregator` drives the protocol through a Flower ``Grid``. The strategy uses
+it for every training (and evaluation) round; the ServerApp can call
+:meth:`SecureAggregator.secure_sum` directly, e.g. for the federated scaling statistics
+before training, sharing the same key epoch. :func:`plain_sum` has the same call
+signature and result type without any protection, so callers can switch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from logging import INFO, WARNING
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid
+
+from .protocol import ProtocolError, ServerEpoch, ServerInstance, default_threshold
+from .records import (
+    ADVERTISE,
+    SECAGG_KEY,
+    SHARE_KEYS,
+    UNMASK,
+    decoded_to_records,
+    masked_vector,
+    message_type,
+    secagg_config,
+    to_config,
+)
+from .vector import Bounds, Decoded, Layout, decode
+
+
+@dataclass
+class AggregationReport:
+    """What the server learned about one secure-aggregation instance (besides the sum).
+
+    Attributes
+    ----------
+    label : str
+        Human-readable instance name, e.g. ``"round 3 (train)"``.
+    server_round : int
+        Server round (0 outside the training loop).
+    participants, survivors, dropped : list[int]
+        Node ids asked, node ids whose masked input was accepted, the rest.
+    rejected : dict[int, str]
+        Why each dropped node's input was not accepted (error, malformed, ...).
+    clipped : int
+        Total number of values the survivors clipped.
+    total_weight : float or None
+        Sum of the survivors' weights (weighted modes).
+    ok : bool
+        Whether the aggregate was produced.
+    reason : str
+        Why not, if ``ok`` is False.
+    exchanges : int
+        Message exchanges (send_and_receive calls) this instance used, key setup included.
+    seconds : float
+        Wall-clock time of the server-side secagg work, including the exchanges it ran
+        itself (key setup, unmask, and the request of a secure sum).
+    exchange_seconds : float
+        The part of ``seconds`` spent waiting for those exchanges.
+    """
+
+    label: str
+    server_round: int
+    participants: list[int] = field(default_factory=list)
+    survivors: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)
+    clipped: int = 0
+    total_weight: float | None = None
+    ok: bool = False
+    reason: str = ""
+    exchanges: int = 0
+    seconds: float = 0.0
+    exchange_seconds: float = 0.0
+
+
+@dataclass
+class PendingInstance:
+    """An instance opened by :meth:`SecureAggregator.begin`, awaiting the masked replies."""
+
+    report: AggregationReport
+    bounds: Bounds
+    mode: str
+    instance: ServerInstance | None = None
+
+    @property
+    def participants(self) -> list[int]:
+        """Nodes to send the request to (empty if the instance was skipped)."""
+        return self.instance.participants if self.instance else []
+
+    def request_record(self, **extra: Any) -> ConfigRecord:
+        """The ``"secagg"`` ConfigRecord to attach to the request content."""
+        assert self.instance is not None
+        payload = self.instance.mask_request()
+        payload.update(
+            {
+                "phase": "mask",
+                "round": self.report.server_round,
+                "mode": self.mode,
+                "quantization-bits": self.bounds.bits,
+                "value-range": float(self.bounds.value_range),
+                "metric-range": float(self.bounds.metric_range),
+                "max-weight": float(self.bounds.max_weight),
+            }
+        )
+        payload.update(extra)
+        return to_config(payload)
+
+
+@dataclass
+class SumResult:
+    """Result of :func:`secure_sum` / :func:`plain_sum`.
+
+    Attributes
+    ----------
+    records : RecordDict or None
+        The summed ArrayRecords and MetricRecords, under the keys the banks used; None if
+        the instance failed (see ``report.reason``).
+    report : AggregationReport
+        Survivors, dropouts, clipping count, cost.
+    """
+
+    records: RecordDict | None
+    report: AggregationReport
+
+
+def _replies_by_node(replies: Iterable[Message]) -> dict[int, Message]:
+    return {int(m.metadata.src_node_id): m for m in replies}
+
+
+class SecureAggregator:
+    """Runs key epochs and secure-aggregation instances over a Flower ``Grid``.
+
+    Parameters
+    ----------
+    threshold : int, optional
+        Shamir threshold ``t``. Default: a strict majority of the epoch's banks
+        (``n // 2 + 1``, at least 2). A value below that is raised to it (honest banks
+        refuse a minority threshold), with a warning.
+    timeout : float (default: 300)
+        Timeout in seconds of the key-setup and unmask exchanges.
+    max_instances_per_epoch : int, optional
+        Start a fresh key epoch after this many instances (default: only when needed).
+
+    Notes
+    -----
+    A fresh key epoch (2 exchanges) is run when there is none, when the set of connected
+    nodes changed, when a wanted node dropped out of an earlier instance (it must re-key
+    before it takes part again), or after ``max_instances_per_epoch`` instances. Nodes that
+    failed the last setup are left out until the node set changes.
+    """
+
+    def __init__(
+        self,
+        threshold: int | None = None,
+        timeout: float = 300.0,
+        max_instances_per_epoch: int | None = None,
+    ) -> None:
+        if threshold is not None and threshold < 2:
+            raise ValueError("threshold must be at least 2")
+        self.threshold = threshold
+        self.timeout = timeout
+        self.max_instances_per_epoch = max_instances_per_epoch
+        self.epoch: ServerEpoch | None = None
+        self.reports: list[AggregationReport] = []
+        self._snapshot: frozenset[int] = frozenset()
+        self._failed_setup: set[int] = set()
+        self._instances_in_epoch = 0
+        self._waiting = 0.0  # total time spent in exchanges, for the reports
+
+    # -- exchanges --------------------------------------------------------------------
+
+    def _exchange(
+        self,
+        grid: Grid,
+        nodes: Sequence[int],
+        action: str,
+        payloads: Callable[[int], dict],
+        rnd: int,
+    ) -> dict[int, dict[str, Any] | None]:
+        messages = [
+            Message(
+                content=RecordDict({SECAGG_KEY: to_config(payloads(n))}),
+                dst_node_id=n,
+                message_type=message_type(action),
+                group_id=str(rnd),
+            )
+            for n in nodes
+        ]
+        out: dict[int, dict[str, Any] | None] = dict.fromkeys(nodes)
+        t0 = time.perf_counter()
+        replies = grid.send_and_receive(messages, timeout=self.timeout)
+        self._waiting += time.perf_counter() - t0
+        for node, msg in _replies_by_node(replies).items():
+            if node in out and msg.has_content():
+                out[node] = secagg_config(msg.content)
+        return out
+
+    def _threshold_for(self, num_banks: int) -> int:
+        minimum = default_threshold(num_banks)
+        if self.threshold is None:
+            return minimum
+        if self.threshold < minimum:
+            log(
+                WARNING,
+                "secagg: threshold %d is below a majority of %d banks; using %d",
+                self.threshold,
+                num_banks,
+                minimum,
+            )
+            return minimum
+        return self.threshold
+
+    def setup(self, grid: Grid, nodes: Sequence[int], server_round: int = 0) -> str:
+        """Run a fresh key epoch with ``nodes``; return ``""`` on success or the reason."""
+        t0 = time.perf_counter()
+        self.epoch, self._instances_in_epoch = None, 0
+        self._snapshot = frozenset(int(n) for n in grid.get_node_ids())
+        nodes = sorted(int(n) for n in nodes)
+        epoch_id = ServerEpoch.new_id()
+        adv = self._exchange(
+            grid,
+            nodes,
+            ADVERTISE,
+            lambda _: {"epoch": epoch_id, "round": server_round},
+            server_round,
+        )
+        keys = ServerEpoch.collect_advertise({n: r for n, r in adv.items() if r is not None})
+        self._failed_setup = set(nodes) - set(keys)
+        t = self._threshold_for(len(keys))
+        if len(keys) < t:
+            return f"key setup: only {len(keys)} of {len(nodes)} banks answered, threshold {t}"
+        request = ServerEpoch.share_keys_request(epoch_id, keys, t)
+        request["round"] = server_round
+        shares = self._exchange(grid, sorted(keys), SHARE_KEYS, lambda _: request, server_round)
+        epoch = ServerEpoch.from_share_keys(
+            epoch_id, keys, t, {n: r for n, r in shares.items() if r is not None}
+        )
+        self._failed_setup = set(nodes) - epoch.ready
+        if len(epoch.ready) < t:
+            n_ok = len(epoch.ready)
+            return f"key setup: only {n_ok} of {len(nodes)} banks shared keys, threshold {t}"
+        self.epoch = epoch
+        log(
+            INFO,
+            "secagg: key epoch %s set up with %d banks (threshold %d) in %.2fs",
+            epoch_id,
+            len(epoch.ready),
+            t,
+            time.perf_counter() - t0,
+        )
+        return ""
+
+    def _needs_setup(self, grid: Grid, wanted: set[int]) -> bool:
+        if self.epoch is None:
+            return True
+        if frozenset(int(n) for n in grid.get_node_ids()) != self._snapshot:
+            return True
+        if wanted - self.epoch.ready - self._failed_setup:
+            return True
+        limit = self.max_instances_per_epoch
+        return limit is not None and self._instances_in_epoch >= limit
+
+    # -- instances --------------------------------------------------------------------
+
+    def begin(
+        self,
+        grid: Grid,
+        wanted: Iterable[int],
+        mode: str,
+        bounds: Bounds,
+        server_round: int = 0,
+        label: str = "",
+        consequence: str = "",
+    ) -> PendingInstance:
+        """Open an instance over the wanted nodes, running a key setup first if needed.
+
+        Returns a :class:`PendingInstance`; if it has no participants the instance was
+        skipped (reason logged, followed by ``consequence``, and in ``report.reason``).
+        """
+        t0, w0 = time.perf_counter(), self._waiting
+        pending = self._begin(grid, wanted, mode, bounds, server_round, label, consequence)
+        pending.report.seconds += time.perf_counter() - t0
+        pending.report.exchange_seconds += self._waiting - w0
+        return pending
+
+    def _begin(
+        self,
+        grid: Grid,
+        wanted: Iterable[int],
+        mode: str,
+        bounds: Bounds,
+        server_round: int,
+        label: str,
+        consequence: str,
+    ) -> PendingInstance:
+        wanted_set = {int(n) for n in wanted}
+        report = AggregationReport(
+            label=label or f"round {server_round} ({mode})", server_round=server_round
+        )
+        pending = PendingInstance(report=report, bounds=bounds, mode=mode)
+        if self._needs_setup(grid, wanted_set):
+            report.exchanges += 2
+            reason = self.setup(grid, sorted(self._snapshot_nodes(grid)), server_round)
+            if reason:
+                return self._skip(pending, reason, consequence)
+        assert self.epoch is not None
+        participants = sorted(wanted_set & self.epoch.ready)
+        report.participants = participants
+        if len(participants) < self.epoch.threshold:
+            return self._skip(
+                pending,
+                f"only {len(participants)} of the {len(wanted_set)} requested banks hold keys, "
+                f"threshold {self.epoch.threshold}",
+                consequence,
+            )
+        try:
+            bounds.check(mode, len(participants), 1)
+        except ValueError as err:
+            return self._skip(pending, str(err), consequence)
+        pending.instance = self.epoch.open_instance(participants, bounds, mode)
+        self._instances_in_epoch += 1
+        report.exchanges += 1  # the request carrying the mask phase
+        return pending
+
+    @staticmethod
+    def _snapshot_nodes(grid: Grid) -> list[int]:
+        return [int(n) for n in grid.get_node_ids()]
+
+    def wait_for_nodes(self, grid: Grid, min_nodes: int) -> list[int]:
+        """Wait (up to ``timeout``) until ``min_nodes`` nodes are connected; return them."""
+        deadline = time.monotonic() + self.timeout
+        while len(nodes := self._snapshot_nodes(grid)) < min_nodes:
+            if time.monotonic() > deadline:
+                break
+            log(INFO, "secagg: waiting for nodes: %d of %d connected", len(nodes), min_nodes)
+            time.sleep(1.0)
+        return nodes
+
+    def _skip(
+        self, pending: PendingInstance, reason: str, consequence: str = ""
+    ) -> PendingInstance:
+        rep = pending.report
+        rep.ok, rep.reason = False, reason
+        self.reports.append(rep)
+        log(
+            WARNING,
+            "secagg %s: SKIPPED, %s; nothing aggregated%s",
+            rep.label,
+            reason,
+            consequence,
+        )
+        return pending
+
+    def complete(
+        self,
+        grid: Grid,
+        pending: PendingInstance,
+        replies: Iterable[Message],
+        expected: Callable[[Layout], bool] | None = None,
+        consequence: str = "",
+    ) -> tuple[Decoded | None, AggregationReport]:
+        """Collect the masked replies, run the unmask exchange and decode the sum.
+
+        Parameters
+        ----------
+        grid : Grid
+            For the unmask exchange.
+        pending : PendingInstance
+            From :meth:`begin`.
+        replies : Iterable[Message]
+            Replies to the request that carried ``pending.request_record()``.
+        expected : callable, optional
+            Extra layout check (e.g. arrays equal the global model's names and shapes).
+        consequence : str
+            Appended to the log line when the instance fails (e.g. "; model unchanged").
+
+        Returns
+        -------
+        tuple[Decoded or None, AggregationReport]
+            The decoded aggregate (None if the instance failed) and its report.
+        """
+        t0, w0 = time.perf_counter(), self._waiting
+        decoded, rep = self._complete(grid, pending, replies, expected, consequence)
+        rep.seconds += time.perf_counter() - t0
+        rep.exchange_seconds += self._waiting - w0
+        if decoded is not None:
+            log(
+                INFO,
+                "secagg %s: %d participants, %d survivors, dropped %s, %d values clipped "
+                "(server: %.3fs secagg compute, %.3fs in secagg exchanges)",
+                rep.label,
+                len(rep.participants),
+                len(rep.survivors),
+                rep.dropped or "none",
+                rep.clipped,
+                rep.seconds - rep.exchange_seconds,
+                rep.exchange_seconds,
+            )
+        return decoded, rep
+
+    def _complete(
+        self,
+        grid: Grid,
+        pending: PendingInstance,
+        replies: Iterable[Message],
+        expected: Callable[[Layout], bool] | None,
+        consequence: str,
+    ) -> tuple[Decoded | None, AggregationReport]:
+        rep = pending.report
+        inst = pending.instance
+        if inst is None:
+            return None, rep
+        by_node = _replies_by_node(replies)
+        payloads: dict[int, dict[str, Any] | None] = {}
+        layouts: dict[int, str] = {}
+        errors: dict[int, str] = {}
+        for node in inst.participants:
+            msg = by_node.get(node)
+            if msg is None:
+                errors[node] = "no reply"
+                continue
+            if msg.has_error():
+                errors[node] = f"error reply: {msg.error.reason}"
+                continue
+            cfg = secagg_config(msg.content)
+            if cfg is None:
+                errors[node] = "reply without secagg record"
+                continue
+            cfg["masked"] = masked_vector(msg.content)
+            layouts[node] = str(cfg.pop("layout", ""))
+            payloads[node] = cfg
+        try:
+            inst.collect_masked(payloads, layouts, expected)
+        except ProtocolError as err:
+            # Overflowing layout: the participants' keys are spent, so all must re-key.
+            if self.epoch is not None:
+                self.epoch.ready -= set(inst.participants)
+            return None, self._fail(rep, str(err), consequence)
+        inst.rejected.update(errors)
+        rep.survivors, rep.dropped = list(inst.survivors), list(inst.dropped)
+        rep.rejected = {n: inst.rejected.get(n, "dropped") for n in inst.dropped}
+        if len(inst.survivors) < inst.epoch.threshold:
+            return None, self._fail(
+                rep,
+                f"only {len(inst.survivors)} of {len(inst.participants)} banks survived "
+                f"(dropped {inst.dropped}), threshold {inst.epoch.threshold}",
+                consequence,
+            )
+        unmask = self._exchange(
+            grid,
+            inst.survivors,
+            UNMASK,
+            lambda n: {**inst.unmask_request(n), "round": rep.server_round},
+            rep.server_round,
+        )
+        rep.exchanges += 1
+        try:
+            total = inst.finish(unmask)
+            assert inst.layout is not None
+            decoded = decode(inst.layout, total, pending.bounds.bits)
+        except (ProtocolError, ZeroDivisionError, ValueError) as err:
+            return None, self._fail(rep, f"unmasking failed: {err}", consequence)
+        rep.ok, rep.clipped, rep.total_weight = True, decoded.clipped, decoded.total_weight
+        self.reports.append(rep)
+        return decoded, rep
+
+    def _fail(self, rep: AggregationReport, reason: str, consequence: str) -> AggregationReport:
+        rep.ok, rep.reason = False, reason
+        self.reports.append(rep)
+        log(WARNING, "secagg %s: SKIPPED, %s; nothing aggregated%s", rep.label, reason, consequence)
+        return rep
+
+    # -- secure sum -------------------------------------------------------------------
+
+    def secure_sum(
+        self,
+        grid: Grid,
+        content: RecordDict,
+        message_type: str,
+        *,
+        value_range: float,
+        metric_range: float | None = None,
+        quantization_bits: int = 16,
+        node_ids: Iterable[int] | None = None,
+        min_nodes: int = 2,
+        server_round: int = 0,
+        timeout: float | None = None,
+        label: str = "",
+    ) -> SumResult:
+        """Ask the banks a question and learn only the sum of their answers.
+
+        Every bank's reply (ArrayRecords and MetricRecords only) is clipped to
+        ``[-value_range, value_range]`` (metrics to ``metric_range``), quantized with
+        ``quantization_bits`` fractional bits and masked; the server learns the sum over
+        the surviving banks, and the total number of clipped values.
+
+        Parameters
+        ----------
+        grid : Grid
+            The ServerApp's grid.
+        content : RecordDict
+            Request content for the banks' handler (e.g. a ConfigRecord).
+        message_type : str
+            E.g. ``"query.scaling_stats"``; the banks' ClientApp must register a handler
+            for it and carry :func:`secagg_mod` among its app-level mods.
+        value_range, metric_range : float
+            Clipping bounds; choose them so that ``n * range * 2^bits < 2^63``.
+        quantization_bits : int (default: 16)
+            Fractional bits; each bank's rounding error is at most ``2^-(bits+1)``.
+        node_ids : Iterable[int], optional
+            Banks to ask (default: all connected nodes).
+        min_nodes : int (default: 2)
+            Without ``node_ids``, first wait until this many nodes are connected.
+        server_round : int (default: 0)
+            Round label for logs and the dropout injector.
+        timeout : float, optional
+            Timeout of the request exchange (default: the aggregator's).
+        label : str
+            Name of the instance in logs.
+
+        Returns
+        -------
+        SumResult
+            ``records`` holds the sums under the banks' record keys.
+        """
+        bounds = Bounds(
+            value_range=value_range,
+            metric_range=metric_range if metric_range is not None else value_range,
+            max_weight=1.0,
+            bits=quantization_bits,
+        )
+        if node_ids is not None:
+            wanted = [int(n) for n in node_ids]
+        else:
+            wanted = self.wait_for_nodes(grid, min_nodes)
+        pending = self.begin(
+            grid, wanted, "sum", bounds, server_round, label or f"sum {message_type}"
+        )
+        if pending.instance is None:
+            return SumResult(None, pending.report)
+        record = RecordDict({**dict(content.items()), SECAGG_KEY: pending.request_record()})
+        messages = [
+            Message(
+                content=record, dst_node_id=n, message_type=message_type, group_id=str(server_round)
+            )
+            for n in pending.participants
+        ]
+        t0 = time.perf_counter()
+        replies = grid.send_and_receive(messages, timeout=timeout or self.timeout)
+        pending.report.seconds += time.perf_counter() - t0
+        pending.report.exchange_seconds += time.perf_counter() - t0
+        decoded, report = self.complete(grid, pending, replies)
+        return SumResult(decoded_to_records(decoded) if decoded else None, report)
+
+
+def secure_sum(
+    grid: Grid,
+    content: RecordDict,
+    message_type: str,
+    *,
+    value_range: float,
+    metric_range: float | None = None,
+    quantization_bits: int = 16,
+    node_ids: Iterable[int] | None = None,
+    min_nodes: int = 2,
+    server_round: int = 0,
+    timeout: float | None = None,
+    aggregator: SecureAggregator | None = None,
+) -> SumResult:
+    """Secure sum of the banks' replies (see :meth:`SecureAggregator.secure_sum`).
+
+    Pass the strategy's ``aggregator`` (``SecAggFedAvg.aggregator``) to reuse its key
+    epoch; without one, a throwaway aggregator runs its own key setup.
+    """
+    agg = aggregator if aggregator is not None else SecureAggregator()
+    return agg.secure_sum(
+        grid,
+        content,
+        message_type,
+        value_range=value_range,
+        metric_range=metric_range,
+        quantization_bits=quantization_bits,
+        node_ids=node_ids,
+        min_nodes=min_nodes,
+        server_round=server_round,
+        timeout=timeout,
+    )
+
+
+def plain_sum(
+    grid: Grid,
+    content: RecordDict,
+    message_type: str,
+    *,
+    node_ids: Iterable[int] | None = None,
+    min_nodes: int = 2,
+    server_round: int = 0,
+    timeout: float | None = 300.0,
+    **_ignored: Any,
+) -> SumResult:
+    """Insecure counterpart of :func:`secure_sum`: the server sees every bank's reply.
+
+    Same signature (clipping/quantization arguments are accepted and ignored) and result
+    type, so a caller can switch between the two.
+    """
+    t0 = time.perf_counter()
+    if node_ids is not None:
+        nodes = sorted(int(n) for n in node_ids)
+    else:
+        nodes = sorted(SecureAggregator(timeout=timeout or 300.0).wait_for_nodes(grid, min_nodes))
+    report = AggregationReport(label=f"plain sum {message_type}", server_round=server_round)
+    report.participants, report.exchanges = list(nodes), 1
+    messages = [
+        Message(
+            content=content, dst_node_id=n, message_type=message_type, group_id=str(server_round)
+        )
+        for n in nodes
+    ]
+    by_node = _replies_by_node(grid.send_and_receive(messages, timeout=timeout))
+    sums: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, type] = {}
+    for node in nodes:
+        msg = by_node.get(node)
+        if msg is None or msg.has_error():
+            report.rejected[node] = "no reply" if msg is None else str(msg.error.reason)
+            continue
+        report.survivors.append(node)
+        for rkey, rec in [*msg.content.array_records.items(), *msg.content.metric_records.items()]:
+            kinds[rkey] = type(rec)
+            acc = sums.setdefault(rkey, {})
+            for name, val in rec.items():
+                v = (
+                    val.numpy().astype(np.float64)
+                    if isinstance(rec, ArrayRecord)
+                    else np.asarray(val, dtype=np.float64)
+                )
+                acc[name] = acc[name] + v if name in acc else v
+    report.dropped = sorted(set(nodes) - set(report.survivors))
+    out: dict[str, ArrayRecord | MetricRecord] = {}
+    for rkey, acc in sums.items():
+        if kinds[rkey] is ArrayRecord:
+            out[rkey] = ArrayRecord({k: Array(np.asarray(v)) for k, v in acc.items()})
+        else:
+            out[rkey] = MetricRecord(
+                {k: v.tolist() if v.ndim else float(v) for k, v in acc.items()}
+            )
+    report.ok = bool(report.survivors)
+    report.seconds = time.perf_counter() - t0
+    return SumResult(RecordDict(out) if report.ok else None, report)
