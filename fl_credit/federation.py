@@ -29,10 +29,11 @@ from fl_credit.strategy_factory import BankSum, build_strategy, last_line
 
 log = logging.getLogger(__name__)
 
-# Fixed-point encoding of summed statistics under secure aggregation (ignored in the clear):
-# sums of raw feature values stay far below 1e13; histogram counts below 1e8.
-MOMENT_ENCODING = {"value_range": 1e13, "quantization_bits": 12}
-HISTOGRAM_ENCODING = {"value_range": 1e8, "quantization_bits": 4}
+# Clip ranges of summed statistics under secure aggregation (ignored in the clear): sums of
+# raw feature values stay below 1e13, variance shares below 1e11, histogram counts below 1e8.
+SUM_ENCODING = {"value_range": 1e13}
+VARIANCE_ENCODING = {"value_range": 1e11}
+HISTOGRAM_ENCODING = {"value_range": 1e8}
 
 
 @dataclass
@@ -68,10 +69,10 @@ def federated_standardizer(
     Pass 2 sums each bank's squared deviations divided by the total row count, so the summed
     values stay within fixed-point range under secure aggregation.
     """
-    first = banks.sum(grid, nodes, "moments", _with(settings, {"pass": 1}), **MOMENT_ENCODING)
+    first = banks.sum(grid, nodes, "moments", _with(settings, {"pass": 1}), **SUM_ENCODING)
     count, mean = mean_from_sums(first)
     pass_two = _with(settings, {"pass": 2, SCALER_MEAN: mean.tolist(), "count": count})
-    variance = banks.sum(grid, nodes, "moments", pass_two, **MOMENT_ENCODING)
+    variance = banks.sum(grid, nodes, "moments", pass_two, **VARIANCE_ENCODING)
     scaler = standardizer_from_sums(count, mean, variance * count)
     share_standardizer(grid, nodes, scaler, settings, timeout)
     return scaler
@@ -189,17 +190,11 @@ def run_federation(
         if central is not None:
             row["dp_epsilon"] = central.epsilon_after(row["round"]) if row["round"] else 0.0
 
-    final = result.arrays if result.arrays is not None else initial
+    # Result.arrays stays an empty record when every round was skipped.
+    final = result.arrays if result.arrays else initial
     nodes = sorted(grid.get_node_ids())
-    hist_config = _with(settings, {"bins": cfg.histogram_bins})
-    hist = banks.sum(
-        grid,
-        nodes,
-        "histogram",
-        hist_config,
-        arrays=final,
-        require_all=False,
-        **HISTOGRAM_ENCODING,
+    threshold = validation_threshold(
+        banks, grid, final, _with(settings, {"bins": cfg.histogram_bins})
     )
     privacy = {}
     if cfg.dp.mode == "opacus":
@@ -209,12 +204,36 @@ def run_federation(
     return FederationResult(
         arrays=final,
         scaler=scaler,
-        threshold=threshold_from_histograms(hist),
+        threshold=threshold,
         history=history,
         privacy=privacy,
         seconds=time.perf_counter() - started,
         setup_seconds=setup_seconds,
     )
+
+
+def validation_threshold(
+    banks: BankSum, grid: Grid, arrays: ArrayRecord, config: ConfigRecord
+) -> float:
+    """The KS-maximising cut-off from the banks' summed validation-score histograms.
+
+    Falls back to 0.5, with a warning, when too few banks are left to form a sum.
+    """
+    nodes = sorted(grid.get_node_ids())
+    try:
+        hist = banks.sum(
+            grid,
+            nodes,
+            "histogram",
+            config,
+            arrays=arrays,
+            require_all=False,
+            **HISTOGRAM_ENCODING,
+        )
+    except FlCreditError as err:
+        log.warning("no validation threshold (%s); using 0.5", err)
+        return 0.5
+    return threshold_from_histograms(hist)
 
 
 def central_dp_accountant(cfg: ExperimentConfig, num_banks: int):

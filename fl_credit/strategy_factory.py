@@ -48,14 +48,14 @@ class BankSum:
         arrays: ArrayRecord | None = None,
         *,
         value_range: float,
-        quantization_bits: int,
         require_all: bool = True,
     ) -> np.ndarray:
         """Send ``query.<action>`` to ``nodes``; return the sum of their vectors.
 
-        ``value_range`` and ``quantization_bits`` set the fixed-point encoding under secure
-        aggregation (values beyond the range are clipped and counted). With ``require_all``,
-        a bank that fails makes the query fail with that bank's one-line reason.
+        Under secure aggregation, values beyond ``value_range`` are clipped (and counted) and
+        the fixed-point encoding gets as many fractional bits as the 64-bit ring allows for
+        this many banks. With ``require_all``, a bank that fails makes the query fail with
+        that bank's one-line reason.
         """
         from strategies.secagg import plain_sum
 
@@ -70,7 +70,7 @@ class BankSum:
                 content,
                 f"query.{action}",
                 value_range=value_range,
-                quantization_bits=quantization_bits,
+                quantization_bits=fractional_bits(len(nodes), value_range),
                 label=action,
                 **kwargs,
             )
@@ -90,6 +90,12 @@ class BankSum:
                 value_range,
             )
         return result.records["arrays"].to_numpy_ndarrays()[0]
+
+
+def fractional_bits(num_banks: int, value_range: float) -> int:
+    """Most fractional bits such that ``num_banks`` values of ``value_range`` cannot overflow
+    the signed 64-bit ring (one bit of headroom), capped at 30."""
+    return max(0, min(30, int(np.floor(np.log2(2.0**62 / (num_banks * value_range))))))
 
 
 def last_line(text: str) -> str:
