@@ -124,6 +124,13 @@ def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer
     return _ROWS[key]
 
 
+def rows_and_model(message: Message, context: Context) -> tuple[BankSettings, BankRows, object]:
+    """What a model-carrying request needs: settings, the bank's rows, the received model."""
+    settings = BankSettings.from_config(message.content["config"])
+    rows = prepared_rows(context, settings, stored_scaler(context))
+    return settings, rows, model_from_arrays(message.content["arrays"])
+
+
 def stored_scaler(context: Context) -> Standardizer:
     """The federation's standardiser, kept in ``context.state`` since ``query.standardizer``."""
     if SCALER_STATE not in context.state:
@@ -197,9 +204,7 @@ def standardizer(message: Message, context: Context) -> Message:
 def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     config = message.content["config"]
-    settings = BankSettings.from_config(config)
-    rows = prepared_rows(context, settings, stored_scaler(context))
-    model = model_from_arrays(message.content["arrays"])
+    settings, rows, model = rows_and_model(message, context)
     server_round = int(config.get("server-round", 1))
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     seed = settings.seed * 10_007 + server_round
@@ -259,12 +264,10 @@ def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:
 @app_handler("query", "histogram")
 def histogram(message: Message, context: Context) -> Message:
     """Per-class histograms of the received model's scores on this bank's validation rows."""
-    config = message.content["config"]
-    settings = BankSettings.from_config(config)
-    rows = prepared_rows(context, settings, stored_scaler(context))
-    model = model_from_arrays(message.content["arrays"])
+    _, rows, model = rows_and_model(message, context)
     scores = predict_proba(model, rows.x_val)
-    return summed_reply(message, score_histograms(rows.y_val, scores, int(config["bins"])))
+    bins = int(message.content["config"]["bins"])
+    return summed_reply(message, score_histograms(rows.y_val, scores, bins))
 
 
 @app_handler("query", "privacy")

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fl_credit.data.csv_file import read_csv_file
 from fl_credit.data.frame import CreditData
 from fl_credit.errors import DataError
 
@@ -120,17 +121,7 @@ def _listing(names: Sequence[object]) -> str:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    try:
-        raw = pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty") from exc
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as CSV ({detail})") from exc
+    raw = read_csv_file(path)
     if raw.empty:
         raise DataError(f"{path}: the file has a header but no rows")
     raw.columns = [str(c).strip() for c in raw.columns]

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fl_credit.data.csv_file import read_csv_file
 from fl_credit.data.frame import CreditData
 from fl_credit.errors import DataError
 
@@ -303,17 +304,7 @@ def _to_float(values: pd.Series) -> pd.Series:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """Read the whole file (the C engine handles the quoted newlines in ``desc``)."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    try:
-        return pd.read_csv(path, low_memory=False, na_values=list(NA_VALUES), keep_default_na=False)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty") from exc
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as CSV ({detail})") from exc
+    return read_csv_file(path, na_values=list(NA_VALUES), keep_default_na=False)
 
 
 def _check_columns(raw: pd.DataFrame, path: Path) -> None:
