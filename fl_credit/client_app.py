@@ -4,7 +4,8 @@ Messages (Flower Message API):
 
 - ``query.moments``: the bank's feature sums (pass 1: ``[n, sum x]``; pass 2: squared deviations
   from the global mean), for federated standardisation.
-- ``query.standardizer``: keep the agreed means and deviations in ``context.state``.
+- ``query.standardizer``: keep the agreed means, deviations and class weight in
+  ``context.state``.
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
 - ``query.histogram``: validation-score histograms of the received model, per class, for the
   validation threshold.
@@ -21,6 +22,7 @@ saves re-reading a file inside one long-lived simulation worker.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 SCALER_MEAN = "scaler-mean"
 SCALER_STD = "scaler-std"
 SCALER_STATE = "standardizer"
+POS_WEIGHT = "pos-weight"
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ def rows_and_model(message: Message, context: Context) -> tuple[BankSettings, Ba
     """What a model-carrying request needs: settings, the bank's rows, the received model."""
     settings = BankSettings.from_config(message.content["config"])
     rows = prepared_rows(context, settings, stored_scaler(context))
+    if settings.imbalance == "class_weight":
+        rows = dataclasses.replace(rows, pos_weight=agreed_pos_weight(context))
     return settings, rows, model_from_arrays(message.content["arrays"])
 
 
@@ -135,8 +140,13 @@ def stored_scaler(context: Context) -> Standardizer:
     """The federation's standardiser, kept in ``context.state`` since ``query.standardizer``."""
     if SCALER_STATE not in context.state:
         raise DataError("this bank has not received the federation's standardiser yet")
-    mean, std = context.state[SCALER_STATE].to_numpy_ndarrays()
+    mean, std, _ = context.state[SCALER_STATE].to_numpy_ndarrays()
     return Standardizer(mean=mean, std=std)
+
+
+def agreed_pos_weight(context: Context) -> float:
+    """The federation's class weight (repaid / defaulted rows over all banks)."""
+    return float(context.state[SCALER_STATE].to_numpy_ndarrays()[2][0])
 
 
 _HANDLERS: list[tuple[str, str, object]] = []
@@ -179,24 +189,25 @@ def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> M
 
 @app_handler("query", "moments")
 def moments(message: Message, context: Context) -> Message:
-    """Pass 1: ``[n, sum x]``; pass 2: squared deviations from the sent global mean, divided
-    by the sent total row count."""
+    """Pass 1: ``[defaults, n, sum x]``; pass 2: squared deviations from the sent global
+    mean, divided by the sent total row count."""
     config = message.content["config"]
     settings = BankSettings.from_config(config)
     bank = load_bank(context, settings)
     if int(config["pass"]) == 1:
-        return summed_reply(message, first_moments(bank.x_train))
+        return summed_reply(message, np.r_[bank.y_train.sum(), first_moments(bank.x_train)])
     mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
     return summed_reply(message, centered_squares(bank.x_train, mean) / float(config["count"]))
 
 
 @app_handler("query", "standardizer")
 def standardizer(message: Message, context: Context) -> Message:
-    """Keep the federation's agreed means and deviations for every later message."""
+    """Keep the federation's agreed means, deviations and class weight for later messages."""
     config = message.content["config"]
     mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
     std = np.asarray(config[SCALER_STD], dtype=np.float64)
-    context.state[SCALER_STATE] = ArrayRecord([mean, std])
+    pos_weight = np.asarray([config[POS_WEIGHT]], dtype=np.float64)
+    context.state[SCALER_STATE] = ArrayRecord([mean, std, pos_weight])
     return Message(content=RecordDict(), reply_to=message)
 
 

@@ -19,7 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from flwr.serverapp import Grid
 
 from fl_credit.bank_settings import BankSettings
-from fl_credit.client_app import SCALER_MEAN, SCALER_STD
+from fl_credit.client_app import POS_WEIGHT, SCALER_MEAN, SCALER_STD
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_from_sums
 from fl_credit.errors import FlCreditError
@@ -66,23 +66,39 @@ def federated_standardizer(
 ) -> Standardizer:
     """Global feature means and deviations from two summed passes over the banks.
 
-    Pass 2 sums each bank's squared deviations divided by the total row count, so the summed
-    values stay within fixed-point range under secure aggregation.
+    Pass 1 also sums the defaults, giving the federation's class weight (repaid / defaulted
+    rows over all banks): with ``imbalance=class_weight`` every bank weighs defaults alike, so
+    the federated objective is the pooled one even when banks' default rates differ. Pass 2
+    sums each bank's squared deviations divided by the total row count, so the summed values
+    stay within fixed-point range under secure aggregation.
     """
     first = banks.sum(grid, nodes, "moments", _with(settings, {"pass": 1}), **SUM_ENCODING)
-    count, mean = mean_from_sums(first)
+    defaults, sums = first[0], first[1:]
+    count, mean = mean_from_sums(sums)
     pass_two = _with(settings, {"pass": 2, SCALER_MEAN: mean.tolist(), "count": count})
     variance = banks.sum(grid, nodes, "moments", pass_two, **VARIANCE_ENCODING)
     scaler = standardizer_from_sums(count, mean, variance * count)
-    share_standardizer(grid, nodes, scaler, settings, timeout)
+    pos_weight = (count - defaults) / max(defaults, 1.0)
+    share_standardizer(grid, nodes, scaler, pos_weight, settings, timeout)
     return scaler
 
 
 def share_standardizer(
-    grid: Grid, nodes: list[int], scaler: Standardizer, settings: ConfigRecord, timeout: float
+    grid: Grid,
+    nodes: list[int],
+    scaler: Standardizer,
+    pos_weight: float,
+    settings: ConfigRecord,
+    timeout: float,
 ) -> None:
-    """Send every bank the agreed standardiser, which it keeps in its ``context.state``."""
-    config = _with(settings, {SCALER_MEAN: scaler.mean.tolist(), SCALER_STD: scaler.std.tolist()})
+    """Send every bank the agreed standardiser and class weight; it keeps them in its
+    ``context.state``."""
+    agreed = {
+        SCALER_MEAN: scaler.mean.tolist(),
+        SCALER_STD: scaler.std.tolist(),
+        POS_WEIGHT: pos_weight,
+    }
+    config = _with(settings, agreed)
     replies = list(
         grid.send_and_receive(query_messages(nodes, "standardizer", config), timeout=timeout)
     )

@@ -76,3 +76,15 @@ def test_bank_level_dp_reports_its_budget(embedded):
     assert report["epsilon"] <= 8.0 + 1e-6
     assert [h["dp_epsilon"] for h in outcome.history][-1] == pytest.approx(report["epsilon"])
     assert 0.0 < outcome.history[1]["dp_epsilon"] < report["epsilon"]
+
+
+def test_federation_class_weight_keeps_fedavg_on_the_pooled_objective_under_label_skew(embedded):
+    cfg = dataclasses.replace(
+        FAST, partition=PartitionConfig(scheme="dirichlet", banks=3, alpha=0.1)
+    )
+    outcome = run(cfg, embedded)
+    rates = [b["default_rate"] for b in outcome.metrics["banks"].values()]
+    assert max(rates) > 3 * min(rates)
+    assert outcome.metrics["federated"]["auc"] == pytest.approx(
+        outcome.metrics["centralized"]["auc"], abs=0.005
+    )
