@@ -24,8 +24,8 @@ from fl_credit.data.prepare import Prepared
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.errors import FlCreditError
 from fl_credit.imbalance import balance
-from fl_credit.metrics import score_histograms, threshold_from_histograms
 from fl_credit.model import new_model, predict_proba
+from fl_credit.thresholds import score_histograms, threshold_from_histograms
 from fl_credit.training import LocalTraining, train
 
 log = logging.getLogger(__name__)

@@ -46,8 +46,8 @@ from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.scaling import Standardizer, centered_squares, first_moments
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
-from fl_credit.metrics import score_histograms
 from fl_credit.model import model_from_arrays, predict_proba, to_arrays
+from fl_credit.thresholds import score_histograms
 from fl_credit.training import LocalTraining, log_loss, train
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,10 @@ from fl_credit.client_app import POS_WEIGHT, SCALER_MEAN, SCALER_STD
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_from_sums
 from fl_credit.errors import FlCreditError
-from fl_credit.metrics import round_metrics, threshold_from_histograms
+from fl_credit.metrics import round_metrics
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
 from fl_credit.strategy_factory import BankSum, build_strategy, last_line
+from fl_credit.thresholds import threshold_from_histograms
 
 log = logging.getLogger(__name__)
 

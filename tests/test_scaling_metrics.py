@@ -15,13 +15,8 @@ from fl_credit.data.scaling import (
     pooled_standardizer,
     standardizer_from_sums,
 )
-from fl_credit.metrics import (
-    auc_interval,
-    evaluate_scores,
-    ks_statistic,
-    score_histograms,
-    threshold_from_histograms,
-)
+from fl_credit.metrics import auc_interval, evaluate_scores, ks_statistic
+from fl_credit.thresholds import score_histograms, threshold_from_histograms
 
 
 @settings(max_examples=40, deadline=None)

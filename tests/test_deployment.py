@@ -1,0 +1,322 @@
+"""The same apps on Flower's Deployment Engine: one SuperLink and one SuperNode per bank.
+
+The ``deployment`` tests start real Flower processes on loopback (TLS, SuperNode
+authentication), submit a run with ``flwr run`` and read its status with ``flwr list`` (since
+``flwr run`` exits 0 even when a run fails). The unmarked tests check the exporter and the
+certificates without starting Flower.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cryptography import x509
+from deployment_helpers import REPO, LocalFederation, free_port_block
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.proto.node_pb2 import NodeInfo
+from flwr.server.superlink.linkstate.utils import create_message_error_unavailable_res_message
+from flwr.supercore.task_identity import TaskIdentity
+
+from fl_credit import run_files
+from fl_credit.certs import write_node_keys, write_tls
+from fl_credit.client_app import make_client_app
+from fl_credit.engine import simulate
+from fl_credit.errors import ConfigError
+from fl_credit.export_banks import ExportOptions, export, superlink_command, supernode_command
+from fl_credit.federation import run_federation
+from fl_credit.hydra_compose import compose_experiment
+from fl_credit.metrics import evaluate_scores
+from fl_credit.model import model_from_arrays, predict_proba
+from fl_credit.server_app import (
+    BankWatchGrid,
+    DeploymentSettings,
+    expected_banks,
+    read_test_rows,
+)
+
+ROUNDS = 2
+# The run's default strategy (whatever conf/ makes it), a few full-batch rounds.
+OVERRIDES = (f"train.rounds={ROUNDS}", "metrics.bootstrap=200")
+NUM_BANKS = 3
+RUN_TIMEOUT = 300.0
+
+
+@dataclass
+class Deployment:
+    """A running federation and the files it was built from."""
+
+    fed: LocalFederation
+    export: ExportOptions
+    bank_files: list[Path]
+    run_config: Path
+    output_dir: Path
+
+
+def start_deployment(tmp_path: Path, overrides: tuple[str, ...]) -> Deployment:
+    """Export the banks, make certificates, start a SuperLink and one SuperNode per bank.
+
+    The commands are the ones ``python -m fl_credit.export_banks --certs`` prints.
+    """
+    certs = tmp_path / "certs"
+    tls = write_tls(certs)
+    keys = {f"bank_{i}": write_node_keys(certs, f"supernode_{i}") for i in range(NUM_BANKS)}
+    port = free_port_block(1)
+    first_node_port = free_port_block(NUM_BANKS)
+    while first_node_port <= port < first_node_port + NUM_BANKS:
+        first_node_port = free_port_block(NUM_BANKS)
+    options = ExportOptions(
+        out=tmp_path / "banks",
+        overrides=overrides,
+        superlink=f"127.0.0.1:{port}",
+        certs=certs,
+        first_port=first_node_port,
+    )
+    result = export(options)
+    fed = LocalFederation(tmp_path / "flower", port, tls.ca_cert)
+    try:
+        fed.start("superlink", superlink_command(options))
+        fed.wait_for_port()
+        fed.register({name: k.public_key for name, k in keys.items()})
+        bank_files = list(result.bank_files.values())
+        for i, path in enumerate(bank_files):
+            fed.start(f"bank_{i}", supernode_command(options, i, path))
+        for i in range(NUM_BANKS):
+            fed.wait_for_line(f"bank_{i}", "SuperNode ID:")
+    except BaseException:
+        print(fed.report())
+        fed.close()
+        raise
+    return Deployment(
+        fed=fed,
+        export=options,
+        bank_files=bank_files,
+        run_config=result.run_config,
+        output_dir=options.out / "server_run",
+    )
+
+
+@pytest.fixture
+def deployment(request: pytest.FixtureRequest, tmp_path: Path):
+    """A started federation for the overrides in ``request.param``, stopped (every process, by
+    PID) after the test."""
+    dep = start_deployment(tmp_path, request.param)
+    try:
+        yield dep
+    finally:
+        dep.fed.close()
+
+
+def simulate_same(dep: Deployment) -> tuple[dict, dict[str, np.ndarray]]:
+    """The same experiment in Flower's simulation engine, on the exported bank files."""
+    cfg, _ = compose_experiment([*dep.export.overrides, "engine.backend=inprocess"])
+    x_test, y_test = read_test_rows(dep.export.out / "test.csv")
+    bank_dir = str(dep.export.out)
+
+    def server_main(grid):
+        return run_federation(
+            grid, cfg, num_banks=NUM_BANKS, x_test=x_test, y_test=y_test, bank_dir=bank_dir
+        )
+
+    fed = simulate(server_main, make_client_app(), NUM_BANKS, cfg.engine).result
+    scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
+    metrics = evaluate_scores(
+        y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+    )
+    weights = {k: v.numpy() for k, v in fed.arrays.to_torch_state_dict().items()}
+    return metrics, weights
+
+
+def finished_run(dep: Deployment, run_id: int) -> tuple[dict, str]:
+    """Wait for the run; return its ``flwr list`` entry and its ServerApp log."""
+    status = dep.fed.wait_finished(run_id, timeout=RUN_TIMEOUT)
+    return status, dep.fed.run_log(run_id)
+
+
+@pytest.mark.deployment
+@pytest.mark.parametrize("deployment", [OVERRIDES], indirect=True, ids=["default-strategy"])
+def test_deployed_run_matches_simulation(deployment: Deployment):
+    dep = deployment
+    try:
+        run_id = dep.fed.submit(REPO, dep.run_config)
+        sim_metrics, sim_weights = simulate_same(dep)
+        status, log = finished_run(dep, run_id)
+        assert status["status"] == "finished:completed", (status, log)
+
+        out = dep.output_dir
+        for name in (run_files.METRICS, run_files.HISTORY, run_files.MODEL, run_files.STATUS):
+            assert (out / name).is_file(), name
+        assert run_files.finished(out)
+        metrics = json.loads((out / run_files.METRICS).read_text())
+        assert metrics["config"]["rounds"] == ROUNDS
+        assert metrics["config"]["num_banks"] == NUM_BANKS
+        assert metrics["lost_banks"] == []
+        fed = metrics["federated"]
+        assert fed["auc"] == pytest.approx(sim_metrics["auc"], abs=1e-6)
+        assert fed["log_loss"] == pytest.approx(sim_metrics["log_loss"], abs=1e-6)
+        assert fed["at_val_threshold"]["threshold"] == sim_metrics["at_val_threshold"]["threshold"]
+        state = torch.load(out / run_files.MODEL)
+        for key, expected in sim_weights.items():
+            np.testing.assert_allclose(state[key].numpy(), expected, rtol=0, atol=1e-6)
+        rounds = (out / run_files.HISTORY).read_text().splitlines()
+        assert len(rounds) == 1 + 1 + ROUNDS  # header, round 0 (initial model), rounds
+    except BaseException:
+        print(dep.fed.report())
+        raise
+
+
+@pytest.mark.deployment
+@pytest.mark.parametrize("deployment", [OVERRIDES], indirect=True, ids=["default-strategy"])
+def test_run_finishes_when_a_bank_drops_out(deployment: Deployment):
+    dep = deployment
+    try:
+        run_id = dep.fed.submit(REPO, dep.run_config)
+        # Stop bank_1 while it holds its round-1 training message.
+        dep.fed.wait_for_line("bank_1", "Receiving: train message", timeout=RUN_TIMEOUT)
+        dep.fed.stop("bank_1", signal.SIGTERM)
+        status, log = finished_run(dep, run_id)
+        assert status["status"] == "finished:completed", (status, log)
+        assert "fl-credit: lost bank_1 (node " in log, log
+        metrics = json.loads((dep.output_dir / run_files.METRICS).read_text())
+        lost = metrics["lost_banks"]
+        assert [entry["bank"].split()[0] for entry in lost] == ["bank_1"], lost
+        assert lost[0]["stage"] == "round 1"
+        assert "round 2 goes ahead with 2 of 3 banks; not connected: bank_1" in log, log
+        assert metrics["federated"]["auc"] > 0.6
+    except BaseException:
+        print(dep.fed.report())
+        raise
+
+
+def test_export_writes_bank_files_and_run_config(tmp_path: Path):
+    options = ExportOptions(out=tmp_path / "banks", overrides=("partition=two_banks",))
+    result = export(options)
+    assert sorted(result.bank_files) == ["bank_0", "bank_1"]
+    assert (tmp_path / "banks" / "schema.json").is_file()
+    x_test, y_test = read_test_rows(result.test_file)
+    assert x_test.shape[0] == len(y_test) > 0
+    text = result.run_config.read_text()
+    assert 'config-overrides = "partition=two_banks"' in text
+    assert "num-banks = 2" in text
+    command = supernode_command(options, 1, result.bank_files["bank_1"])
+    assert command[-2:] == ["--node-config", f'data-path="{result.bank_files["bank_1"]}"']
+    assert "--insecure" in command
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train.rounds=2"], "--out DIR or out_dir=DIR"),
+        (["out_dir=OUT", "nope=1"], "Could not override 'nope'"),
+        (["--out", "OUT", "partition.shares=[0.9,0.2]"], "must sum to 1"),
+    ],
+)
+def test_export_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str):
+    args = [a.replace("OUT", str(tmp_path / "x")) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "fl_credit.export_banks", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_certificates_chain_to_the_ca_and_name_loopback(tmp_path: Path):
+    tls = write_tls(tmp_path, ["localhost", "127.0.0.1", "bank-coordinator.example"])
+    ca = x509.load_pem_x509_certificate(tls.ca_cert.read_bytes())
+    cert = x509.load_pem_x509_certificate(tls.server_cert.read_bytes())
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert "bank-coordinator.example" in names.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert tls.server_key.stat().st_mode & 0o077 == 0
+    keys = write_node_keys(tmp_path, "supernode_0")
+    assert keys.public_key.read_text().startswith("ecdsa-sha2-nistp384 ")
+
+
+class FakeGrid:
+    """A grid whose bank ``offline`` is answered for by the SuperLink (as in Flower 1.41)."""
+
+    def __init__(self, names: dict[int, str], offline: int | None = None) -> None:
+        self.names = names
+        self.offline = offline
+        self.pushed: list[Message] = []
+
+    def get_nodes(self) -> list[NodeInfo]:
+        return [NodeInfo(node_id=n, name=name) for n, name in self.names.items()]
+
+    def push_messages(self, messages: list[Message]) -> list[str]:
+        for msg in messages:
+            msg.metadata.__dict__["_message_id"] = msg.object_id
+        self.pushed = list(messages)
+        return [m.metadata.message_id for m in messages]
+
+    def pull_messages(self, message_ids: set[str]) -> list[Message]:
+        replies = []
+        for msg in self.pushed:
+            if msg.metadata.message_id not in message_ids:
+                continue
+            if msg.metadata.dst_node_id == self.offline:
+                replies.append(create_message_error_unavailable_res_message(msg.metadata, "x"))
+            else:
+                replies.append(Message(RecordDict(), reply_to=msg))
+        return replies
+
+
+def train_messages(nodes: list[int], server_round: int) -> list[Message]:
+    config = ConfigRecord({"server-round": server_round})
+    return [
+        Message(RecordDict({"config": config}), dst_node_id=n, message_type="train") for n in nodes
+    ]
+
+
+@pytest.fixture
+def server_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let messages be built outside a ServerApp process (Flower reads the task identity)."""
+    for attr, value in (("_run_id", 1), ("_node_id", 1), ("_task_id", 1)):
+        monkeypatch.setattr(TaskIdentity, attr, value)
+
+
+def test_watch_grid_names_the_lost_bank_and_round(
+    server_identity: None, caplog: pytest.LogCaptureFixture
+):
+    fake = FakeGrid({11: "bank_0", 22: "bank_1", 33: "bank_2"}, offline=22)
+    grid = BankWatchGrid(fake)
+    with caplog.at_level(logging.WARNING, logger="fl_credit"):
+        first = grid.send_and_receive(train_messages([11, 22, 33], 1), timeout=5)
+        second = grid.send_and_receive(train_messages([11, 33], 2), timeout=5)
+    assert len(first) == 3 and len(second) == 2
+    assert grid.lost == [{"bank": "bank_1 (node 22)", "node_id": 22, "stage": "round 1"}]
+    text = caplog.text
+    assert "lost bank_1 (node 22) in round 1: Error: Node Unavailable" in text
+    assert "round 2 goes ahead with 2 of 3 banks; not connected: bank_1 (node 22)" in text
+
+
+def test_run_config_and_bank_count():
+    settings = DeploymentSettings.from_run_config(
+        {"config-overrides": "train.rounds=3 'seed=1'", "test-path": "t.csv", "num-banks": 0}, 7
+    )
+    assert settings.overrides == ("train.rounds=3", "seed=1")
+    assert settings.output_dir.parts[-3:] == ("outputs", "deployment", "run_7")
+    with pytest.raises(ConfigError, match="test-path"):
+        DeploymentSettings.from_run_config({"config-overrides": ""}, 1)
+    with pytest.raises(ConfigError, match="num-banks"):
+        DeploymentSettings.from_run_config({"test-path": "t.csv", "num-banks": -1}, 1)
+    assert expected_banks(compose_experiment([])[0], 0) == 3
+    assert expected_banks(compose_experiment(["partition=two_banks"])[0], 0) == 2
+    assert expected_banks(compose_experiment(["partition=region"])[0], 4) == 4
+    with pytest.raises(ConfigError, match="num-banks"):
+        expected_banks(compose_experiment(["partition=region"])[0], 0)
