@@ -85,6 +85,7 @@ def main(cfg: DictConfig) -> None:
     """Hydra task: one experiment per call."""
     # Flower logs through its own console handler; propagating would print every line twice.
     logging.getLogger("flwr").propagate = False
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # Flower's state store, chatty at INFO
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
