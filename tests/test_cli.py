@@ -114,7 +114,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, make_args, needle):
 
 def test_multirun_records_a_failed_point_and_goes_on(tmp_path):
     sweep = tmp_path / "sweep"
-    result = simulate(
+    args = (
         "-m",
         "partition=two_banks",
         "partition.share=0.0005,0.5",
@@ -122,21 +122,12 @@ def test_multirun_records_a_failed_point_and_goes_on(tmp_path):
         "engine.backend=inprocess",
         "metrics.bootstrap=20",
         f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
     )
+    result = simulate(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     statuses = {json.loads((sweep / n / "status.json").read_text())["status"] for n in ("0", "1")}
     assert statuses == {"failed", "ok"}
     assert (sweep / "1" / "metrics.json").is_file()
     assert not list(sweep.rglob("*.tmp"))
-    again = simulate(
-        "-m",
-        "partition=two_banks",
-        "partition.share=0.0005,0.5",
-        "train.rounds=2",
-        "engine.backend=inprocess",
-        "metrics.bootstrap=20",
-        f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
-    )
+    again = simulate(*args, cwd=tmp_path)
     assert "already finished, skipping" in again.stdout + again.stderr
