@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from cryptography import x509
-from deployment_helpers import REPO, LocalFederation, free_port_block
+from deployment_helpers import REPO, LocalFederation, free_port_block, tail
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.proto.node_pb2 import NodeInfo
 from flwr.server.superlink.linkstate.utils import create_message_error_unavailable_res_message
@@ -48,6 +48,7 @@ ROUNDS = 2
 OVERRIDES = (f"train.rounds={ROUNDS}", "metrics.bootstrap=200")
 NUM_BANKS = 3
 RUN_TIMEOUT = 300.0
+TRAIN_RECEIVED = "Receiving: train message"
 
 
 @dataclass
@@ -104,11 +105,11 @@ def start_deployment(tmp_path: Path, overrides: tuple[str, ...]) -> Deployment:
     )
 
 
-@pytest.fixture
-def deployment(request: pytest.FixtureRequest, tmp_path: Path):
-    """A started federation for the overrides in ``request.param``, stopped (every process, by
-    PID) after the test."""
-    dep = start_deployment(tmp_path, request.param)
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory):
+    """One started federation shared by the module's runs (the bank-dropout test runs last),
+    stopped (every process, by PID) afterwards."""
+    dep = start_deployment(tmp_path_factory.mktemp("deployment"), OVERRIDES)
     try:
         yield dep
     finally:
@@ -142,7 +143,6 @@ def finished_run(dep: Deployment, run_id: int) -> tuple[dict, str]:
 
 
 @pytest.mark.deployment
-@pytest.mark.parametrize("deployment", [OVERRIDES], indirect=True, ids=["default-strategy"])
 def test_deployed_run_matches_simulation(deployment: Deployment):
     dep = deployment
     try:
@@ -174,18 +174,19 @@ def test_deployed_run_matches_simulation(deployment: Deployment):
 
 
 @pytest.mark.deployment
-@pytest.mark.parametrize("deployment", [OVERRIDES], indirect=True, ids=["default-strategy"])
 def test_run_finishes_when_a_bank_drops_out(deployment: Deployment):
     dep = deployment
     try:
+        seen = tail(dep.fed.procs["bank_1"].log, 100_000).count(TRAIN_RECEIVED)
         run_id = dep.fed.submit(REPO, dep.run_config)
-        # Stop bank_1 while it holds its round-1 training message.
-        dep.fed.wait_for_line("bank_1", "Receiving: train message", timeout=RUN_TIMEOUT)
+        # Stop bank_1 while it holds this run's round-1 training message.
+        dep.fed.wait_for_line("bank_1", TRAIN_RECEIVED, timeout=RUN_TIMEOUT, count=seen + 1)
         dep.fed.stop("bank_1", signal.SIGTERM)
         status, log = finished_run(dep, run_id)
         assert status["status"] == "finished:completed", (status, log)
         assert "fl-credit: lost bank_1 (node " in log, log
         metrics = json.loads((dep.output_dir / run_files.METRICS).read_text())
+        assert metrics["run_id"] == run_id
         lost = metrics["lost_banks"]
         assert [entry["bank"].split()[0] for entry in lost] == ["bank_1"], lost
         assert lost[0]["stage"] == "round 1"
