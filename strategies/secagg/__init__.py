@@ -103,7 +103,6 @@ from .secure_sum import (
     SecureAggregator,
     SumResult,
     plain_sum,
-    secure_sum,
 )
 from .strategy import SecAggFedAvg
 from .vector import Bounds
@@ -122,5 +121,4 @@ __all__ = [
     "quantization_error_bound",
     "secagg_mod",
     "secagg_query_handler",
-    "secure_sum",
 ]

@@ -116,7 +116,7 @@ class PendingInstance:
 
 @dataclass
 class SumResult:
-    """Result of :func:`secure_sum` / :func:`plain_sum`.
+    """Result of :meth:`SecureAggregator.secure_sum` / :func:`plain_sum`.
 
     Attributes
     ----------
@@ -561,40 +561,6 @@ class SecureAggregator:
         return SumResult(decoded_to_records(decoded) if decoded else None, report)
 
 
-def secure_sum(
-    grid: Grid,
-    content: RecordDict,
-    message_type: str,
-    *,
-    value_range: float,
-    metric_range: float | None = None,
-    quantization_bits: int = 16,
-    node_ids: Iterable[int] | None = None,
-    min_nodes: int = 2,
-    server_round: int = 0,
-    timeout: float | None = None,
-    aggregator: SecureAggregator | None = None,
-) -> SumResult:
-    """Secure sum of the banks' replies (see :meth:`SecureAggregator.secure_sum`).
-
-    Pass the strategy's ``aggregator`` (``SecAggFedAvg.aggregator``) to reuse its key
-    epoch; without one, a throwaway aggregator runs its own key setup.
-    """
-    agg = aggregator if aggregator is not None else SecureAggregator()
-    return agg.secure_sum(
-        grid,
-        content,
-        message_type,
-        value_range=value_range,
-        metric_range=metric_range,
-        quantization_bits=quantization_bits,
-        node_ids=node_ids,
-        min_nodes=min_nodes,
-        server_round=server_round,
-        timeout=timeout,
-    )
-
-
 def plain_sum(
     grid: Grid,
     content: RecordDict,
@@ -606,7 +572,8 @@ def plain_sum(
     timeout: float | None = 300.0,
     **_ignored: Any,
 ) -> SumResult:
-    """Insecure counterpart of :func:`secure_sum`: the server sees every bank's reply.
+    """Insecure counterpart of :meth:`SecureAggregator.secure_sum`: the server sees every
+    bank's reply.
 
     Same signature (clipping/quantization arguments are accepted and ignored) and result
     type, so a caller can switch between the two.
