@@ -11,3 +11,13 @@ class DataError(FlCreditError):
 
 class ConfigError(FlCreditError):
     """A configuration value that is out of range or inconsistent."""
+
+
+def one_line(err: BaseException) -> str:
+    """A single line describing ``err``: the message alone for our own errors, otherwise the
+    exception type and the last line of its message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    message = lines[-1] if lines else ""
+    if isinstance(err, FlCreditError):
+        return message or type(err).__name__
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__

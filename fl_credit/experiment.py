@@ -15,9 +15,8 @@ from fl_credit.client_app import make_client_app
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
-from fl_credit.federation import FederationResult, run_federation
+from fl_credit.federation import FederationResult, run_federation, score_federated
 from fl_credit.metrics import evaluate_scores
-from fl_credit.model import model_from_arrays, predict_proba
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +92,11 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
             prepared.y_test, scores, val_threshold=threshold, resamples=cfg.bootstrap, seed=cfg.seed
         )
 
-    fed_scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(prepared.x_test))
     central = baselines.centralized(prepared, cfg)
     ref = baselines.reference(prepared, cfg)
     local = baselines.local_only(prepared, cfg)
     metrics = {
-        "federated": score(fed_scores, fed.threshold),
+        "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
         "centralized": score(central.test_scores, central.threshold),
         "reference": score(ref.test_scores, ref.threshold),
         "local": {

@@ -23,7 +23,7 @@ from fl_credit.client_app import POS_WEIGHT, SCALER_MEAN, SCALER_STD
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_from_sums
 from fl_credit.errors import FlCreditError
-from fl_credit.metrics import round_metrics
+from fl_credit.metrics import evaluate_scores, round_metrics
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
 from fl_credit.strategy_factory import BankSum, build_strategy, last_line
 from fl_credit.thresholds import threshold_from_histograms
@@ -48,6 +48,16 @@ class FederationResult:
     privacy: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
     setup_seconds: float = 0.0
+
+
+def score_federated(
+    fed: FederationResult, x_test: np.ndarray, y_test: np.ndarray, cfg: ExperimentConfig
+) -> dict:
+    """Test-set metrics of the final federated model (simulation and deployment alike)."""
+    scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
+    return evaluate_scores(
+        y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+    )
 
 
 def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:

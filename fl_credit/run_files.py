@@ -57,6 +57,27 @@ def write_history(path: Path, rows: list[dict]) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+def write_status(
+    run_dir: Path,
+    *,
+    error: str | None,
+    wall_seconds: float,
+    overrides: list[str],
+    engine_seconds: float | None = None,
+) -> Path:
+    """Atomically write ``status.json``: ``ok`` when ``error`` is None, else ``failed``."""
+    return write_json(
+        Path(run_dir) / STATUS,
+        {
+            "status": "ok" if error is None else "failed",
+            "error": error,
+            "wall_time_s": wall_seconds,
+            "engine_time_s": engine_seconds,
+            "overrides": list(overrides),
+        },
+    )
+
+
 def read_status(run_dir: Path) -> dict | None:
     """The run's status record, or None when there is none (or it is unreadable)."""
     try:

@@ -32,12 +32,11 @@ from flwr.supercore.run import Run
 from fl_credit import run_files
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.bank_file import read_rows
-from fl_credit.errors import ConfigError, DataError, FlCreditError
+from fl_credit.data.partition import bank_shares
+from fl_credit.errors import ConfigError, DataError, FlCreditError, one_line
 from fl_credit.experiment import save_model, summary_config
-from fl_credit.federation import FederationResult, run_federation
+from fl_credit.federation import run_federation, score_federated
 from fl_credit.hydra_compose import compose_experiment, split_overrides, to_yaml
-from fl_credit.metrics import evaluate_scores
-from fl_credit.model import model_from_arrays, predict_proba
 
 log = logging.getLogger("fl_credit")
 
@@ -237,13 +236,12 @@ def expected_banks(cfg: ExperimentConfig, requested: int) -> int:
     if requested > 0:
         return requested
     p = cfg.partition
-    counts = {"shares": len(p.shares), "two_banks": 2, "power": p.banks, "dirichlet": p.banks}
-    if p.scheme not in counts:
+    if p.scheme == "region":
         raise ConfigError(
             f"partition={p.scheme} does not fix the number of banks: set {NUM_BANKS_KEY}=<N> "
             "in the run config"
         )
-    return counts[p.scheme]
+    return p.banks if p.scheme == "dirichlet" else len(bank_shares(p))
 
 
 def read_test_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -256,16 +254,6 @@ def read_test_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if len(np.unique(y)) < 2:
         raise DataError(f"{path} holds a single class; the test rows need defaults and repaid")
     return x, y
-
-
-def score_final(
-    fed: FederationResult, cfg: ExperimentConfig, x_test: np.ndarray, y_test: np.ndarray
-) -> dict:
-    """Test-set metrics of the final federated model (same scoring as simulation)."""
-    scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
-    return evaluate_scores(
-        y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
-    )
 
 
 def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
@@ -297,7 +285,7 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         watched, cfg, num_banks=num_banks, x_test=x_test, y_test=y_test, secret_noise=True
     )
     metrics = {
-        "federated": score_final(fed, cfg, x_test, y_test),
+        "federated": score_federated(fed, x_test, y_test, cfg),
         "privacy": fed.privacy,
         "config": {**summary_config(cfg, num_banks), "engine": "deployment"},
         "overrides": list(settings.overrides),
@@ -308,9 +296,11 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     run_files.write_history(out / run_files.HISTORY, fed.history)
     save_model(out / run_files.MODEL, fed)
     run_files.write_json(out / run_files.METRICS, metrics)
-    run_files.write_json(
-        out / run_files.STATUS,
-        _status("ok", None, settings, started),
+    run_files.write_status(
+        out,
+        error=None,
+        wall_seconds=time.perf_counter() - started,
+        overrides=list(settings.overrides),
     )
     log.info(
         "fl-credit: run %s finished: federated test AUC %.4f; files in %s",
@@ -319,24 +309,6 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         out,
     )
     return metrics
-
-
-def _status(status: str, error: str | None, settings: DeploymentSettings, started: float) -> dict:
-    return {
-        "status": status,
-        "error": error,
-        "wall_time_s": time.perf_counter() - started,
-        "engine_time_s": None,
-        "overrides": list(settings.overrides),
-    }
-
-
-def _one_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = lines[-1] if lines else ""
-    if isinstance(err, FlCreditError):
-        return text or type(err).__name__
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _route_logs_to_console() -> None:
@@ -370,11 +342,13 @@ def main(grid: Grid, context: Context) -> None:
         settings = DeploymentSettings.from_run_config(dict(context.run_config), run_id)
         run_deployed(grid, settings, run_id)
     except Exception as err:
-        line = _one_line(err)
+        line = one_line(err)
         log.error("fl-credit: run failed: %s", line)
         if settings is not None:
-            run_files.write_json(
-                settings.output_dir / run_files.STATUS,
-                _status("failed", line, settings, started),
+            run_files.write_status(
+                settings.output_dir,
+                error=line,
+                wall_seconds=time.perf_counter() - started,
+                overrides=list(settings.overrides),
             )
         raise FlCreditError(line) from None

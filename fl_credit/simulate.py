@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from fl_credit import run_files
 from fl_credit.config import from_dict
 from fl_credit.console import comparison_table, dropped_columns
-from fl_credit.errors import FlCreditError
+from fl_credit.errors import FlCreditError, one_line
 
 log = logging.getLogger("fl_credit")
 
@@ -44,40 +44,14 @@ def run_in_folder(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
     save_model(run_dir / run_files.MODEL, outcome.federation)
     metrics = {**outcome.metrics, "overrides": overrides}
     run_files.write_json(run_dir / run_files.METRICS, metrics)
-    run_files.write_json(
-        run_dir / run_files.STATUS,
-        {
-            "status": "ok",
-            "error": None,
-            "wall_time_s": time.perf_counter() - started,
-            "engine_time_s": outcome.metrics["timing"]["engine_start_stop_s"],
-            "overrides": overrides,
-        },
+    run_files.write_status(
+        run_dir,
+        error=None,
+        wall_seconds=time.perf_counter() - started,
+        overrides=overrides,
+        engine_seconds=outcome.metrics["timing"]["engine_start_stop_s"],
     )
     return metrics
-
-
-def record_failure(run_dir: Path, overrides: list[str], error: str, started: float) -> None:
-    """Write a failed ``status.json`` (the one-line error) for the sweep summary."""
-    run_files.write_json(
-        run_dir / run_files.STATUS,
-        {
-            "status": "failed",
-            "error": error,
-            "wall_time_s": time.perf_counter() - started,
-            "engine_time_s": None,
-            "overrides": overrides,
-        },
-    )
-
-
-def one_line(err: BaseException) -> str:
-    """A single line describing ``err``."""
-    text = str(err).strip().splitlines()
-    message = text[-1] if text else ""
-    if isinstance(err, FlCreditError):
-        return message or type(err).__name__
-    return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -98,7 +72,9 @@ def main(cfg: DictConfig) -> None:
         metrics = run_in_folder(cfg, run_dir, overrides)
     except Exception as err:  # noqa: BLE001 - every failure becomes one recorded line
         line = one_line(err)
-        record_failure(run_dir, overrides, line, started)
+        run_files.write_status(
+            run_dir, error=line, wall_seconds=time.perf_counter() - started, overrides=overrides
+        )
         if not isinstance(err, FlCreditError):
             run_files.write_atomic(run_dir / "error.log", traceback.format_exc())
         print(f"error: {line}", file=sys.stderr)

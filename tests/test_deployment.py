@@ -32,10 +32,8 @@ from fl_credit.client_app import make_client_app
 from fl_credit.engine import simulate
 from fl_credit.errors import ConfigError
 from fl_credit.export_banks import ExportOptions, export, superlink_command, supernode_command
-from fl_credit.federation import run_federation
+from fl_credit.federation import run_federation, score_federated
 from fl_credit.hydra_compose import compose_experiment
-from fl_credit.metrics import evaluate_scores
-from fl_credit.model import model_from_arrays, predict_proba
 from fl_credit.server_app import (
     BankWatchGrid,
     DeploymentSettings,
@@ -128,10 +126,7 @@ def simulate_same(dep: Deployment) -> tuple[dict, dict[str, np.ndarray]]:
         )
 
     fed = simulate(server_main, make_client_app(), NUM_BANKS, cfg.engine).result
-    scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
-    metrics = evaluate_scores(
-        y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
-    )
+    metrics = score_federated(fed, x_test, y_test, cfg)
     weights = {k: v.numpy() for k, v in fed.arrays.to_torch_state_dict().items()}
     return metrics, weights
 
