@@ -54,6 +54,7 @@ class TrainConfig:
     batch_size: int = 0
     optimizer: str = "sgd"
     l2: float = 0.01
+    max_skipped_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,9 @@ def validate(cfg: ExperimentConfig) -> None:
         _check(bool(cfg.data.target), "data=csv needs data.target=<column>")
         _check(cfg.data.positive is not None, "data=csv needs data.positive=<value>")
     _check_partition(cfg.partition)
+    count = static_bank_count(cfg.partition)
+    if count is not None:
+        check_bank_count(cfg, count)
     t = cfg.train
     _check(t.rounds >= 1, f"train.rounds must be at least 1, got {t.rounds}")
     _check(t.local_epochs >= 1, f"train.local_epochs must be at least 1, got {t.local_epochs}")
@@ -222,6 +226,10 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(t.batch_size >= 0 or t.batch_size == -1, "train.batch_size must be >= 0 (0 = full)")
     _check(t.optimizer in OPTIMIZERS, f"train.optimizer must be one of {OPTIMIZERS}")
     _check(t.l2 >= 0, f"train.l2 must be >= 0, got {t.l2}")
+    _check(
+        0.0 <= t.max_skipped_share < 1.0,
+        f"train.max_skipped_share must be in [0, 1), got {t.max_skipped_share}",
+    )
     _check(
         cfg.imbalance.method in IMBALANCE_METHODS,
         f"imbalance must be one of {IMBALANCE_METHODS}, got {cfg.imbalance.method!r}",
@@ -233,6 +241,37 @@ def validate(cfg: ExperimentConfig) -> None:
     )
     _check(cfg.bootstrap >= 0, "metrics.bootstrap must be >= 0")
     _check(cfg.histogram_bins >= 10, "metrics.histogram_bins must be at least 10")
+
+
+MIN_SECAGG_BANKS = 3
+
+
+def static_bank_count(p: PartitionConfig) -> int | None:
+    """Number of banks the partition settings fix (None for ``region``: it depends on data)."""
+    if p.scheme == "shares":
+        return len(p.shares)
+    if p.scheme == "two_banks":
+        return 2
+    if p.scheme in ("power", "dirichlet"):
+        return int(p.banks)
+    return None
+
+
+def check_bank_count(cfg: ExperimentConfig, num_banks: int) -> None:
+    """Refuse secure aggregation over fewer than three banks, with the reason.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the problem and what to use instead.
+    """
+    if cfg.strategy.name == "secagg" and num_banks < MIN_SECAGG_BANKS:
+        raise ConfigError(
+            f"strategy=secagg needs at least {MIN_SECAGG_BANKS} banks, this run has {num_banks}: "
+            "with two, each bank learns the other's update by subtracting its own from the sum; "
+            "use strategy=fedavg (the coordinator then sees each update) and dp=opacus if the "
+            "updates must be protected"
+        )
 
 
 def _check_partition(p: PartitionConfig) -> None:

@@ -31,7 +31,26 @@ def comparison_table(metrics: dict) -> str:
         info = metrics["banks"][name]
         label = f"{name} alone ({info['rows']} rows)"
         lines.append(_row(label, m))
+    lines.extend(_footer(metrics))
     return "\n".join(lines)
+
+
+def _footer(metrics: dict) -> list[str]:
+    """Notes under the table: how the rounds went, and a failure if the model did not train."""
+    rounds = metrics.get("rounds")
+    if not rounds:
+        return []
+    lines = [""]
+    if metrics.get("protection"):
+        lines.append(metrics["protection"])
+    lines.append(f"federated rounds: {rounds['applied']} applied")
+    if rounds.get("skipped"):
+        lines[-1] += f", {len(rounds['skipped'])} skipped (rounds {rounds['skipped']})"
+    if rounds.get("converged_round"):
+        lines[-1] += f", converged in round {rounds['converged_round']}"
+    if rounds.get("failure"):
+        lines.append(f"RUN FAILED: {rounds['failure']}")
+    return lines
 
 
 def dropped_columns(dropped: dict[str, str]) -> str:

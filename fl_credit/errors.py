@@ -13,6 +13,10 @@ class ConfigError(FlCreditError):
     """A configuration value that is out of range or inconsistent."""
 
 
+class TrainingFailedError(FlCreditError):
+    """The run finished but its model did not train (every round, or too many, skipped)."""
+
+
 def one_line(err: BaseException) -> str:
     """A single line describing ``err``: the message alone for our own errors, otherwise the
     exception type and the last line of its message."""

@@ -17,6 +17,8 @@ from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
 from fl_credit.federation import FederationResult, run_federation, score_federated
 from fl_credit.metrics import evaluate_scores
+from fl_credit.protection import check_bank_count
+from fl_credit.protection import describe as describe_protection
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,9 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         len(prepared.y_test),
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
+    check_bank_count(cfg, len(prepared.banks))
+    protection = describe_protection(cfg, len(prepared.banks))
+    log.info("%s", protection)
     fed, engine = federate(cfg, prepared)
 
     def score(scores: np.ndarray, threshold: float) -> dict:
@@ -108,6 +113,8 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         "privacy_local": {n: s.privacy for n, s in local.items() if s and s.privacy},
         "dropped_columns": prepared.dropped,
         "config": summary_config(cfg, len(prepared.banks)),
+        "protection": protection,
+        "rounds": rounds_summary(fed),
         "timing": {
             "simulation_s": engine.wall_seconds,
             "server_app_s": engine.server_seconds,
@@ -115,6 +122,16 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         },
     }
     return ExperimentOutcome(metrics=metrics, history=fed.history, federation=fed, engine=engine)
+
+
+def rounds_summary(fed: FederationResult) -> dict:
+    """How the training rounds went: applied, skipped, convergence, and any failure."""
+    return {
+        "applied": len(fed.rounds_applied),
+        "skipped": list(fed.rounds_skipped),
+        "converged_round": fed.converged_round,
+        "failure": fed.failure,
+    }
 
 
 def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:

@@ -25,6 +25,7 @@ from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_fr
 from fl_credit.errors import FlCreditError
 from fl_credit.metrics import evaluate_scores, round_metrics
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
+from fl_credit.rounds import run_rounds, training_failure
 from fl_credit.strategy_factory import BankSum, build_strategy, last_line
 from fl_credit.thresholds import threshold_from_histograms
 
@@ -48,6 +49,10 @@ class FederationResult:
     privacy: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
     setup_seconds: float = 0.0
+    rounds_applied: list[int] = field(default_factory=list)
+    rounds_skipped: list[int] = field(default_factory=list)
+    converged_round: int | None = None
+    failure: str | None = None
 
 
 def score_federated(
@@ -203,22 +208,22 @@ def run_federation(
 
     history: list[dict] = []
     initial = to_arrays(new_model(x_test.shape[1], cfg.seed))
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=initial,
+    rounds = run_rounds(
+        strategy,
+        grid,
+        initial,
         num_rounds=cfg.train.rounds,
         timeout=cfg.engine.timeout,
         train_config=settings,
-        evaluate_fn=make_test_evaluator(scaler.transform(x_test), y_test, history),
+        evaluate=make_test_evaluator(scaler.transform(x_test), y_test, history),
     )
     for row in history:
-        metrics = result.train_metrics_clientapp.get(row["round"], {})
+        metrics = rounds.train_metrics.get(row["round"], {})
         row.update({k: float(v) for k, v in metrics.items() if k != "num-examples"})
         if central is not None:
             row["dp_epsilon"] = central.epsilon_after(row["round"]) if row["round"] else 0.0
 
-    # Result.arrays stays an empty record when every round was skipped.
-    final = result.arrays if result.arrays else initial
+    final = rounds.arrays
     nodes = sorted(grid.get_node_ids())
     threshold = validation_threshold(
         banks, grid, final, _with(settings, {"bins": cfg.histogram_bins})
@@ -228,6 +233,9 @@ def run_federation(
         privacy = collect_privacy(grid, nodes, cfg, settings)
     elif central is not None:
         privacy = {"all_banks": central.report(cfg.train.rounds)}
+    failure = training_failure(rounds, cfg.train.max_skipped_share)
+    if failure:
+        log.error("run failed: %s", failure)
     return FederationResult(
         arrays=final,
         scaler=scaler,
@@ -236,6 +244,10 @@ def run_federation(
         privacy=privacy,
         seconds=time.perf_counter() - started,
         setup_seconds=setup_seconds,
+        rounds_applied=rounds.applied,
+        rounds_skipped=rounds.skipped,
+        converged_round=rounds.converged_round,
+        failure=failure,
     )
 
 

@@ -15,7 +15,7 @@ from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, check_bank_count
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,7 @@ def build_strategy(
     if name == "fedprox":
         return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
-        if num_banks < 2:
-            raise ConfigError("strategy=secagg needs at least two banks; use strategy=fedavg")
+        check_bank_count(cfg, num_banks)
         from strategies.secagg import SecAggFedAvg
 
         return SecAggFedAvg(

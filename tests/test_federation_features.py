@@ -67,6 +67,7 @@ def test_three_banks_dropping_skip_rounds_without_crashing(embedded, caplog):
         outcome = run(cfg, embedded)
     assert "SKIPPED" in caplog.text
     assert outcome.metrics["federated"]["auc"] == pytest.approx(0.5)
+    assert "never trained" in outcome.metrics["rounds"]["failure"]
 
 
 def test_bank_level_dp_reports_its_budget(embedded):
