@@ -41,6 +41,7 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 
+from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
 from fl_credit.bank_settings import BankSettings
 from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.scaling import Standardizer, centered_squares, first_moments
@@ -150,9 +151,6 @@ def agreed_pos_weight(context: Context) -> float:
 
 
 _HANDLERS: list[tuple[str, str, object]] = []
-
-
-BANK_ERROR_CODE = 4001
 
 
 def app_handler(category: str, action: str):
@@ -293,16 +291,19 @@ def privacy(message: Message, context: Context) -> Message:
 
 
 def make_client_app(extra_mods: list | None = None) -> ClientApp:
-    """The bank's ClientApp with its standard mods, after ``extra_mods`` (simulated faults).
+    """The bank's ClientApp with its standard mods, around ``extra_mods`` (simulated faults).
 
-    Mods, outermost first: simulated faults, secure aggregation (masks the reply last, so it
-    must sit outside every mod that changes the plaintext), bank-level DP (clips and noises
-    the update). Both are inert unless the server's message asks for them.
+    Mods, outermost first: error privacy (the coordinator learns only the kind of an error,
+    never its text), simulated faults, secure aggregation (masks the reply last, so it must
+    sit outside every mod that changes the plaintext), bank-level DP (clips and noises the
+    update). The last two are inert unless the server's message asks for them.
     """
     from strategies.dp.central import central_dp_mod
     from strategies.secagg import install_secagg, secagg_mod
 
-    client = ClientApp(mods=[*(extra_mods or []), secagg_mod, central_dp_mod])
+    client = ClientApp(
+        mods=[private_errors_mod, *(extra_mods or []), secagg_mod, central_dp_mod]
+    )
     install_secagg(client)
     for category, action, func in _HANDLERS:
         getattr(client, category)(action)(func)
