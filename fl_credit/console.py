@@ -26,7 +26,9 @@ def comparison_table(metrics: dict) -> str:
     lines = [header, "-" * len(header)]
     lines.append(_row("federated", metrics["federated"]))
     lines.append(_row("centralized (pooled rows)", metrics["centralized"]))
-    lines.append(_row("sklearn reference (pooled)", metrics["reference"]))
+    dp_on = metrics.get("privacy_summary", {}).get("mode", "off") != "off"
+    reference = "sklearn reference (no DP)" if dp_on else "sklearn reference (pooled)"
+    lines.append(_row(reference, metrics["reference"]))
     for name, m in metrics["local"].items():
         info = metrics["banks"][name]
         label = f"{name} alone ({info['rows']} rows)"
@@ -43,6 +45,7 @@ def _footer(metrics: dict) -> list[str]:
     lines = [""]
     if metrics.get("protection"):
         lines.append(metrics["protection"])
+    lines.extend(_privacy_lines(metrics.get("privacy_summary") or {}))
     lines.append(f"federated rounds: {rounds['applied']} applied")
     if rounds.get("skipped"):
         lines[-1] += f", {len(rounds['skipped'])} skipped (rounds {rounds['skipped']})"
@@ -61,3 +64,19 @@ def dropped_columns(dropped: dict[str, str]) -> str:
     lines = [f"columns dropped while loading ({len(dropped)}):"]
     lines.extend(f"  {col:<{width}}  {reason}" for col, reason in dropped.items())
     return "\n".join(lines)
+
+
+def _privacy_lines(summary: dict) -> list[str]:
+    """The composed epsilon the released model cost each bank, and what it covers."""
+    if summary.get("mode", "off") == "off" or summary.get("epsilon_per_bank") is None:
+        return []
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in summary["epsilon_alone_by_release"].items())
+    delta = summary.get("delta")
+    delta_text = f", delta {delta:.0e}" if delta else ""
+    return [
+        f"DP ({summary['level']}-level): the released federated model cost each bank epsilon "
+        f"{summary['epsilon_per_bank']:.2f} of {summary['target_epsilon']:g}{delta_text}, "
+        f"composed over: {parts} (each alone)",
+        "centralized and bank-alone rows are counterfactual references (the same borrowers "
+        "trained on again; not released)",
+    ]

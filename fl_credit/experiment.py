@@ -17,6 +17,7 @@ from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
 from fl_credit.federation import FederationResult, run_federation, score_federated
 from fl_credit.metrics import evaluate_scores
+from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
 
@@ -54,6 +55,7 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
                 num_banks=len(prepared.banks),
                 x_test=prepared.x_test,
                 y_test=prepared.y_test,
+                bounds=prepared.bounds,
                 bank_dir=bank_dir,
             )
 
@@ -110,6 +112,8 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         },
         "banks": prepared.bank_info,
         "privacy": fed.privacy,
+        "privacy_summary": privacy_summary(cfg, fed.privacy),
+        # Counterfactual references: the same borrowers trained on again (see the summary).
         "privacy_local": {n: s.privacy for n, s in local.items() if s and s.privacy},
         "dropped_columns": prepared.dropped,
         "config": summary_config(cfg, len(prepared.banks)),
@@ -153,5 +157,9 @@ def save_model(path: Path, fed: FederationResult) -> None:
     state = fed.arrays.to_torch_state_dict()
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
+    if fed.scaler.low is not None and fed.scaler.high is not None:
+        # Under DP rows are clipped to the public ranges before scaling.
+        state["scaler_low"] = torch.as_tensor(fed.scaler.low)
+        state["scaler_high"] = torch.as_tensor(fed.scaler.high)
     state["threshold"] = torch.tensor(fed.threshold)
     torch.save(state, path)

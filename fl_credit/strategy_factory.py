@@ -112,8 +112,26 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
     return clip
 
 
+def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
+    """The secure-aggregation threshold planned for the run (None without secure aggregation).
+
+    The configured one, raised to a strict majority of the banks (honest banks refuse less).
+    The aggregator never re-keys below it: after dropouts it skips rounds instead, so
+    bank-level DP noise shares sized for this threshold always add up.
+    """
+    if cfg.strategy.name != "secagg":
+        return None
+    from strategies.secagg import default_threshold
+
+    return max(cfg.strategy.threshold or 0, default_threshold(num_banks))
+
+
 def build_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    noise_std_share: float = 0.0,
+    threshold: int | None = None,
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
@@ -138,7 +156,7 @@ def build_strategy(
         from strategies.secagg import SecAggFedAvg
 
         return SecAggFedAvg(
-            threshold=cfg.strategy.threshold,
+            threshold=threshold or cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,
