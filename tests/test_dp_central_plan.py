@@ -54,9 +54,7 @@ def test_secure_aggregation_splits_the_noise_over_the_threshold_and_colluders():
     plan = central_dp_accountant(CENTRAL, 5, secagg_threshold(CENTRAL, 5))
     assert plan.min_contributors == 3
     assert plan.noise_std_share == pytest.approx(plan.noise_std / math.sqrt(3))
-    colluding = dataclasses.replace(
-        CENTRAL, dp=dataclasses.replace(CENTRAL.dp, colluders=2)
-    )
+    colluding = dataclasses.replace(CENTRAL, dp=dataclasses.replace(CENTRAL.dp, colluders=2))
     plan = central_dp_accountant(colluding, 5, secagg_threshold(colluding, 5))
     assert plan.noise_std_share == pytest.approx(plan.noise_std)
     too_many = dataclasses.replace(CENTRAL, dp=dataclasses.replace(CENTRAL.dp, colluders=3))

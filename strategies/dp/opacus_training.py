@@ -88,6 +88,7 @@ class LocalSteps:
     l2: float = 0.0
     proximal_mu: float = 0.0
 
+
 log = logging.getLogger(__name__)
 
 
