@@ -31,7 +31,7 @@ from simulations.report_values import (
 LEAD_COLUMNS = ("job", "run_dir")
 STATUS_COLUMNS = ("status", "error", "wall_time_s", "engine_time_s")
 RESERVED_COLUMNS = frozenset(LEAD_COLUMNS + STATUS_COLUMNS)
-SECTIONS = ("local", "banks", "privacy", "privacy_local", "config")
+SECTIONS = ("local", "banks", "privacy", "privacy_local", "config", "credit")
 FIRST_MODELS = ("federated", "centralized", "reference")
 LOCAL_ROLES = ("smallest", "largest", "mean", "best")
 
@@ -234,6 +234,16 @@ def _is_model(value: Any) -> bool:
     return isinstance(value, dict) and "auc" in value
 
 
+def _credit_columns(credit: dict[str, Any]) -> dict[str, Any]:
+    """Score PSI per bank and validation vs test (the per-feature PSI, odds ratios and reason
+    codes stay in each run's ``metrics.json`` and ``report.md``)."""
+    score = (credit.get("psi") or {}).get("score") or {}
+    columns = {f"credit.psi.score.{bank}": v for bank, v in (score.get("banks") or {}).items()}
+    if "validation_vs_test" in score:
+        columns["credit.psi.score.validation_vs_test"] = score["validation_vs_test"]
+    return columns
+
+
 def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
     """Flatten one ``metrics.json`` into report columns.
 
@@ -249,8 +259,8 @@ def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
         ``reference`` and any other top-level dict with an ``auc``), ``local.*`` (per bank and
         the ``smallest``, ``largest``, ``mean`` and ``best`` bank alone), ``banks.*``,
         ``privacy.*`` and ``privacy_local.*`` (largest epsilon over banks, then per bank),
-        ``config.*``, and any other top-level dict flattened under its own name (e.g.
-        ``timing.*``). Top-level lists and scalars (e.g. ``overrides``) are left out.
+        ``config.*``, ``credit.psi.score.*`` (score PSI per bank), and any other top-level
+        dict flattened under its own name (e.g. ``timing.*``). Top-level lists and scalars (e.g. ``overrides``) are left out.
     """
 
     def section(name: str) -> dict[str, Any]:
@@ -266,6 +276,7 @@ def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
     columns.update(_privacy_columns(section("privacy"), "privacy"))
     columns.update(_privacy_columns(section("privacy_local"), "privacy_local"))
     columns.update(_flatten(section("config"), "config"))
+    columns.update(_credit_columns(section("credit")))
     for name, value in metrics.items():
         if name not in SECTIONS and isinstance(value, dict) and not _is_model(value):
             columns.update(_flatten(value, str(name)))
