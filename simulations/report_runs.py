@@ -260,7 +260,8 @@ def metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
         the ``smallest``, ``largest``, ``mean`` and ``best`` bank alone), ``banks.*``,
         ``privacy.*`` and ``privacy_local.*`` (largest epsilon over banks, then per bank),
         ``config.*``, ``credit.psi.score.*`` (score PSI per bank), and any other top-level
-        dict flattened under its own name (e.g. ``timing.*``). Top-level lists and scalars (e.g. ``overrides``) are left out.
+        dict flattened under its own name (e.g. ``timing.*``). Top-level lists and scalars
+        (e.g. ``overrides``) are left out.
     """
 
     def section(name: str) -> dict[str, Any]:
