@@ -87,7 +87,9 @@ def stability_report(
 
     Each bank's training rows against the federation's (all banks' training rows), and the
     federation's validation rows against the test rows. Coarse bins are deciles of the
-    reference (federation, or validation) on the fine grid.
+    reference (federation, or validation) on the fine grid. Also returns, under
+    ``feature_histograms``, the federation's summed counts of each numeric feature on its
+    fine grid (the scorecard places its ranges at their quantiles).
     """
     model = model_from_arrays(arrays)
     names = prepared.feature_names
@@ -107,6 +109,13 @@ def stability_report(
 
     val_test, groups = coarse_psi(validation.scores, test.scores, bins)
     return {
+        "feature_histograms": {
+            name: {"inner_edges": e[1:-1].tolist(), "counts": c.tolist()}
+            for name, e, c in zip(
+                names, edges, split_counts(federation.features, edges), strict=True
+            )
+            if "=" not in name
+        },
         "source": PSI_SOURCE,
         "bins": bins,
         "smoothing": SMOOTHING,
@@ -155,7 +164,8 @@ def federated_credit_outputs(
     -------
     dict
         ``odds_ratios`` (see :func:`fl_credit.odds_ratios.odds_ratios`), ``psi`` (see
-        :func:`stability_report`) and ``reason_codes``: the reference, ``k``, and how often
+        :func:`stability_report`), ``feature_histograms`` (summed fine-grid counts of each
+        numeric feature) and ``reason_codes``: the reference, ``k``, and how often
         each characteristic is the first reason among the flagged test rows.
     """
     weights, bias = model_parts(arrays)
@@ -163,9 +173,11 @@ def federated_credit_outputs(
     scores = predict_proba(model_from_arrays(arrays), scaler.transform(prepared.x_test))
     flagged = prepared.x_test[scores >= threshold]
     reasons, _ = reason_codes(flagged, arrays, scaler, names)
+    stability = stability_report(prepared, arrays, scaler)
     return {
         "odds_ratios": odds_ratios(weights, scaler.mean, scaler.std, bias, names),
-        "psi": stability_report(prepared, arrays, scaler),
+        "feature_histograms": stability.pop("feature_histograms"),
+        "psi": stability,
         "reason_codes": {
             "reference": "federation mean (standardiser mean)",
             "k": REASONS,

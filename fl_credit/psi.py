@@ -133,18 +133,19 @@ def coarsen(reference: np.ndarray, bins: int) -> np.ndarray:
     -------
     numpy.ndarray
         For every fine bin, the index of its coarse bin (non-decreasing, starting at 0). Fine
-        bins are never split, so a mass concentrated in one fine bin gives fewer coarse bins.
+        bins are never split, so a mass concentrated in one fine bin gives fewer coarse bins;
+        every coarse bin holds some reference mass.
     """
     reference = np.maximum(np.asarray(reference, dtype=np.float64), 0.0)
     total = reference.sum()
     if total <= 0:
         return np.zeros(len(reference), dtype=int)
-    # A fine bin joins the coarse bin in which its upper cumulative share ends.
+    # A coarse bin ends after the fine bin in which the cumulative share crosses the next
+    # multiple of 1 / bins, unless no mass is left after it.
     upper = np.cumsum(reference) / total
-    group = np.minimum(np.ceil(upper * bins - 1e-9).astype(int) - 1, bins - 1)
-    group = np.maximum.accumulate(np.maximum(group, 0))
-    _, dense = np.unique(group, return_inverse=True)
-    return dense
+    level = np.floor(upper * bins + 1e-9)
+    cut_after = (level > np.r_[0.0, level[:-1]]) & (upper < 1.0 - 1e-12)
+    return np.r_[0, np.cumsum(cut_after)[:-1]].astype(int)
 
 
 def merge(counts: np.ndarray, groups: np.ndarray) -> np.ndarray:

@@ -103,8 +103,11 @@ def test_coarsen_makes_bins_of_equal_reference_mass():
     groups = coarsen(fine, 10)
     np.testing.assert_array_equal(merge(fine, groups), np.full(10, 20.0))
     spiky = np.r_[np.zeros(50), 500.0, np.ones(149)]
-    assert len(merge(spiky, coarsen(spiky, 10))) < 10  # one fine bin is never split
+    coarse = merge(spiky, coarsen(spiky, 10))
+    assert len(coarse) < 10 and coarse[0] == 500.0  # one fine bin is never split
+    assert (coarse > 0).all()
     assert coarsen(np.zeros(5), 3).tolist() == [0] * 5
+    assert coarsen(np.r_[0.0, 0.0, 5.0, 0.0, 5.0], 2).tolist() == [0, 0, 0, 1, 1]
 
 
 def test_feature_counts_sum_over_banks_to_the_pooled_counts():

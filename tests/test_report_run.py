@@ -149,3 +149,18 @@ def test_run_report_cli(run_dir: Path, tmp_path: Path, capsys) -> None:
     assert report_main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not found" in err
+
+
+def test_scorecard_of_the_run(run_dir: Path, metrics: dict, capsys) -> None:
+    from fl_credit.scorecard import main as scorecard_main
+
+    args = [str(run_dir), "--pdo", "20", "--base-score", "600", "--base-odds", "50"]
+    assert scorecard_main(args) == 0
+    text = capsys.readouterr().out
+    assert "quantiles of summed histograms" in text and "Base points" in text
+    import pandas as pd
+
+    card = pd.read_csv(run_dir / "scorecard.csv")
+    schema = json.loads((run_dir / "schema.json").read_text())
+    assert set(card["characteristic"]) == {*schema["numeric"], *schema["categories"]}
+    assert set(metrics["credit"]["feature_histograms"]) == set(schema["numeric"])
