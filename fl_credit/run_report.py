@@ -221,7 +221,8 @@ def render(run_dir: Path, metrics: dict, written: Sequence[str]) -> str:
         "`metrics.json` (every number above), `scores.csv` (each model's test-set scores and the "
         "label: every metric can be recomputed from it), `history.csv`, `model.pt`, "
         "`schema.json`, `reason_codes.csv`. Rebuild this report: "
-        f"`python -m fl_credit.run_report {run_dir}`.",
+        "`python -m fl_credit.run_report <run folder>`; scorecard: "
+        "`python -m fl_credit.scorecard <run folder> --pdo 20 --base-score 600 --base-odds 50`.",
         "",
     ]
     return "\n".join(lines)
