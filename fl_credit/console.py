@@ -2,37 +2,51 @@
 
 from __future__ import annotations
 
+HEADER_TAIL = "   default recall / precision @ val. threshold"
+MIN_LABEL = 28
 
-def _row(name: str, m: dict | None) -> str:
+
+def _row(name: str, m: dict | None, width: int) -> str:
     if m is None:
-        return f"{name:<28} {'(could not train)':>20}"
+        return f"{name:<{width}} {'(could not train)':>20}"
     lo, hi = m["auc_ci"]
     ci = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else ""
     at = m.get("at_val_threshold", {})
     rec = at.get("default", {}).get("recall", float("nan"))
     prec = at.get("default", {}).get("precision", float("nan"))
     return (
-        f"{name:<28} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
+        f"{name:<{width}} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
         f"   {rec:.3f} / {prec:.3f}"
     )
 
 
+def is_dp_run(metrics: dict) -> bool:
+    """True when the run's models trained with differential privacy."""
+    mode = str((metrics.get("config") or {}).get("dp") or "off").lower()
+    return mode not in ("off", "none", "false")
+
+
 def comparison_table(metrics: dict) -> str:
-    """Federated vs centralized vs sklearn reference vs each bank alone, on the test set."""
+    """Federated vs centralized vs sklearn reference vs each bank alone, on the test set.
+
+    In a DP run the scikit-learn reference is the one model trained without DP, and its row
+    says so.
+    """
+    reference = "sklearn reference (pooled" + (", not DP)" if is_dp_run(metrics) else ")")
+    rows = [
+        ("federated", metrics["federated"]),
+        ("centralized (pooled rows)", metrics["centralized"]),
+        (reference, metrics["reference"]),
+    ]
+    for name, m in metrics["local"].items():
+        rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows)", m))
+    width = max(MIN_LABEL, *(len(label) for label, _ in rows))
     header = (
-        f"{'model':<28} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
-        "   default recall / precision @ val. threshold"
+        f"{'model':<{width}} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
+        + HEADER_TAIL
     )
     lines = [header, "-" * len(header)]
-    lines.append(_row("federated", metrics["federated"]))
-    lines.append(_row("centralized (pooled rows)", metrics["centralized"]))
-    dp_on = metrics.get("privacy_summary", {}).get("mode", "off") != "off"
-    reference = "sklearn reference (no DP)" if dp_on else "sklearn reference (pooled)"
-    lines.append(_row(reference, metrics["reference"]))
-    for name, m in metrics["local"].items():
-        info = metrics["banks"][name]
-        label = f"{name} alone ({info['rows']} rows)"
-        lines.append(_row(label, m))
+    lines.extend(_row(label, m, width) for label, m in rows)
     lines.extend(_footer(metrics))
     return "\n".join(lines)
 

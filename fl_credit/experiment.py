@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,15 @@ import torch
 from fl_credit import baselines
 from fl_credit.client_app import make_client_app
 from fl_credit.config import ExperimentConfig
+from fl_credit.credit_outputs import federated_credit_outputs
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
-from fl_credit.federation import FederationResult, run_federation, score_federated
+from fl_credit.federation import (
+    FederationResult,
+    federated_test_scores,
+    run_federation,
+    score_federated,
+)
 from fl_credit.metrics import evaluate_scores
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
@@ -32,6 +38,8 @@ class ExperimentOutcome:
     history: list[dict]
     federation: FederationResult
     engine: EngineRun
+    scores: dict = field(default_factory=dict)
+    """Test-set scores by model (``local`` maps bank to scores or None), for ``scores.csv``."""
 
 
 def simulation_mods(cfg: ExperimentConfig) -> list:
@@ -111,6 +119,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
             for name, s in local.items()
         },
         "banks": prepared.bank_info,
+        "credit": federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold),
         "privacy": fed.privacy,
         "privacy_summary": privacy_summary(cfg, fed.privacy),
         # Counterfactual references: the same borrowers trained on again (see the summary).
@@ -125,7 +134,15 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
             "engine_start_stop_s": engine.engine_seconds + fed.setup_seconds,
         },
     }
-    return ExperimentOutcome(metrics=metrics, history=fed.history, federation=fed, engine=engine)
+    scores = {
+        "federated": federated_test_scores(fed, prepared.x_test),
+        "centralized": central.test_scores,
+        "reference": ref.test_scores,
+        "local": {name: None if s is None else s.test_scores for name, s in local.items()},
+    }
+    return ExperimentOutcome(
+        metrics=metrics, history=fed.history, federation=fed, engine=engine, scores=scores
+    )
 
 
 def rounds_summary(fed: FederationResult) -> dict:

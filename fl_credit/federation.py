@@ -54,11 +54,16 @@ class FederationResult:
     failure: str | None = None
 
 
+def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
+    """Default probabilities of the final federated model on unscaled rows."""
+    return predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
+
+
 def score_federated(
     fed: FederationResult, x_test: np.ndarray, y_test: np.ndarray, cfg: ExperimentConfig
 ) -> dict:
     """Test-set metrics of the final federated model (simulation and deployment alike)."""
-    scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
+    scores = federated_test_scores(fed, x_test)
     return evaluate_scores(
         y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
     )
