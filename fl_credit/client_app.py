@@ -7,9 +7,11 @@ Messages (Flower Message API):
 - ``query.standardizer``: keep the agreed means, deviations and class weight in
   ``context.state``.
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
-- ``query.histogram``: validation-score histograms of the received model, per class, for the
-  validation threshold.
-- ``query.privacy``: the bank's privacy accountant report (DP runs only).
+- ``query.histogram``: score histograms of the received model, per class, for the decision
+  threshold.
+- ``query.evaluate``: federated evaluation of the received model on the bank's own test rows.
+- ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
+  data-dependent).
 
 Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
 MetricRecord ``"metrics"`` holding ``"num-examples"``, so the same replies can be summed in the
@@ -44,6 +46,7 @@ from flwr.clientapp import ClientApp
 from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
 from fl_credit.bank_privacy import private_release
 from fl_credit.bank_settings import BankSettings
+from fl_credit.binned_metrics import evaluation_sensitivity, evaluation_vector
 from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import (
@@ -323,6 +326,34 @@ def histogram(message: Message, context: Context) -> Message:
         context=context,
         settings=settings,
         n_rows=rows.raw_train_rows,
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
+
+
+@app_handler("query", "evaluate")
+def evaluate(message: Message, context: Context) -> Message:
+    """Federated evaluation: the received model scored on this bank's own test rows.
+
+    The reply is summable (per-class logit-bin counts, Brier and clipped log-loss sums); under
+    ``dp=opacus`` it is a planned release with this bank's noise share.
+    """
+    settings = BankSettings.from_config(message.content["config"])
+    bank = load_bank(context, settings)
+    if bank.y_test is None or len(bank.y_test) == 0:
+        raise DataError("this bank's file holds no test rows for federated evaluation")
+    scaler = stored_scaler(context)
+    model = model_from_arrays(message.content["arrays"])
+    scores = predict_proba(model, scaler.transform(bank.x_test))
+    bins = int(message.content["config"]["bins"])
+    values = private_release(
+        evaluation_vector(bank.y_test, scores, bins),
+        release="evaluation",
+        sensitivity=evaluation_sensitivity(),
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=len(bank.y_train),
         bank_key=bank_name(context, settings),
     )
     return summed_reply(message, values)

@@ -112,6 +112,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
     local = baselines.local_only(prepared, cfg)
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
+        "federated_evaluation": fed.evaluation,
         "centralized": score(central.test_scores, central.threshold),
         "reference": score(ref.test_scores, ref.threshold),
         "local": {

@@ -112,12 +112,16 @@ def _toml_string(value: str) -> str:
     return f'"{value}"'
 
 
-def run_config_text(overrides: Sequence[str], test_file: Path, num_banks: int, out: Path) -> str:
-    """The ``flwr run --run-config`` file: same overrides, test rows, bank count, output."""
+def run_config_text(overrides: Sequence[str], schema_file: Path, num_banks: int, out: Path) -> str:
+    """The ``flwr run --run-config`` file: same overrides, data dictionary, bank count, output.
+
+    No test rows: the coordinator evaluates federatedly (each bank on its own test rows). Add
+    ``test-path = ".../test.csv"`` for a research comparison on held-out rows.
+    """
     lines = [
         "# flwr run . <connection> --run-config <this file> --stream",
         f"config-overrides = {_toml_string(shlex.join(overrides))}",
-        f"test-path = {_toml_string(str(test_file))}",
+        f"schema-path = {_toml_string(str(schema_file))}",
         f"num-banks = {num_banks}",
         f"output-dir = {_toml_string(str(out / 'server_run'))}",
     ]
@@ -150,7 +154,7 @@ def export(options: ExportOptions) -> ExportResult:
     except OSError as err:
         raise FlCreditError(f"cannot write bank files into {out}: {err.strerror}") from None
     test_file = out / "test.csv"
-    config_text = run_config_text(options.overrides, test_file, len(paths), out)
+    config_text = run_config_text(options.overrides, out / "schema.json", len(paths), out)
     run_config = write_atomic(out / RUN_CONFIG, config_text)
     return ExportResult(
         bank_files={p.stem: p for p in paths},

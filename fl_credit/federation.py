@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from flwr.app import ArrayRecord, MetricRecord
+from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
 from fl_credit.bank_settings import BankSettings
@@ -23,6 +23,11 @@ from fl_credit.config import ExperimentConfig
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import Standardizer
 from fl_credit.errors import FlCreditError
+from fl_credit.federated_evaluation import (
+    evaluation_releases,
+    federated_evaluation,
+    wants_round_evaluation,
+)
 from fl_credit.federated_statistics import (
     federated_standardizer,
     validation_threshold,
@@ -52,6 +57,7 @@ class FederationResult:
     rounds_skipped: list[int] = field(default_factory=list)
     converged_round: int | None = None
     failure: str | None = None
+    evaluation: dict | None = None
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -81,23 +87,34 @@ def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
         time.sleep(0.2)
 
 
-def make_test_evaluator(
-    x_test: np.ndarray, y_test: np.ndarray, history: list[dict]
-) -> Callable[[int, ArrayRecord], MetricRecord]:
-    """``evaluate_fn`` for the strategy: score the global model on the test rows each round."""
+def make_round_evaluator(
+    test: tuple[np.ndarray, np.ndarray] | None,
+    federated: Callable[[int, ArrayRecord], dict | None] | None,
+    history: list[dict],
+) -> Callable[[int, ArrayRecord], None]:
+    """Evaluate the global model after every round and append one history row.
 
-    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        scores = predict_proba(model_from_arrays(arrays), x_test)
-        metrics = round_metrics(y_test, scores)
-        history.append({"round": server_round, **{f"test_{k}": v for k, v in metrics.items()}})
-        log.info(
-            "round %d: test AUC %.4f  KS %.4f  log loss %.4f",
-            server_round,
-            metrics["auc"],
-            metrics["ks"],
-            metrics["log_loss"],
-        )
-        return MetricRecord(metrics)
+    ``test``: the coordinator's held-out rows, already scaled (simulation); ``federated``:
+    federated evaluation of a model, or None when this round is not evaluated that way.
+    """
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> None:
+        row: dict = {"round": server_round}
+        if test is not None:
+            scores = predict_proba(model_from_arrays(arrays), test[0])
+            row.update({f"test_{k}": v for k, v in round_metrics(test[1], scores).items()})
+        fed = federated(server_round, arrays) if federated is not None and server_round else None
+        if fed is not None:
+            row.update({f"fedeval_{k}": v for k, v in fed.items() if k not in ("rows",)})
+        history.append(row)
+        auc = row.get("test_auc", row.get("fedeval_auc"))
+        if auc is not None:
+            where = "test" if "test_auc" in row else "federated test"
+            ks = row.get("test_ks", row.get("fedeval_ks"))
+            loss = row.get("test_log_loss", row.get("fedeval_log_loss"))
+            log.info(
+                "round %d: %s AUC %.4f  KS %.4f  log loss %.4f", server_round, where, auc, ks, loss
+            )
 
     return evaluate
 
@@ -107,8 +124,8 @@ def run_federation(
     cfg: ExperimentConfig,
     *,
     num_banks: int,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
     bounds: FeatureBounds | None = None,
     bank_dir: str = "",
     secret_noise: bool = False,
@@ -123,8 +140,9 @@ def run_federation(
         The experiment's settings.
     num_banks : int
         How many banks must be connected before the run starts.
-    x_test, y_test : numpy.ndarray
-        Held-out test rows (encoded, unscaled) and labels.
+    x_test, y_test : numpy.ndarray or None
+        The coordinator's held-out test rows (encoded, unscaled) and labels (simulation); None
+        when it holds none (deployment: federated evaluation only).
     bounds : FeatureBounds, optional
         The public feature ranges (required under DP).
     bank_dir : str
@@ -141,7 +159,12 @@ def run_federation(
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
     threshold = secagg_threshold(cfg, num_banks)
     central = central_dp_accountant(cfg, num_banks, threshold)
-    bank_settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir, secret_noise=secret_noise)
+    bank_settings = BankSettings.from_experiment(
+        cfg,
+        bank_dir=bank_dir,
+        secret_noise=secret_noise,
+        evaluation_releases=evaluation_releases(cfg),
+    )
     settings = with_values(bank_settings.to_config(), central.train_config() if central else {})
     strategy = build_strategy(
         cfg,
@@ -156,7 +179,17 @@ def run_federation(
     log.info("banks ready and standardiser agreed after %.2fs", setup_seconds)
 
     history: list[dict] = []
-    initial = to_arrays(new_model(x_test.shape[1], cfg.seed))
+    initial = to_arrays(new_model(len(scaler.mean), cfg.seed))
+    last_federated: dict = {}
+
+    def federated(server_round: int, arrays: ArrayRecord) -> dict | None:
+        if not wants_round_evaluation(cfg, server_round):
+            return None
+        last_federated["round"] = server_round
+        last_federated["metrics"] = federated_evaluation(banks, grid, arrays, settings, cfg)
+        return last_federated["metrics"]
+
+    test = None if x_test is None else (scaler.transform(x_test), y_test)
     rounds = run_rounds(
         strategy,
         grid,
@@ -164,7 +197,7 @@ def run_federation(
         num_rounds=cfg.train.rounds,
         timeout=cfg.engine.timeout,
         train_config=settings,
-        evaluate=make_test_evaluator(scaler.transform(x_test), y_test, history),
+        evaluate=make_round_evaluator(test, federated if cfg.eval.federated else None, history),
     )
     for row in history:
         metrics = rounds.train_metrics.get(row["round"], {})
@@ -175,6 +208,14 @@ def run_federation(
             row["dp_epsilon"] = central.epsilon_after(releases)
 
     final = rounds.arrays
+    evaluation = None
+    if cfg.eval.federated and cfg.dp.mode != "central":
+        evaluated_last = last_federated.get("round") == history[-1]["round"]
+        evaluation = last_federated.get("metrics") if evaluated_last else None
+        if evaluation is None:
+            evaluation = federated_evaluation(banks, grid, final, settings, cfg)
+    elif cfg.eval.federated:
+        log.info("no federated evaluation under bank-level DP (a whole test set per bank)")
     nodes = sorted(grid.get_node_ids())
     decision_threshold = validation_threshold(
         banks, grid, final, with_values(settings, {"bins": cfg.histogram_bins}), cfg
@@ -199,4 +240,5 @@ def run_federation(
         rounds_skipped=rounds.skipped,
         converged_round=rounds.converged_round,
         failure=failure,
+        evaluation=evaluation,
     )
