@@ -54,6 +54,30 @@ def public_key_of(secret_key: bytes) -> bytes:
     return sk.public_key().public_bytes(_RAW, _RAW_PUB)
 
 
+_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))  # fixed, public probe key
+
+
+def is_valid_public_key(public_key: object) -> bool:
+    """Whether ``public_key`` is a usable X25519 public key (32 bytes, not low order).
+
+    A low-order point (the all-zero key among them) makes every agreement with it
+    degenerate; ``cryptography`` refuses to compute such an agreement, so one probe
+    agreement with a fixed key detects it.
+    """
+    if not isinstance(public_key, bytes) or len(public_key) != KEY_BYTES:
+        return False
+    try:
+        _PROBE.exchange(X25519PublicKey.from_public_bytes(public_key))
+    except ValueError:
+        return False
+    return True
+
+
+def fingerprint(public_key: bytes) -> bytes:
+    """16-byte fingerprint of a public key (for the "seen before" check)."""
+    return digest(b"key-fingerprint", public_key)[:16]
+
+
 def derive_key(secret_key: bytes, peer_public_key: bytes, info: bytes) -> bytes:
     """X25519 with a peer, then HKDF-SHA256 to a 32-byte key labelled by ``info``.
 
