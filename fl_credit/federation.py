@@ -13,11 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
+from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.bank_settings import BankSettings
 from fl_credit.client_app import POS_WEIGHT, SCALER_MEAN, SCALER_STD
 from fl_credit.config import ExperimentConfig
@@ -164,6 +166,7 @@ def run_federation(
     y_test: np.ndarray,
     bank_dir: str = "",
     secret_noise: bool = False,
+    consortium: str = "",
 ) -> FederationResult:
     """Run one federated experiment over the banks connected to ``grid``.
 
@@ -181,6 +184,9 @@ def run_federation(
         Simulation only: the folder holding each simulated bank's file.
     secret_noise : bool
         Banks draw DP noise from the OS instead of the seed (deployment).
+    consortium : str
+        The banks' identity roster for secure aggregation (default: ``consortium.json`` in
+        ``bank_dir``).
 
     Returns
     -------
@@ -193,7 +199,10 @@ def run_federation(
     bank_settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir, secret_noise=secret_noise)
     settings = _with(bank_settings.to_config(), central.train_config() if central else {})
     strategy = build_strategy(
-        cfg, num_banks=num_banks, noise_std_share=central.noise_std_share if central else 0.0
+        cfg,
+        num_banks=num_banks,
+        noise_std_share=central.noise_std_share if central else 0.0,
+        consortium=consortium or (str(Path(bank_dir) / CONSORTIUM_FILE) if bank_dir else ""),
     )
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
     scaler = federated_standardizer(banks, grid, nodes, settings, cfg.engine.timeout)

@@ -7,6 +7,8 @@ SuperLink. Run config keys (``[tool.flwr.app.config]`` in ``pyproject.toml``):
   (``"train.rounds=3 seed=1"``); the config is composed from the app's ``conf/`` folder;
 - ``test-path``: the held-out test rows (``test.csv`` from ``python -m fl_credit.export_banks``);
 - ``num-banks``: how many banks must connect (0 = from the partition config);
+- ``consortium``: the banks' identity roster for secure aggregation (default:
+  ``consortium.json`` next to ``test-path``, where ``fl_credit.export_banks`` writes it);
 - ``output-dir``: where ``metrics.json``, ``history.csv``, ``model.pt``, ``status.json`` and
   ``config_resolved.yaml`` go (default ``outputs/deployment/run_<run id>`` under the
   SuperLink's working directory).
@@ -30,6 +32,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.run import Run
 
 from fl_credit import run_files
+from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.bank_file import read_rows
 from fl_credit.data.partition import bank_shares
@@ -44,6 +47,7 @@ OVERRIDES_KEY = "config-overrides"
 TEST_PATH_KEY = "test-path"
 NUM_BANKS_KEY = "num-banks"
 OUTPUT_DIR_KEY = "output-dir"
+CONSORTIUM_KEY = "consortium"
 POLL_SECONDS = 0.5
 
 
@@ -55,6 +59,7 @@ class DeploymentSettings:
     test_path: Path
     num_banks: int
     output_dir: Path
+    consortium: Path | None = None  # banks' identity roster; default next to the test rows
 
     @classmethod
     def from_run_config(cls, run_config: dict, run_id: int) -> DeploymentSettings:
@@ -80,6 +85,9 @@ class DeploymentSettings:
             test_path=Path(test_path).expanduser(),
             num_banks=num_banks,
             output_dir=output_dir.expanduser().resolve(),
+            consortium=Path(str(run_config[CONSORTIUM_KEY])).expanduser()
+            if run_config.get(CONSORTIUM_KEY)
+            else None,
         )
 
 
@@ -282,7 +290,13 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     # Seeded DP noise could be removed by a server that knows the seed: banks draw it from
     # the OS instead (no effect without DP).
     fed = run_federation(
-        watched, cfg, num_banks=num_banks, x_test=x_test, y_test=y_test, secret_noise=True
+        watched,
+        cfg,
+        num_banks=num_banks,
+        x_test=x_test,
+        y_test=y_test,
+        secret_noise=True,
+        consortium=str(settings.consortium or settings.test_path.parent / CONSORTIUM_FILE),
     )
     metrics = {
         "federated": score_federated(fed, x_test, y_test, cfg),

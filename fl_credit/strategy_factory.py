@@ -9,6 +9,7 @@ clear.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
@@ -113,14 +114,15 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
 
 
 def build_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0
+    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0, consortium: str = ""
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
     Federated evaluation is off: banks report validation loss inside their train replies and
     the server scores the global model on the held-out test rows. ``run_federation`` waits
     for all banks before round 1; afterwards a round trains whichever banks are still
-    connected, so a bank that drops out does not stall the run.
+    connected, so a bank that drops out does not stall the run. ``consortium``: path of the
+    banks' identity roster (secure aggregation: verified bank names, public weights).
     """
     common = dict(
         fraction_train=1.0,
@@ -136,9 +138,11 @@ def build_strategy(
     if name == "secagg":
         if num_banks < 2:
             raise ConfigError("strategy=secagg needs at least two banks; use strategy=fedavg")
+        from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
         return SecAggFedAvg(
+            consortium=read_consortium(Path(consortium)) if consortium else None,
             threshold=cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,

@@ -117,6 +117,7 @@ def test_multirun_records_a_failed_point_and_goes_on(tmp_path):
     args = (
         "-m",
         "partition=two_banks",
+        "strategy=fedavg",  # secure aggregation refuses two banks
         "partition.share=0.0005,0.5",
         "train.rounds=2",
         "engine.backend=inprocess",

@@ -95,11 +95,30 @@ Fixed point: ring Z_(2^64), ``bits`` fractional bits; sums are exact if
 coordinate of a weighted average at most ``n * 2^-(bits+1) / sum(weights)``.
 """
 
-from .client_mod import dropout_mod, install_secagg, secagg_mod, secagg_query_handler
+from .client_mod import (
+    IdentityProvider,
+    dropout_mod,
+    install_secagg,
+    make_secagg_handler,
+    secagg_mod,
+)
+from .identity import (
+    Consortium,
+    Identity,
+    IdentityError,
+    Member,
+    generate_identity,
+    load_consortium,
+    load_identity,
+    make_consortium,
+    save_consortium,
+    save_identity,
+)
 from .masking import quantization_error_bound
-from .protocol import ProtocolError, default_threshold
+from .protocol import MIN_BANKS, ProtocolError, default_threshold
 from .secure_sum import (
     AggregationReport,
+    PendingInstance,
     SecureAggregator,
     SumResult,
     plain_sum,
@@ -108,17 +127,30 @@ from .strategy import SecAggFedAvg
 from .vector import Bounds
 
 __all__ = [
+    "MIN_BANKS",
     "AggregationReport",
     "Bounds",
+    "Consortium",
+    "Identity",
+    "IdentityError",
+    "IdentityProvider",
+    "Member",
+    "PendingInstance",
     "ProtocolError",
     "SecAggFedAvg",
     "SecureAggregator",
     "SumResult",
     "default_threshold",
     "dropout_mod",
+    "generate_identity",
     "install_secagg",
+    "load_consortium",
+    "load_identity",
+    "make_consortium",
+    "make_secagg_handler",
     "plain_sum",
     "quantization_error_bound",
+    "save_consortium",
+    "save_identity",
     "secagg_mod",
-    "secagg_query_handler",
 ]
