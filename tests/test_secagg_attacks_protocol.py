@@ -357,6 +357,28 @@ def test_low_order_keys_are_rejected_on_receipt() -> None:
     np.testing.assert_array_equal(total, _zeros())
 
 
+def test_low_order_encryption_key_is_refused_at_setup() -> None:
+    """A bank advertising a (validly signed) low-order key, relayed by a server without
+    the roster: its peers refuse the epoch naming it, instead of deriving a known key."""
+    fed = LocalFederation(NODES, threshold=3)
+    epoch_id = proto.ServerEpoch.new_id()
+    replies = _advertise(fed, epoch_id)
+    cheat = 99
+    ident = fed.identities[cheat]
+    replies[cheat] = {
+        "name": ident.name,
+        "c-pk": bytes(32),
+        "signature": ident.sign(proto.advertisement(epoch_id, cheat, ident.name, bytes(32))),
+    }
+    kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
+    assert cheat not in kept and "low-order" in refused[cheat]  # a server with the roster
+    adverts = {n: proto.Advert(r["name"], r["c-pk"], r["signature"]) for n, r in replies.items()}
+    request = proto.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
+    with pytest.raises(proto.ProtocolError, match="low-order") as err:
+        proto.client_share_keys(fed.states[3], 3, request, fed.consortium)
+    assert err.value.culprit == cheat
+
+
 # --- 8. overflow check ---------------------------------------------------------------------
 
 

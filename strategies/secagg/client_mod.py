@@ -163,7 +163,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         layout = make_layout(mode, arrays, metrics)
         bounds.check(mode, len(req.participants), layout.size())
         plain, clipped = encode(layout, arrays, metrics, bounds, weight, reference)
-        payload = client_mask(state, me, request, plain, kind, model)
+        payload = client_mask(state, me, request, plain, kind, model, parsed=req)
     except ProtocolError as err:
         return _refuse(msg, err.reason())
     except (ValueError, KeyError) as err:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -78,6 +79,12 @@ def fingerprint(public_key: bytes) -> bytes:
     return digest(b"key-fingerprint", public_key)[:16]
 
 
+@functools.lru_cache(maxsize=4)
+def _private_key(secret_key: bytes) -> X25519PrivateKey:
+    """Key object of a raw secret key (one party derives many pairwise keys from it)."""
+    return X25519PrivateKey.from_private_bytes(secret_key)
+
+
 def derive_key(secret_key: bytes, peer_public_key: bytes, info: bytes) -> bytes:
     """X25519 with a peer, then HKDF-SHA256 to a 32-byte key labelled by ``info``.
 
@@ -85,8 +92,9 @@ def derive_key(secret_key: bytes, peer_public_key: bytes, info: bytes) -> bytes:
     independent keys.
     """
     try:
-        sk = X25519PrivateKey.from_private_bytes(secret_key)
-        shared = sk.exchange(X25519PublicKey.from_public_bytes(peer_public_key))
+        shared = _private_key(secret_key).exchange(
+            X25519PublicKey.from_public_bytes(peer_public_key)
+        )
     except ValueError as err:  # wrong length or a low-order point
         raise CryptoError(str(err)) from err
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info)

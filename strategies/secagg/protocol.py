@@ -183,10 +183,9 @@ def _sorted_unique(values: Sequence[int], what: str) -> list[int]:
 # --- client: state kept across messages ---------------------------------------------------
 
 
-def _seen(state: Mapping[str, Any], public_key: bytes) -> bool:
+def _seen_set(state: Mapping[str, Any]) -> set[bytes]:
     blob: bytes = state.get(SEEN_KEY, b"")
-    fp = fingerprint(public_key)
-    return any(blob[i : i + 16] == fp for i in range(0, len(blob), 16))
+    return {blob[i : i + 16] for i in range(0, len(blob), 16)}
 
 
 def _remember(state: Payload, keys: Iterable[bytes]) -> None:
@@ -300,6 +299,7 @@ def client_share_keys(
         raise ProtocolError("server relayed wrong keys or name for this bank")
     if len(set(names)) != len(names):
         raise ProtocolError("a bank name appears twice in the epoch")
+    seen = _seen_set(state)
     for k, member in enumerate(members):
         if member == me:
             continue
@@ -311,14 +311,19 @@ def client_share_keys(
                 "consortium member",
                 culprit=member,
             )
-        if not is_valid_public_key(c_pks[k]) or _seen(state, c_pks[k]):
-            raise ProtocolError(f"node {member} sent a low-order or reused key", culprit=member)
+        if fingerprint(c_pks[k]) in seen:
+            raise ProtocolError(f"node {member} sent a reused key", culprit=member)
     if state["name"] not in consortium.members:
         raise ProtocolError(f"bank {state['name']!r} is not in its own consortium roster")
-    enc_keys = [
-        b"" if m == me else derive_key(state["c-sk"], c_pks[k], _enc_info(epoch, me, m))
-        for k, m in enumerate(members)
-    ]
+    enc_keys = []
+    for k, member in enumerate(members):
+        if member == me:
+            enc_keys.append(b"")
+            continue
+        try:  # a low-order key is refused here
+            enc_keys.append(derive_key(state["c-sk"], c_pks[k], _enc_info(epoch, me, member)))
+        except CryptoError:
+            raise ProtocolError(f"node {member} sent a low-order key", culprit=member) from None
     _remember(state, [pk for k, pk in enumerate(c_pks) if k != k_me])
     state.update(
         {
@@ -399,14 +404,16 @@ class MaskRequest:
         all_names: list[str] = list(state["names"])
         names = [all_names[members.index(p)] for p in participants]
         own: bytes = state["own-shares"]
+        seen = _seen_set(state)
         held_key, held_b = [], []
         for p, pk, ct, kc, bc in zip(participants, pks, cts, key_commits, b_commits, strict=True):
             if p == me:
                 held_key.append(own[:SHARE_PLAIN])
                 held_b.append(own[SHARE_PLAIN:])
                 continue
-            if not is_valid_public_key(pk) or _seen(state, pk):
-                raise ProtocolError(f"low-order or reused mask key of node {p}", culprit=p)
+            # (A low-order key is refused when the pairwise mask is derived from it.)
+            if not isinstance(pk, bytes) or len(pk) != KEY_BYTES or fingerprint(pk) in seen:
+                raise ProtocolError(f"malformed or reused mask key of node {p}", culprit=p)
             try:
                 plain = decrypt(
                     state["enc-keys"][members.index(p)], ct, _deal_ad(epoch, p, me, seq, pk)
@@ -465,6 +472,7 @@ def client_mask(
     plain: np.ndarray,
     kind: str = "",
     model: bytes = b"",
+    parsed: MaskRequest | None = None,
 ) -> Payload:
     """Mask a plaintext ring vector for one instance and deal the keys of the next.
 
@@ -480,6 +488,9 @@ def client_mask(
         ``uint64`` plaintext vector (:func:`~strategies.secagg.vector.encode`).
     kind, model : str, bytes
         Instance kind and global-model digest for the differencing rules (:mod:`.policy`).
+    parsed : MaskRequest, optional
+        ``MaskRequest.parse(state, me, request, kind, model)`` if the caller already ran
+        it on this very state (the mod does, to refuse before training).
 
     Returns
     -------
@@ -488,12 +499,15 @@ def client_mask(
         ``cts``, ``key-commits``, ``b-commits``, ``seed-commit``; lists aligned with the
         epoch's members, filled for this instance's participants).
     """
-    req = MaskRequest.parse(state, me, request, kind, model)
+    req = parsed or MaskRequest.parse(state, me, request, kind, model)
     epoch, seq, length = req.epoch, req.seq, int(plain.shape[0])
     masked = np.array(plain, dtype=np.uint64, copy=True)
     for p, pk in zip(req.participants, req.mask_pks, strict=True):
         if p != me:
-            masked += pairwise_mask(state["mask-sk"], pk, epoch, seq, me, p, length)
+            try:
+                masked += pairwise_mask(state["mask-sk"], pk, epoch, seq, me, p, length)
+            except CryptoError:
+                raise ProtocolError(f"low-order mask key of node {p}", culprit=p) from None
     masked += prg(state["seed"], length)
     _remember(state, [pk for p, pk in zip(req.participants, req.mask_pks, strict=True) if p != me])
     policy.pin(state, kind, req.names)
