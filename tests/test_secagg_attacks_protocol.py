@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from strategies.secagg import SecureAggregator
 from strategies.secagg import protocol as proto
 from strategies.secagg.identity import generate_identity, make_consortium
 from strategies.secagg.inprocess import LocalFederation
@@ -113,6 +114,61 @@ def test_late_delivery_of_a_withheld_instance_reveals_nothing() -> None:
     assert guess is None or (
         proto.self_mask_commitment(epoch.epoch, inst.seq, victim, guess) != seed_commit
     )
+
+
+@pytest.mark.parametrize("threshold", [3, 4])
+def test_server_with_one_colluding_bank_needs_t_above_half_of_n_plus_one(threshold: int) -> None:
+    """The argument's bound: with ``c`` colluding banks, split views reveal a bank's input
+    iff ``2 t <= n + c``. n = 5, c = 1: the default majority t = 3 is broken (documented;
+    ``SecureAggregator(colluders=1)`` raises t to 4), t = 4 holds."""
+    fed = LocalFederation(NODES, threshold=threshold)
+    epoch = fed.setup()
+    a, b, victim, colluder, c = NODES
+    x_v = _secret(7)
+    inst, replies = fed.mask({n: x_v if n == victim else _zeros() for n in NODES}, BOUNDS)
+    _collect(inst, replies)
+    views = {  # a and b are told the victim dropped; c and the victim that a and b did
+        a: ([a, b, colluder, c], [victim]),
+        b: ([a, b, colluder, c], [victim]),
+        c: ([victim, colluder, c], [a, b]),
+        victim: ([victim, colluder, c], [a, b]),
+    }
+    key_shares, seed_shares = [], []
+    for node, (survivors, dropped) in views.items():
+        req = {**inst.unmask_request(node), "survivors": sorted(survivors), "dropped": dropped}
+        try:
+            ans = proto.client_unmask(fed.states[node], node, req)
+        except proto.ProtocolError:
+            continue
+        x = epoch.members.index(node) + 1
+        if victim in dropped:
+            share = ans["key-shares"][dropped.index(victim)]
+            key_shares.append((x, share_from_bytes(share[proto.SALT_BYTES :])))
+        else:
+            share = ans["b-shares"][sorted(survivors).index(victim)]
+            seed_shares.append((x, share_from_bytes(share[proto.SALT_BYTES :])))
+    # The colluding bank hands over both of its shares of the victim's secrets.
+    state, k = fed.states[colluder], NODES.index(victim)
+    x_m = epoch.members.index(colluder) + 1
+    key_shares.append((x_m, share_from_bytes(state["pending-held-key"][k][proto.SALT_BYTES :])))
+    seed_shares.append((x_m, share_from_bytes(state["pending-held-b"][k][proto.SALT_BYTES :])))
+    enough = len(key_shares) >= threshold and len(seed_shares) >= threshold
+    if threshold == 3:
+        assert enough
+        sk = reconstruct_secret(key_shares[:3], 32)
+        seed = reconstruct_secret(seed_shares[:3], 32)
+        y = replies[victim]["masked"] - proto.prg(seed, D)
+        for peer in NODES:
+            if peer != victim:
+                y -= proto.pairwise_mask(
+                    sk, inst.used_pks[peer], epoch.epoch, inst.seq, victim, peer, D
+                )
+        np.testing.assert_array_equal(y, x_v)  # the bound is tight
+    else:
+        assert not enough  # c and the victim refuse 3 survivors; 3 key shares < 4
+        assert SecureAggregator(colluders=1).threshold_for(5) == 4
+        assert SecureAggregator(colluders=1).threshold_for(6) == 4  # even n: majority is 4
+        assert SecureAggregator().threshold_for(5) == 3
 
 
 # --- 2. stale or relabelled keys -----------------------------------------------------------

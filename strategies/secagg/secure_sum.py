@@ -195,6 +195,11 @@ class SecureAggregator:
         Floor of the threshold: an epoch never has a smaller one, and an instance with
         fewer banks is skipped instead of re-keying below it (bank-level DP plans its noise
         for this many contributors).
+    colluders : int (default: 0)
+        Banks assumed to collude with the server. Their shares plus split views of the
+        honest banks reveal a bank's input when ``2 t <= n + colluders``, so the threshold
+        is at least ``floor((n + colluders) / 2) + 1`` (the default majority protects
+        against the server alone, and against one colluding bank when ``n`` is even).
     consortium : Consortium, optional
         The roster of bank identities. With it, the server verifies each advertisement's
         signature, leaves out (and blames) forged ones, knows every bank's verified name
@@ -225,6 +230,7 @@ class SecureAggregator:
         min_threshold: int | None = None,
         consortium: Consortium | None = None,
         weights: str = "public",
+        colluders: int = 0,
     ) -> None:
         if threshold is not None and threshold < 2:
             raise ValueError("threshold must be at least 2")
@@ -233,7 +239,10 @@ class SecureAggregator:
         if weights not in WEIGHTINGS:
             raise ValueError(f"weights must be one of {WEIGHTINGS}, got {weights!r}")
         self.threshold = threshold
+        if colluders < 0:
+            raise ValueError("colluders must be >= 0")
         self.min_threshold = min_threshold
+        self.colluders = colluders
         self.timeout = timeout
         self.max_instances_per_epoch = max_instances_per_epoch
         self.consortium = consortium
@@ -304,8 +313,11 @@ class SecureAggregator:
                 out[node] = secagg_config(msg.content)
         return out, errors
 
-    def _threshold_for(self, num_banks: int) -> int:
-        minimum = default_threshold(num_banks)
+    def threshold_for(self, num_banks: int) -> int:
+        """Threshold of a key epoch of ``num_banks`` banks: the largest of the strict
+        majority, ``floor((n + colluders) / 2) + 1``, ``threshold`` and ``min_threshold``
+        (it may exceed ``num_banks``: the epoch is then refused)."""
+        minimum = max(default_threshold(num_banks), (num_banks + self.colluders) // 2 + 1)
         wanted = max(self.threshold or 0, self.min_threshold or 0)
         if self.threshold is not None and self.threshold < minimum:
             log(
@@ -357,7 +369,7 @@ class SecureAggregator:
             self._blame(node, reason)
         self._names.update({n: a.name for n, a in adverts.items()})
         self._failed_setup = set(nodes) - set(adverts)
-        t = self._threshold_for(len(adverts))
+        t = self.threshold_for(len(adverts))
         if len(adverts) < max(t, MIN_BANKS):
             if len(adverts) < MIN_BANKS:
                 return "key setup: " + _too_few(len(adverts))

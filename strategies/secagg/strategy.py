@@ -67,6 +67,9 @@ class SecAggFedAvg(FedAvg):
         :class:`~strategies.secagg.SecureAggregator`.
     min_threshold : int, optional
         Never run an instance with a threshold (or fewer survivors) below this.
+    colluders : int (default: 0)
+        Banks assumed to collude with the server; raises the threshold to at least
+        ``floor((n + colluders) / 2) + 1`` (see :class:`SecureAggregator`).
     secure_evaluate : bool (default: True)
         Aggregate federated-evaluation metrics securely too (2 exchanges instead of 1).
         If False, FedAvg's evaluation runs and each bank's evaluation metrics and
@@ -106,6 +109,7 @@ class SecAggFedAvg(FedAvg):
         weights: str = "public",
         consortium: Consortium | None = None,
         min_threshold: int | None = None,
+        colluders: int = 0,
         **kwargs: Any,
     ) -> None:
         for key in ("train_metrics_aggr_fn", "evaluate_metrics_aggr_fn"):
@@ -125,6 +129,7 @@ class SecAggFedAvg(FedAvg):
             threshold=threshold,
             timeout=timeout,
             min_threshold=min_threshold,
+            colluders=colluders,
             consortium=consortium,
             weights=weights,
         )
