@@ -313,6 +313,44 @@ def test_unregistered_bank_cannot_join() -> None:
     assert not kept and len(refused) == len(NODES)
 
 
+# --- 4. differencing (protocol side; through Flower in test_secagg_attacks_flower.py) -----
+
+
+def test_pinned_statistics_refuse_a_claimed_dropout_even_after_rekeying() -> None:
+    """Issue 9.4: a statistics query over all banks, then the same query where the server
+    claims the victim dropped (it would get the others' sum, hence the victim's by
+    subtraction); the pin survives a new key epoch."""
+    fed = LocalFederation(NODES, threshold=3)
+    fed.setup()
+    stats = {n: np.full(D, 100 + n, np.uint64) for n in NODES}
+    inst, replies = fed.mask(stats, BOUNDS, kind="query")
+    _collect(inst, replies)
+    np.testing.assert_array_equal(inst.finish(fed.unmask(inst)), sum(stats.values()))
+    fed.setup()  # a fresh epoch: the pinned set is kept in the run-wide state
+    victim = 42
+    inst, replies = fed.mask(stats, BOUNDS, kind="query")
+    del replies[victim]
+    _collect(inst, replies)
+    for n in inst.survivors:
+        with pytest.raises(proto.ProtocolError, match="pinned"):
+            proto.client_unmask(fed.states[n], n, inst.unmask_request(n))
+    # Nor will any bank take part in a statistics sum without the victim.
+    fed.setup()
+    others = {n: v for n, v in stats.items() if n != victim}
+    with pytest.raises(proto.ProtocolError, match="pinned"):
+        fed.mask(others, BOUNDS, kind="query")
+
+
+def test_first_statistics_query_is_refused_with_a_claimed_dropout() -> None:
+    fed = LocalFederation(NODES, threshold=3)
+    fed.setup()
+    inst, replies = fed.mask({n: _zeros() for n in NODES}, BOUNDS, kind="query")
+    del replies[42]
+    _collect(inst, replies)
+    with pytest.raises(proto.ProtocolError, match="pinned"):
+        proto.client_unmask(fed.states[3], 3, inst.unmask_request(3))
+
+
 # --- 5. fewer than three banks -------------------------------------------------------------
 
 
