@@ -95,10 +95,11 @@ c``, i.e. ``2t <= n + c``: the protocol is safe against ``c`` colluding banks wh
 (n + c) / 2`` (the default majority covers ``c = 0``, and ``c = 1`` for even ``n``;
 ``SecureAggregator(colluders=c)`` raises the threshold to ``floor((n + c) / 2) + 1``; the
 bound is tight: ``test_server_with_one_colluding_bank_needs_t_above_half_of_n_plus_one``
-recovers a bank's input with one colluder at ``n = 5, t = 3``, and fails at ``t = 4``). This is the bound Bonawitz's consistency-check round gives, so no
-such round (and no extra exchange) is needed: the argument only uses that each honest
-bank reveals one secret per peer per instance, which the sequence-number binding makes
-hold across instances too.
+recovers a bank's input with one colluder at ``n = 5, t = 3``, and fails at ``t = 4``).
+This is the bound Bonawitz's consistency-check round gives, so no such round (and no
+extra exchange) is needed: the argument only uses that each honest bank reveals one
+secret per peer per instance, which the sequence-number binding makes hold across
+instances too.
 
 Verifiable dealings and blame (issue 9.7)
 -----------------------------------------
