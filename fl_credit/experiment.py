@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,19 @@ from fl_credit import baselines
 from fl_credit.bank_identity import identity_provider, write_identities
 from fl_credit.client_app import make_client_app
 from fl_credit.config import ExperimentConfig
+from fl_credit.credit_outputs import federated_credit_outputs
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
-from fl_credit.federation import FederationResult, run_federation, score_federated
+from fl_credit.federation import (
+    FederationResult,
+    federated_test_scores,
+    run_federation,
+    score_federated,
+)
 from fl_credit.metrics import evaluate_scores
+from fl_credit.privacy_accounting import privacy_summary
+from fl_credit.protection import check_bank_count
+from fl_credit.protection import describe as describe_protection
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,8 @@ class ExperimentOutcome:
     history: list[dict]
     federation: FederationResult
     engine: EngineRun
+    scores: dict = field(default_factory=dict)
+    """Test-set scores by model (``local`` maps bank to scores or None), for ``scores.csv``."""
 
 
 def simulation_mods(cfg: ExperimentConfig) -> list:
@@ -55,6 +66,7 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
                 num_banks=len(prepared.banks),
                 x_test=prepared.x_test,
                 y_test=prepared.y_test,
+                bounds=prepared.bounds,
                 bank_dir=bank_dir,
             )
 
@@ -91,6 +103,9 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         len(prepared.y_test),
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
+    check_bank_count(cfg, len(prepared.banks))
+    protection = describe_protection(cfg, len(prepared.banks))
+    log.info("%s", protection)
     fed, engine = federate(cfg, prepared)
 
     def score(scores: np.ndarray, threshold: float) -> dict:
@@ -110,17 +125,40 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
             for name, s in local.items()
         },
         "banks": prepared.bank_info,
+        "credit": federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold),
         "privacy": fed.privacy,
+        "privacy_summary": privacy_summary(cfg, fed.privacy),
+        # Counterfactual references: the same borrowers trained on again (see the summary).
         "privacy_local": {n: s.privacy for n, s in local.items() if s and s.privacy},
         "dropped_columns": prepared.dropped,
         "config": summary_config(cfg, len(prepared.banks)),
+        "protection": protection,
+        "rounds": rounds_summary(fed),
         "timing": {
             "simulation_s": engine.wall_seconds,
             "server_app_s": engine.server_seconds,
             "engine_start_stop_s": engine.engine_seconds + fed.setup_seconds,
         },
     }
-    return ExperimentOutcome(metrics=metrics, history=fed.history, federation=fed, engine=engine)
+    scores = {
+        "federated": federated_test_scores(fed, prepared.x_test),
+        "centralized": central.test_scores,
+        "reference": ref.test_scores,
+        "local": {name: None if s is None else s.test_scores for name, s in local.items()},
+    }
+    return ExperimentOutcome(
+        metrics=metrics, history=fed.history, federation=fed, engine=engine, scores=scores
+    )
+
+
+def rounds_summary(fed: FederationResult) -> dict:
+    """How the training rounds went: applied, skipped, convergence, and any failure."""
+    return {
+        "applied": len(fed.rounds_applied),
+        "skipped": list(fed.rounds_skipped),
+        "converged_round": fed.converged_round,
+        "failure": fed.failure,
+    }
 
 
 def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
@@ -142,5 +180,9 @@ def save_model(path: Path, fed: FederationResult) -> None:
     state = fed.arrays.to_torch_state_dict()
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
+    if fed.scaler.low is not None and fed.scaler.high is not None:
+        # Under DP rows are clipped to the public ranges before scaling.
+        state["scaler_low"] = torch.as_tensor(fed.scaler.low)
+        state["scaler_high"] = torch.as_tensor(fed.scaler.high)
     state["threshold"] = torch.tensor(fed.threshold)
     torch.save(state, path)

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from fl_credit import run_files
 from fl_credit.config import from_dict
 from fl_credit.console import comparison_table, dropped_columns
-from fl_credit.errors import FlCreditError, one_line
+from fl_credit.errors import FlCreditError, TrainingFailedError, one_line
 
 log = logging.getLogger("fl_credit")
 
@@ -38,12 +38,17 @@ def run_in_folder(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
 
     prepared = prepare(experiment)  # data problems surface before the engine starts
     from fl_credit.experiment import run_experiment, save_model
+    from fl_credit.run_outputs import write_run_outputs
 
     outcome = run_experiment(experiment, prepared)
     run_files.write_history(run_dir / run_files.HISTORY, outcome.history)
     save_model(run_dir / run_files.MODEL, outcome.federation)
     metrics = {**outcome.metrics, "overrides": overrides}
     run_files.write_json(run_dir / run_files.METRICS, metrics)
+    write_run_outputs(run_dir, outcome, prepared)  # scores.csv, reason codes, report.md
+    if outcome.federation.failure:
+        print_results(metrics, run_dir)
+        raise TrainingFailedError(outcome.federation.failure)
     run_files.write_status(
         run_dir,
         error=None,
@@ -81,6 +86,11 @@ def main(cfg: DictConfig) -> None:
         if multirun:
             return
         raise SystemExit(2) from None
+    print_results(metrics, run_dir)
+
+
+def print_results(metrics: dict, run_dir: Path) -> None:
+    """The end-of-run report on the terminal: dropped columns, the comparison table."""
     print()
     print(dropped_columns(metrics["dropped_columns"]))
     print()

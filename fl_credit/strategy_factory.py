@@ -16,7 +16,7 @@ from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, check_bank_count
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,27 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
     return clip
 
 
+def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
+    """The secure-aggregation threshold planned for the run (None without secure aggregation).
+
+    The configured one, raised to a strict majority of the banks (honest banks refuse less).
+    The aggregator never re-keys below it: after dropouts it skips rounds instead, so
+    bank-level DP noise shares sized for this threshold always add up.
+    """
+    if cfg.strategy.name != "secagg":
+        return None
+    from strategies.secagg import default_threshold
+
+    return max(cfg.strategy.threshold or 0, default_threshold(num_banks))
+
+
 def build_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0, consortium: str = ""
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    noise_std_share: float = 0.0,
+    threshold: int | None = None,
+    consortium: str = "",
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
@@ -136,14 +155,13 @@ def build_strategy(
     if name == "fedprox":
         return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
-        if num_banks < 2:
-            raise ConfigError("strategy=secagg needs at least two banks; use strategy=fedavg")
+        check_bank_count(cfg, num_banks)
         from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
         return SecAggFedAvg(
             consortium=read_consortium(Path(consortium)) if consortium else None,
-            threshold=cfg.strategy.threshold,
+            threshold=threshold or cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,
