@@ -384,19 +384,22 @@ def privacy(message: Message, context: Context) -> Message:
     return Message(content=content, reply_to=message)
 
 
-def make_client_app(extra_mods: list | None = None) -> ClientApp:
+def make_client_app(extra_mods: list | None = None, identity_provider=None) -> ClientApp:
     """The bank's ClientApp with its standard mods, around ``extra_mods`` (simulated faults).
 
     Mods, outermost first: error privacy (the coordinator learns only the kind of an error,
     never its text), simulated faults, secure aggregation (masks the reply last, so it must
     sit outside every mod that changes the plaintext), bank-level DP (clips and noises the
     update). The last two are inert unless the server's message asks for them.
+    ``identity_provider`` gives the bank's secure-aggregation identity and roster (default:
+    from the node config, see :mod:`fl_credit.bank_identity`).
     """
+    from fl_credit import bank_identity
     from strategies.dp.central import central_dp_mod
     from strategies.secagg import install_secagg, secagg_mod
 
     client = ClientApp(mods=[private_errors_mod, *(extra_mods or []), secagg_mod, central_dp_mod])
-    install_secagg(client)
+    install_secagg(client, identity_provider or bank_identity.identity_provider())
     for category, action, func in _HANDLERS:
         getattr(client, category)(action)(func)
     return client

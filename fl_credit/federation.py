@@ -13,11 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
+from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.bank_settings import BankSettings
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.dictionary import FeatureBounds
@@ -129,6 +131,7 @@ def run_federation(
     bounds: FeatureBounds | None = None,
     bank_dir: str = "",
     secret_noise: bool = False,
+    consortium: str = "",
 ) -> FederationResult:
     """Run one federated experiment over the banks connected to ``grid``.
 
@@ -149,6 +152,9 @@ def run_federation(
         Simulation only: the folder holding each simulated bank's file.
     secret_noise : bool
         Banks draw DP noise from the OS instead of the seed (deployment).
+    consortium : str
+        The banks' identity roster for secure aggregation (default: ``consortium.json`` in
+        ``bank_dir``).
 
     Returns
     -------
@@ -171,6 +177,7 @@ def run_federation(
         num_banks=num_banks,
         noise_std_share=central.noise_std_share if central else 0.0,
         threshold=threshold,
+        consortium=consortium or (str(Path(bank_dir) / CONSORTIUM_FILE) if bank_dir else ""),
     )
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
     scaler, _ = federated_standardizer(banks, grid, nodes, settings, cfg, bounds)

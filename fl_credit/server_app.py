@@ -12,6 +12,8 @@ SuperLink. Run config keys (``[tool.flwr.app.config]`` in ``pyproject.toml``):
   each bank scoring the model on its own test rows and the coordinator seeing summed
   histograms;
 - ``num-banks``: how many banks must connect (0 = from the partition config);
+- ``consortium``: the banks' identity roster for secure aggregation (default:
+  ``consortium.json`` next to ``schema-path``, where ``fl_credit.export_banks`` writes it);
 - ``output-dir``: where ``metrics.json``, ``history.csv``, ``model.pt``, ``status.json`` and
   ``config_resolved.yaml`` go (default ``outputs/deployment/run_<run id>`` under the
   SuperLink's working directory).
@@ -36,6 +38,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.run import Run
 
 from fl_credit import run_files
+from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.bank_file import read_rows
 from fl_credit.data.dictionary import FeatureBounds, column_bounds, feature_bounds
@@ -62,6 +65,7 @@ TEST_PATH_KEY = "test-path"
 SCHEMA_PATH_KEY = "schema-path"
 NUM_BANKS_KEY = "num-banks"
 OUTPUT_DIR_KEY = "output-dir"
+CONSORTIUM_KEY = "consortium"
 POLL_SECONDS = 0.5
 
 
@@ -74,6 +78,7 @@ class DeploymentSettings:
     num_banks: int
     output_dir: Path
     schema_path: Path | None = None
+    consortium: Path | None = None  # banks' identity roster; default next to the schema
 
     @classmethod
     def from_run_config(cls, run_config: dict, run_id: int) -> DeploymentSettings:
@@ -97,6 +102,9 @@ class DeploymentSettings:
             num_banks=num_banks,
             output_dir=output_dir.expanduser().resolve(),
             schema_path=Path(schema_path).expanduser() if schema_path else None,
+            consortium=Path(str(run_config[CONSORTIUM_KEY])).expanduser()
+            if run_config.get(CONSORTIUM_KEY)
+            else None,
         )
 
 
@@ -281,6 +289,19 @@ def deployment_config(cfg: ExperimentConfig, overrides: tuple[str, ...]) -> Expe
     return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, federated=True))
 
 
+def consortium_path(settings: DeploymentSettings) -> Path:
+    """The banks' identity roster: the run config's ``consortium``, else next to the schema."""
+    if settings.consortium is not None:
+        return settings.consortium
+    for near in (settings.schema_path, settings.test_path):
+        if near is not None:
+            return near.parent / CONSORTIUM_FILE
+    raise ConfigError(
+        f"run config needs {CONSORTIUM_KEY}=<consortium.json> or {SCHEMA_PATH_KEY}=<schema.json> "
+        "(both written by fl_credit.export_banks)"
+    )
+
+
 def deployment_bounds(cfg: ExperimentConfig, schema_path: Path | None) -> FeatureBounds | None:
     """The public feature ranges from the data dictionary (required under DP)."""
     if schema_path is None:
@@ -331,6 +352,7 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         y_test=test[1] if test else None,
         bounds=deployment_bounds(cfg, settings.schema_path),
         secret_noise=True,
+        consortium=str(consortium_path(settings)),
     )
     metrics = {
         "federated": {**(fed.evaluation or {}), "evaluation": "federated (banks' own test rows)"},

@@ -9,6 +9,7 @@ clear.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
@@ -132,13 +133,15 @@ def build_strategy(
     num_banks: int,
     noise_std_share: float = 0.0,
     threshold: int | None = None,
+    consortium: str = "",
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
     Federated evaluation is off: banks report validation loss inside their train replies and
     the server scores the global model on the held-out test rows. ``run_federation`` waits
     for all banks before round 1; afterwards a round trains whichever banks are still
-    connected, so a bank that drops out does not stall the run.
+    connected, so a bank that drops out does not stall the run. ``consortium``: path of the
+    banks' identity roster (secure aggregation: verified bank names, public weights).
     """
     common = dict(
         fraction_train=1.0,
@@ -153,9 +156,11 @@ def build_strategy(
         return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
         check_bank_count(cfg, num_banks)
+        from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
         return SecAggFedAvg(
+            consortium=read_consortium(Path(consortium)) if consortium else None,
             threshold=threshold or cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,

@@ -27,6 +27,7 @@ from flwr.server.superlink.linkstate.utils import create_message_error_unavailab
 from flwr.supercore.task_identity import TaskIdentity
 
 from fl_credit import run_files
+from fl_credit.bank_identity import identity_provider
 from fl_credit.certs import write_node_keys, write_tls
 from fl_credit.client_app import make_client_app
 from fl_credit.engine import simulate
@@ -125,7 +126,10 @@ def simulate_same(dep: Deployment) -> tuple[dict, dict[str, np.ndarray]]:
             grid, cfg, num_banks=NUM_BANKS, x_test=None, y_test=None, bank_dir=bank_dir
         )
 
-    fed = simulate(server_main, make_client_app(), NUM_BANKS, cfg.engine).result
+    provider = identity_provider(bank_dir)  # the identities export wrote next to the banks
+    fed = simulate(
+        server_main, make_client_app(identity_provider=provider), NUM_BANKS, cfg.engine
+    ).result
     weights = {k: v.numpy() for k, v in fed.arrays.to_torch_state_dict().items()}
     return {**fed.evaluation, "threshold": fed.threshold}, weights
 
