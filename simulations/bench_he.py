@@ -4,13 +4,13 @@ For 3 and 10 banks and update vectors of 40 floats (a logistic regression on ~40
 and 10,000 floats, one aggregation (every bank protects its vector, the server combines them,
 the sum is recovered), all banks and the server in one process and one thread:
 
-- ``masking``: our secure aggregation round (:func:`simulations.bench_secagg.bench_protocol`:
-  fixed-point encoding in Z_2^64, pairwise X25519/ChaCha20 masks, self masks, the unmasking
-  step; key setup once per key epoch, reported apart), median over ``--rounds`` rounds.
+- ``masking``: our secure aggregation (``strategies.secagg``, ``sum`` mode: fixed-point
+  encoding in Z_2^64, pairwise X25519/ChaCha20 masks, self masks, the unmasking step, run
+  through :class:`strategies.secagg.inprocess.LocalFederation`, i.e. the protocol code of
+  banks and server without transport); key setup once per key epoch, reported apart.
 - ``paillier``: ``phe`` with ``gmpy2`` (checked: the run stops if ``phe`` would fall back to
-  pure Python, about 7x slower), 2048-bit key, one ciphertext per float (``phe``'s encoding
-  at precision 2^-16, as in FATE 1.x HomoLR); the server adds ciphertexts, the key holder
-  decrypts.
+  pure Python), 2048-bit key, one ciphertext per float (``phe``'s encoding at precision
+  2^-16, as in FATE 1.x HomoLR); the server adds ciphertexts, the key holder decrypts.
 - ``paillier_packed``: the same key, many fixed-point values per ciphertext, as peer tools
   do: each float becomes ``round((x + clip) * 2^16)`` in a 64-bit slot, 31 slots per
   2048-bit plaintext (headroom for 2^40 summands per slot), so one encryption carries 31
@@ -18,16 +18,19 @@ the sum is recovered), all banks and the server in one process and one thread:
   unpacks.
 - ``ckks``: TenSEAL CKKS with the settings common in federated tools (poly modulus degree
   N = 8192, coefficient moduli [60, 40, 40, 60] bits, scale 2^40; 4,096 slots per
-  ciphertext): each bank encrypts its vector, the server adds, the key holder decrypts.
+  ciphertext; one thread): each bank encrypts its vector, the server adds, the key holder
+  decrypts.
 
-Every HE row is checked: the recovered sum must equal the plain sum (to the encoding's
-precision) or the run stops. Paillier costs the same for every ciphertext, so the unpacked
-and packed rows time a sample (``--paillier-sample`` ciphertexts of up to
-``--sample-banks`` banks) and scale linearly to all of them; such rows are marked
-``extrapolated``. Masking and CKKS are timed on the full vectors. Every HE step is the median
-of ``--repeats`` runs, masking the median of ``--rounds`` rounds (the machine is shared).
-Bytes are what one bank sends per aggregation (ciphertexts, or the masked vector; masking's
-key-epoch and unmasking messages are extra and not counted here).
+Times are CPU seconds of this process (``time.process_time``): the machine is shared, and
+for this single-threaded work CPU time is what wall time would be on an idle machine.
+Every row checks that the recovered sum equals the plain sum (to the encoding's precision)
+or the run stops. Paillier costs the same for every ciphertext, so the unpacked and packed
+rows time a sample (``--paillier-sample`` ciphertexts of up to ``--sample-banks`` banks)
+and scale linearly to all of them; such rows are marked ``extrapolated``. Masking and CKKS
+are timed on the full vectors. Every HE step is the median of ``--repeats`` runs, masking
+the median of ``--rounds`` instances. Bytes are what one bank sends per aggregation
+(ciphertexts, or the masked vector; masking's key-epoch and unmasking messages are extra
+and not counted here).
 
 Usage::
 
@@ -69,9 +72,11 @@ def bank_vector(bank: int, size: int) -> np.ndarray:
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
+    """``fn()`` and the CPU seconds it took (process time: the machine is shared, and every
+    method runs in this one thread, so CPU time is its cost without other jobs' noise)."""
+    started = time.process_time()
     out = fn()
-    return out, time.perf_counter() - started
+    return out, time.process_time() - started
 
 
 def _check(name: str, got: np.ndarray, want: np.ndarray, tol: float) -> float:
@@ -269,7 +274,10 @@ def ckks_context() -> Any:
     import tenseal as ts
 
     ctx = ts.context(
-        ts.SCHEME_TYPE.CKKS, poly_modulus_degree=CKKS_N, coeff_mod_bit_sizes=list(CKKS_MODULI)
+        ts.SCHEME_TYPE.CKKS,
+        poly_modulus_degree=CKKS_N,
+        coeff_mod_bit_sizes=list(CKKS_MODULI),
+        n_threads=1,  # one thread, like every other method here
     )
     ctx.global_scale = 2.0**CKKS_SCALE_BITS
     return ctx
@@ -311,19 +319,40 @@ def bench_ckks(n: int, d: int, ctx: Any, repeats: int) -> dict:
 
 
 def bench_masking(n: int, d: int, rounds: int) -> dict:
-    """Our secure aggregation round, from ``bench_secagg`` (same code, same vectors' scale)."""
-    from simulations.bench_secagg import bench_protocol
+    """Our secure aggregation of the same vectors (``sum`` mode: plain sums, as the HE rows),
+    every bank and the server in this process (:class:`LocalFederation`, the protocol code
+    the banks and the server run, without transport); median over ``rounds`` instances."""
+    from strategies.secagg.inprocess import LocalFederation
+    from strategies.secagg.vector import Bounds, decode, encode, make_layout
 
-    row = bench_protocol(n, d, rounds)
+    nodes = list(range(1, n + 1))
+    bounds = Bounds(value_range=CLIP, metric_range=1e3, max_weight=2.0**20, bits=FRACTION_BITS)
+    vectors = {k: {("arrays", "w"): bank_vector(k - 1, d)} for k in nodes}
+    fed = LocalFederation(nodes)
+    _, setup_s = _timed(fed.setup)
+    layout = make_layout("sum", vectors[1], {})
+
+    def one_round() -> np.ndarray:
+        plains = {k: encode(layout, vectors[k], {}, bounds)[0] for k in nodes}
+        ring_sum, _ = fed.aggregate(plains, layout, bounds)
+        return decode(layout, ring_sum, FRACTION_BITS).arrays[("arrays", "w")]
+
+    times, summed = [], None
+    for _ in range(rounds):
+        summed, spent = _timed(one_round)
+        times.append(spent)
+    want = np.sum([bank_vector(k - 1, d) for k in nodes], axis=0)
+    error = _check("masking", summed, want, n * 2.0**-FRACTION_BITS)
+    round_s = statistics.median(times)
     return {
         "method": "masking",
         "banks": n,
         "size": d,
-        "round_s": row["secure_round_s"],
-        "per_bank_encrypt_s": row["secure_per_bank_s"],
-        "key_setup_s": row["key_setup_s"],
-        "crypto_share": row["crypto_share"],
-        "bytes_per_bank": 8 * (d + 3),  # Z_2^64 ring: the update, loss, weight, clip count
+        "round_s": round_s,
+        "per_bank_encrypt_s": round_s / n,
+        "key_setup_s": setup_s,
+        "bytes_per_bank": 8 * layout.size(),  # Z_2^64 ring elements: the vector, clip count
+        "max_abs_error": error,
         "extrapolated": False,
         "timed_sample": f"all, median of {rounds}",
     }
@@ -415,6 +444,7 @@ def main(argv: list[str] | None = None) -> dict:
         "packed_slot_bits": SLOT_BITS,
         "ckks": {"N": CKKS_N, "coeff_mod_bit_sizes": list(CKKS_MODULI), "scale_bits": 40},
         "ckks_context_s": ckks_setup_s,
+        "timer": "time.process_time (CPU seconds of this process)",
         "note": "one thread, all banks and the server in one process; extrapolated rows time "
         "a sample of ciphertexts (Paillier costs the same per ciphertext) and scale linearly",
     }

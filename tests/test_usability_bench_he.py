@@ -70,3 +70,9 @@ def test_gmpy2_speedup_times_both_paths(small_keys):
     timing = bench_he.gmpy2_speedup(small_keys, count=3)
     assert phe.util.HAVE_GMP == before
     assert timing["with_gmpy2_s"] > 0 and timing["without_gmpy2_s"] > 0
+
+
+def test_masking_row_recovers_the_same_sum():
+    row = bench_he.bench_masking(3, 50, rounds=2)
+    assert row["max_abs_error"] <= 3 * 2.0**-bench_he.FRACTION_BITS
+    assert row["bytes_per_bank"] == 8 * 51 and row["round_s"] > 0

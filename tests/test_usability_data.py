@@ -37,7 +37,7 @@ def test_three_classes_without_a_mapping_are_refused_naming_them(tmp_path):
         load_csv(path, "status", "default")
     message = str(err.value)
     assert "3 classes" in message and "data.negative" in message
-    for name in ("default (20)", "repaid (60)", "late (20)"):
+    for name in ("'default' (20)", "'repaid' (60)", "'late' (20)"):
         assert name in message
 
 
@@ -51,9 +51,9 @@ def test_explicit_mapping_labels_every_class(tmp_path):
 
 def test_a_class_left_out_of_the_mapping_is_named(tmp_path):
     path = loans(tmp_path / "l.csv", THREE)
-    with pytest.raises(DataError, match=r"neither .* late \(20\)"):
+    with pytest.raises(DataError, match=r"neither .* 'late' \(20\)"):
         load_csv(path, "status", "default", negative=["repaid"])
-    with pytest.raises(DataError, match=r"both .* default"):
+    with pytest.raises(DataError, match=r"both .* 'default'"):
         load_csv(path, "status", "default", negative=["default", "repaid", "late"])
 
 

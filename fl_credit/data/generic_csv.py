@@ -13,8 +13,9 @@ Rules:
   accepted when there is exactly one other value: a target with three or more classes
   (``default`` / ``repaid`` / ``late``) is refused, naming the classes, unless ``negative``
   lists the values that mean repaid; then every value must be in one of the two lists.
-* ``sep`` is the field delimiter. A file read as a single column is refused with a hint at
-  ``data.sep`` (a semicolon- or tab-separated export read with the default ``,``).
+* ``sep`` is the field delimiter. A file read as a single column whose header holds another
+  delimiter (a semicolon- or tab-separated export read with the default ``,``) is refused
+  with the ``data.sep`` to set.
 * Rows with a missing value in the target, a feature or the region are dropped (the count is
   logged as a warning) with ``missing="drop"``, the default, or make loading fail with
   ``missing="error"``. Infinite values are always an error.
@@ -146,22 +147,26 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     if raw.empty:
         raise DataError(f"{path}: the file has a header but no rows")
     raw.columns = [str(c).strip() for c in raw.columns]
-    if len(raw.columns) == 1:
+    if len(raw.columns) == 1 and _other_delimiter(raw.columns[0], sep):
         raise DataError(_one_column_message(path, raw.columns[0], sep))
     return raw
 
 
+def _other_delimiter(header: str, sep: str) -> str | None:
+    """The first of ``DELIMITERS`` (other than ``sep``) found in a one-column header."""
+    return next((d for d in DELIMITERS if d != sep and d in header), None)
+
+
 def _one_column_message(path: Path, header: str, sep: str) -> str:
     """Why a file read as one column is refused, with the delimiter its header suggests."""
-    found = [d for d in DELIMITERS if d != sep and d in header]
+    found = _other_delimiter(header, sep) or ""
     shown = header if len(header) <= 60 else header[:57] + "..."
-    typed = {"\t": "\\t"}.get(found[0], found[0]) if found else ""
-    hint = (  # quoted twice: Hydra needs the quotes around ';', the shell eats one pair
-        f"it looks {found[0]!r}-separated: set \"data.sep='{typed}'\""
-        if found
-        else "if it uses another delimiter, set data.sep"
+    typed = {"\t": "\\t"}.get(found, found)
+    # Quoted twice: Hydra needs the quotes around ';', the shell eats one pair.
+    return (
+        f"{path}: found one column ({shown!r}) when split on {sep!r}; it looks "
+        f"{found!r}-separated: set \"data.sep='{typed}'\""
     )
-    return f"{path}: found one column ({shown!r}) when split on {sep!r}; {hint}"
 
 
 def _check_named_columns(
@@ -267,7 +272,7 @@ def _classes(values: pd.Series) -> pd.Series:
 
 
 def _class_list(counts: pd.Series) -> str:
-    return _listing([f"{v} ({n})" for v, n in counts.items()])
+    return _listing([f"{v!r} ({n})" for v, n in counts.items()])
 
 
 def _labels(
