@@ -7,6 +7,8 @@ nothing reads the raw Hydra tree after :func:`from_dict`.
 from __future__ import annotations
 
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,11 +28,13 @@ class DataConfig:
     kind: str = "embedded"
     path: str | None = None
     target: str | None = None
-    positive: str | None = None
+    positive: str | tuple[str, ...] | None = None
+    negative: tuple[str, ...] | None = None
     categorical: tuple[str, ...] | None = None
     region: str | None = None
     rows: int = 20_000
     bounds: str | None = None
+    sep: str = ","
 
 
 @dataclass(frozen=True)
@@ -158,15 +162,41 @@ def _section(cls: type, raw: Any, name: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) in '{name}': {', '.join(unknown)}")
     values = {}
+    hints = typing.get_type_hints(cls)
     for key in known & set(raw):
         value = raw[key]
         if isinstance(value, list):
             value = tuple(value)
-        values[key] = value
+        values[key] = _typed(value, hints[key], f"{name}.{key}")
     try:
         return cls(**values)
     except TypeError as err:
         raise ConfigError(f"bad '{name}' settings: {err}") from None
+
+
+def _typed(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against a numeric field type, naming ``key`` when it does not fit.
+
+    Without this a string where a number belongs (``train.lr=abc``) fails later as a bare
+    TypeError. Other types pass unchecked; a whole float is accepted for an int field.
+    """
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return value
+    if int in options or float in options:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if float in options and number:
+            return value
+        if int in options and number and float(value).is_integer():
+            return int(value)
+        kind = "a number" if float in options else "a whole number"
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+    for option in options:
+        if typing.get_origin(option) is tuple and typing.get_args(option)[0] is float:
+            if isinstance(value, tuple):
+                return tuple(_typed(v, float, key) for v in value)
+            raise ConfigError(f"{key} must be a list of numbers, got {value!r}")
+    return value
 
 
 def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
@@ -200,8 +230,8 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     faults = dict(raw.get("faults") or {})
     cfg = ExperimentConfig(
         seed=_as_int(raw.get("seed", 0), "seed"),
-        test_size=float(raw.get("test_size", 0.2)),
-        val_size=float(raw.get("val_size", 0.2)),
+        test_size=_typed(raw.get("test_size", 0.2), float, "test_size"),
+        val_size=_typed(raw.get("val_size", 0.2), float, "val_size"),
         data=_section(DataConfig, raw.get("data"), "data"),
         partition=_section(PartitionConfig, raw.get("partition"), "partition"),
         train=_section(TrainConfig, raw.get("train"), "train"),

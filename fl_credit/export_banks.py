@@ -14,17 +14,28 @@ overrides (same ``conf/``, same seed), then written to ``DIR``:
   identities from ``python -m fl_credit.certs --bank-identities``, else issued here;
 - ``test.csv`` and ``schema.json``: the coordinator's held-out test rows and the encoding;
 - ``run_config.toml``: the run config for ``flwr run`` (the same overrides, the test file and
-  the number of banks), so the ServerApp composes the very same experiment.
+  the number of banks), so the ServerApp composes the very same experiment;
+- ``env.sh``: the environment every Flower process and the ``flwr`` CLI need
+  (``FLWR_HOME``, no telemetry, no update check), for ``source``;
 
-It then prints the SuperLink, SuperNode and ``flwr run`` command lines. Bad input ends with
-one line naming the problem and exit code 2.
+and the ``flwr`` CLI's connection, ``[superlink.<connection>]``, into
+``$FLWR_HOME/config.toml`` (``--flwr-home``, else ``$FLWR_HOME``, else ``DIR/flwr_home``):
+a new file, or a section appended to an existing one, which is never rewritten; an
+existing connection of the same name with other settings is refused.
+
+It then prints the environment, the SuperLink, SuperNode and ``flwr run`` command lines.
+With ``--certs`` the folder must hold what ``python -m fl_credit.certs`` writes (the CA, the
+SuperLink's certificate and key, one ``supernode_<i>`` key pair per bank). Bad input ends
+with one line naming the problem and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +47,12 @@ from fl_credit.hydra_compose import compose_experiment
 from fl_credit.run_files import write_atomic
 
 RUN_CONFIG = "run_config.toml"
+ENV_FILE = "env.sh"
+FLWR_CONFIG = "config.toml"
 OUT_ALIAS = "out_dir="
+TLS_FILES = ("ca.crt", "superlink.crt", "superlink.key")
+QUIET_FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
+"""Keep every Flower process off the network: no telemetry, no version check."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,7 @@ class ExportOptions:
     certs: Path | None = None
     first_port: int = 9094
     connection: str = "fl-credit"
+    flwr_home: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,11 @@ def parse_args(argv: Sequence[str]) -> ExportOptions:
     parser.add_argument(
         "--connection", default="fl-credit", help="connection name in $FLWR_HOME/config.toml"
     )
+    parser.add_argument(
+        "--flwr-home",
+        type=Path,
+        help="where the flwr CLI's config.toml goes (default: $FLWR_HOME, else DIR/flwr_home)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for fl_credit.simulate")
     args = parser.parse_args(list(argv))
     overrides = [o for o in args.overrides if not o.startswith(OUT_ALIAS)]
@@ -102,14 +124,43 @@ def parse_args(argv: Sequence[str]) -> ExportOptions:
         parser.error("give the destination folder with --out DIR or out_dir=DIR")
     if not 1 <= args.first_port <= 65535:
         parser.error(f"--first-port must be a port number, got {args.first_port}")
+    out = out.expanduser().resolve()
+    home = args.flwr_home or (
+        Path(os.environ["FLWR_HOME"]) if os.environ.get("FLWR_HOME") else None
+    )
     return ExportOptions(
-        out=out.expanduser().resolve(),
+        out=out,
         overrides=tuple(overrides),
         superlink=args.superlink,
         certs=args.certs.expanduser().resolve() if args.certs else None,
         first_port=args.first_port,
         connection=args.connection,
+        flwr_home=(home or out / "flwr_home").expanduser().resolve(),
     )
+
+
+def check_certs(certs: Path | None, num_banks: int | None = None) -> None:
+    """With ``--certs``: the folder holds the CA, the SuperLink's files and a key pair per bank.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder or the first missing file and the command that makes it.
+    """
+    if certs is None:
+        return
+    make = f"python -m fl_credit.certs --out {shlex.quote(str(certs))} --supernode-keys N"
+    if not certs.is_dir():
+        raise ConfigError(f"--certs {certs}: no such folder; make it first with: {make}")
+    wanted = list(TLS_FILES)
+    if num_banks is not None:
+        wanted += [f"supernode_{i}{end}" for i in range(num_banks) for end in ("", ".pub")]
+    missing = [name for name in wanted if not (certs / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"--certs {certs}: {missing[0]} is missing ({len(missing)} files in all); make "
+            f"them with: {make.replace(' N', f' {num_banks or 1}')}"
+        )
 
 
 def _toml_string(value: str) -> str:
@@ -153,8 +204,10 @@ def export(options: ExportOptions) -> ExportResult:
     FlCreditError
         On a bad override, unusable data or a partition that leaves a bank without rows.
     """
+    check_certs(options.certs)
     cfg, _ = compose_experiment(options.overrides)
     prepared = prepare(cfg)
+    check_certs(options.certs, len(prepared.banks))
     out = options.out
     try:
         paths = write_bank_files(prepared, out, suffix=".csv")
@@ -179,6 +232,76 @@ def export(options: ExportOptions) -> ExportResult:
         prepared=prepared,
         consortium=out / CONSORTIUM_FILE,
     )
+
+
+def connection_toml(options: ExportOptions) -> dict[str, object]:
+    """The ``[superlink.<connection>]`` settings the ``flwr`` CLI needs."""
+    section: dict[str, object] = {"address": options.superlink}
+    if options.certs is None:
+        section["insecure"] = True
+    else:
+        section["root-certificates"] = str(options.certs / "ca.crt")
+    return section
+
+
+def _toml_value(value: object) -> str:
+    return "true" if value is True else _toml_string(str(value))
+
+
+def write_flwr_config(options: ExportOptions) -> Path:
+    """Add the connection to ``<flwr_home>/config.toml`` (created if missing, else appended).
+
+    Raises
+    ------
+    ConfigError
+        When the file is not valid TOML, or already holds this connection with other settings.
+    """
+    home = options.flwr_home or options.out / "flwr_home"
+    path = home / FLWR_CONFIG
+    wanted = connection_toml(options)
+    name = options.connection
+    table = "\n".join(
+        [f"[superlink.{name}]", *(f"{k} = {_toml_value(v)}" for k, v in wanted.items())]
+    )
+    try:
+        text = path.read_text() if path.is_file() else ""
+        existing = tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from None
+    superlink = existing.get("superlink", {})
+    if name in superlink:
+        if superlink[name] == wanted:
+            return path
+        raise ConfigError(
+            f"{path} already has [superlink.{name}] with other settings ({superlink[name]}); "
+            "give another --connection NAME or --flwr-home DIR"
+        )
+    if not text:
+        text = f'[superlink]\ndefault = "{name}"\n\n{table}\n'
+    elif "superlink" not in existing:
+        text = f'{text.rstrip()}\n\n[superlink]\ndefault = "{name}"\n\n{table}\n'
+    else:
+        text = f"{text.rstrip()}\n\n{table}\n"
+    try:
+        tomllib.loads(text)  # never leave a file the flwr CLI cannot read
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"--connection {name!r} is not usable as a TOML key") from None
+    try:
+        return write_atomic(path, text)
+    except OSError as err:
+        raise ConfigError(f"cannot write {path}: {err.strerror}") from None
+
+
+def environment(options: ExportOptions) -> dict[str, str]:
+    """Variables for every Flower process and the ``flwr`` CLI, on every machine."""
+    home = options.flwr_home or options.out / "flwr_home"
+    return {"FLWR_HOME": str(home), **QUIET_FLOWER_ENV}
+
+
+def environment_text(options: ExportOptions) -> str:
+    """``export`` lines of :func:`environment` (written to ``env.sh``)."""
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in environment(options).items()]
+    return "\n".join(lines) + "\n"
 
 
 def superlink_command(options: ExportOptions) -> list[str]:
@@ -222,7 +345,16 @@ def instructions(options: ExportOptions, result: ExportResult) -> str:
         f"  each bank also needs its <bank>{IDENTITY_SUFFIX} (private) and "
         f"{CONSORTIUM_FILE} (public) next to its data file"
     )
-    lines += ["", "# coordinator: start the SuperLink", shlex.join(superlink_command(options))]
+    home = options.flwr_home or options.out / "flwr_home"
+    lines += [
+        f"connection '{options.connection}' for the flwr CLI in {home / FLWR_CONFIG}",
+        "",
+        f"# every terminal below (or: source {options.out / ENV_FILE})",
+        *environment_text(options).splitlines(),
+        "",
+        "# coordinator: start the SuperLink",
+        shlex.join(superlink_command(options)),
+    ]
     if options.certs is not None:
         lines.append("# coordinator: register each bank's public key under its name (once)")
         for i, name in enumerate(result.bank_files):
@@ -237,7 +369,8 @@ def instructions(options: ExportOptions, result: ExportResult) -> str:
         "$FLWR_HOME/config.toml), then check its status",
         shlex.join(["flwr", "run", ".", options.connection, "--run-config", str(result.run_config)])
         + " --stream",
-        f"flwr list {options.connection}",
+        f"python -m fl_credit.deploy_status {options.connection} "
+        f"--output-dir {shlex.quote(str(options.out / 'server_run'))}",
     ]
     return "\n".join(lines)
 
@@ -247,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         result = export(options)
+        write_flwr_config(options)
+        write_atomic(options.out / ENV_FILE, environment_text(options))
     except FlCreditError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -85,14 +85,17 @@ def _read_status(run_dir: Path) -> dict[str, Any]:
 
 
 def _read_overrides(run_dir: Path, status: dict[str, Any]) -> list[str]:
-    """Hydra's override strings of a job (``status.json`` as the fallback)."""
+    """The override strings of the run whose results the folder holds.
+
+    ``status.json`` first: it is written with the results, while Hydra rewrites
+    ``.hydra/overrides.yaml`` at every call into the folder, even one that is then refused.
+    Hydra's file only for a job without a status (killed or still running).
+    """
+    overrides: Any = status.get("overrides")
     path = run_dir / ".hydra" / "overrides.yaml"
-    overrides: Any = None
-    if path.is_file():
+    if not isinstance(overrides, list) and path.is_file():
         with contextlib.suppress(OSError, yaml.YAMLError):
             overrides = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(overrides, list):
-        overrides = status.get("overrides")
     return [str(item) for item in overrides] if isinstance(overrides, list) else []
 
 

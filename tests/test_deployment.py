@@ -228,7 +228,6 @@ def test_export_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -425,7 +425,6 @@ def test_hydra_multirun_fires_callback(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
         check=False,
-        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     sweep = tmp_path / "multirun" / "sweep"

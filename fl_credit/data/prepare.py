@@ -60,7 +60,16 @@ def load_source(cfg: DataConfig, seed: int) -> CreditData:
     from fl_credit.data.generic_csv import load_csv
 
     categorical = list(cfg.categorical) if cfg.categorical else None
-    return load_csv(cfg.path, cfg.target, cfg.positive, categorical=categorical, region=cfg.region)
+    negative = list(cfg.negative) if cfg.negative is not None else None
+    return load_csv(
+        cfg.path,
+        cfg.target,
+        list(cfg.positive) if isinstance(cfg.positive, tuple) else cfg.positive,
+        categorical=categorical,
+        region=cfg.region,
+        negative=negative,
+        sep=cfg.sep,
+    )
 
 
 def _stratified_split(y: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
