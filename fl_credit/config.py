@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -193,7 +194,7 @@ def _typed(value: Any, hint: Any, key: str) -> Any:
         raise ConfigError(f"{key} must be {kind}, got {value!r}")
     for option in options:
         if typing.get_origin(option) is tuple and typing.get_args(option)[0] is float:
-            if isinstance(value, tuple):
+            if isinstance(value, Sequence) and not isinstance(value, str):
                 return tuple(_typed(v, float, key) for v in value)
             raise ConfigError(f"{key} must be a list of numbers, got {value!r}")
     return value

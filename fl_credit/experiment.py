@@ -27,6 +27,7 @@ from fl_credit.metrics import evaluate_scores
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
+from fl_credit.strategy_factory import secagg_threshold
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
     check_bank_count(cfg, len(prepared.banks))
-    protection = describe_protection(cfg, len(prepared.banks))
+    protection = describe_protection(
+        cfg, len(prepared.banks), secagg_threshold(cfg, len(prepared.banks))
+    )
     log.info("%s", protection)
     fed, engine = federate(cfg, prepared)
 

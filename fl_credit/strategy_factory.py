@@ -116,15 +116,25 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
 def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
     """The secure-aggregation threshold planned for the run (None without secure aggregation).
 
-    The configured one, raised to a strict majority of the banks (honest banks refuse less).
-    The aggregator never re-keys below it: after dropouts it skips rounds instead, so
-    bank-level DP noise shares sized for this threshold always add up.
+    The configured one, raised to a strict majority of the banks (honest banks refuse less)
+    and to ``floor((n + c) / 2) + 1`` for ``c = dp.colluders`` banks colluding with the
+    coordinator (below that, telling honest banks different stories about who dropped
+    recovers a bank's input). The aggregator never re-keys below it: after dropouts it skips
+    rounds instead, so bank-level DP noise shares sized for this threshold always add up.
     """
     if cfg.strategy.name != "secagg":
         return None
     from strategies.secagg import default_threshold
 
-    return max(cfg.strategy.threshold or 0, default_threshold(num_banks))
+    colluder_bound = (num_banks + cfg.dp.colluders) // 2 + 1  # safe against c colluding banks
+    threshold = max(cfg.strategy.threshold or 0, default_threshold(num_banks), colluder_bound)
+    if threshold > num_banks:
+        raise ConfigError(
+            f"secure aggregation over {num_banks} banks cannot be safe against "
+            f"dp.colluders={cfg.dp.colluders} colluding banks (it needs a threshold above "
+            f"(banks + colluders) / 2, here {threshold} > {num_banks})"
+        )
+    return threshold
 
 
 def build_strategy(
@@ -162,6 +172,7 @@ def build_strategy(
         return SecAggFedAvg(
             consortium=read_consortium(Path(consortium)) if consortium else None,
             threshold=threshold or cfg.strategy.threshold,
+            colluders=cfg.dp.colluders,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,
