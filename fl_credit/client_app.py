@@ -7,8 +7,12 @@ Messages (Flower Message API):
 - ``query.standardizer``: keep the agreed means, deviations and class weight in
   ``context.state``.
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
+  With ``optimizer="newton"``: the sums of the weighted BCE gradient and Hessian at the
+  received model instead (``strategies/newton.py`` has the contract).
 - ``query.histogram``: validation-score histograms of the received model, per class, for the
   validation threshold.
+- ``query.reliability``: reliability bins of the received model on the validation rows
+  (rows, defaults and summed PD per bin), for the calibration check.
 - ``query.privacy``: the bank's privacy accountant report (DP runs only).
 
 Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
@@ -43,13 +47,14 @@ from flwr.clientapp import ClientApp
 
 from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
 from fl_credit.bank_settings import BankSettings
+from fl_credit.calibration import reliability_bins
 from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.scaling import Standardizer, centered_squares, first_moments
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
 from fl_credit.model import model_from_arrays, predict_proba, to_arrays
 from fl_credit.thresholds import score_histograms
-from fl_credit.training import LocalTraining, log_loss, train
+from fl_credit.training import LocalTraining, log_loss, newton_reply, train
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +219,8 @@ def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
+    if str(config.get("optimizer", "")) == "newton":
+        return newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
     server_round = int(config.get("server-round", 1))
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     seed = settings.seed * 10_007 + server_round
@@ -277,6 +284,15 @@ def histogram(message: Message, context: Context) -> Message:
     scores = predict_proba(model, rows.x_val)
     bins = int(message.content["config"]["bins"])
     return summed_reply(message, score_histograms(rows.y_val, scores, bins))
+
+
+@app_handler("query", "reliability")
+def reliability(message: Message, context: Context) -> Message:
+    """Reliability bins of the received model's PDs on this bank's validation rows."""
+    _, rows, model = rows_and_model(message, context)
+    scores = predict_proba(model, rows.x_val)
+    bins = int(message.content["config"]["bins"])
+    return summed_reply(message, reliability_bins(rows.y_val, scores, bins))
 
 
 @app_handler("query", "privacy")

@@ -13,15 +13,25 @@ def _row(name: str, m: dict | None) -> str:
     prec = at.get("default", {}).get("precision", float("nan"))
     return (
         f"{name:<28} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
+        f" {m.get('mean_pd', float('nan')):.4f}  {m.get('ece', float('nan')):.4f}"
+        f" {_rounds(m.get('training', {})):>6} {at.get('threshold', float('nan')):>9.4f}"
         f"   {rec:.3f} / {prec:.3f}"
     )
+
+
+def _rounds(training: dict) -> str:
+    rounds = training.get("rounds")
+    if rounds is None:
+        return "-"
+    return f"{rounds}" if training.get("converged") else f"{rounds}*"
 
 
 def comparison_table(metrics: dict) -> str:
     """Federated vs centralized vs sklearn reference vs each bank alone, on the test set."""
     header = (
         f"{'model':<28} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
-        "   default recall / precision @ val. threshold"
+        f" {'mean PD':<7} {'ECE':<6} {'rounds':>6} {'threshold':>9}"
+        "   default recall / precision @ threshold"
     )
     lines = [header, "-" * len(header)]
     lines.append(_row("federated", metrics["federated"]))
@@ -31,7 +41,27 @@ def comparison_table(metrics: dict) -> str:
         info = metrics["banks"][name]
         label = f"{name} alone ({info['rows']} rows)"
         lines.append(_row(label, m))
+    lines.append(_calibration_note(metrics["federated"]))
     lines.extend(_footer(metrics))
+    return "\n".join(lines)
+
+
+def _calibration_note(fed: dict) -> str:
+    """Base rate, the base-rate predictor's Brier and how the PDs were calibrated."""
+    training, check = fed.get("training", {}), fed.get("calibration_validation") or {}
+    lines = [
+        f"base rate (test): {fed.get('base_rate', float('nan')):.4f}, Brier of always "
+        f"predicting it {fed.get('brier_base_rate', float('nan')):.4f}; PDs calibrated "
+        f"(intercept - {training.get('intercept_correction', 0.0):.4f}); ECE on test rows",
+        "threshold: the PD cut-off maximising TPR - FPR on validation rows; "
+        "* = train.tol not reached within train.rounds",
+    ]
+    if check:
+        lines.append(
+            f"federated calibration on the banks' validation rows (summed bins): "
+            f"ECE {check['ece']:.4f}, mean PD {check['mean_pd']:.4f}, "
+            f"default rate {check['base_rate']:.4f}"
+        )
     return "\n".join(lines)
 
 

@@ -7,12 +7,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fl_credit import baselines
+from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
 from fl_credit.federation import FederationResult, run_federation, score_federated
@@ -80,6 +80,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         ``local`` (bank name to metrics or None), ``banks``, ``privacy`` and ``config``.
     """
     torch.manual_seed(cfg.seed)
+    cfg = resolve_optimizer(cfg)
     prepared = prepared if prepared is not None else prepare(cfg)
     log.info(
         "data: %s; %d test rows; banks: %s",
@@ -92,22 +93,24 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
     log.info("%s", protection)
     fed, engine = federate(cfg, prepared)
 
-    def score(scores: np.ndarray, threshold: float) -> dict:
-        return evaluate_scores(
-            prepared.y_test, scores, val_threshold=threshold, resamples=cfg.bootstrap, seed=cfg.seed
-        )
+    def score(scored: baselines.Scored) -> dict:
+        y, p = prepared.y_test, scored.test_scores
+        return {
+            **evaluate_scores(
+                y, p, val_threshold=scored.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+            ),
+            **calibration_scores(y, p, cfg.calibration_bins),
+            "training": {"rounds": scored.rounds, "converged": scored.converged},
+        }
 
     central = baselines.centralized(prepared, cfg)
     ref = baselines.reference(prepared, cfg)
     local = baselines.local_only(prepared, cfg)
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
-        "centralized": score(central.test_scores, central.threshold),
-        "reference": score(ref.test_scores, ref.threshold),
-        "local": {
-            name: None if s is None else score(s.test_scores, s.threshold)
-            for name, s in local.items()
-        },
+        "centralized": score(central),
+        "reference": score(ref),
+        "local": {name: None if s is None else score(s) for name, s in local.items()},
         "banks": prepared.bank_info,
         "privacy": fed.privacy,
         "privacy_local": {n: s.privacy for n, s in local.items() if s and s.privacy},
@@ -145,13 +148,16 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
         "seed": cfg.seed,
         "imbalance": cfg.imbalance.method,
         "rounds": cfg.train.rounds,
+        "optimizer": cfg.train.optimizer,
     }
 
 
 def save_model(path: Path, fed: FederationResult) -> None:
-    """Final federated weights plus the standardiser needed to score new rows."""
+    """Final federated weights (calibrated: the prior correction already subtracted from the
+    bias, kept as ``intercept_correction``) plus the standardiser needed to score new rows."""
     state = fed.arrays.to_torch_state_dict()
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
     state["threshold"] = torch.tensor(fed.threshold)
+    state["intercept_correction"] = torch.tensor(fed.intercept_correction)
     torch.save(state, path)

@@ -4,7 +4,9 @@
 alike. It (1) computes the standardisation statistics from per-bank sums, (2) runs the
 configured strategy for the configured rounds, evaluating the global model on the held-out
 test rows after every round, (3) picks the validation threshold from summed per-bank score
-histograms and (4) collects the banks' privacy reports when DP is on.
+histograms and (4) collects the banks' privacy reports when DP is on. With class weights (or
+SMOTE) the final model's intercept gets the prior correction, so its scores are calibrated
+PDs; a summed reliability query checks the calibration on the banks' validation rows.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from flwr.serverapp import Grid
 
 from fl_credit.bank_settings import BankSettings
+from fl_credit.calibration import corrected, prior_correction, reliability_summary
 from fl_credit.client_app import POS_WEIGHT, SCALER_MEAN, SCALER_STD
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_from_sums
 from fl_credit.errors import FlCreditError
 from fl_credit.metrics import evaluate_scores, round_metrics
@@ -53,16 +56,33 @@ class FederationResult:
     rounds_skipped: list[int] = field(default_factory=list)
     converged_round: int | None = None
     failure: str | None = None
+    intercept_correction: float = 0.0
+    calibration: dict = field(default_factory=dict)
 
 
 def score_federated(
     fed: FederationResult, x_test: np.ndarray, y_test: np.ndarray, cfg: ExperimentConfig
 ) -> dict:
-    """Test-set metrics of the final federated model (simulation and deployment alike)."""
+    """Test-set metrics of the final federated model (simulation and deployment alike), with
+    how it was trained and its calibration check on the banks' validation rows."""
+    from fl_credit.calibration import calibration_scores
+
     scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(x_test))
-    return evaluate_scores(
-        y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
-    )
+    return {
+        **evaluate_scores(
+            y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+        ),
+        **calibration_scores(y_test, scores, cfg.calibration_bins),
+        "training": {
+            "optimizer": resolve_optimizer(cfg).train.optimizer,
+            "rounds": len(fed.rounds_applied) + len(fed.rounds_skipped),
+            "converged": fed.converged_round is not None,
+            "converged_round": fed.converged_round,
+            "tol": cfg.train.tol,
+            "intercept_correction": fed.intercept_correction,
+        },
+        "calibration_validation": fed.calibration,
+    }
 
 
 def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
@@ -79,14 +99,15 @@ def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
 
 def federated_standardizer(
     banks: BankSum, grid: Grid, nodes: list[int], settings: ConfigRecord, timeout: float
-) -> Standardizer:
+) -> tuple[Standardizer, float, float]:
     """Global feature means and deviations from two summed passes over the banks.
 
     Pass 1 also sums the defaults, giving the federation's class weight (repaid / defaulted
     rows over all banks): with ``imbalance=class_weight`` every bank weighs defaults alike, so
     the federated objective is the pooled one even when banks' default rates differ. Pass 2
     sums each bank's squared deviations divided by the total row count, so the summed values
-    stay within fixed-point range under secure aggregation.
+    stay within fixed-point range under secure aggregation. Returns the standardiser, the
+    total row count and the class weight.
     """
     first = banks.sum(grid, nodes, "moments", _with(settings, {"pass": 1}), **SUM_ENCODING)
     defaults, sums = first[0], first[1:]
@@ -96,7 +117,7 @@ def federated_standardizer(
     scaler = standardizer_from_sums(count, mean, variance * count)
     pos_weight = (count - defaults) / max(defaults, 1.0)
     share_standardizer(grid, nodes, scaler, pos_weight, settings, timeout)
-    return scaler
+    return scaler, count, pos_weight
 
 
 def share_standardizer(
@@ -140,12 +161,14 @@ def _with(base: ConfigRecord, extra: dict) -> ConfigRecord:
 
 
 def make_test_evaluator(
-    x_test: np.ndarray, y_test: np.ndarray, history: list[dict]
+    x_test: np.ndarray, y_test: np.ndarray, history: list[dict], intercept_correction: float = 0.0
 ) -> Callable[[int, ArrayRecord], MetricRecord]:
-    """``evaluate_fn`` for the strategy: score the global model on the test rows each round."""
+    """``evaluate_fn`` for the strategy: score the global model on the test rows each round
+    (as calibrated PDs, after ``intercept_correction``)."""
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        scores = predict_proba(model_from_arrays(arrays), x_test)
+        model = model_from_arrays(corrected(arrays, intercept_correction))
+        scores = predict_proba(model, x_test)
         metrics = round_metrics(y_test, scores)
         history.append({"round": server_round, **{f"test_{k}": v for k, v in metrics.items()}})
         log.info(
@@ -193,6 +216,7 @@ def run_federation(
         Final weights, the standardiser, the validation threshold and the per-round history.
     """
     started = time.perf_counter()
+    cfg = resolve_optimizer(cfg)
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
     central = central_dp_accountant(cfg, num_banks)
     bank_settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir, secret_noise=secret_noise)
@@ -201,7 +225,12 @@ def run_federation(
         cfg, num_banks=num_banks, noise_std_share=central.noise_std_share if central else 0.0
     )
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
-    scaler = federated_standardizer(banks, grid, nodes, settings, cfg.engine.timeout)
+    scaler, count, pos_weight = federated_standardizer(
+        banks, grid, nodes, settings, cfg.engine.timeout
+    )
+    if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
+        strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)
+    correction = prior_correction(cfg.imbalance.method, pos_weight)
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.
     setup_seconds = time.perf_counter() - started
     log.info("banks ready and standardiser agreed after %.2fs", setup_seconds)
@@ -215,7 +244,7 @@ def run_federation(
         num_rounds=cfg.train.rounds,
         timeout=cfg.engine.timeout,
         train_config=settings,
-        evaluate=make_test_evaluator(scaler.transform(x_test), y_test, history),
+        evaluate=make_test_evaluator(scaler.transform(x_test), y_test, history, correction),
     )
     for row in history:
         metrics = rounds.train_metrics.get(row["round"], {})
@@ -223,16 +252,19 @@ def run_federation(
         if central is not None:
             row["dp_epsilon"] = central.epsilon_after(row["round"]) if row["round"] else 0.0
 
-    final = rounds.arrays
+    final = corrected(rounds.arrays, correction)
     nodes = sorted(grid.get_node_ids())
     threshold = validation_threshold(
         banks, grid, final, _with(settings, {"bins": cfg.histogram_bins})
+    )
+    calibration = calibration_check(
+        banks, grid, final, _with(settings, {"bins": cfg.calibration_bins})
     )
     privacy = {}
     if cfg.dp.mode == "opacus":
         privacy = collect_privacy(grid, nodes, cfg, settings)
     elif central is not None:
-        privacy = {"all_banks": central.report(cfg.train.rounds)}
+        privacy = {"all_banks": central.report(rounds.rounds_run)}
     failure = training_failure(rounds, cfg.train.max_skipped_share)
     if failure:
         log.error("run failed: %s", failure)
@@ -248,6 +280,8 @@ def run_federation(
         rounds_skipped=rounds.skipped,
         converged_round=rounds.converged_round,
         failure=failure,
+        intercept_correction=correction,
+        calibration=calibration,
     )
 
 
@@ -273,6 +307,29 @@ def validation_threshold(
         log.warning("no validation threshold (%s); using 0.5", err)
         return 0.5
     return threshold_from_histograms(hist)
+
+
+def calibration_check(
+    banks: BankSum, grid: Grid, arrays: ArrayRecord, config: ConfigRecord
+) -> dict:
+    """ECE and reliability bins of the final model on the banks' validation rows, from
+    their summed per-bin counts of rows and defaults and sums of PD (empty, with a warning,
+    when too few banks are left to form a sum)."""
+    nodes = sorted(grid.get_node_ids())
+    try:
+        summed = banks.sum(
+            grid,
+            nodes,
+            "reliability",
+            config,
+            arrays=arrays,
+            require_all=False,
+            **HISTOGRAM_ENCODING,
+        )
+    except FlCreditError as err:
+        log.warning("no calibration check (%s)", err)
+        return {}
+    return reliability_summary(summed)
 
 
 def central_dp_accountant(cfg: ExperimentConfig, num_banks: int):

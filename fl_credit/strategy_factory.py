@@ -15,7 +15,7 @@ from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig, check_bank_count
+from fl_credit.config import ExperimentConfig, check_bank_count, resolve_optimizer
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ def build_strategy(
     for all banks before round 1; afterwards a round trains whichever banks are still
     connected, so a bank that drops out does not stall the run.
     """
+    cfg = resolve_optimizer(cfg)
     common = dict(
         fraction_train=1.0,
         fraction_evaluate=0.0,
@@ -129,15 +130,20 @@ def build_strategy(
         min_available_nodes=1,
     )
     name = cfg.strategy.name
+    if cfg.train.optimizer == "newton":
+        return newton_strategy(cfg, num_banks=num_banks, **common)
+    from strategies.tolerance import with_tolerance_stop
+
+    common["tol"] = cfg.train.tol
     if name == "fedavg":
-        return FedAvg(**common)
+        return with_tolerance_stop(FedAvg)(**common)
     if name == "fedprox":
-        return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
+        return with_tolerance_stop(FedProx)(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
         check_bank_count(cfg, num_banks)
         from strategies.secagg import SecAggFedAvg
 
-        return SecAggFedAvg(
+        return with_tolerance_stop(SecAggFedAvg)(
             threshold=cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
@@ -148,3 +154,17 @@ def build_strategy(
             **common,
         )
     raise ConfigError(f"unknown strategy {name!r}; choose secagg, fedavg or fedprox")
+
+
+def newton_strategy(cfg: ExperimentConfig, *, num_banks: int, **common) -> FedAvg:
+    """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``)."""
+    from strategies.newton import FedNewton, SecAggFedNewton
+
+    settings = dict(l2=cfg.train.l2, tol=cfg.train.tol, **common)
+    if cfg.strategy.name != "secagg":
+        return FedNewton(**settings)
+    check_bank_count(cfg, num_banks)
+    from strategies.secagg import SecureAggregator
+
+    aggregator = SecureAggregator(threshold=cfg.strategy.threshold, timeout=cfg.engine.timeout)
+    return SecAggFedNewton(aggregator=aggregator, **settings)
