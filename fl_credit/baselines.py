@@ -94,7 +94,10 @@ def train_alone(bank: BankData, x_test: np.ndarray, cfg: ExperimentConfig, seed:
             cfg.train, epochs=epochs, pos_weight=pos_weight, seed=seed
         )
         train(model, x, y, settings)
-    correct_intercept(model, prior_correction(cfg.imbalance.method, positive_weight(bank.y_train)))
+    correction = prior_correction(
+        cfg.imbalance.method, positive_weight(bank.y_train), private=cfg.dp.mode == "opacus"
+    )
+    correct_intercept(model, correction)
     return Scored(
         test_scores=predict_proba(model, scaler.transform(x_test)),
         threshold=validation_threshold(

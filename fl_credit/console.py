@@ -53,8 +53,8 @@ def _calibration_note(fed: dict) -> str:
         f"base rate (test): {fed.get('base_rate', float('nan')):.4f}, Brier of always "
         f"predicting it {fed.get('brier_base_rate', float('nan')):.4f}; PDs calibrated "
         f"(intercept - {training.get('intercept_correction', 0.0):.4f}); ECE on test rows",
-        "threshold: the PD cut-off maximising TPR - FPR on validation rows; "
-        "* = train.tol not reached within train.rounds",
+        "threshold: the PD cut-off maximising TPR - FPR on validation rows; rounds: federated "
+        "rounds, optimiser iterations for the others; * = train.tol not reached",
     ]
     if check:
         lines.append(

@@ -230,7 +230,7 @@ def run_federation(
     )
     if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
         strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)
-    correction = prior_correction(cfg.imbalance.method, pos_weight)
+    correction = prior_correction(cfg.imbalance.method, pos_weight, private=cfg.dp.mode != "off")
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.
     setup_seconds = time.perf_counter() - started
     log.info("banks ready and standardiser agreed after %.2fs", setup_seconds)

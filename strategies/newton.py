@@ -41,7 +41,7 @@ server does not learn the count of the banks that remain).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
 from typing import Any
@@ -252,7 +252,7 @@ class NewtonSearch:
 
 
 def fit(
-    terms,
+    terms: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, float]],
     theta0: np.ndarray,
     *,
     l2: float,
@@ -438,6 +438,10 @@ class FedNewton(FedAvg):
         d = len(self.search.candidate)
         if total[GRAD].shape != (d,) or total[HESS].shape != (d, d):
             log(WARNING, "newton round %d: terms of the wrong shape ignored", server_round)
+            return None, None
+        finite = np.isfinite(total[LOSS]) and np.all(np.isfinite(total[GRAD]))
+        if not (finite and np.all(np.isfinite(total[HESS]))):
+            log(WARNING, "newton round %d: non-finite terms ignored", server_round)
             return None, None
         restart = self._survivors is not None and total["survivors"] != self._survivors
         if restart:
