@@ -32,6 +32,7 @@ class DataConfig:
     categorical: tuple[str, ...] | None = None
     region: str | None = None
     rows: int = 20_000
+    bounds: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,18 @@ class DPConfig:
     delta: float | None = None
     max_grad_norm: float = 1.0
     accountant: str = "prv"
-    batch_size: int = 256
+    sample_rate: float = 0.1
     clip_norm: float = 1.0
+    colluders: int = 0
+    budget: tuple[tuple[str, float], ...] = (
+        ("statistics", 0.1),
+        ("validation", 0.05),
+        ("evaluation", 0.05),
+    )
+
+    def budget_share(self, release: str) -> float:
+        """Share of epsilon a release of the banks' rows other than training may spend."""
+        return dict(self.budget).get(release, 0.0)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class ImbalanceConfig:
 
     method: str = "class_weight"
     k_neighbors: int = 5
+    pos_weight: float | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +177,15 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     ConfigError
         On an unknown key or a value out of range, with one line naming it.
     """
-    raw = {**raw, "dp": _no_privacy_at_infinite_epsilon(dict(raw.get("dp") or {}))}
+    dp_raw = _no_privacy_at_infinite_epsilon(dict(raw.get("dp") or {}))
+    if "batch_size" in dp_raw:
+        raise ConfigError(
+            "dp.batch_size was replaced by dp.sample_rate (the Poisson rate of each DP-SGD "
+            "step): a batch size tied to a bank's row count would make the privacy plan reveal it"
+        )
+    if isinstance(dp_raw.get("budget"), dict):
+        dp_raw["budget"] = tuple((str(k), float(v)) for k, v in dp_raw["budget"].items())
+    raw = {**raw, "dp": dp_raw}
     metrics = dict(raw.get("metrics") or {})
     faults = dict(raw.get("faults") or {})
     cfg = ExperimentConfig(
@@ -343,4 +363,25 @@ def _check_dp(cfg: ExperimentConfig) -> None:
         )
         _check(dp.max_grad_norm > 0, "dp.max_grad_norm must be positive")
         _check(dp.accountant in ("prv", "rdp"), "dp.accountant must be prv or rdp")
-        _check(dp.batch_size >= 1, "dp.batch_size must be at least 1")
+        _check(0 < dp.sample_rate <= 1, f"dp.sample_rate must be in (0, 1], got {dp.sample_rate}")
+        known = {"statistics", "validation", "evaluation"}
+        unknown = sorted({name for name, _ in dp.budget} - known)
+        _check(not unknown, f"dp.budget has unknown releases {unknown}; known: {sorted(known)}")
+        shares = [share for _, share in dp.budget]
+        _check(
+            all(0 < v < 1 for v in shares) and sum(shares) < 1,
+            f"dp.budget shares must each be in (0, 1) and sum below 1, got {dict(dp.budget)}",
+        )
+    _check(dp.colluders >= 0, f"dp.colluders must be >= 0, got {dp.colluders}")
+    if dp.mode == "central":
+        _check(
+            cfg.imbalance.method != "class_weight" or cfg.imbalance.pos_weight is not None,
+            "dp=central cannot learn the class weight from the banks' default counts (a "
+            "bank-level release); set imbalance.pos_weight=<repaid loans per default, from "
+            "public figures> or imbalance=none",
+        )
+        _check(
+            cfg.imbalance.method != "smote",
+            "dp=central cannot be combined with imbalance=smote (synthetic rows are built from "
+            "each bank's real neighbours); use imbalance=class_weight",
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -13,10 +13,17 @@ from fl_credit import baselines
 from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
 from fl_credit.config import ExperimentConfig, resolve_optimizer
+from fl_credit.credit_outputs import federated_credit_outputs
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
-from fl_credit.federation import FederationResult, run_federation, score_federated
+from fl_credit.federation import (
+    FederationResult,
+    federated_test_scores,
+    run_federation,
+    score_federated,
+)
 from fl_credit.metrics import evaluate_scores
+from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
 
@@ -31,6 +38,8 @@ class ExperimentOutcome:
     history: list[dict]
     federation: FederationResult
     engine: EngineRun
+    scores: dict = field(default_factory=dict)
+    """Test-set scores by model (``local`` maps bank to scores or None), for ``scores.csv``."""
 
 
 def simulation_mods(cfg: ExperimentConfig) -> list:
@@ -54,6 +63,7 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
                 num_banks=len(prepared.banks),
                 x_test=prepared.x_test,
                 y_test=prepared.y_test,
+                bounds=prepared.bounds,
                 bank_dir=bank_dir,
             )
 
@@ -112,7 +122,10 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         "reference": score(ref),
         "local": {name: None if s is None else score(s) for name, s in local.items()},
         "banks": prepared.bank_info,
+        "credit": federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold),
         "privacy": fed.privacy,
+        "privacy_summary": privacy_summary(cfg, fed.privacy),
+        # Counterfactual references: the same borrowers trained on again (see the summary).
         "privacy_local": {n: s.privacy for n, s in local.items() if s and s.privacy},
         "dropped_columns": prepared.dropped,
         "config": summary_config(cfg, len(prepared.banks)),
@@ -124,7 +137,15 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
             "engine_start_stop_s": engine.engine_seconds + fed.setup_seconds,
         },
     }
-    return ExperimentOutcome(metrics=metrics, history=fed.history, federation=fed, engine=engine)
+    scores = {
+        "federated": federated_test_scores(fed, prepared.x_test),
+        "centralized": central.test_scores,
+        "reference": ref.test_scores,
+        "local": {name: None if s is None else s.test_scores for name, s in local.items()},
+    }
+    return ExperimentOutcome(
+        metrics=metrics, history=fed.history, federation=fed, engine=engine, scores=scores
+    )
 
 
 def rounds_summary(fed: FederationResult) -> dict:
@@ -153,11 +174,20 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
 
 
 def save_model(path: Path, fed: FederationResult) -> None:
-    """Final federated weights (calibrated: the prior correction already subtracted from the
-    bias, kept as ``intercept_correction``) plus the standardiser needed to score new rows."""
+    """Final federated weights plus the standardiser needed to score new rows.
+
+    The weights are the calibrated model: the prior correction is already subtracted from the
+    bias and kept as ``intercept_correction``; ``prior_correction`` (what is still to be
+    subtracted, read by :mod:`fl_credit.scorecard`) is therefore 0.
+    """
     state = fed.arrays.to_torch_state_dict()
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
+    if fed.scaler.low is not None and fed.scaler.high is not None:
+        # Under DP rows are clipped to the public ranges before scaling.
+        state["scaler_low"] = torch.as_tensor(fed.scaler.low)
+        state["scaler_high"] = torch.as_tensor(fed.scaler.high)
     state["threshold"] = torch.tensor(fed.threshold)
     state["intercept_correction"] = torch.tensor(fed.intercept_correction)
+    state["prior_correction"] = torch.tensor(0.0)
     torch.save(state, path)

@@ -37,6 +37,7 @@ from fl_credit.errors import ConfigError, DataError, FlCreditError, one_line
 from fl_credit.experiment import save_model, summary_config
 from fl_credit.federation import run_federation, score_federated
 from fl_credit.hydra_compose import compose_experiment, split_overrides, to_yaml
+from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
 
@@ -290,6 +291,7 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     metrics = {
         "federated": score_federated(fed, x_test, y_test, cfg),
         "privacy": fed.privacy,
+        "privacy_summary": privacy_summary(cfg, fed.privacy),
         "config": {**summary_config(cfg, num_banks), "engine": "deployment"},
         "protection": describe_protection(cfg, num_banks),
         "overrides": list(settings.overrides),

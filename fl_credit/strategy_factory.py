@@ -112,8 +112,26 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
     return clip
 
 
+def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
+    """The secure-aggregation threshold planned for the run (None without secure aggregation).
+
+    The configured one, raised to a strict majority of the banks (honest banks refuse less).
+    The aggregator never re-keys below it: after dropouts it skips rounds instead, so
+    bank-level DP noise shares sized for this threshold always add up.
+    """
+    if cfg.strategy.name != "secagg":
+        return None
+    from strategies.secagg import default_threshold
+
+    return max(cfg.strategy.threshold or 0, default_threshold(num_banks))
+
+
 def build_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    noise_std_share: float = 0.0,
+    threshold: int | None = None,
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
@@ -131,7 +149,7 @@ def build_strategy(
     )
     name = cfg.strategy.name
     if cfg.train.optimizer == "newton":
-        return newton_strategy(cfg, num_banks=num_banks, **common)
+        return newton_strategy(cfg, num_banks=num_banks, threshold=threshold, **common)
     from strategies.tolerance import with_tolerance_stop
 
     common["tol"] = cfg.train.tol
@@ -144,7 +162,7 @@ def build_strategy(
         from strategies.secagg import SecAggFedAvg
 
         return with_tolerance_stop(SecAggFedAvg)(
-            threshold=cfg.strategy.threshold,
+            threshold=threshold or cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,
@@ -156,7 +174,9 @@ def build_strategy(
     raise ConfigError(f"unknown strategy {name!r}; choose secagg, fedavg or fedprox")
 
 
-def newton_strategy(cfg: ExperimentConfig, *, num_banks: int, **common) -> FedAvg:
+def newton_strategy(
+    cfg: ExperimentConfig, *, num_banks: int, threshold: int | None = None, **common
+) -> FedAvg:
     """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``)."""
     from strategies.newton import FedNewton, SecAggFedNewton
 
@@ -166,5 +186,7 @@ def newton_strategy(cfg: ExperimentConfig, *, num_banks: int, **common) -> FedAv
     check_bank_count(cfg, num_banks)
     from strategies.secagg import SecureAggregator
 
-    aggregator = SecureAggregator(threshold=cfg.strategy.threshold, timeout=cfg.engine.timeout)
+    aggregator = SecureAggregator(
+        threshold=threshold or cfg.strategy.threshold, timeout=cfg.engine.timeout
+    )
     return SecAggFedNewton(aggregator=aggregator, **settings)

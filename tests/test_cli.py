@@ -101,7 +101,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, needle: str) -> N
         ),
         (lambda d: ["partition.shares=[0.5,0.6]"], "sum to 1"),
         (lambda d: ["partition.shares=[-0.5,1.5]"], "positive"),
-        (lambda d: ["partition=two_banks", "partition.share=0.0005"], "bank_0"),
+        (
+            lambda d: ["partition=two_banks", "strategy=fedavg", "partition.share=0.0005"],
+            "bank_0",
+        ),
         (lambda d: ["dp=opacus", "imbalance=smote"], "class_weight"),
     ],
 )
@@ -117,6 +120,7 @@ def test_multirun_records_a_failed_point_and_goes_on(tmp_path):
     args = (
         "-m",
         "partition=two_banks",
+        "strategy=fedavg",
         "partition.share=0.0005,0.5",
         "train.rounds=2",
         "engine.backend=inprocess",

@@ -193,14 +193,16 @@ def test_run_finishes_when_a_bank_drops_out(deployment: Deployment):
 
 
 def test_export_writes_bank_files_and_run_config(tmp_path: Path):
-    options = ExportOptions(out=tmp_path / "banks", overrides=("partition=two_banks",))
+    options = ExportOptions(
+        out=tmp_path / "banks", overrides=("partition=two_banks", "strategy=fedavg")
+    )
     result = export(options)
     assert sorted(result.bank_files) == ["bank_0", "bank_1"]
     assert (tmp_path / "banks" / "schema.json").is_file()
     x_test, y_test = read_test_rows(result.test_file)
     assert x_test.shape[0] == len(y_test) > 0
     text = result.run_config.read_text()
-    assert 'config-overrides = "partition=two_banks"' in text
+    assert 'config-overrides = "partition=two_banks strategy=fedavg"' in text
     assert "num-banks = 2" in text
     command = supernode_command(options, 1, result.bank_files["bank_1"])
     assert command[-2:] == ["--node-config", f'data-path="{result.bank_files["bank_1"]}"']
@@ -312,7 +314,8 @@ def test_run_config_and_bank_count():
     with pytest.raises(ConfigError, match="num-banks"):
         DeploymentSettings.from_run_config({"test-path": "t.csv", "num-banks": -1}, 1)
     assert expected_banks(compose_experiment([])[0], 0) == 3
-    assert expected_banks(compose_experiment(["partition=two_banks"])[0], 0) == 2
+    two = compose_experiment(["partition=two_banks", "strategy=fedavg"])[0]
+    assert expected_banks(two, 0) == 2
     assert expected_banks(compose_experiment(["partition=region"])[0], 4) == 4
     with pytest.raises(ConfigError, match="num-banks"):
         expected_banks(compose_experiment(["partition=region"])[0], 0)

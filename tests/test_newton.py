@@ -279,7 +279,8 @@ def test_plain_newton_under_flower_start_stops_sending_and_equals_the_secure_run
     from fl_credit.client_app import make_client_app
     from fl_credit.data.prepare import write_bank_files
     from fl_credit.engine import simulate
-    from fl_credit.federation import share_standardizer, wait_for_banks
+    from fl_credit.federated_statistics import share_standardizer
+    from fl_credit.federation import wait_for_banks
     from fl_credit.model import new_model, to_arrays
     from fl_credit.strategy_factory import build_strategy
 

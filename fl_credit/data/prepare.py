@@ -11,9 +11,11 @@ from sklearn.model_selection import train_test_split
 
 from fl_credit.config import DataConfig, ExperimentConfig
 from fl_credit.data.bank_file import BankData, write_rows
+from fl_credit.data.dictionary import FeatureBounds, column_bounds, feature_bounds
 from fl_credit.data.frame import CreditData
 from fl_credit.data.partition import split_banks
 from fl_credit.data.schema import FeatureSchema
+from fl_credit.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Prepared:
     bank_info: dict[str, dict]
     dropped: dict[str, str]
     source: str
+    bounds: FeatureBounds | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -114,7 +117,25 @@ def prepare(cfg: ExperimentConfig, data: CreditData | None = None) -> Prepared:
         bank_info=info,
         dropped=dict(data.dropped),
         source=data.name,
+        bounds=public_bounds(cfg, schema),
     )
+
+
+def public_bounds(cfg: ExperimentConfig, schema: FeatureSchema) -> FeatureBounds | None:
+    """The data dictionary's feature ranges; required (one-line error) when DP is on."""
+    try:
+        bounds = feature_bounds(schema, column_bounds(cfg.data.kind, cfg.data.bounds))
+    except DataError:
+        if cfg.dp.mode != "off":
+            raise
+        return None
+    if bounds is None and cfg.dp.mode != "off":
+        raise DataError(
+            f"dp={cfg.dp.mode} needs public feature ranges (a data dictionary) so that no "
+            "statistic is computed from a bank's rows unprotected: give data.bounds=<json file "
+            "mapping each numeric column to [low, high]>"
+        )
+    return bounds
 
 
 def write_bank_files(prepared: Prepared, directory: Path, suffix: str = ".csv") -> list[Path]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from logging import INFO, WARNING
 from typing import Any
 
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import log
@@ -56,6 +56,23 @@ def _refuse(msg: Message, reason: str) -> Message:
     return Message(Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason), reply_to=msg)
 
 
+CONTEXT_KEY = "secagg-context"
+"""ConfigRecord the mod hands to the app: only ever set by the mod itself, for masked replies.
+
+It holds ``participants`` and ``threshold`` of the instance the reply will be masked in, so
+that the app can size a share of distributed DP noise: every sum the server can unmask holds
+at least ``threshold`` replies. Any such record in an incoming message is removed first, so a
+server cannot make a bank believe its plaintext reply will be masked.
+"""
+
+
+def _without_context(msg: Message) -> Message:
+    if not msg.has_content() or CONTEXT_KEY not in msg.content.config_records:
+        return msg
+    content = RecordDict({k: v for k, v in msg.content.items() if k != CONTEXT_KEY})
+    return Message(content=content, metadata=msg.metadata)
+
+
 def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """Mask the reply of any message that carries a secagg ``mask`` request.
 
@@ -78,6 +95,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     Message
         The masked reply, the app's own error reply, or an error if the bank refuses.
     """
+    msg = _without_context(msg)
     if not msg.has_content():
         return call_next(msg, context)
     request = secagg_config(msg.content)
@@ -98,10 +116,11 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     except (ProtocolError, KeyError, ValueError) as err:
         return _refuse(msg, str(err))
 
-    inner = Message(
-        content=RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY}),
-        metadata=msg.metadata,
+    inner_content = RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY})
+    inner_content[CONTEXT_KEY] = ConfigRecord(
+        {"participants": len(req.participants), "threshold": int(state["threshold"])}
     )
+    inner = Message(content=inner_content, metadata=msg.metadata)
     reply = call_next(inner, context)
     if reply.has_error():
         return reply
