@@ -21,6 +21,7 @@ from fl_credit.config import (
     DPConfig,
     EngineConfig,
     ExperimentConfig,
+    ImbalanceConfig,
     StrategyConfig,
     TrainConfig,
     from_dict,
@@ -169,7 +170,8 @@ def test_auto_resolves_to_newton_only_without_dp_on_summing_strategies():
     assert from_dict({"strategy": {"name": "fedavg"}}).train.optimizer == "newton"
     assert from_dict({"strategy": {"name": "fedprox"}}).train.optimizer == "sgd"
     assert from_dict({"dp": {"mode": "opacus", "epsilon": 2}}).train.optimizer == "sgd"
-    assert from_dict({"dp": {"mode": "central", "epsilon": 2}}).train.optimizer == "sgd"
+    central = {"dp": {"mode": "central", "epsilon": 2}, "imbalance": {"pos_weight": 18.0}}
+    assert from_dict(central).train.optimizer == "sgd"
     assert from_dict({"train": {"optimizer": "sgd"}}).train.optimizer == "sgd"
 
 
@@ -330,6 +332,7 @@ def test_sgd_stops_on_tolerance_and_reports_the_epsilon_it_spent(embedded):
         FAST,
         train=TrainConfig(rounds=5, tol=1e6),  # any change stops after the first round
         dp=DPConfig(mode="central", epsilon=4.0, clip_norm=1.0),
+        imbalance=ImbalanceConfig(pos_weight=18.0),  # public class weight under bank-level DP
     )
     cfg = resolve_optimizer(cfg)
     assert cfg.train.optimizer == "sgd"
