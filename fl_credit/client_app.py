@@ -9,11 +9,13 @@ Messages (Flower Message API):
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
   With ``optimizer="newton"``: the sums of the weighted BCE gradient and Hessian at the
   received model instead (``strategies/newton.py`` has the contract).
-- ``query.histogram``: validation-score histograms of the received model, per class, for the
-  validation threshold.
+- ``query.histogram``: score histograms of the received model, per class, for the decision
+  threshold.
 - ``query.reliability``: reliability bins of the received model on the validation rows
-  (rows, defaults and summed PD per bin), for the calibration check.
-- ``query.privacy``: the bank's privacy accountant report (DP runs only).
+  (rows, defaults and summed PD per bin), for the calibration check (refused under DP).
+- ``query.evaluate``: federated evaluation of the received model on the bank's own test rows.
+- ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
+  data-dependent).
 
 Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
 MetricRecord ``"metrics"`` holding ``"num-examples"``, so the same replies can be summed in the
@@ -48,6 +50,7 @@ from flwr.clientapp import ClientApp
 from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
 from fl_credit.bank_privacy import private_release
 from fl_credit.bank_settings import BankSettings
+from fl_credit.binned_metrics import evaluation_sensitivity, evaluation_vector
 from fl_credit.calibration import reliability_bins
 from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.dictionary import FeatureBounds
@@ -347,6 +350,34 @@ def reliability(message: Message, context: Context) -> Message:
     return summed_reply(message, reliability_bins(rows.y_val, scores, bins))
 
 
+@app_handler("query", "evaluate")
+def evaluate(message: Message, context: Context) -> Message:
+    """Federated evaluation: the received model scored on this bank's own test rows.
+
+    The reply is summable (per-class logit-bin counts, Brier and clipped log-loss sums); under
+    ``dp=opacus`` it is a planned release with this bank's noise share.
+    """
+    settings = BankSettings.from_config(message.content["config"])
+    bank = load_bank(context, settings)
+    if bank.y_test is None or len(bank.y_test) == 0:
+        raise DataError("this bank's file holds no test rows for federated evaluation")
+    scaler = stored_scaler(context)
+    model = model_from_arrays(message.content["arrays"])
+    scores = predict_proba(model, scaler.transform(bank.x_test))
+    bins = int(message.content["config"]["bins"])
+    values = private_release(
+        evaluation_vector(bank.y_test, scores, bins),
+        release="evaluation",
+        sensitivity=evaluation_sensitivity(),
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=len(bank.y_train),
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
+
+
 @app_handler("query", "privacy")
 def privacy(message: Message, context: Context) -> Message:
     """What the coordinator may know of this bank's privacy accounting: nothing data-dependent.
@@ -372,19 +403,22 @@ def privacy(message: Message, context: Context) -> Message:
     return Message(content=content, reply_to=message)
 
 
-def make_client_app(extra_mods: list | None = None) -> ClientApp:
+def make_client_app(extra_mods: list | None = None, identity_provider=None) -> ClientApp:
     """The bank's ClientApp with its standard mods, around ``extra_mods`` (simulated faults).
 
     Mods, outermost first: error privacy (the coordinator learns only the kind of an error,
     never its text), simulated faults, secure aggregation (masks the reply last, so it must
     sit outside every mod that changes the plaintext), bank-level DP (clips and noises the
     update). The last two are inert unless the server's message asks for them.
+    ``identity_provider`` gives the bank's secure-aggregation identity and roster (default:
+    from the node config, see :mod:`fl_credit.bank_identity`).
     """
+    from fl_credit import bank_identity
     from strategies.dp.central import central_dp_mod
     from strategies.secagg import install_secagg, secagg_mod
 
     client = ClientApp(mods=[private_errors_mod, *(extra_mods or []), secagg_mod, central_dp_mod])
-    install_secagg(client)
+    install_secagg(client, identity_provider or bank_identity.identity_provider())
     for category, action, func in _HANDLERS:
         getattr(client, category)(action)(func)
     return client

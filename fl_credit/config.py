@@ -107,6 +107,19 @@ class ImbalanceConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Federated evaluation: each bank scores the global model on its own test rows.
+
+    The coordinator sees only the summed score histograms (and summed Brier / log-loss
+    terms); under ``dp=opacus`` only the final model is evaluated, as one accounted release.
+    """
+
+    federated: bool = False
+    every: int = 1
+    bins: int = 400
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Simulation engine settings."""
 
@@ -130,6 +143,7 @@ class ExperimentConfig:
     dp: DPConfig = field(default_factory=DPConfig)
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
     calibration_bins: int = 15
@@ -199,6 +213,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         dp=_section(DPConfig, raw.get("dp"), "dp"),
         imbalance=_section(ImbalanceConfig, raw.get("imbalance"), "imbalance"),
         engine=_section(EngineConfig, raw.get("engine"), "engine"),
+        eval=_section(EvalConfig, raw.get("eval"), "eval"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
         calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
@@ -292,6 +307,8 @@ def validate(cfg: ExperimentConfig) -> None:
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
     )
+    _check(cfg.eval.every >= 1, f"eval.every must be at least 1, got {cfg.eval.every}")
+    _check(cfg.eval.bins >= 10, f"eval.bins must be at least 10, got {cfg.eval.bins}")
     _check(cfg.bootstrap >= 0, "metrics.bootstrap must be >= 0")
     _check(cfg.histogram_bins >= 10, "metrics.histogram_bins must be at least 10")
     _check(cfg.calibration_bins >= 2, "metrics.calibration_bins must be at least 2")

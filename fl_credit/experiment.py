@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fl_credit import baselines
+from fl_credit.bank_identity import identity_provider, write_identities
 from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
 from fl_credit.config import ExperimentConfig, resolve_optimizer
@@ -55,6 +56,8 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
     """Train the federated model with each bank in its own simulated SuperNode."""
     with tempfile.TemporaryDirectory(prefix="fl_credit_banks_") as bank_dir:
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
+        rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
+        write_identities(Path(bank_dir), rows, weights=rows)  # secagg identities, this run
 
         def server_main(grid):
             return run_federation(
@@ -68,7 +71,10 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
             )
 
         run = simulate(
-            server_main, make_client_app(simulation_mods(cfg)), len(prepared.banks), cfg.engine
+            server_main,
+            make_client_app(simulation_mods(cfg), identity_provider(bank_dir)),
+            len(prepared.banks),
+            cfg.engine,
         )
     return run.result, run
 
@@ -118,6 +124,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
     local = baselines.local_only(prepared, cfg)
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
+        "federated_evaluation": fed.evaluation,
         "centralized": score(central),
         "reference": score(ref),
         "local": {name: None if s is None else score(s) for name, s in local.items()},

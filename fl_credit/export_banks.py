@@ -7,6 +7,11 @@ overrides (same ``conf/``, same seed), then written to ``DIR``:
 
 - ``bank_<i>.csv``: one file per bank (its training and validation rows), for that bank's
   SuperNode (``--node-config 'data-path="DIR/bank_<i>.csv"'``);
+- ``bank_<i>.identity.json``: that bank's secure-aggregation signing identity (private: give
+  it to that bank only), and ``consortium.json``: the public roster of all banks' identities
+  and registered weights (their training row counts), for every bank and the coordinator
+  (see :mod:`fl_credit.bank_identity`); taken from ``--certs`` when that folder holds
+  identities from ``python -m fl_credit.certs --bank-identities``, else issued here;
 - ``test.csv`` and ``schema.json``: the coordinator's held-out test rows and the encoding;
 - ``run_config.toml``: the run config for ``flwr run`` (the same overrides, the test file and
   the number of banks), so the ServerApp composes the very same experiment.
@@ -24,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fl_credit.bank_identity import CONSORTIUM_FILE, IDENTITY_SUFFIX, distribute_identities
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.errors import ConfigError, FlCreditError
 from fl_credit.hydra_compose import compose_experiment
@@ -54,6 +60,7 @@ class ExportResult:
     schema_file: Path
     run_config: Path
     prepared: Prepared
+    consortium: Path | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,12 +119,16 @@ def _toml_string(value: str) -> str:
     return f'"{value}"'
 
 
-def run_config_text(overrides: Sequence[str], test_file: Path, num_banks: int, out: Path) -> str:
-    """The ``flwr run --run-config`` file: same overrides, test rows, bank count, output."""
+def run_config_text(overrides: Sequence[str], schema_file: Path, num_banks: int, out: Path) -> str:
+    """The ``flwr run --run-config`` file: same overrides, data dictionary, bank count, output.
+
+    No test rows: the coordinator evaluates federatedly (each bank on its own test rows). Add
+    ``test-path = ".../test.csv"`` for a research comparison on held-out rows.
+    """
     lines = [
         "# flwr run . <connection> --run-config <this file> --stream",
         f"config-overrides = {_toml_string(shlex.join(overrides))}",
-        f"test-path = {_toml_string(str(test_file))}",
+        f"schema-path = {_toml_string(str(schema_file))}",
         f"num-banks = {num_banks}",
         f"output-dir = {_toml_string(str(out / 'server_run'))}",
     ]
@@ -149,8 +160,16 @@ def export(options: ExportOptions) -> ExportResult:
         paths = write_bank_files(prepared, out, suffix=".csv")
     except OSError as err:
         raise FlCreditError(f"cannot write bank files into {out}: {err.strerror}") from None
+    rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
+    try:
+        source = (
+            options.certs if options.certs and (options.certs / CONSORTIUM_FILE).is_file() else None
+        )
+        distribute_identities(out, [p.stem for p in paths], rows, source)
+    except OSError as err:
+        raise FlCreditError(f"cannot write identities into {out}: {err.strerror}") from None
     test_file = out / "test.csv"
-    config_text = run_config_text(options.overrides, test_file, len(paths), out)
+    config_text = run_config_text(options.overrides, out / "schema.json", len(paths), out)
     run_config = write_atomic(out / RUN_CONFIG, config_text)
     return ExportResult(
         bank_files={p.stem: p for p in paths},
@@ -158,6 +177,7 @@ def export(options: ExportOptions) -> ExportResult:
         schema_file=out / "schema.json",
         run_config=run_config,
         prepared=prepared,
+        consortium=out / CONSORTIUM_FILE,
     )
 
 
@@ -198,6 +218,10 @@ def instructions(options: ExportOptions, result: ExportResult) -> str:
     lines = [f"wrote {len(result.bank_files)} bank files, test rows and schema to {options.out}"]
     for name, path in result.bank_files.items():
         lines.append(f"  {name}: {info[name]['rows']} training rows -> {path}")
+    lines.append(
+        f"  each bank also needs its <bank>{IDENTITY_SUFFIX} (private) and "
+        f"{CONSORTIUM_FILE} (public) next to its data file"
+    )
     lines += ["", "# coordinator: start the SuperLink", shlex.join(superlink_command(options))]
     if options.certs is not None:
         lines.append("# coordinator: register each bank's public key under its name (once)")

@@ -5,9 +5,9 @@ alike. It (1) computes the standardisation statistics from per-bank sums, (2) ru
 configured strategy for the configured rounds, evaluating the global model on the held-out
 test rows after every round, (3) picks the validation threshold from summed per-bank score
 histograms and (4) collects the banks' privacy reports when DP is on. With class weights (or
-SMOTE) and no DP, the final model's intercept gets the prior correction, so its scores are
-calibrated PDs; a summed reliability query checks the calibration on the banks' validation
-rows.
+SMOTE) and no DP, the model's intercept gets the prior correction, so its scores are
+calibrated PDs (every evaluation scores the corrected model); a summed reliability query
+checks the calibration on the banks' validation rows.
 """
 
 from __future__ import annotations
@@ -16,17 +16,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from flwr.app import ArrayRecord, MetricRecord
+from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
+from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.bank_settings import BankSettings
 from fl_credit.calibration import corrected, prior_correction
 from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import Standardizer
 from fl_credit.errors import FlCreditError
+from fl_credit.federated_evaluation import (
+    evaluation_releases,
+    federated_evaluation,
+    wants_round_evaluation,
+)
 from fl_credit.federated_statistics import (
     calibration_check,
     federated_standardizer,
@@ -57,6 +64,7 @@ class FederationResult:
     rounds_skipped: list[int] = field(default_factory=list)
     converged_round: int | None = None
     failure: str | None = None
+    evaluation: dict | None = None
     intercept_correction: float = 0.0
     calibration: dict = field(default_factory=dict)
 
@@ -103,25 +111,34 @@ def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
         time.sleep(0.2)
 
 
-def make_test_evaluator(
-    x_test: np.ndarray, y_test: np.ndarray, history: list[dict], intercept_correction: float = 0.0
-) -> Callable[[int, ArrayRecord], MetricRecord]:
-    """``evaluate_fn`` for the strategy: score the global model on the test rows each round
-    (as calibrated PDs, after ``intercept_correction``)."""
+def make_round_evaluator(
+    test: tuple[np.ndarray, np.ndarray] | None,
+    federated: Callable[[int, ArrayRecord], dict | None] | None,
+    history: list[dict],
+) -> Callable[[int, ArrayRecord], None]:
+    """Evaluate the global model after every round and append one history row.
 
-    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        model = model_from_arrays(corrected(arrays, intercept_correction))
-        scores = predict_proba(model, x_test)
-        metrics = round_metrics(y_test, scores)
-        history.append({"round": server_round, **{f"test_{k}": v for k, v in metrics.items()}})
-        log.info(
-            "round %d: test AUC %.4f  KS %.4f  log loss %.4f",
-            server_round,
-            metrics["auc"],
-            metrics["ks"],
-            metrics["log_loss"],
-        )
-        return MetricRecord(metrics)
+    ``test``: the coordinator's held-out rows, already scaled (simulation); ``federated``:
+    federated evaluation of a model, or None when this round is not evaluated that way.
+    """
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> None:
+        row: dict = {"round": server_round}
+        if test is not None:
+            scores = predict_proba(model_from_arrays(arrays), test[0])
+            row.update({f"test_{k}": v for k, v in round_metrics(test[1], scores).items()})
+        fed = federated(server_round, arrays) if federated is not None and server_round else None
+        if fed is not None:
+            row.update({f"fedeval_{k}": v for k, v in fed.items() if k not in ("rows",)})
+        history.append(row)
+        auc = row.get("test_auc", row.get("fedeval_auc"))
+        if auc is not None:
+            where = "test" if "test_auc" in row else "federated test"
+            ks = row.get("test_ks", row.get("fedeval_ks"))
+            loss = row.get("test_log_loss", row.get("fedeval_log_loss"))
+            log.info(
+                "round %d: %s AUC %.4f  KS %.4f  log loss %.4f", server_round, where, auc, ks, loss
+            )
 
     return evaluate
 
@@ -131,11 +148,12 @@ def run_federation(
     cfg: ExperimentConfig,
     *,
     num_banks: int,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
     bounds: FeatureBounds | None = None,
     bank_dir: str = "",
     secret_noise: bool = False,
+    consortium: str = "",
 ) -> FederationResult:
     """Run one federated experiment over the banks connected to ``grid``.
 
@@ -147,14 +165,18 @@ def run_federation(
         The experiment's settings.
     num_banks : int
         How many banks must be connected before the run starts.
-    x_test, y_test : numpy.ndarray
-        Held-out test rows (encoded, unscaled) and labels.
+    x_test, y_test : numpy.ndarray or None
+        The coordinator's held-out test rows (encoded, unscaled) and labels (simulation); None
+        when it holds none (deployment: federated evaluation only).
     bounds : FeatureBounds, optional
         The public feature ranges (required under DP).
     bank_dir : str
         Simulation only: the folder holding each simulated bank's file.
     secret_noise : bool
         Banks draw DP noise from the OS instead of the seed (deployment).
+    consortium : str
+        The banks' identity roster for secure aggregation (default: ``consortium.json`` in
+        ``bank_dir``).
 
     Returns
     -------
@@ -166,13 +188,19 @@ def run_federation(
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
     threshold = secagg_threshold(cfg, num_banks)
     central = central_dp_accountant(cfg, num_banks, threshold)
-    bank_settings = BankSettings.from_experiment(cfg, bank_dir=bank_dir, secret_noise=secret_noise)
+    bank_settings = BankSettings.from_experiment(
+        cfg,
+        bank_dir=bank_dir,
+        secret_noise=secret_noise,
+        evaluation_releases=evaluation_releases(cfg),
+    )
     settings = with_values(bank_settings.to_config(), central.train_config() if central else {})
     strategy = build_strategy(
         cfg,
         num_banks=num_banks,
         noise_std_share=central.noise_std_share if central else 0.0,
         threshold=threshold,
+        consortium=consortium or (str(Path(bank_dir) / CONSORTIUM_FILE) if bank_dir else ""),
     )
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
     scaler, pos_weight, count = federated_standardizer(banks, grid, nodes, settings, cfg, bounds)
@@ -184,7 +212,18 @@ def run_federation(
     log.info("banks ready and standardiser agreed after %.2fs", setup_seconds)
 
     history: list[dict] = []
-    initial = to_arrays(new_model(x_test.shape[1], cfg.seed))
+    initial = to_arrays(new_model(len(scaler.mean), cfg.seed))
+    last_federated: dict = {}
+
+    def federated(server_round: int, arrays: ArrayRecord) -> dict | None:
+        if not wants_round_evaluation(cfg, server_round):
+            return None
+        last_federated["round"] = server_round
+        last_federated["metrics"] = federated_evaluation(banks, grid, arrays, settings, cfg)
+        return last_federated["metrics"]
+
+    test = None if x_test is None else (scaler.transform(x_test), y_test)
+    evaluate = make_round_evaluator(test, federated if cfg.eval.federated else None, history)
     rounds = run_rounds(
         strategy,
         grid,
@@ -192,7 +231,7 @@ def run_federation(
         num_rounds=cfg.train.rounds,
         timeout=cfg.engine.timeout,
         train_config=settings,
-        evaluate=make_test_evaluator(scaler.transform(x_test), y_test, history, correction),
+        evaluate=lambda server_round, arrays: evaluate(server_round, corrected(arrays, correction)),
     )
     for row in history:
         metrics = rounds.train_metrics.get(row["round"], {})
@@ -203,6 +242,14 @@ def run_federation(
             row["dp_epsilon"] = central.epsilon_after(releases)
 
     final = corrected(rounds.arrays, correction)
+    evaluation = None
+    if cfg.eval.federated and cfg.dp.mode != "central":
+        evaluated_last = last_federated.get("round") == history[-1]["round"]
+        evaluation = last_federated.get("metrics") if evaluated_last else None
+        if evaluation is None:
+            evaluation = federated_evaluation(banks, grid, final, settings, cfg)
+    elif cfg.eval.federated:
+        log.info("no federated evaluation under bank-level DP (a whole test set per bank)")
     nodes = sorted(grid.get_node_ids())
     decision_threshold = validation_threshold(
         banks, grid, final, with_values(settings, {"bins": cfg.histogram_bins}), cfg
@@ -230,6 +277,7 @@ def run_federation(
         rounds_skipped=rounds.skipped,
         converged_round=rounds.converged_round,
         failure=failure,
+        evaluation=evaluation,
         intercept_correction=correction,
         calibration=calibration,
     )

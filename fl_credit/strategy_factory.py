@@ -9,6 +9,7 @@ clear.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
@@ -132,13 +133,15 @@ def build_strategy(
     num_banks: int,
     noise_std_share: float = 0.0,
     threshold: int | None = None,
+    consortium: str = "",
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
     Federated evaluation is off: banks report validation loss inside their train replies and
     the server scores the global model on the held-out test rows. ``run_federation`` waits
     for all banks before round 1; afterwards a round trains whichever banks are still
-    connected, so a bank that drops out does not stall the run.
+    connected, so a bank that drops out does not stall the run. ``consortium``: path of the
+    banks' identity roster (secure aggregation: verified bank names, public weights).
     """
     cfg = resolve_optimizer(cfg)
     common = dict(
@@ -149,7 +152,9 @@ def build_strategy(
     )
     name = cfg.strategy.name
     if cfg.train.optimizer == "newton":
-        return newton_strategy(cfg, num_banks=num_banks, threshold=threshold, **common)
+        return newton_strategy(
+            cfg, num_banks=num_banks, threshold=threshold, consortium=consortium, **common
+        )
     from strategies.tolerance import with_tolerance_stop
 
     common["tol"] = cfg.train.tol
@@ -159,9 +164,11 @@ def build_strategy(
         return with_tolerance_stop(FedProx)(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
         check_bank_count(cfg, num_banks)
+        from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
         return with_tolerance_stop(SecAggFedAvg)(
+            consortium=read_consortium(Path(consortium)) if consortium else None,
             threshold=threshold or cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
@@ -175,18 +182,27 @@ def build_strategy(
 
 
 def newton_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, threshold: int | None = None, **common
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    threshold: int | None = None,
+    consortium: str = "",
+    **common,
 ) -> FedAvg:
-    """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``)."""
+    """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``, with the
+    same threshold and identity roster as secure FedAvg)."""
     from strategies.newton import FedNewton, SecAggFedNewton
 
     settings = dict(l2=cfg.train.l2, tol=cfg.train.tol, **common)
     if cfg.strategy.name != "secagg":
         return FedNewton(**settings)
     check_bank_count(cfg, num_banks)
+    from fl_credit.bank_identity import read_consortium
     from strategies.secagg import SecureAggregator
 
     aggregator = SecureAggregator(
-        threshold=threshold or cfg.strategy.threshold, timeout=cfg.engine.timeout
+        threshold=threshold or cfg.strategy.threshold,
+        timeout=cfg.engine.timeout,
+        consortium=read_consortium(Path(consortium)) if consortium else None,
     )
     return SecAggFedNewton(aggregator=aggregator, **settings)

@@ -90,6 +90,7 @@ def prepare(cfg: ExperimentConfig, data: CreditData | None = None) -> Prepared:
     train_rows, test_rows = _stratified_split(data.target, cfg.test_size, cfg.seed)
     train = data.subset(train_rows)
     splits = split_banks(cfg.partition, train.target, train.region, cfg.seed)
+    bank_tests = share_test_rows(data.target[test_rows], [len(s.rows) for s in splits], cfg.seed)
     banks, info = {}, {}
     for k, split in enumerate(splits):
         rows = train_rows[split.rows]
@@ -101,6 +102,8 @@ def prepare(cfg: ExperimentConfig, data: CreditData | None = None) -> Prepared:
             y_train=y[local_train],
             x_val=x_all[rows[local_val]],
             y_val=y[local_val],
+            x_test=x_all[test_rows[bank_tests[k]]],
+            y_test=data.target[test_rows[bank_tests[k]]],
         )
         info[split.name] = {
             "label": split.label,
@@ -119,6 +122,23 @@ def prepare(cfg: ExperimentConfig, data: CreditData | None = None) -> Prepared:
         source=data.name,
         bounds=public_bounds(cfg, schema),
     )
+
+
+def share_test_rows(y_test: np.ndarray, sizes: list[int], seed: int) -> list[np.ndarray]:
+    """Deal the held-out rows to the banks in proportion to their sizes, class by class.
+
+    Each bank's share is its own test set for federated evaluation; together they are the
+    held-out set the simulation also scores centrally, so both evaluations see the same loans.
+    """
+    rng = np.random.default_rng(seed + 7919)
+    shares = np.asarray(sizes, dtype=np.float64) / max(sum(sizes), 1)
+    parts: list[list[np.ndarray]] = [[] for _ in sizes]
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(y_test == label))
+        cuts = np.rint(np.cumsum(shares) * len(rows)).astype(int)
+        for k, chunk in enumerate(np.split(rows, cuts[:-1])):
+            parts[k].append(chunk)
+    return [np.sort(np.concatenate(p)) for p in parts]
 
 
 def public_bounds(cfg: ExperimentConfig, schema: FeatureSchema) -> FeatureBounds | None:
@@ -146,6 +166,8 @@ def write_bank_files(prepared: Prepared, directory: Path, suffix: str = ".csv") 
     paths = []
     for name, bank in prepared.banks.items():
         parts = {"train": (bank.x_train, bank.y_train), "val": (bank.x_val, bank.y_val)}
+        if bank.y_test is not None and len(bank.y_test):
+            parts["test"] = (bank.x_test, bank.y_test)
         paths.append(write_rows(directory / f"{name}{suffix}", names, parts))
     write_rows(directory / f"test{suffix}", names, {"test": (prepared.x_test, prepared.y_test)})
     prepared.schema.to_json(directory / "schema.json")
