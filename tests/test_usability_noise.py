@@ -59,16 +59,16 @@ def test_verbose_brings_flower_output_back(tmp_path):
     fast = ("train.rounds=2", "strategy=fedavg", "engine.backend=inprocess", "metrics.bootstrap=20")
     loud = simulate("-v", *fast, f"hydra.run.dir={tmp_path / 'v'}", cwd=tmp_path)
     assert loud.returncode == 0, loud.stderr[-3000:]
-    assert "aggregate_train: Received 3 results" in loud.stdout + loud.stderr
+    assert "configure_train: Sampled 3 nodes" in loud.stdout + loud.stderr
     flower_log = (tmp_path / "v" / run_log.FLOWER_LOG).read_text()
-    assert "aggregate_train: Received 3 results" in flower_log  # file as well
+    assert "configure_train: Sampled 3 nodes" in flower_log  # file as well
 
 
 def test_hydra_verbose_also_counts_as_verbose(tmp_path):
     fast = ("train.rounds=1", "strategy=fedavg", "engine.backend=inprocess", "metrics.bootstrap=20")
     loud = simulate(*fast, "hydra.verbose=flwr", f"hydra.run.dir={tmp_path / 'v'}", cwd=tmp_path)
     assert loud.returncode == 0, loud.stderr[-3000:]
-    assert "aggregate_train: Received 3 results" in loud.stdout + loud.stderr
+    assert "configure_train: Sampled 3 nodes" in loud.stdout + loud.stderr
 
 
 def test_quiet_block_restores_logging_and_sets_ray_args(tmp_path):
