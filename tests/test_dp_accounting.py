@@ -50,3 +50,20 @@ def test_rdp_epsilon_grows_with_steps_and_shrinks_with_noise(sigma, rate, steps)
     base = rdp_epsilon(sigma, rate, steps, 1e-5)
     assert rdp_epsilon(sigma, rate, steps + 10, 1e-5) >= base
     assert rdp_epsilon(sigma * 1.5, rate, steps, 1e-5) <= base
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 1.0, 2.0])
+def test_small_budgets_plan_every_release(epsilon):
+    """A 0.05 share of epsilon 2 is below what RDP orders up to 63 can certify at delta 1e-7
+    (log(1e7) / 62 = 0.26): planning failed for epsilon <= 2 before the larger orders."""
+    from strategies.dp.budget import plan_budget
+
+    plan = plan_budget(
+        epsilon=epsilon,
+        delta=1e-7,
+        accountant="rdp",
+        fixed={"statistics": (0.1, 1), "validation": (0.05, 1)},
+        training=(0.1, 200),
+    )
+    assert epsilon - 0.011 <= plan.epsilon_spent() <= epsilon
+    assert plan.epsilon_alone("validation") <= 0.05 * epsilon + 0.011

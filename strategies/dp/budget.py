@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.dp.accounting import accountant_epsilon, check_accountant, quiet_rdp_orders
+from strategies.dp.accounting import (
+    accountant_epsilon,
+    check_accountant,
+    quiet_rdp_orders,
+    rdp_orders,
+)
 from strategies.dp.errors import PrivacyConfigError
 
 TRAINING = "training"
@@ -199,9 +204,7 @@ def _plan(
 
 
 def _orders() -> np.ndarray:
-    from opacus.accountants.rdp import RDPAccountant
-
-    return np.asarray(RDPAccountant.DEFAULT_ALPHAS, dtype=float)
+    return np.asarray(rdp_orders(), dtype=float)
 
 
 def _rdp(history: list[tuple[float, float, int]]) -> np.ndarray:
