@@ -101,6 +101,13 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """Privacy-audit settings (``audit`` section)."""
+
+    record_server_view: bool = False
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything one experiment run decides."""
 
@@ -114,6 +121,7 @@ class ExperimentConfig:
     dp: DPConfig = field(default_factory=DPConfig)
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
     drop_after_keys: tuple[int, ...] = ()
@@ -174,6 +182,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         dp=_section(DPConfig, raw.get("dp"), "dp"),
         imbalance=_section(ImbalanceConfig, raw.get("imbalance"), "imbalance"),
         engine=_section(EngineConfig, raw.get("engine"), "engine"),
+        audit=_section(AuditConfig, raw.get("audit"), "audit"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
         drop_after_keys=tuple(int(i) for i in faults.get("drop_after_keys") or ()),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fl_credit import baselines
+from fl_credit import baselines, server_view
 from fl_credit.client_app import make_client_app
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
@@ -40,12 +40,23 @@ def simulation_mods(cfg: ExperimentConfig) -> list:
     return [dropout_mod(set(cfg.drop_after_keys))]
 
 
-def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResult, EngineRun]:
-    """Train the federated model with each bank in its own simulated SuperNode."""
+def federate(
+    cfg: ExperimentConfig, prepared: Prepared, run_dir: Path | None = None
+) -> tuple[FederationResult, EngineRun]:
+    """Train the federated model with each bank in its own simulated SuperNode.
+
+    With ``audit.record_server_view`` and a ``run_dir``, what the server sees is recorded
+    under ``<run_dir>/server_view`` (and the banks' files kept under ``<run_dir>/banks``).
+    """
+    record = run_dir is not None and cfg.audit.record_server_view
+    if record:
+        server_view.save_ground_truth(prepared, run_dir)
     with tempfile.TemporaryDirectory(prefix="fl_credit_banks_") as bank_dir:
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
 
         def server_main(grid):
+            if record:
+                grid = server_view.recording_grid(grid, run_dir)
             return run_federation(
                 grid,
                 cfg,
@@ -61,7 +72,9 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
     return run.result, run
 
 
-def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> ExperimentOutcome:
+def run_experiment(
+    cfg: ExperimentConfig, prepared: Prepared | None = None, run_dir: Path | None = None
+) -> ExperimentOutcome:
     """Run the federated model and every baseline on the same split and score them all.
 
     Parameters
@@ -70,6 +83,8 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         The experiment.
     prepared : Prepared, optional
         Already-split data (tests pass it to avoid reloading).
+    run_dir : Path, optional
+        The run folder (needed by ``audit.record_server_view``).
 
     Returns
     -------
@@ -85,7 +100,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         len(prepared.y_test),
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
-    fed, engine = federate(cfg, prepared)
+    fed, engine = federate(cfg, prepared, run_dir)
 
     def score(scores: np.ndarray, threshold: float) -> dict:
         return evaluate_scores(

@@ -25,6 +25,7 @@ from fl_credit.data.scaling import Standardizer, mean_from_sums, standardizer_fr
 from fl_credit.errors import FlCreditError
 from fl_credit.metrics import evaluate_scores, round_metrics
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
+from fl_credit.server_view import RecordingGrid
 from fl_credit.strategy_factory import BankSum, build_strategy, last_line
 from fl_credit.thresholds import threshold_from_histograms
 
@@ -196,6 +197,8 @@ def run_federation(
         cfg, num_banks=num_banks, noise_std_share=central.noise_std_share if central else 0.0
     )
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
+    if isinstance(grid, RecordingGrid):
+        grid.observe(strategy, banks)  # audit.record_server_view: record the decoded sums too
     scaler = federated_standardizer(banks, grid, nodes, settings, cfg.engine.timeout)
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.
     setup_seconds = time.perf_counter() - started

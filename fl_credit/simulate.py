@@ -39,7 +39,7 @@ def run_in_folder(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict:
     prepared = prepare(experiment)  # data problems surface before the engine starts
     from fl_credit.experiment import run_experiment, save_model
 
-    outcome = run_experiment(experiment, prepared)
+    outcome = run_experiment(experiment, prepared, run_dir)
     run_files.write_history(run_dir / run_files.HISTORY, outcome.history)
     save_model(run_dir / run_files.MODEL, outcome.federation)
     metrics = {**outcome.metrics, "overrides": overrides}

@@ -1,0 +1,115 @@
+"""Property inference: each bank's default rate from what the server sees.
+
+Channels (``c`` = the federation's class weight, ``n`` rows, ``n_1`` defaults):
+
+- plaintext moments reply ``[defaults, rows, ...]``: the rate itself;
+- plaintext round-1 update: the bias gradient ``G_b = (n_0 - c n_1) / 2`` at the zero model
+  (:func:`fl_credit.audit.inversion.class_sums_round_one`);
+- plaintext round-1 ``train_loss`` (sent without DP): at the zero model the weighted BCE is
+  ``ln 2 (n_0 + c n_1) / n``, so ``rate = (loss / ln 2 - 1) / (c - 1)``; ``val_loss_before``
+  gives the validation rows' rate the same way;
+- secure aggregation: only the federation's rate (every bank estimated by it), unless ``k``
+  banks collude: they subtract their own moments from the sum (exact for ``k = n - 1``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fl_credit.audit.ground_truth import RunData
+from fl_credit.audit.inversion import (
+    class_sums_round_one,
+    data_gradient,
+    match_nodes,
+    moments_of,
+)
+from fl_credit.audit.observed import RoundOne
+
+
+def rate_from_zero_model_loss(loss: float, pos_weight: float) -> float:
+    """Default rate of the rows behind a weighted BCE measured at the all-zero model."""
+    if abs(pos_weight - 1.0) < 1e-9:
+        return float("nan")  # without a class weight every row's loss is ln 2
+    return (loss / math.log(2.0) - 1.0) / (pos_weight - 1.0)
+
+
+def _row(bank: str, channel: str, estimate: float, truth: float) -> dict:
+    return {
+        "bank": bank,
+        "channel": channel,
+        "estimate": float(estimate),
+        "true_rate": float(truth),
+        "abs_error": abs(float(estimate) - float(truth)),
+    }
+
+
+def plaintext_channels(known: RoundOne, run: RunData) -> list[dict]:
+    """Every plaintext channel for every bank."""
+    names = match_nodes(known, run.banks)
+    rows = []
+    for node, moments in sorted(known.moments.items(), key=lambda kv: names[kv[0]]):
+        name = names[node]
+        bank = run.banks[name]
+        truth = float(bank.y_train.mean())
+        rows.append(_row(name, "moments reply", moments[0] / moments[1], truth))
+        if node not in known.updates:
+            continue
+        new, weight, metrics = known.updates[node]
+        s = known.settings
+        gradient = data_gradient(known.start, new, weight, s.lr, s.l2)
+        defaults, _, _ = class_sums_round_one(
+            gradient, np.zeros(len(gradient) - 1), weight, known.pos_weight
+        )
+        rows.append(_row(name, "round-1 update (bias)", defaults / weight, truth))
+        if "train_loss" in metrics:
+            rows.append(
+                _row(
+                    name,
+                    "round-1 train_loss metric",
+                    rate_from_zero_model_loss(float(metrics["train_loss"]), known.pos_weight),
+                    truth,
+                )
+            )
+        if "val_loss_before" in metrics and len(bank.y_val):
+            rows.append(
+                _row(
+                    name,
+                    "round-1 val_loss_before metric (validation rows' rate)",
+                    rate_from_zero_model_loss(float(metrics["val_loss_before"]), known.pos_weight),
+                    float(bank.y_val.mean()),
+                )
+            )
+    return rows
+
+
+def secure_channels(known: RoundOne, run: RunData) -> list[dict]:
+    """The federation's rate as every bank's estimate, then ``k`` colluders' subtraction."""
+    names = list(run.banks)
+    total = np.asarray(known.moments_sum, dtype=np.float64)
+    rows = [
+        _row(name, "secure sum (the federation's rate)", total[0] / total[1], b.y_train.mean())
+        for name, b in run.banks.items()
+    ]
+    for k in range(1, len(names)):
+        rest = total.copy()
+        for name in names[:k]:
+            bank = run.banks[name]
+            rest -= moments_of(bank.x_train, bank.y_train)
+        for name in names[k:]:
+            rows.append(
+                _row(
+                    name,
+                    f"secure sum - {k} colluding bank(s)' moments",
+                    rest[0] / rest[1],
+                    run.banks[name].y_train.mean(),
+                )
+            )
+    return rows
+
+
+def audit_properties(known: RoundOne, run: RunData) -> dict:
+    """Default-rate estimates per bank and channel, with their errors."""
+    rows = secure_channels(known, run) if known.secure else plaintext_channels(known, run)
+    return {"secure": known.secure, "rows": rows}
