@@ -23,14 +23,15 @@ share of features recovered to within :data:`TOLERANCE` of one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from flwr.app import RecordDict
 
 from fl_credit.audit.ground_truth import RunData
 from fl_credit.audit.observed import RoundOne
 from fl_credit.audit.replay import Weights, local_update
+from fl_credit.bank_settings import BankSettings
 from fl_credit.data.bank_file import BankData
 from fl_credit.data.scaling import Standardizer, first_moments
 
@@ -40,11 +41,28 @@ TOLERANCE = 0.01  # a feature counts as recovered within 1% of its standard devi
 # -- the algebra --------------------------------------------------------------------------
 
 
-def data_gradient(start: Weights, new: Weights, rows: float, lr: float, l2: float) -> np.ndarray:
-    """``G = sum_i r_i [x_i, 1]`` from one full-batch SGD step ``start -> new`` of ``rows`` rows."""
-    step = (start.vector - new.vector) / lr
+def data_gradient(
+    start: Weights, new: Weights, rows: float, lr: float, l2: float, steps: int = 1
+) -> np.ndarray:
+    """``G = sum_i r_i [x_i, 1]`` from one full-batch SGD step ``start -> new`` of ``rows`` rows.
+
+    With ``steps`` > 1 (mini-batches, several epochs, DP-SGD) the move is read as ``steps``
+    equal steps: an approximation an attacker who knows the settings would make.
+    """
+    step = (start.vector - new.vector) / (lr * steps)
     step[:-1] -= l2 * start.vector[:-1]
     return rows * step
+
+
+def local_steps(settings: BankSettings, rows: float) -> int:
+    """Optimizer steps one training call of a bank with ``rows`` rows takes."""
+    rows = max(int(round(rows)), 1)
+    if settings.dp_mode == "opacus":
+        rate = min(1.0, settings.dp_batch_size / rows)
+        return settings.local_epochs * max(1, round(1.0 / rate))
+    if 0 < settings.batch_size < rows:
+        return settings.local_epochs * math.ceil(rows / settings.batch_size)
+    return settings.local_epochs
 
 
 def invert_one_record(gradient: np.ndarray) -> np.ndarray:
@@ -91,14 +109,17 @@ def class_means(
     gradient: np.ndarray, moments: np.ndarray, scaler: Standardizer, pos_weight: float
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """``(defaults, repaid mean, default mean)`` in raw units from a round-1 gradient and the
-    moments of the same rows; the default mean of a lone default is its row."""
+    moments of the same rows; the default mean of a lone default is its row.
+
+    The estimated number of defaults is clipped to ``[1, rows - 1]`` (never the case when the
+    algebra is exact; it keeps approximate estimates, under DP, finite)."""
     _, rows, scaled = scaled_sum_from_moments(moments, scaler)
     defaults, s0, s1 = class_sums_round_one(gradient, scaled, rows, pos_weight)
-    repaid = rows - defaults
+    defaults = float(np.clip(defaults, 1.0, max(rows - 1.0, 1.0)))
     return (
         defaults,
-        scaler.mean + scaler.std * s0 / max(repaid, 1e-12),
-        scaler.mean + scaler.std * s1 / max(defaults, 1e-12),
+        scaler.mean + scaler.std * s0 / max(rows - defaults, 1.0),
+        scaler.mean + scaler.std * s1 / defaults,
     )
 
 
@@ -147,9 +168,11 @@ def moments_of(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # -- the audit ----------------------------------------------------------------------------
 
 
-def _gradient_from_update(known: RoundOne, new: Weights, rows: float) -> np.ndarray:
+def _gradient_from_update(known: RoundOne, new: Weights, rows: float, banks: int = 1) -> np.ndarray:
+    """The data gradient behind a (mean) update of ``banks`` banks holding ``rows`` rows."""
     s = known.settings
-    return data_gradient(known.start, new, rows, s.lr, s.l2)
+    steps = local_steps(s, rows / banks)
+    return data_gradient(known.start, new, rows, s.lr, s.l2, steps)
 
 
 def _mean_row(label: str, target: str, estimate, truth, std, **extra) -> dict:
@@ -202,7 +225,7 @@ def _colluder_contribution(known: RoundOne, bank: BankData, name: str) -> tuple[
         known.settings,
         1,
         bank_key=name,
-        state=RecordDict(),
+        state=None,
     )
     update = new.vector - known.start.vector
     if known.value_range is not None:
@@ -229,8 +252,9 @@ def group_estimate(
         moments -= moments_of(bank.x_train, bank.y_train)
     rows = float(moments[1])
     mean_update = weighted_sum / honest_weight
+    honest = len(run.banks) - len(colluders)
     gradient = _gradient_from_update(
-        known, Weights.from_vector(known.start.vector + mean_update), rows
+        known, Weights.from_vector(known.start.vector + mean_update), rows, honest
     )
     return class_means(gradient, moments, known.scaler, known.pos_weight)
 
@@ -245,7 +269,7 @@ def secure_rows(known: RoundOne, run: RunData) -> list[dict]:
         bank = run.banks[name]
         rows.append(
             _mean_row(
-                "secure aggregation: the federation's class means as a guess",
+                "secure aggregation: the federation's class means as a guess (chance level)",
                 name,
                 np.r_[m0, m1],
                 true_class_means(bank.x_train, bank.y_train),
@@ -316,6 +340,7 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
     settings by the bank's own code: a one-record bank (one row each of ``rows_tried`` rows of
     the first bank) and a lone-default bank (the first bank's repaid rows plus one default)."""
     name, bank = next(iter(run.banks.items()))
+    reach = "; under secure aggregation: n-1 colluders" if known.secure else ""
     rng = np.random.default_rng(seed)
     std = known.scaler.std
     settings = known.settings
@@ -330,14 +355,14 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
             settings,
             1,
             bank_key=f"{name}-row{i}",
-            state=RecordDict(),
+            state=None,
         )
-        gradient = data_gradient(known.start, new, 1.0, settings.lr, settings.l2)
+        gradient = _gradient_from_update(known, new, 1.0)
         estimate = known.scaler.mean + std * invert_one_record(gradient)
         scores.append(Score.of(estimate, x[0], std))
     out = [
         {
-            "setting": "plaintext: a one-record bank's update (x = G_w / G_b)",
+            "setting": "plaintext: a one-record bank's update (x = G_w / G_b)" + reach,
             "target": f"{len(scores)} rows of {name}",
             "max_error_sd": max(s.max_error for s in scores),
             "mean_error_sd": float(np.mean([s.mean_error for s in scores])),
@@ -355,13 +380,13 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
         settings,
         1,
         bank_key=f"{name}-lone",
-        state=RecordDict(),
+        state=None,
     )
-    gradient = data_gradient(known.start, new, float(len(y)), settings.lr, settings.l2)
+    gradient = _gradient_from_update(known, new, float(len(y)))
     _, _, lone = class_means(gradient, moments_of(x, y), known.scaler, known.pos_weight)
     out.append(
         Score.of(lone, x[-1], std).row(
-            setting="plaintext: a lone default (its bank's update + moments)",
+            setting="plaintext: a lone default (its bank's update + moments)" + reach,
             target=f"{name}'s repaid rows + 1 default",
         )
     )

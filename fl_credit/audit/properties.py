@@ -22,6 +22,7 @@ from fl_credit.audit.ground_truth import RunData
 from fl_credit.audit.inversion import (
     class_sums_round_one,
     data_gradient,
+    local_steps,
     match_nodes,
     moments_of,
 )
@@ -58,7 +59,7 @@ def plaintext_channels(known: RoundOne, run: RunData) -> list[dict]:
             continue
         new, weight, metrics = known.updates[node]
         s = known.settings
-        gradient = data_gradient(known.start, new, weight, s.lr, s.l2)
+        gradient = data_gradient(known.start, new, weight, s.lr, s.l2, local_steps(s, weight))
         defaults, _, _ = class_sums_round_one(
             gradient, np.zeros(len(gradient) - 1), weight, known.pos_weight
         )

@@ -16,6 +16,7 @@ the replay's own seed, so it is not the run's noise draw).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -143,7 +144,7 @@ def local_update(
             y,
             pos_weight,
             settings,
-            state if state is not None else RecordDict(),
+            state if state is not None else fresh_state(settings, len(y)),
             server_round,
             bank_key=bank_key,
         )
@@ -160,6 +161,25 @@ def local_update(
         )
         train(model, x_scaled, y, local)
     return Weights.of(model)
+
+
+_PLANS: dict[tuple, RecordDict] = {}
+
+
+def fresh_state(settings: BankSettings, n_rows: int) -> RecordDict:
+    """A new bank's ``context.state``; under ``dp=opacus`` with its privacy plan already
+    fixed (the noise calibration depends only on the settings and the row count, so it is
+    done once per process and copied: shadow banks of equal size share it)."""
+    if settings.dp_mode != "opacus":
+        return RecordDict()
+    from strategies.dp.plan import plan_for_round, plan_inputs
+
+    key = tuple(sorted(plan_inputs(settings, n_rows).items()))
+    if key not in _PLANS:
+        template = RecordDict()
+        plan_for_round(template, settings, n_rows)
+        _PLANS[key] = template
+    return copy.deepcopy(_PLANS[key])
 
 
 @dataclass(frozen=True)
@@ -212,7 +232,7 @@ def train_federation(
         rows.append((x, y, pos_weight if cfg.imbalance.method == "class_weight" else own_weight))
     central = _central_noise(cfg, len(banks))
     rng = np.random.default_rng([settings.seed, 7_919])
-    states = [RecordDict() for _ in banks]
+    states = [fresh_state(settings, len(y)) for _, y, _ in rows]
     current = Weights.zeros(scaler.mean.shape[0])
     for server_round in range(1, cfg.train.rounds + 1):
         updates, weights = [], []
