@@ -69,7 +69,18 @@ def train_alone(bank: BankData, x_test: np.ndarray, cfg: ExperimentConfig, seed:
 
         settings = replace(BankSettings.from_experiment(cfg), local_epochs=epochs, total_rounds=1)
         state = RecordDict()
-        train_private(model, x, y, pos_weight, settings, state, 1)
+        train_private(
+            model,
+            x,
+            y,
+            pos_weight,
+            # The banks' plan: the same noise per step as the federated model's DP-SGD.
+            settings.dp_settings(),
+            state,
+            1,
+            steps=settings.local_steps(),
+            seed=seed,
+        )
         privacy = privacy_report(state)
     else:
         settings = LocalTraining.from_config(

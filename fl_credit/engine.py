@@ -136,12 +136,22 @@ def simulate(
             outcome["error"] = err
         outcome["server_seconds"] = time.perf_counter() - started
 
+    from fl_credit.run_log import ray_init_args
+
+    log.info(
+        "starting the %s engine with %d banks; engine start and key setup take 10-45 s",
+        engine.backend,
+        num_banks,
+    )
     started = time.perf_counter()
     run_simulation(
         server_app=server_app,
         client_app=client_app,
         num_supernodes=num_banks,
-        backend_config={"client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0}},
+        backend_config={
+            "client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0},
+            "init_args": ray_init_args(),
+        },
     )
     wall = time.perf_counter() - started
     if "error" in outcome:

@@ -10,7 +10,10 @@ of change in total). The cheapest flip is a fractional knapsack, i.e. the linear
 optimum in closed form: use levers in order of logit reduction per unit cost, each up to its
 bound, until the logit is below the decision threshold's (:func:`cheapest_flip`). Count
 features (inquiries) are treated as continuous by the linear program; the last lever used is
-then rounded up to a whole inquiry, which keeps the flip and can only add cost.
+then rounded up to a whole inquiry, which keeps the flip and can only add cost. A model of a
+DP run clips rows to public ranges before scoring: a row beyond a range is taken at its edge
+(the move back into the range, which changes nothing, is not charged) and no lever moves past
+a range.
 
 ``python -m fl_credit.evasion RUN_DIR`` reports, for the run's federated model and for each
 bank's model alone (retrained deterministically from the run's configuration exactly as the
@@ -76,24 +79,36 @@ DEFAULT_LEVERS = (
 
 @dataclass(frozen=True)
 class LinearScore:
-    """A logistic model in raw units: ``logit(x) = x @ coef + intercept``, approve below
-    ``threshold`` (a probability)."""
+    """A logistic model in raw units: ``logit(x) = clip(x) @ coef + intercept``, approve
+    below ``threshold`` (a probability); ``low``/``high`` are the public ranges rows are
+    clipped to (DP runs), None otherwise."""
 
     coef: np.ndarray
     intercept: float
     threshold: float
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @classmethod
     def from_scaled(
         cls, weight: np.ndarray, bias: float, scaler: Standardizer, threshold: float
     ) -> LinearScore:
-        """From weights on standardised inputs ``(x - mean) / std``."""
+        """From weights on standardised inputs ``(clip(x) - mean) / std``."""
         coef = np.asarray(weight, dtype=np.float64) / scaler.std
-        return cls(coef, float(bias - coef @ scaler.mean), float(threshold))
+        return cls(
+            coef, float(bias - coef @ scaler.mean), float(threshold), scaler.low, scaler.high
+        )
+
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        """Rows as the model sees them (clipped to the public ranges, if any)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.low is None or self.high is None:
+            return x
+        return np.clip(x, self.low, self.high)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Logits of raw rows."""
-        return np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
+        return self.clip(x) @ self.coef + self.intercept
 
     @property
     def cutoff(self) -> float:
@@ -127,15 +142,23 @@ class Flips:
     efficiency: np.ndarray
 
 
-def lever_bounds(x: np.ndarray, levers: list[Lever], columns: list[int]) -> np.ndarray:
-    """Largest allowed move of each lever for each row (raw units, >= 0)."""
+def lever_bounds(
+    x: np.ndarray, levers: list[Lever], columns: list[int], score: LinearScore | None = None
+) -> np.ndarray:
+    """Largest allowed move of each lever for each row (raw units, >= 0), within the
+    model's clipping range when it has one (moves beyond it change nothing)."""
     room = np.zeros((len(x), len(levers)))
+    clipped = score is not None and score.low is not None and score.high is not None
     for k, (lever, col) in enumerate(zip(levers, columns, strict=True)):
         v = x[:, col]
         if lever.direction > 0:
-            room[:, k] = np.maximum(v, 0.0) * lever.max_rise
+            top = v + np.maximum(v, 0.0) * lever.max_rise
+            if clipped:
+                top = np.minimum(top, score.high[col])
+            room[:, k] = np.maximum(top - v, 0.0)
         else:
-            room[:, k] = np.maximum(v - lever.floor, 0.0)
+            bottom = max(lever.floor, score.low[col]) if clipped else lever.floor
+            room[:, k] = np.maximum(v - bottom, 0.0)
     return room
 
 
@@ -171,6 +194,7 @@ def cheapest_flip(
     """
     present = [lv for lv in levers if lv.feature in feature_names]
     columns = [feature_names.index(lv.feature) for lv in present]
+    x = score.clip(x)  # a row beyond a public range is taken at its edge (see the docstring)
     logits = score.logits(x)
     rejected = np.flatnonzero(logits >= score.cutoff)
     need = logits[rejected] - score.cutoff + margin
@@ -179,7 +203,7 @@ def cheapest_flip(
     direction = np.array([lv.direction for lv in present], dtype=np.float64)
     # Logit drop per unit of cost when moving in the allowed direction.
     efficiency = -coef * direction * scale
-    room = lever_bounds(x[rejected], present, columns)  # raw units
+    room = lever_bounds(x[rejected], present, columns, score)  # raw units
     drop_cap = room / scale * np.maximum(efficiency, 0.0)  # logit drop if used fully
     order = np.argsort(-efficiency, kind="stable")
     change = np.zeros_like(room)

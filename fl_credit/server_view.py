@@ -189,7 +189,7 @@ class RecordingGrid(Grid):
 
             def bank_sum(grid: Grid, nodes: list[int], action: str, config, *args, **kwargs):
                 values = summed(grid, nodes, action, config, *args, **kwargs)
-                step = int(config["pass"]) if "pass" in config else None
+                step = config["pass"] if "pass" in config else None
                 report = _last_report(strategy) if banks.secure else None
                 self.record_decoded(
                     f"query.{action}",

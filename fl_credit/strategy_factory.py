@@ -9,13 +9,14 @@ clear.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, check_bank_count
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -112,15 +113,35 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
     return clip
 
 
+def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
+    """The secure-aggregation threshold planned for the run (None without secure aggregation).
+
+    The configured one, raised to a strict majority of the banks (honest banks refuse less).
+    The aggregator never re-keys below it: after dropouts it skips rounds instead, so
+    bank-level DP noise shares sized for this threshold always add up.
+    """
+    if cfg.strategy.name != "secagg":
+        return None
+    from strategies.secagg import default_threshold
+
+    return max(cfg.strategy.threshold or 0, default_threshold(num_banks))
+
+
 def build_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    noise_std_share: float = 0.0,
+    threshold: int | None = None,
+    consortium: str = "",
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
     Federated evaluation is off: banks report validation loss inside their train replies and
     the server scores the global model on the held-out test rows. ``run_federation`` waits
     for all banks before round 1; afterwards a round trains whichever banks are still
-    connected, so a bank that drops out does not stall the run.
+    connected, so a bank that drops out does not stall the run. ``consortium``: path of the
+    banks' identity roster (secure aggregation: verified bank names, public weights).
     """
     common = dict(
         fraction_train=1.0,
@@ -134,12 +155,13 @@ def build_strategy(
     if name == "fedprox":
         return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
-        if num_banks < 2:
-            raise ConfigError("strategy=secagg needs at least two banks; use strategy=fedavg")
+        check_bank_count(cfg, num_banks)
+        from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
         return SecAggFedAvg(
-            threshold=cfg.strategy.threshold,
+            consortium=read_consortium(Path(consortium)) if consortium else None,
+            threshold=threshold or cfg.strategy.threshold,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,

@@ -134,9 +134,9 @@ def test_membership_positive_control_succeeds(prepared):
 
 
 def test_membership_attack_fails_on_the_control_trained_with_dp(prepared):
-    dp = DPConfig(mode="opacus", epsilon=1.0, accountant="rdp")
+    dp = DPConfig(mode="opacus", epsilon=4.0, accountant="rdp")
     result = positive_control(_run_data(prepared), rows=30, models=9, seed=0, dp=dp)
     lira = result["lira_online"]
     assert lira["auc"] < 0.58, result
-    # epsilon = 1 bounds TPR by e * FPR + delta (2.7% at 1% FPR), up to sampling noise.
+    # epsilon = 4 bounds TPR by e^4 * FPR + delta in theory; measured it stays near chance.
     assert lira["tpr_at_0.01_fpr"] < 0.05, result

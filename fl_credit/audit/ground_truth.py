@@ -63,7 +63,8 @@ class RunData:
 
 @dataclass(frozen=True)
 class FinalModel:
-    """The released federated model: ``logit = weight . scaler(x) + bias``."""
+    """The released federated model: ``logit = weight . scaler(x) + bias`` (under DP the
+    scaler first clips rows to the public ranges)."""
 
     weight: np.ndarray
     bias: float
@@ -119,12 +120,11 @@ def load_model(run_dir: str | Path) -> FinalModel:
     if not path.is_file():
         raise DataError(f"{run_dir} has no {run_files.MODEL} (did the run finish?)")
     state = torch.load(path, weights_only=True)
+    keys = ("scaler_mean", "scaler_std", "scaler_low", "scaler_high")
+    scaler = [state[k].numpy().astype(np.float64) for k in keys if k in state]
     return FinalModel(
         weight=state["linear.weight"].numpy().reshape(-1).astype(np.float64),
         bias=float(state["linear.bias"].numpy().reshape(-1)[0]),
-        scaler=Standardizer(
-            mean=state["scaler_mean"].numpy().astype(np.float64),
-            std=state["scaler_std"].numpy().astype(np.float64),
-        ),
+        scaler=Standardizer.from_arrays(scaler),
         threshold=float(state["threshold"]),
     )

@@ -58,8 +58,7 @@ def local_steps(settings: BankSettings, rows: float) -> int:
     """Optimizer steps one training call of a bank with ``rows`` rows takes."""
     rows = max(int(round(rows)), 1)
     if settings.dp_mode == "opacus":
-        rate = min(1.0, settings.dp_batch_size / rows)
-        return settings.local_epochs * max(1, round(1.0 / rate))
+        return settings.local_epochs * settings.dp_settings().steps_per_epoch
     if 0 < settings.batch_size < rows:
         return settings.local_epochs * math.ceil(rows / settings.batch_size)
     return settings.local_epochs
@@ -165,6 +164,27 @@ def moments_of(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.r_[y.sum(), first_moments(x)]
 
 
+def exact_moments(known: RoundOne, bank: BankData) -> np.ndarray:
+    """A bank's exact moments as the model sees its rows (clipped to the public ranges when
+    the standardiser clips, under DP). Under DP the server only holds a noised release of
+    coarser statistics: giving the attacker these instead is generous to it."""
+    x = bank.x_train
+    if known.scaler.low is not None and known.scaler.high is not None:
+        x = np.clip(x, known.scaler.low, known.scaler.high)
+    return moments_of(x, bank.y_train)
+
+
+def expected_reply(known: RoundOne, bank: BankData) -> np.ndarray:
+    """The noise-free moments reply of a bank (the exact pass, or the DP pass's layout)."""
+    if known.moments_exact:
+        return moments_of(bank.x_train, bank.y_train)
+    from fl_credit.data.dictionary import FeatureBounds
+    from fl_credit.data.scaling import private_moments
+
+    bounds = FeatureBounds.from_lists(dict(known.moments_config))
+    return private_moments(bank.x_train, bank.y_train, bounds)
+
+
 # -- the audit ----------------------------------------------------------------------------
 
 
@@ -173,6 +193,10 @@ def _gradient_from_update(known: RoundOne, new: Weights, rows: float, banks: int
     s = known.settings
     steps = local_steps(s, rows / banks)
     return data_gradient(known.start, new, rows, s.lr, s.l2, steps)
+
+
+def _generous(known: RoundOne) -> str:
+    return "" if known.moments_exact else " (exact moments given; DP noises them)"
 
 
 def _mean_row(label: str, target: str, estimate, truth, std, **extra) -> dict:
@@ -185,7 +209,7 @@ def match_nodes(known: RoundOne, banks: dict[str, BankData]) -> dict[int, str]:
     names = {}
     for node, moments in known.moments.items():
         dist = {
-            name: float(np.abs(moments_of(b.x_train, b.y_train) - moments).max())
+            name: float(np.abs(expected_reply(known, b) - moments).max())
             for name, b in banks.items()
         }
         names[node] = min(dist, key=dist.get)
@@ -198,12 +222,12 @@ def plaintext_rows(known: RoundOne, run: RunData) -> list[dict]:
     names = match_nodes(known, run.banks)
     for node in sorted(known.updates, key=lambda n: names.get(n, "")):
         bank = run.banks[names[node]]
-        moments = known.moments[node]
+        moments = known.moments[node] if known.moments_exact else exact_moments(known, bank)
         gradient = _gradient_from_update(known, known.updates[node][0], float(moments[1]))
         defaults, m0, m1 = class_means(gradient, moments, known.scaler, known.pos_weight)
         rows.append(
             _mean_row(
-                "plaintext: its update + its moments",
+                "plaintext: its update + its moments" + _generous(known),
                 names[node],
                 np.r_[m0, m1],
                 true_class_means(bank.x_train, bank.y_train),
@@ -242,14 +266,18 @@ def group_estimate(
     the summed moments minus the colluders' own."""
     total = float(known.total_weight)
     weighted_sum = total * (known.aggregate.vector - known.start.vector)
-    moments = np.asarray(known.moments_sum, dtype=np.float64).copy()
+    if known.moments_exact:
+        moments = np.asarray(known.moments_sum, dtype=np.float64).copy()
+    else:  # generous: the honest banks' exact moments
+        moments = sum(exact_moments(known, run.banks[n]) for n in run.banks if n not in colluders)
     honest_weight = total
     for name in colluders:
         bank = run.banks[name]
         contribution, weight = _colluder_contribution(known, bank, name)
         weighted_sum -= contribution
         honest_weight -= weight
-        moments -= moments_of(bank.x_train, bank.y_train)
+        if known.moments_exact:
+            moments -= moments_of(bank.x_train, bank.y_train)
     rows = float(moments[1])
     mean_update = weighted_sum / honest_weight
     honest = len(run.banks) - len(colluders)
@@ -269,7 +297,8 @@ def secure_rows(known: RoundOne, run: RunData) -> list[dict]:
         bank = run.banks[name]
         rows.append(
             _mean_row(
-                "secure aggregation: the federation's class means as a guess (chance level)",
+                "secure aggregation: the federation's class means as a guess (chance level)"
+                + _generous(known),
                 name,
                 np.r_[m0, m1],
                 true_class_means(bank.x_train, bank.y_train),
@@ -286,7 +315,8 @@ def secure_rows(known: RoundOne, run: RunData) -> list[dict]:
             bank = run.banks[name]
             rows.append(
                 _mean_row(
-                    f"secure aggregation + {k} colluding bank(s) ({', '.join(colluders)})",
+                    f"secure aggregation + {k} colluding bank(s) ({', '.join(colluders)})"
+                    + _generous(known),
                     name,
                     np.r_[m0, m1],
                     true_class_means(bank.x_train, bank.y_train),
@@ -383,7 +413,12 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
         state=None,
     )
     gradient = _gradient_from_update(known, new, float(len(y)))
-    _, _, lone = class_means(gradient, moments_of(x, y), known.scaler, known.pos_weight)
+    _, _, lone = class_means(
+        gradient,
+        exact_moments(known, BankData((), x, y, x[:0], y[:0])),
+        known.scaler,
+        known.pos_weight,
+    )
     out.append(
         Score.of(lone, x[-1], std).row(
             setting="plaintext: a lone default (its bank's update + moments)" + reach,

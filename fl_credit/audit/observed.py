@@ -13,7 +13,7 @@ import numpy as np
 
 from fl_credit.audit.replay import Weights
 from fl_credit.bank_settings import BankSettings
-from fl_credit.client_app import POS_WEIGHT, SCALER_MEAN, SCALER_STD
+from fl_credit.client_app import POS_WEIGHT, SCALER_KEYS
 from fl_credit.data.scaling import Standardizer
 from fl_credit.errors import DataError
 from fl_credit.server_view import ServerView
@@ -54,6 +54,11 @@ class RoundOne:
         the plaintext ``num-examples``).
     moments_sum : numpy.ndarray or None
         The decoded first-pass moments ``[defaults, rows, sum x...]`` over all banks.
+    moments_exact : bool
+        False under ``dp=opacus``: the moments are one noised release of ``[defaults, rows,
+        sum of numeric features clipped and mapped to [0, 1]]``.
+    moments_config : dict
+        The first moments request's ConfigRecord (settings; public ranges under DP).
     value_range : float or None
         Secure aggregation's per-coordinate clip of updates.
     updates : dict
@@ -72,6 +77,8 @@ class RoundOne:
     aggregate: Weights | None = None
     total_weight: float | None = None
     moments_sum: np.ndarray | None = None
+    moments_exact: bool = True
+    moments_config: dict = field(default_factory=dict)
     value_range: float | None = None
     updates: dict[int, tuple[Weights, float, dict]] = field(default_factory=dict)
     moments: dict[int, np.ndarray] = field(default_factory=dict)
@@ -105,9 +112,8 @@ def round_one(view: ServerView) -> RoundOne:
         When the view lacks the standardiser or the first training round.
     """
     agreed = _first(view.sent("query.standardizer"), "standardiser message").config()
-    scaler = Standardizer(
-        mean=np.asarray(agreed[SCALER_MEAN], dtype=np.float64),
-        std=np.asarray(agreed[SCALER_STD], dtype=np.float64),
+    scaler = Standardizer.from_arrays(
+        [np.asarray(agreed[key], dtype=np.float64) for key in SCALER_KEYS if key in agreed]
     )
     request = _first(view.sent("train", 1), "round-1 training message")
     settings = BankSettings.from_config(request.config())
@@ -125,9 +131,17 @@ def round_one(view: ServerView) -> RoundOne:
         knowledge.aggregate = Weights.from_arrays(decoded[0].arrays()["arrays"])
         report = decoded[0].extra.get("report") or {}
         knowledge.total_weight = report.get("total_weight")
-    first_pass = [e for e in view.decoded("query.moments") if e.extra.get("pass") == 1]
+    first_pass = [
+        e for e in view.decoded("query.moments") if str(e.extra.get("pass")) in ("1", "private")
+    ]
     if first_pass:
         knowledge.moments_sum = next(iter(first_pass[0].arrays()["arrays"].values()))
+        knowledge.moments_exact = str(first_pass[0].extra.get("pass")) == "1"
+    requests = [
+        e for e in view.sent("query.moments") if str(e.config().get("pass")) in ("1", "private")
+    ]
+    if requests:
+        knowledge.moments_config = requests[0].config()
     if secure:
         knowledge.value_range = float(request.config("secagg").get("value-range", np.inf))
         for reply in view.replies("train", 1):
@@ -143,7 +157,8 @@ def round_one(view: ServerView) -> RoundOne:
     if knowledge.total_weight is None and knowledge.updates:
         knowledge.total_weight = sum(n for _, n, _ in knowledge.updates.values())
     for reply in view.replies("query.moments"):
-        request_config = view.request_of(reply).config()
-        if int(request_config.get("pass", 0)) == 1:
+        step = str(view.request_of(reply).config().get("pass", ""))
+        if step in ("1", "private"):
             knowledge.moments[reply.src_node] = next(iter(reply.arrays()["arrays"].values()))
+            knowledge.moments_exact = step == "1"
     return knowledge

@@ -27,6 +27,7 @@ from fl_credit.audit.inversion import (
     moments_of,
 )
 from fl_credit.audit.observed import RoundOne
+from fl_credit.data.bank_file import BankData
 
 
 def rate_from_zero_model_loss(loss: float, pos_weight: float) -> float:
@@ -54,7 +55,8 @@ def plaintext_channels(known: RoundOne, run: RunData) -> list[dict]:
         name = names[node]
         bank = run.banks[name]
         truth = float(bank.y_train.mean())
-        rows.append(_row(name, "moments reply", moments[0] / moments[1], truth))
+        channel = "moments reply" if known.moments_exact else "moments reply (noised)"
+        rows.append(_row(name, channel, moments[0] / moments[1], truth))
         if node not in known.updates:
             continue
         new, weight, metrics = known.updates[node]
@@ -85,19 +87,67 @@ def plaintext_channels(known: RoundOne, run: RunData) -> list[dict]:
     return rows
 
 
+class _Request:
+    """What :func:`fl_credit.bank_privacy.private_release` reads of the request (its content:
+    the secure-aggregation threshold); a Flower Message needs a running app to be built."""
+
+    def __init__(self, content) -> None:
+        self.content = content
+
+    def has_content(self) -> bool:
+        return True
+
+
+def own_reply(known: RoundOne, bank: BankData, name: str, threshold: int | None) -> np.ndarray:
+    """A bank's own moments reply, as it sent it: exact, or under ``dp=opacus`` its noised
+    release (the bank's own code and seed: a colluding bank knows its noise share)."""
+    if known.moments_exact:
+        return moments_of(bank.x_train, bank.y_train)
+    from flwr.app import ConfigRecord, Context, RecordDict
+
+    from fl_credit.bank_privacy import SECAGG_CONTEXT, private_release
+    from fl_credit.bank_settings import BankSettings
+    from fl_credit.data.dictionary import FeatureBounds
+    from fl_credit.data.scaling import private_moments, private_moments_sensitivity
+
+    config = ConfigRecord(dict(known.moments_config))
+    bounds = FeatureBounds.from_lists(dict(known.moments_config))
+    content = RecordDict({"config": config})
+    if threshold is not None:
+        content[SECAGG_CONTEXT] = ConfigRecord({"threshold": int(threshold)})
+    return private_release(
+        private_moments(bank.x_train, bank.y_train, bounds),
+        release="statistics",
+        sensitivity=private_moments_sensitivity(bounds),
+        message=_Request(content),
+        context=Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
+        settings=BankSettings.from_config(config),
+        n_rows=len(bank.y_train),
+        bank_key=name,
+    )
+
+
 def secure_channels(known: RoundOne, run: RunData) -> list[dict]:
     """The federation's rate as every bank's estimate, then ``k`` colluders' subtraction."""
+    from fl_credit.strategy_factory import secagg_threshold
+
     names = list(run.banks)
+    threshold = secagg_threshold(run.cfg, len(names))
     total = np.asarray(known.moments_sum, dtype=np.float64)
+    noised = "" if known.moments_exact else ", noised"
     rows = [
-        _row(name, "secure sum (the federation's rate)", total[0] / total[1], b.y_train.mean())
+        _row(
+            name,
+            f"secure sum (the federation's rate{noised})",
+            total[0] / total[1],
+            b.y_train.mean(),
+        )
         for name, b in run.banks.items()
     ]
     for k in range(1, len(names)):
         rest = total.copy()
         for name in names[:k]:
-            bank = run.banks[name]
-            rest -= moments_of(bank.x_train, bank.y_train)
+            rest -= own_reply(known, run.banks[name], name, threshold)
         for name in names[k:]:
             rows.append(
                 _row(

@@ -143,9 +143,11 @@ def local_update(
             x_scaled,
             y,
             pos_weight,
-            settings,
+            settings.dp_settings(),
             state if state is not None else fresh_state(settings, len(y)),
             server_round,
+            steps=settings.local_steps(),
+            seed=settings.seed,
             bank_key=bank_key,
         )
     else:
@@ -172,12 +174,13 @@ def fresh_state(settings: BankSettings, n_rows: int) -> RecordDict:
     done once per process and copied: shadow banks of equal size share it)."""
     if settings.dp_mode != "opacus":
         return RecordDict()
-    from strategies.dp.plan import plan_for_round, plan_inputs
+    from strategies.dp.plan import plan_for_round
 
-    key = tuple(sorted(plan_inputs(settings, n_rows).items()))
+    dp = settings.dp_settings()
+    key = (repr(dp), n_rows)
     if key not in _PLANS:
         template = RecordDict()
-        plan_for_round(template, settings, n_rows)
+        plan_for_round(template, dp, n_rows)
         _PLANS[key] = template
     return copy.deepcopy(_PLANS[key])
 
