@@ -106,3 +106,16 @@ def test_bank_alone_models_are_the_runs_baselines(embedded):
     probabilities = 1 / (1 + np.exp(-score.logits(prepared.x_test)))
     np.testing.assert_allclose(probabilities, baseline.test_scores, atol=1e-5)
     assert score.threshold == pytest.approx(baseline.threshold)
+
+
+def test_a_clipping_model_gets_no_move_past_its_public_range():
+    # util is clipped to [0, 50]: a row at 80 is scored as 50 and can move down to 0 at most.
+    low = np.array([0.0, 0.0, 0.0, 0.0])
+    high = np.array([1e6, 50.0, 1.0, 20.0])
+    score = LinearScore(np.array([-0.02, 0.05, -1.0, 0.3]), 0.0, 0.5, low, high)
+    scale = np.array([10.0, 20.0, 0.5, 1.0])
+    x = np.array([[100.0, 80.0, 0.0, 0.0]])  # seen as util 50: logit -2 + 2.5 = 0.5
+    flips = cheapest_flip(score, x, NAMES, scale, LEVERS, margin=0.0)
+    np.testing.assert_allclose(flips.change[0], [0.0, -10.0, 0.0])  # 50 -> 40, not 80 -> 70
+    assert flips.cost[0] == pytest.approx(0.5)
+    assert score.logits(np.array([[100.0, 40.0, 0.0, 0.0]]))[0] <= score.cutoff + 1e-9

@@ -16,7 +16,7 @@ from fl_credit.audit.properties import audit_properties
 from fl_credit.audit.replay import ReplayBank, train_federation
 from fl_credit.config import from_dict
 from fl_credit.errors import ConfigError
-from fl_credit.hydra_compose import compose_config
+from fl_credit.hydra_compose import compose_config, resolve
 from fl_credit.server_view import SERVER_VIEW, ServerView
 from fl_credit.simulate import run_in_folder
 
@@ -31,7 +31,7 @@ def recorded_run(folder: Path, *overrides: str) -> Path:
         "audit.record_server_view=true",
         "metrics.bootstrap=0",
     ]
-    run_in_folder(compose_config(args), folder, args)
+    run_in_folder(resolve(compose_config(args)), folder, args)
     return folder
 
 
@@ -43,6 +43,17 @@ def fedavg_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def secagg_run(tmp_path_factory):
     return recorded_run(tmp_path_factory.mktemp("secagg"), "strategy=secagg")
+
+
+@pytest.fixture(scope="module")
+def secagg_dp_run(tmp_path_factory):
+    return recorded_run(
+        tmp_path_factory.mktemp("secagg_dp"),
+        "strategy=secagg",
+        "dp=opacus",
+        "dp.epsilon=8",
+        "dp.accountant=rdp",
+    )
 
 
 def test_recording_is_off_by_default_and_the_section_is_checked():
@@ -128,3 +139,23 @@ def test_audit_command_writes_reports_and_refuses_a_non_run(fedavg_run, tmp_path
     assert main([str(tmp_path)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error:") and "not a run folder" in errors[0]
+
+
+@pytest.mark.slow  # a DP run of its own: 20-45 s on the shared 2-core machine
+def test_under_dp_colluders_reproduce_their_own_noisy_statistics(secagg_dp_run):
+    """Each bank's own reply (its noise share included, from its own code and seed) adds up
+    to the noised sum the coordinator decoded: n - 1 colluders are left with the last bank's
+    reply and its share of the noise only."""
+    from fl_credit.audit.properties import own_reply
+    from fl_credit.strategy_factory import secagg_threshold
+
+    known = round_one(ServerView(secagg_dp_run / SERVER_VIEW))
+    assert not known.moments_exact
+    run = load_run(secagg_dp_run)
+    threshold = secagg_threshold(run.cfg, len(run.banks))
+    replies = [own_reply(known, bank, name, threshold) for name, bank in run.banks.items()]
+    np.testing.assert_allclose(sum(replies), known.moments_sum, rtol=1e-6, atol=1e-3)
+    rows = audit_properties(known, run)["rows"]
+    assert [r["channel"] for r in rows][0].endswith("noised)")
+    inversion = audit_inversion(known, run, rows_tried=1)
+    assert not inversion["exact_case"]
