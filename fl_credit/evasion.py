@@ -296,7 +296,17 @@ def bank_alone_score(
         from strategies.dp.opacus_training import train_private
 
         settings = replace(BankSettings.from_experiment(cfg), local_epochs=epochs, total_rounds=1)
-        train_private(model, x, y, pos_weight, settings, RecordDict(), 1)
+        train_private(
+            model,
+            x,
+            y,
+            pos_weight,
+            settings.dp_settings(),
+            RecordDict(),
+            1,
+            steps=settings.local_steps(),
+            seed=seed,
+        )
     else:
         train(
             model,

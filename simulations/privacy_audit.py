@@ -103,8 +103,10 @@ def audit_run(
 def headline(result: dict) -> dict:
     """One number per attack, for tables and the threat matrix.
 
-    - ``inversion_features_recovered``: the coordinator alone, best bank: share of class-mean
-      features recovered within the tolerance; ``inversion_error_sd``: its mean error;
+    - ``inversion_features_recovered``: the coordinator alone, best bank: share of the
+      features of the bank's defaulters' mean row recovered within the tolerance;
+      ``inversion_baseline_recovered``: the same share for the federation's mean as the guess
+      (no attack); ``inversion_error_sd``: the attack's smallest mean error;
     - ``inversion_colluders_features_recovered``: with all banks but one colluding (the
       coordinator alone under plaintext FedAvg);
     - ``property_abs_error``: the coordinator alone, mean over banks of the best channel's
@@ -114,19 +116,19 @@ def headline(result: dict) -> dict:
     out: dict = {}
     inversion = result.get("inversion")
     if inversion:
+        rows = inversion["rows"]
         alone = [
             r
-            for r in inversion["rows"]
-            if r["setting"].startswith(
-                ("plaintext: its update", "secure aggregation: the federation")
-            )
+            for r in rows
+            if r["setting"].startswith(("plaintext: its update", "secure aggregation, the server"))
         ]
         best = max(alone, key=lambda r: r["features_recovered"])
+        baseline = {r["target"]: r for r in rows if r["setting"].startswith("no attack")}
         out["inversion_features_recovered"] = best["features_recovered"]
+        out["inversion_baseline_recovered"] = baseline[best["target"]]["features_recovered"]
         out["inversion_error_sd"] = min(r["mean_error_sd"] for r in alone)
-        colluding = [
-            r for r in inversion["rows"] if r.get("colluders") == result["config"]["banks"] - 1
-        ]
+        last = result["config"]["banks"] - 1
+        colluding = [r for r in rows if r.get("colluders") == last]
         out["inversion_colluders_features_recovered"] = (
             max(r["features_recovered"] for r in colluding)
             if colluding
@@ -167,6 +169,10 @@ def _f(value, digits: int = 4) -> str:
     return str(value)
 
 
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def _mia_table(entries: list[dict]) -> list[str]:
     lines = [
         "| target | attack | AUC | TPR @ 0.1% FPR | TPR @ 1% FPR | members / non-members |",
@@ -200,13 +206,14 @@ def to_markdown(result: dict) -> str:
         lines += [
             "## Update inversion (round 1)",
             "",
-            f"The algebra is {exact} for this run. Errors in feature standard deviations; a "
-            f"feature is recovered within {TOLERANCE:g} sd. Class means = both classes' mean "
-            "rows of the target bank.",
+            f"The algebra is {exact} for this run. Scored on the mean row of the target bank's "
+            "defaulters (for a lone default, its row; for a one-record bank, the row); errors in "
+            f"feature standard deviations, a feature is recovered within {TOLERANCE:g} sd; "
+            "`repaid`: the same share for the repaid loans' mean row.",
             "",
             "| setting | target | mean error (sd) | max error (sd) | features recovered | "
-            "defaults error |",
-            "|---|---|---|---|---|---|",
+            "repaid | defaults error |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in inversion["rows"]:
             mean = r.get("mean_error_sd")
@@ -214,7 +221,7 @@ def to_markdown(result: dict) -> str:
             lines.append(
                 f"| {r['setting']} | {r['target']} | {_f(mean) if mean is not None else extra} | "
                 f"{_f(r.get('max_error_sd'))} | {100 * r['features_recovered']:.1f}% | "
-                f"{_f(r.get('defaults_error'), 3)} |"
+                f"{_pct(r.get('repaid_features_recovered'))} | {_f(r.get('defaults_error'), 3)} |"
             )
         lines.append("")
     properties = result.get("properties")
@@ -258,6 +265,7 @@ SUMMARY_COLUMNS = (
     "dp_epsilon",
     "banks",
     "inversion_features_recovered",
+    "inversion_baseline_recovered",
     "inversion_error_sd",
     "inversion_colluders_features_recovered",
     "property_abs_error",

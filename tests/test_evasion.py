@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -91,13 +92,16 @@ def test_greedy_equals_the_linear_program():
             assert flips.cost[0] == pytest.approx(lp.fun, rel=1e-6, abs=1e-9)
 
 
-def test_bank_alone_models_are_the_runs_baselines(embedded):
+@pytest.mark.parametrize("dp", [False, True])
+def test_bank_alone_models_are_the_runs_baselines(embedded, dp):
     from fl_credit.baselines import train_alone
-    from fl_credit.config import EngineConfig, ExperimentConfig, TrainConfig
+    from fl_credit.config import DPConfig, EngineConfig, ExperimentConfig, TrainConfig
     from fl_credit.data.prepare import prepare
     from fl_credit.evasion import bank_alone_score
 
     cfg = ExperimentConfig(train=TrainConfig(rounds=3), engine=EngineConfig(backend="inprocess"))
+    if dp:
+        cfg = replace(cfg, dp=DPConfig(mode="opacus", epsilon=8.0, accountant="rdp"))
     prepared = prepare(cfg, embedded)
     bank = prepared.banks["bank_1"]
     seed = cfg.seed + 2

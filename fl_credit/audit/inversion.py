@@ -33,7 +33,7 @@ from fl_credit.audit.observed import RoundOne
 from fl_credit.audit.replay import Weights, local_update
 from fl_credit.bank_settings import BankSettings
 from fl_credit.data.bank_file import BankData
-from fl_credit.data.scaling import Standardizer, first_moments
+from fl_credit.data.scaling import Standardizer, first_moments, pooled_standardizer
 
 TOLERANCE = 0.01  # a feature counts as recovered within 1% of its standard deviation
 
@@ -154,6 +154,12 @@ class Score:
         }
 
 
+def feature_sd(run: RunData) -> np.ndarray:
+    """The unit of every error: each feature's standard deviation over all banks' training
+    rows (the same for every run on the same split, whatever its standardiser)."""
+    return pooled_standardizer(run.members[0]).std
+
+
 def true_class_means(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Both class means, repaid then default, concatenated."""
     return np.r_[x[y == 0].mean(axis=0), x[y == 1].mean(axis=0)]
@@ -200,7 +206,30 @@ def _generous(known: RoundOne) -> str:
 
 
 def _mean_row(label: str, target: str, estimate, truth, std, **extra) -> dict:
-    return Score.of(estimate, truth, np.r_[std, std]).row(setting=label, target=target, **extra)
+    """Scored on the mean row of the bank's defaulters (the sensitive profile; for a lone
+    default, its row); the repaid class's mean is reported beside it."""
+    d = len(std)
+    repaid = Score.of(estimate[:d], truth[:d], std)
+    return Score.of(estimate[d:], truth[d:], std).row(
+        setting=label, target=target, repaid_features_recovered=repaid.recovered, **extra
+    )
+
+
+def baseline_rows(known: RoundOne, run: RunData) -> list[dict]:
+    """No attack: the federation's true class means (what any participant roughly knows) as
+    the guess for each bank; the chance level the attacks are compared with."""
+    x, y = run.members
+    guess = true_class_means(x, y)
+    return [
+        _mean_row(
+            "no attack: the federation's class means as the guess",
+            name,
+            guess,
+            true_class_means(bank.x_train, bank.y_train),
+            feature_sd(run),
+        )
+        for name, bank in run.banks.items()
+    ]
 
 
 def match_nodes(known: RoundOne, banks: dict[str, BankData]) -> dict[int, str]:
@@ -231,7 +260,7 @@ def plaintext_rows(known: RoundOne, run: RunData) -> list[dict]:
                 names[node],
                 np.r_[m0, m1],
                 true_class_means(bank.x_train, bank.y_train),
-                known.scaler.std,
+                feature_sd(run),
                 defaults_error=abs(defaults - float(bank.y_train.sum())),
             )
         )
@@ -290,14 +319,14 @@ def group_estimate(
 def secure_rows(known: RoundOne, run: RunData) -> list[dict]:
     """Secure aggregation: the server alone, a masked reply read as plaintext, colluders."""
     names = list(run.banks)
-    std = known.scaler.std
+    std = feature_sd(run)
     rows = []
     defaults, m0, m1 = group_estimate(known, run, [])
     for name in names:
         bank = run.banks[name]
         rows.append(
             _mean_row(
-                "secure aggregation: the federation's class means as a guess (chance level)"
+                "secure aggregation, the server alone: class means from the sums"
                 + _generous(known),
                 name,
                 np.r_[m0, m1],
@@ -372,7 +401,7 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
     name, bank = next(iter(run.banks.items()))
     reach = "; under secure aggregation: n-1 colluders" if known.secure else ""
     rng = np.random.default_rng(seed)
-    std = known.scaler.std
+    std = feature_sd(run)
     settings = known.settings
     scores = []
     for i in rng.choice(len(bank.y_train), size=min(rows_tried, len(bank.y_train)), replace=False):
@@ -388,7 +417,7 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
             state=None,
         )
         gradient = _gradient_from_update(known, new, 1.0)
-        estimate = known.scaler.mean + std * invert_one_record(gradient)
+        estimate = known.scaler.mean + known.scaler.std * invert_one_record(gradient)
         scores.append(Score.of(estimate, x[0], std))
     out = [
         {
@@ -437,7 +466,8 @@ def audit_inversion(known: RoundOne, run: RunData, *, rows_tried: int = 20, seed
         ``secure``, ``exact_case`` (one full-batch SGD step without DP: the formulas are
         exact, else approximate), ``tolerance`` and ``rows`` (one dict per setting and target).
     """
-    rows = secure_rows(known, run) if known.secure else plaintext_rows(known, run)
+    rows = baseline_rows(known, run)
+    rows.extend(secure_rows(known, run) if known.secure else plaintext_rows(known, run))
     rows.extend(hypothetical_rows(known, run, rows_tried, seed))
     return {
         "secure": known.secure,
