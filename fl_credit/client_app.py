@@ -7,8 +7,12 @@ Messages (Flower Message API):
 - ``query.standardizer``: keep the agreed means, deviations and class weight in
   ``context.state``.
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
+  With ``optimizer="newton"``: the sums of the weighted BCE gradient and Hessian at the
+  received model instead (``strategies/newton.py`` has the contract).
 - ``query.histogram``: score histograms of the received model, per class, for the decision
   threshold.
+- ``query.reliability``: reliability bins of the received model on the validation rows
+  (rows, defaults and summed PD per bin), for the calibration check (refused under DP).
 - ``query.evaluate``: federated evaluation of the received model on the bank's own test rows.
 - ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
   data-dependent).
@@ -47,6 +51,7 @@ from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
 from fl_credit.bank_privacy import private_release
 from fl_credit.bank_settings import BankSettings
 from fl_credit.binned_metrics import evaluation_sensitivity, evaluation_vector
+from fl_credit.calibration import reliability_bins
 from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import (
@@ -60,7 +65,7 @@ from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
 from fl_credit.model import model_from_arrays, predict_proba, to_arrays
 from fl_credit.thresholds import logit_histograms, score_histograms
-from fl_credit.training import LocalTraining, log_loss, train
+from fl_credit.training import LocalTraining, log_loss, newton_reply, train
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +248,8 @@ def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
+    if str(config.get("optimizer", "")) == "newton":
+        return newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
     server_round = int(config.get("server-round", 1))
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     seed = settings.seed * 10_007 + server_round
@@ -329,6 +336,18 @@ def histogram(message: Message, context: Context) -> Message:
         bank_key=bank_name(context, settings),
     )
     return summed_reply(message, values)
+
+
+@app_handler("query", "reliability")
+def reliability(message: Message, context: Context) -> Message:
+    """Reliability bins of the received model's PDs on this bank's validation rows (refused
+    under DP: they would be an un-noised release of the rows)."""
+    settings, rows, model = rows_and_model(message, context)
+    if settings.dp_mode != "off":
+        raise DataError(f"no reliability bins under dp={settings.dp_mode}")
+    scores = predict_proba(model, rows.x_val)
+    bins = int(message.content["config"]["bins"])
+    return summed_reply(message, reliability_bins(rows.y_val, scores, bins))
 
 
 @app_handler("query", "evaluate")

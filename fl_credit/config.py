@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from fl_credit.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop")
+OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
+# Strategies whose aggregate is a sum of the banks' replies: the ones Newton can use.
+SUM_STRATEGIES = ("fedavg", "secagg")
 IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
@@ -57,8 +60,9 @@ class TrainConfig:
     local_epochs: int = 1
     lr: float = 0.5
     batch_size: int = 0
-    optimizer: str = "sgd"
+    optimizer: str = "auto"
     l2: float = 0.01
+    tol: float = 1e-6
     max_skipped_share: float = 0.5
 
 
@@ -155,6 +159,7 @@ class ExperimentConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
+    calibration_bins: int = 15
     drop_after_keys: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,7 +206,7 @@ def _typed(value: Any, hint: Any, key: str) -> Any:
         raise ConfigError(f"{key} must be {kind}, got {value!r}")
     for option in options:
         if typing.get_origin(option) is tuple and typing.get_args(option)[0] is float:
-            if isinstance(value, tuple):
+            if isinstance(value, Sequence) and not isinstance(value, str):
                 return tuple(_typed(v, float, key) for v in value)
             raise ConfigError(f"{key} must be a list of numbers, got {value!r}")
     return value
@@ -251,10 +256,38 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         audit=_section(AuditConfig, raw.get("audit"), "audit"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
+        calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
         drop_after_keys=tuple(int(i) for i in faults.get("drop_after_keys") or ()),
     )
     validate(cfg)
-    return cfg
+    return resolve_optimizer(cfg)
+
+
+def resolve_optimizer(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``train.optimizer=auto`` resolved (idempotent).
+
+    ``auto`` is ``newton`` when DP is off and the strategy aggregates sums (``fedavg``,
+    ``secagg``), else ``sgd`` (DP-SGD and robust aggregators need model-update rounds).
+
+    Raises
+    ------
+    ConfigError
+        For an explicit ``newton`` with DP or with a strategy that does not sum.
+    """
+    optimizer = cfg.train.optimizer
+    sums = cfg.strategy.name in SUM_STRATEGIES
+    if optimizer == "auto":
+        optimizer = "newton" if cfg.dp.mode == "off" and sums else "sgd"
+    elif optimizer == "newton" and cfg.dp.mode != "off":
+        raise ConfigError(f"train.optimizer=newton cannot run with dp={cfg.dp.mode}; use sgd")
+    elif optimizer == "newton" and not sums:
+        raise ConfigError(
+            f"train.optimizer=newton needs a summing strategy ({', '.join(SUM_STRATEGIES)}), "
+            f"not strategy={cfg.strategy.name}; use sgd"
+        )
+    if optimizer == cfg.train.optimizer:
+        return cfg
+    return replace(cfg, train=replace(cfg.train, optimizer=optimizer))
 
 
 def _no_privacy_at_infinite_epsilon(dp: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +333,7 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(t.batch_size >= 0 or t.batch_size == -1, "train.batch_size must be >= 0 (0 = full)")
     _check(t.optimizer in OPTIMIZERS, f"train.optimizer must be one of {OPTIMIZERS}")
     _check(t.l2 >= 0, f"train.l2 must be >= 0, got {t.l2}")
+    _check(t.tol >= 0, f"train.tol must be >= 0, got {t.tol}")
     _check(
         0.0 <= t.max_skipped_share < 1.0,
         f"train.max_skipped_share must be in [0, 1), got {t.max_skipped_share}",
@@ -317,6 +351,7 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(cfg.eval.bins >= 10, f"eval.bins must be at least 10, got {cfg.eval.bins}")
     _check(cfg.bootstrap >= 0, "metrics.bootstrap must be >= 0")
     _check(cfg.histogram_bins >= 10, "metrics.histogram_bins must be at least 10")
+    _check(cfg.calibration_bins >= 2, "metrics.calibration_bins must be at least 2")
 
 
 MIN_SECAGG_BANKS = 3

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-HEADER_TAIL = "   default recall / precision @ val. threshold"
+HEADER_TAIL = "   default recall / precision @ threshold"
 MIN_LABEL = 28
 
 
@@ -16,8 +16,17 @@ def _row(name: str, m: dict | None, width: int) -> str:
     prec = at.get("default", {}).get("precision", float("nan"))
     return (
         f"{name:<{width}} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
+        f" {m.get('mean_pd', float('nan')):.4f}  {m.get('ece', float('nan')):.4f}"
+        f" {_rounds(m.get('training', {})):>6} {at.get('threshold', float('nan')):>9.4f}"
         f"   {rec:.3f} / {prec:.3f}"
     )
+
+
+def _rounds(training: dict) -> str:
+    rounds = training.get("rounds")
+    if rounds is None:
+        return "-"
+    return f"{rounds}" if training.get("converged") else f"{rounds}*"
 
 
 def is_dp_run(metrics: dict) -> bool:
@@ -43,11 +52,33 @@ def comparison_table(metrics: dict) -> str:
     width = max(MIN_LABEL, *(len(label) for label, _ in rows))
     header = (
         f"{'model':<{width}} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
-        + HEADER_TAIL
+        f" {'mean PD':<7} {'ECE':<6} {'rounds':>6} {'threshold':>9}" + HEADER_TAIL
     )
     lines = [header, "-" * len(header)]
     lines.extend(_row(label, m, width) for label, m in rows)
+    lines.append(_calibration_note(metrics["federated"]))
     lines.extend(_footer(metrics))
+    return "\n".join(lines)
+
+
+def _calibration_note(fed: dict) -> str:
+    """Base rate, the base-rate predictor's Brier and how the PDs were calibrated."""
+    training, check = fed.get("training", {}), fed.get("calibration_validation") or {}
+    correction = training.get("intercept_correction", 0.0)
+    how = f"prior-corrected (intercept - {correction:.4f})" if correction else "not corrected"
+    lines = [
+        f"base rate (test): {fed.get('base_rate', float('nan')):.4f}, Brier of always "
+        f"predicting it {fed.get('brier_base_rate', float('nan')):.4f}; PDs {how}; ECE on "
+        "test rows",
+        "threshold: the PD cut-off maximising TPR - FPR on validation rows; rounds: federated "
+        "rounds, optimiser iterations for the others; * = train.tol not reached",
+    ]
+    if check:
+        lines.append(
+            f"federated calibration on the banks' validation rows (summed bins): "
+            f"ECE {check['ece']:.4f}, mean PD {check['mean_pd']:.4f}, "
+            f"default rate {check['base_rate']:.4f}"
+        )
     return "\n".join(lines)
 
 

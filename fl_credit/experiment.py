@@ -7,13 +7,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fl_credit import baselines, server_view
 from fl_credit.bank_identity import identity_provider, write_identities
+from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.credit_outputs import federated_credit_outputs
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
@@ -27,6 +27,7 @@ from fl_credit.metrics import evaluate_scores
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
+from fl_credit.strategy_factory import secagg_threshold
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def run_experiment(
         ``local`` (bank name to metrics or None), ``banks``, ``privacy`` and ``config``.
     """
     torch.manual_seed(cfg.seed)
+    cfg = resolve_optimizer(cfg)
     prepared = prepared if prepared is not None else prepare(cfg)
     log.info(
         "data: %s; %d test rows; banks: %s",
@@ -119,14 +121,21 @@ def run_experiment(
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
     check_bank_count(cfg, len(prepared.banks))
-    protection = describe_protection(cfg, len(prepared.banks))
+    protection = describe_protection(
+        cfg, len(prepared.banks), secagg_threshold(cfg, len(prepared.banks))
+    )
     log.info("%s", protection)
     fed, engine = federate(cfg, prepared, run_dir)
 
-    def score(scores: np.ndarray, threshold: float) -> dict:
-        return evaluate_scores(
-            prepared.y_test, scores, val_threshold=threshold, resamples=cfg.bootstrap, seed=cfg.seed
-        )
+    def score(scored: baselines.Scored) -> dict:
+        y, p = prepared.y_test, scored.test_scores
+        return {
+            **evaluate_scores(
+                y, p, val_threshold=scored.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+            ),
+            **calibration_scores(y, p, cfg.calibration_bins),
+            "training": {"rounds": scored.rounds, "converged": scored.converged},
+        }
 
     central = baselines.centralized(prepared, cfg)
     ref = baselines.reference(prepared, cfg)
@@ -134,12 +143,9 @@ def run_experiment(
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
         "federated_evaluation": fed.evaluation,
-        "centralized": score(central.test_scores, central.threshold),
-        "reference": score(ref.test_scores, ref.threshold),
-        "local": {
-            name: None if s is None else score(s.test_scores, s.threshold)
-            for name, s in local.items()
-        },
+        "centralized": score(central),
+        "reference": score(ref),
+        "local": {name: None if s is None else score(s) for name, s in local.items()},
         "banks": prepared.bank_info,
         "credit": federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold),
         "privacy": fed.privacy,
@@ -188,11 +194,17 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
         "seed": cfg.seed,
         "imbalance": cfg.imbalance.method,
         "rounds": cfg.train.rounds,
+        "optimizer": cfg.train.optimizer,
     }
 
 
 def save_model(path: Path, fed: FederationResult) -> None:
-    """Final federated weights plus the standardiser needed to score new rows."""
+    """Final federated weights plus the standardiser needed to score new rows.
+
+    The weights are the calibrated model: the prior correction is already subtracted from the
+    bias and kept as ``intercept_correction``; ``prior_correction`` (what is still to be
+    subtracted, read by :mod:`fl_credit.scorecard`) is therefore 0.
+    """
     state = fed.arrays.to_torch_state_dict()
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
@@ -201,4 +213,6 @@ def save_model(path: Path, fed: FederationResult) -> None:
         state["scaler_low"] = torch.as_tensor(fed.scaler.low)
         state["scaler_high"] = torch.as_tensor(fed.scaler.high)
     state["threshold"] = torch.tensor(fed.threshold)
+    state["intercept_correction"] = torch.tensor(fed.intercept_correction)
+    state["prior_correction"] = torch.tensor(0.0)
     torch.save(state, path)

@@ -1,7 +1,9 @@
 """The statistics the coordinator learns from the banks' sums, and what it tells them back.
 
 - the standardiser and the federation's class weight, before training;
-- the validation threshold, from the final model's validation-score histograms.
+- the validation threshold, from the final model's validation-score histograms;
+- the calibration check (reliability bins and ECE) of the final model on validation rows
+  (without DP only: it is not a noised release).
 
 Every value comes from a sum over banks (through secure aggregation by default). What each
 sum may contain depends on the privacy setting:
@@ -23,6 +25,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
+from fl_credit.calibration import reliability_summary
 from fl_credit.client_app import POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.dictionary import FeatureBounds
@@ -70,8 +73,9 @@ def federated_standardizer(
     settings: ConfigRecord,
     cfg: ExperimentConfig,
     bounds: FeatureBounds | None,
-) -> tuple[Standardizer, float]:
-    """The federation's standardiser and class weight, agreed with every bank.
+) -> tuple[Standardizer, float, float]:
+    """The federation's standardiser and class weight, agreed with every bank, and the total
+    training row count (noised under ``dp=opacus``, NaN under ``dp=central``).
 
     The class weight is repaid / defaulted rows over all banks: with
     ``imbalance=class_weight`` every bank weighs defaults alike, so the federated objective is
@@ -79,28 +83,30 @@ def federated_standardizer(
 
     Returns
     -------
-    tuple of (Standardizer, float)
-        The standardiser and the class weight every bank now holds.
+    tuple of (Standardizer, float, float)
+        The standardiser and the class weight every bank now holds, and the row count.
     """
     if cfg.dp.mode != "off" and bounds is None:
         raise ConfigError(f"dp={cfg.dp.mode} needs public feature ranges (data.bounds)")
     if cfg.dp.mode == "central":
         scaler, pos_weight = standardizer_from_bounds(bounds), public_pos_weight(cfg)
+        count = float("nan")
     elif cfg.dp.mode == "opacus":
         query = with_values(settings, {"pass": "private", **bounds.to_lists()})
         sums = banks.sum(grid, nodes, "moments", query, **SUM_ENCODING)
         scaler, count, defaults = standardizer_from_private_sums(sums, bounds)
         pos_weight = (count - defaults) / defaults
     else:
-        scaler, pos_weight = exact_standardizer(banks, grid, nodes, settings)
+        scaler, pos_weight, count = exact_standardizer(banks, grid, nodes, settings)
     share_standardizer(grid, nodes, scaler, pos_weight, settings, cfg.engine.timeout)
-    return scaler, pos_weight
+    return scaler, pos_weight, count
 
 
 def exact_standardizer(
     banks: BankSum, grid: Grid, nodes: list[int], settings: ConfigRecord
-) -> tuple[Standardizer, float]:
+) -> tuple[Standardizer, float, float]:
     """Two summed passes: ``[defaults, n, sum x]``, then squared deviations / total rows.
+    Returns the standardiser, the class weight and the total row count.
 
     Dividing the second pass by the total row count keeps the summed values within
     fixed-point range under secure aggregation.
@@ -111,7 +117,7 @@ def exact_standardizer(
     pass_two = with_values(settings, {"pass": 2, SCALER_MEAN: mean.tolist(), "count": count})
     variance = banks.sum(grid, nodes, "moments", pass_two, **VARIANCE_ENCODING)
     scaler = standardizer_from_sums(count, mean, variance * count)
-    return scaler, (count - defaults) / max(defaults, 1.0)
+    return scaler, (count - defaults) / max(defaults, 1.0), count
 
 
 def public_pos_weight(cfg: ExperimentConfig) -> float:
@@ -189,3 +195,38 @@ def validation_threshold(
     if cfg.dp.mode == "opacus":
         return threshold_from_logit_histograms(hist)
     return threshold_from_histograms(np.clip(hist, 0.0, None))
+
+
+def calibration_check(
+    banks: BankSum,
+    grid: Grid,
+    arrays: ArrayRecord,
+    config: ConfigRecord,
+    cfg: ExperimentConfig,
+) -> dict:
+    """ECE and reliability bins of the final model on the banks' validation rows, from their
+    summed per-bin counts of rows and defaults and sums of PD.
+
+    Empty under DP (the bins would be an un-noised release of the banks' rows) and, with a
+    warning, when too few banks are left to form a sum.
+    """
+    if cfg.dp.mode != "off":
+        log.info(
+            "dp=%s: no calibration check on validation rows (not a noised release)", cfg.dp.mode
+        )
+        return {}
+    nodes = sorted(grid.get_node_ids())
+    try:
+        summed = banks.sum(
+            grid,
+            nodes,
+            "reliability",
+            config,
+            arrays=arrays,
+            require_all=False,
+            **HISTOGRAM_ENCODING,
+        )
+    except FlCreditError as err:
+        log.warning("no calibration check (%s)", err)
+        return {}
+    return reliability_summary(summed)

@@ -4,7 +4,10 @@
 alike. It (1) computes the standardisation statistics from per-bank sums, (2) runs the
 configured strategy for the configured rounds, evaluating the global model on the held-out
 test rows after every round, (3) picks the validation threshold from summed per-bank score
-histograms and (4) collects the banks' privacy reports when DP is on.
+histograms and (4) collects the banks' privacy reports when DP is on. With class weights (or
+SMOTE) and no DP, the model's intercept gets the prior correction, so its scores are
+calibrated PDs (every evaluation scores the corrected model); a summed reliability query
+checks the calibration on the banks' validation rows.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from flwr.serverapp import Grid
 
 from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.bank_settings import BankSettings
-from fl_credit.config import ExperimentConfig
+from fl_credit.calibration import corrected, prior_correction
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import Standardizer
 from fl_credit.errors import FlCreditError
@@ -31,6 +35,7 @@ from fl_credit.federated_evaluation import (
     wants_round_evaluation,
 )
 from fl_credit.federated_statistics import (
+    calibration_check,
     federated_standardizer,
     validation_threshold,
     with_values,
@@ -61,6 +66,8 @@ class FederationResult:
     converged_round: int | None = None
     failure: str | None = None
     evaluation: dict | None = None
+    intercept_correction: float = 0.0
+    calibration: dict = field(default_factory=dict)
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -71,11 +78,26 @@ def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarr
 def score_federated(
     fed: FederationResult, x_test: np.ndarray, y_test: np.ndarray, cfg: ExperimentConfig
 ) -> dict:
-    """Test-set metrics of the final federated model (simulation and deployment alike)."""
+    """Test-set metrics of the final federated model (simulation and deployment alike), with
+    how it was trained and its calibration check on the banks' validation rows."""
+    from fl_credit.calibration import calibration_scores
+
     scores = federated_test_scores(fed, x_test)
-    return evaluate_scores(
-        y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
-    )
+    return {
+        **evaluate_scores(
+            y_test, scores, val_threshold=fed.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+        ),
+        **calibration_scores(y_test, scores, cfg.calibration_bins),
+        "training": {
+            "optimizer": resolve_optimizer(cfg).train.optimizer,
+            "rounds": len(fed.rounds_applied) + len(fed.rounds_skipped),
+            "converged": fed.converged_round is not None,
+            "converged_round": fed.converged_round,
+            "tol": cfg.train.tol,
+            "intercept_correction": fed.intercept_correction,
+        },
+        "calibration_validation": fed.calibration,
+    }
 
 
 def wait_for_banks(grid: Grid, count: int, timeout: float) -> list[int]:
@@ -163,6 +185,7 @@ def run_federation(
         Final weights, the standardiser, the validation threshold and the per-round history.
     """
     started = time.perf_counter()
+    cfg = resolve_optimizer(cfg)
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
     threshold = secagg_threshold(cfg, num_banks)
     central = central_dp_accountant(cfg, num_banks, threshold)
@@ -183,7 +206,10 @@ def run_federation(
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
     if isinstance(grid, RecordingGrid):
         grid.observe(strategy, banks)  # audit.record_server_view: record the decoded sums too
-    scaler, _ = federated_standardizer(banks, grid, nodes, settings, cfg, bounds)
+    scaler, pos_weight, count = federated_standardizer(banks, grid, nodes, settings, cfg, bounds)
+    if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
+        strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)
+    correction = prior_correction(cfg.imbalance.method, pos_weight, private=cfg.dp.mode != "off")
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.
     setup_seconds = time.perf_counter() - started
     log.info("banks ready and standardiser agreed after %.2fs", setup_seconds)
@@ -200,6 +226,7 @@ def run_federation(
         return last_federated["metrics"]
 
     test = None if x_test is None else (scaler.transform(x_test), y_test)
+    evaluate = make_round_evaluator(test, federated if cfg.eval.federated else None, history)
     rounds = run_rounds(
         strategy,
         grid,
@@ -207,7 +234,7 @@ def run_federation(
         num_rounds=cfg.train.rounds,
         timeout=cfg.engine.timeout,
         train_config=settings,
-        evaluate=make_round_evaluator(test, federated if cfg.eval.federated else None, history),
+        evaluate=lambda server_round, arrays: evaluate(server_round, corrected(arrays, correction)),
     )
     for row in history:
         metrics = rounds.train_metrics.get(row["round"], {})
@@ -217,7 +244,7 @@ def run_federation(
             releases = sum(1 for r in rounds.applied if r <= row["round"])
             row["dp_epsilon"] = central.epsilon_after(releases)
 
-    final = rounds.arrays
+    final = corrected(rounds.arrays, correction)
     evaluation = None
     if cfg.eval.federated and cfg.dp.mode != "central":
         evaluated_last = last_federated.get("round") == history[-1]["round"]
@@ -229,6 +256,9 @@ def run_federation(
     nodes = sorted(grid.get_node_ids())
     decision_threshold = validation_threshold(
         banks, grid, final, with_values(settings, {"bins": cfg.histogram_bins}), cfg
+    )
+    calibration = calibration_check(
+        banks, grid, final, with_values(settings, {"bins": cfg.calibration_bins}), cfg
     )
     privacy = {}
     if cfg.dp.mode == "opacus":
@@ -251,4 +281,6 @@ def run_federation(
         converged_round=rounds.converged_round,
         failure=failure,
         evaluation=evaluation,
+        intercept_correction=correction,
+        calibration=calibration,
     )

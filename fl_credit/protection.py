@@ -8,7 +8,7 @@ bank learns the other's input by subtracting its own from the sum.
 
 from __future__ import annotations
 
-from fl_credit.config import ExperimentConfig, check_bank_count
+from fl_credit.config import MIN_SECAGG_BANKS, ExperimentConfig, check_bank_count
 
 __all__ = ["check_bank_count", "describe"]
 
@@ -28,10 +28,16 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
     name = cfg.strategy.name
     if name == "secagg":
         t = threshold if threshold is not None else cfg.strategy.threshold
-        t_text = f"{t}" if t else "a strict majority"
+        survivors = max(t or 0, MIN_SECAGG_BANKS)
+        tolerance = num_banks - survivors
         seen = (
-            f"secure aggregation: the coordinator sees only sums of at least {t_text} of "
-            f"{num_banks} banks"
+            f"secure aggregation: the coordinator sees only sums of at least {survivors} of "
+            f"{num_banks} banks (threshold {t}); "
+            + (
+                f"tolerates {tolerance} bank(s) dropping out"
+                if tolerance > 0
+                else "cannot tolerate any bank dropping out"
+            )
         )
     elif name == "grouped_secagg":
         seen = "grouped secure aggregation: the coordinator sees sums of each group of banks"

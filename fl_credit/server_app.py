@@ -57,6 +57,7 @@ from fl_credit.hydra_compose import compose_experiment, split_overrides, to_yaml
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
+from fl_credit.strategy_factory import secagg_threshold
 
 log = logging.getLogger("fl_credit")
 
@@ -359,7 +360,7 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         "privacy": fed.privacy,
         "privacy_summary": privacy_summary(cfg, fed.privacy),
         "config": {**summary_config(cfg, num_banks), "engine": "deployment"},
-        "protection": describe_protection(cfg, num_banks),
+        "protection": describe_protection(cfg, num_banks, secagg_threshold(cfg, num_banks)),
         "rounds": rounds_summary(fed),
         "overrides": list(settings.overrides),
         "run_id": run_id,

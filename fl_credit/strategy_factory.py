@@ -16,7 +16,7 @@ from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig, check_bank_count
+from fl_credit.config import ExperimentConfig, check_bank_count, resolve_optimizer
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -116,15 +116,25 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
 def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
     """The secure-aggregation threshold planned for the run (None without secure aggregation).
 
-    The configured one, raised to a strict majority of the banks (honest banks refuse less).
-    The aggregator never re-keys below it: after dropouts it skips rounds instead, so
-    bank-level DP noise shares sized for this threshold always add up.
+    The configured one, raised to a strict majority of the banks (honest banks refuse less)
+    and to ``floor((n + c) / 2) + 1`` for ``c = dp.colluders`` banks colluding with the
+    coordinator (below that, telling honest banks different stories about who dropped
+    recovers a bank's input). The aggregator never re-keys below it: after dropouts it skips
+    rounds instead, so bank-level DP noise shares sized for this threshold always add up.
     """
     if cfg.strategy.name != "secagg":
         return None
     from strategies.secagg import default_threshold
 
-    return max(cfg.strategy.threshold or 0, default_threshold(num_banks))
+    colluder_bound = (num_banks + cfg.dp.colluders) // 2 + 1  # safe against c colluding banks
+    threshold = max(cfg.strategy.threshold or 0, default_threshold(num_banks), colluder_bound)
+    if threshold > num_banks:
+        raise ConfigError(
+            f"secure aggregation over {num_banks} banks cannot be safe against "
+            f"dp.colluders={cfg.dp.colluders} colluding banks (it needs a threshold above "
+            f"(banks + colluders) / 2, here {threshold} > {num_banks})"
+        )
+    return threshold
 
 
 def build_strategy(
@@ -143,6 +153,7 @@ def build_strategy(
     connected, so a bank that drops out does not stall the run. ``consortium``: path of the
     banks' identity roster (secure aggregation: verified bank names, public weights).
     """
+    cfg = resolve_optimizer(cfg)
     common = dict(
         fraction_train=1.0,
         fraction_evaluate=0.0,
@@ -150,18 +161,26 @@ def build_strategy(
         min_available_nodes=1,
     )
     name = cfg.strategy.name
+    if cfg.train.optimizer == "newton":
+        return newton_strategy(
+            cfg, num_banks=num_banks, threshold=threshold, consortium=consortium, **common
+        )
+    from strategies.tolerance import with_tolerance_stop
+
+    common["tol"] = cfg.train.tol
     if name == "fedavg":
-        return FedAvg(**common)
+        return with_tolerance_stop(FedAvg)(**common)
     if name == "fedprox":
-        return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
+        return with_tolerance_stop(FedProx)(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
         check_bank_count(cfg, num_banks)
         from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
-        return SecAggFedAvg(
+        return with_tolerance_stop(SecAggFedAvg)(
             consortium=read_consortium(Path(consortium)) if consortium else None,
             threshold=threshold or cfg.strategy.threshold,
+            colluders=cfg.dp.colluders,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,
@@ -171,3 +190,30 @@ def build_strategy(
             **common,
         )
     raise ConfigError(f"unknown strategy {name!r}; choose secagg, fedavg or fedprox")
+
+
+def newton_strategy(
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    threshold: int | None = None,
+    consortium: str = "",
+    **common,
+) -> FedAvg:
+    """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``, with the
+    same threshold and identity roster as secure FedAvg)."""
+    from strategies.newton import FedNewton, SecAggFedNewton
+
+    settings = dict(l2=cfg.train.l2, tol=cfg.train.tol, **common)
+    if cfg.strategy.name != "secagg":
+        return FedNewton(**settings)
+    check_bank_count(cfg, num_banks)
+    from fl_credit.bank_identity import read_consortium
+    from strategies.secagg import SecureAggregator
+
+    aggregator = SecureAggregator(
+        threshold=threshold or cfg.strategy.threshold,
+        timeout=cfg.engine.timeout,
+        consortium=read_consortium(Path(consortium)) if consortium else None,
+    )
+    return SecAggFedNewton(aggregator=aggregator, **settings)

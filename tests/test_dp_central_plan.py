@@ -54,10 +54,13 @@ def test_secure_aggregation_splits_the_noise_over_the_threshold_and_colluders():
     plan = central_dp_accountant(CENTRAL, 5, secagg_threshold(CENTRAL, 5))
     assert plan.min_contributors == 3
     assert plan.noise_std_share == pytest.approx(plan.noise_std / math.sqrt(3))
+    # Two colluders raise secure aggregation's threshold to floor((5 + 2) / 2) + 1 = 4, and
+    # the honest banks of any released sum (4 - 2) supply the whole noise.
     colluding = dataclasses.replace(CENTRAL, dp=dataclasses.replace(CENTRAL.dp, colluders=2))
     plan = central_dp_accountant(colluding, 5, secagg_threshold(colluding, 5))
-    assert plan.noise_std_share == pytest.approx(plan.noise_std)
-    too_many = dataclasses.replace(CENTRAL, dp=dataclasses.replace(CENTRAL.dp, colluders=3))
+    assert plan.min_contributors == 4
+    assert plan.noise_std_share == pytest.approx(plan.noise_std / math.sqrt(2))
+    too_many = dataclasses.replace(CENTRAL, dp=dataclasses.replace(CENTRAL.dp, colluders=5))
     with pytest.raises(Exception, match="colluders"):
         central_dp_accountant(too_many, 5, secagg_threshold(too_many, 5))
 

@@ -51,9 +51,13 @@ def test_plain_two_bank_runs_say_what_the_coordinator_sees():
     line = describe(cfg, 2)
     assert "plain fedavg: the coordinator sees each bank's update" in line
     assert "no DP" in line
-    assert "sums of at least" in describe(
+    three = describe(
         ExperimentConfig(partition=PartitionConfig(shares=(0.25, 0.25, 0.5))), 3, threshold=2
     )
+    assert "sums of at least 3 of 3 banks" in three
+    assert "cannot tolerate any bank dropping out" in three
+    five = describe(ExperimentConfig(partition=PartitionConfig(scheme="power", banks=5)), 5, 3)
+    assert "tolerates 2 bank(s) dropping out" in five
 
 
 def test_failure_rule_counts_skipped_rounds():
@@ -89,3 +93,18 @@ def test_run_whose_every_round_was_skipped_fails_with_a_table_note(tmp_path):
     assert status["status"] == "failed" and "never trained" in status["error"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["rounds"]["applied"] == 0 and metrics["rounds"]["skipped"] == [1, 2]
+
+
+def test_threshold_rises_with_the_colluders_assumed():
+    """Issue 9 follow-up: with c banks colluding with the coordinator, a threshold at or below
+    (n + c) / 2 lets it recover a bank's input (strategies/secagg tests show it at n=5, t=3,
+    c=1); the planned threshold is raised above that, or the run refused."""
+    from fl_credit.config import DPConfig
+    from fl_credit.strategy_factory import secagg_threshold
+
+    base = ExperimentConfig(partition=PartitionConfig(scheme="power", banks=5))
+    assert secagg_threshold(base, 5) == 3
+    one = ExperimentConfig(dp=DPConfig(colluders=1))
+    assert secagg_threshold(one, 5) == 4
+    with pytest.raises(ConfigError, match="colluders"):
+        secagg_threshold(ExperimentConfig(dp=DPConfig(colluders=3)), 3)

@@ -50,7 +50,9 @@ def test_export_with_too_few_node_keys_names_the_missing_one(tmp_path):
     certs = tmp_path / "certs"
     write_tls(certs)
     write_node_keys(certs, "supernode_0")
-    options = ExportOptions(out=tmp_path / "banks", overrides=("partition=two_banks",), certs=certs)
+    options = ExportOptions(
+        out=tmp_path / "banks", overrides=("partition=two_banks", "strategy=fedavg"), certs=certs
+    )
     with pytest.raises(ConfigError, match="supernode_1 is missing.*--supernode-keys 2"):
         export(options)
 
@@ -62,7 +64,7 @@ def test_export_writes_the_flwr_connection_and_environment(tmp_path, capsys, mon
         write_node_keys(certs, f"supernode_{i}")
     home = tmp_path / "home"
     argv = ["--out", str(tmp_path / "banks"), "--certs", str(certs), "--flwr-home", str(home)]
-    assert main([*argv, "partition=two_banks", "train.rounds=2"]) == 0
+    assert main([*argv, "partition=two_banks", "strategy=fedavg", "train.rounds=2"]) == 0
     printed = capsys.readouterr().out
     assert f"export FLWR_HOME={home}" in printed
     assert "FLWR_TELEMETRY_ENABLED=0" in printed and "FLWR_DISABLE_UPDATE_CHECK=1" in printed

@@ -51,7 +51,7 @@ def test_default_run_prints_under_60_lines_and_logs_flower_to_the_run_folder(tmp
     assert "starting the ray engine with 3 banks" in text  # the slow start has its own line
     assert "federated " in text and f"run folder: {run}" in text
     flower_log = (run / run_log.FLOWER_LOG).read_text()
-    for chatter in ("Final results", "run_simulation", "fraction_evaluate", f"[ROUND {rounds}/"):
+    for chatter in ("run_simulation", "fraction_evaluate"):
         assert chatter in flower_log
 
 
@@ -59,15 +59,16 @@ def test_verbose_brings_flower_output_back(tmp_path):
     fast = ("train.rounds=2", "strategy=fedavg", "engine.backend=inprocess", "metrics.bootstrap=20")
     loud = simulate("-v", *fast, f"hydra.run.dir={tmp_path / 'v'}", cwd=tmp_path)
     assert loud.returncode == 0, loud.stderr[-3000:]
-    assert "[ROUND 2/2]" in loud.stdout + loud.stderr and "Final results" in loud.stderr
-    assert "[ROUND 2/2]" in (tmp_path / "v" / run_log.FLOWER_LOG).read_text()  # file as well
+    assert "configure_train: Sampled 3 nodes" in loud.stdout + loud.stderr
+    flower_log = (tmp_path / "v" / run_log.FLOWER_LOG).read_text()
+    assert "configure_train: Sampled 3 nodes" in flower_log  # file as well
 
 
 def test_hydra_verbose_also_counts_as_verbose(tmp_path):
     fast = ("train.rounds=1", "strategy=fedavg", "engine.backend=inprocess", "metrics.bootstrap=20")
     loud = simulate(*fast, "hydra.verbose=flwr", f"hydra.run.dir={tmp_path / 'v'}", cwd=tmp_path)
     assert loud.returncode == 0, loud.stderr[-3000:]
-    assert "[ROUND 1/1]" in loud.stdout + loud.stderr
+    assert "configure_train: Sampled 3 nodes" in loud.stdout + loud.stderr
 
 
 def test_quiet_block_restores_logging_and_sets_ray_args(tmp_path):
