@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.bank_file import BankData
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.errors import FlCreditError
@@ -277,11 +277,13 @@ def bank_alone_score(
     from flwr.app import RecordDict
 
     from fl_credit.bank_settings import BankSettings
-    from fl_credit.baselines import model_scores, validation_threshold
-    from fl_credit.imbalance import balance
+    from fl_credit.baselines import correct_intercept, model_scores, validation_threshold
+    from fl_credit.calibration import prior_correction
+    from fl_credit.imbalance import balance, positive_weight
     from fl_credit.model import new_model
     from fl_credit.training import LocalTraining, train
 
+    cfg = resolve_optimizer(cfg)
     scaler = pooled_standardizer(bank.x_train)
     x, y, pos_weight = balance(
         scaler.transform(bank.x_train),
@@ -292,7 +294,19 @@ def bank_alone_score(
     )
     model = new_model(x.shape[1], seed)
     epochs = cfg.train.rounds * cfg.train.local_epochs
-    if cfg.dp.mode == "opacus":
+    if cfg.train.optimizer == "newton":
+        from fl_credit.training import fit_newton
+
+        model, _, _ = fit_newton(
+            x,
+            y,
+            pos_weight=pos_weight,
+            l2=cfg.train.l2,
+            tol=cfg.train.tol,
+            max_iterations=cfg.train.rounds,
+            total_rows=len(bank.y_train),
+        )
+    elif cfg.dp.mode == "opacus":
         from strategies.dp.opacus_training import train_private
 
         settings = replace(BankSettings.from_experiment(cfg), local_epochs=epochs, total_rounds=1)
@@ -314,10 +328,14 @@ def bank_alone_score(
             y,
             LocalTraining.from_config(cfg.train, epochs=epochs, pos_weight=pos_weight, seed=seed),
         )
+    correction = prior_correction(
+        cfg.imbalance.method, positive_weight(bank.y_train), private=cfg.dp.mode == "opacus"
+    )
+    correct_intercept(model, correction)
     threshold = validation_threshold(
         model_scores(model, scaler, bank.x_val), bank.y_val, cfg.histogram_bins
     )
-    weight = model.linear.weight.detach().numpy().reshape(-1)
+    weight = model.linear.weight.detach().numpy().reshape(-1).astype(np.float64)
     bias = float(model.linear.bias.detach().numpy()[0])
     return LinearScore.from_scaled(weight, bias, scaler, threshold), scaler
 

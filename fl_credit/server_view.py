@@ -12,8 +12,9 @@ JSON line per message to ``<folder>/messages.jsonl``, with the message's ArrayRe
   the training settings): what the server itself knows;
 - ``direction="decoded"``: what the server computed from the replies, recorded by
   :meth:`RecordingGrid.observe`: each round's aggregate returned by the strategy, each summed
-  statistic (``query.moments``, ``query.histogram``) and, under secure aggregation, the
-  instance's report (survivors, total weight).
+  statistic (``query.moments``, ``query.histogram``) and, under secure aggregation, every
+  decoded instance (``message_type="secagg"``: the unmasked sums or weighted averages, e.g. a
+  Newton round's summed gradient and Hessian) with its report (survivors, total weight).
 
 Turned on for a simulated run by ``audit.record_server_view=true``; the run folder then also
 holds the banks' own files under ``banks/`` (the ground truth an auditor scores attacks
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,17 @@ class RecordingGrid(Grid):
             return metrics
 
         strategy.aggregate_evaluate = aggregate_evaluate
+        aggregator = getattr(strategy, "aggregator", None)
+        if aggregator is not None and hasattr(aggregator, "complete"):
+            complete = aggregator.complete
+
+            def complete_and_record(grid: Grid, pending: Any, replies, *args, **kwargs):
+                decoded, report = complete(grid, pending, replies, *args, **kwargs)
+                if decoded is not None:
+                    self._record_secure(decoded, report, str(getattr(pending, "mode", "")))
+                return decoded, report
+
+            aggregator.complete = complete_and_record
         if banks is not None:
             summed = banks.sum
 
@@ -201,6 +213,26 @@ class RecordingGrid(Grid):
                 return values
 
             banks.sum = bank_sum
+
+    def _record_secure(self, decoded: Any, report: Any, mode: str) -> None:
+        """One decoded secure-aggregation instance: its sums (or weighted averages)."""
+        arrays: dict[str, dict[str, np.ndarray]] = {}
+        for (record, name), values in decoded.arrays.items():
+            arrays.setdefault(record, {})[name] = np.asarray(values)
+        metrics = {f"{r}/{n}": v for (r, n), v in decoded.metrics.items()}
+        content = RecordDict(
+            {k: ArrayRecord({n: Array(a) for n, a in v.items()}) for k, v in arrays.items()}
+        )
+        entry = {
+            "direction": "decoded",
+            "message_type": "secagg",
+            "server_round": int(getattr(report, "server_round", 0)),
+            "report": _plain_dict(asdict(report)) if is_dataclass(report) else None,
+            "mode": mode,
+            "decoded_metrics": _plain_dict(metrics),
+            "total_weight": decoded.total_weight,
+        }
+        self._write(entry, content)
 
     def record_decoded(
         self,

@@ -35,13 +35,16 @@ def recorded_run(folder: Path, *overrides: str) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def fedavg_run(tmp_path_factory):
-    return recorded_run(tmp_path_factory.mktemp("fedavg"), "strategy=fedavg")
+@pytest.fixture(scope="module", params=["sgd", "newton"])
+def fedavg_run(request, tmp_path_factory):
+    """Plaintext FedAvg with model-update rounds (SGD) and with Newton terms."""
+    folder = tmp_path_factory.mktemp(f"fedavg_{request.param}")
+    return recorded_run(folder, "strategy=fedavg", f"train.optimizer={request.param}")
 
 
 @pytest.fixture(scope="module")
 def secagg_run(tmp_path_factory):
+    """The default run: secure aggregation of Newton terms."""
     return recorded_run(tmp_path_factory.mktemp("secagg"), "strategy=secagg")
 
 
@@ -77,6 +80,10 @@ def test_the_view_holds_each_reply_and_the_decoded_aggregates(fedavg_run, secagg
         model = load_model(run)
         np.testing.assert_allclose(final["linear.weight"].reshape(-1), model.weight, atol=1e-7)
         assert [e.extra.get("pass") for e in view.decoded("query.moments")] == [1, 2]
+    # Under secure aggregation the decoded sums are recorded too: round 1's Newton terms.
+    sums = ServerView(secagg_run / SERVER_VIEW).decoded("secagg")
+    first = [e.arrays()["arrays"] for e in sums if e.server_round == 1]
+    assert first and set(first[0]) == {"grad", "hess"}
 
 
 def test_the_replay_reproduces_the_runs(fedavg_run, secagg_run):
@@ -84,7 +91,9 @@ def test_the_replay_reproduces_the_runs(fedavg_run, secagg_run):
         data = load_run(run)
         banks = [ReplayBank(n, b.x_train, b.y_train) for n, b in data.banks.items()]
         replay = train_federation(banks, data.cfg)
-        np.testing.assert_allclose(replay.weights.weight, load_model(run).weight, atol=atol)
+        model = load_model(run)
+        np.testing.assert_allclose(replay.weights.weight, model.weight, atol=atol)
+        assert replay.weights.bias == pytest.approx(model.bias, abs=atol)
 
 
 def test_plaintext_fedavg_gives_every_banks_class_means_and_default_rate(fedavg_run):

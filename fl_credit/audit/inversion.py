@@ -252,7 +252,10 @@ def plaintext_rows(known: RoundOne, run: RunData) -> list[dict]:
     for node in sorted(known.updates, key=lambda n: names.get(n, "")):
         bank = run.banks[names[node]]
         moments = known.moments[node] if known.moments_exact else exact_moments(known, bank)
-        gradient = _gradient_from_update(known, known.updates[node][0], float(moments[1]))
+        if known.newton:
+            gradient = np.asarray(known.terms[node][0], dtype=np.float64)
+        else:
+            gradient = _gradient_from_update(known, known.updates[node][0], float(moments[1]))
         defaults, m0, m1 = class_means(gradient, moments, known.scaler, known.pos_weight)
         rows.append(
             _mean_row(
@@ -267,8 +270,19 @@ def plaintext_rows(known: RoundOne, run: RunData) -> list[dict]:
     return rows
 
 
+def newton_contribution(known: RoundOne, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A bank's round-1 Newton reply, ``[grad..., hess...]``, from its own code."""
+    from fl_credit.training import newton_terms
+
+    grad, hess, _ = newton_terms(known.scaler.transform(x), y, known.pos_weight, known.start.vector)
+    return np.concatenate([grad, np.ravel(hess)])
+
+
 def _colluder_contribution(known: RoundOne, bank: BankData, name: str) -> tuple[np.ndarray, float]:
-    """A colluding bank's own weighted, clipped round-1 update, as it entered the sum."""
+    """A colluding bank's own weighted, clipped round-1 update, as it entered the sum (for
+    Newton: its gradient and Hessian sums, weight 1)."""
+    if known.newton:
+        return newton_contribution(known, bank.x_train, bank.y_train), 1.0
     x = known.scaler.transform(bank.x_train)
     new = local_update(
         known.start,
@@ -293,6 +307,8 @@ def group_estimate(
     """What the server and ``colluders`` learn about the other banks together: ``(defaults,
     repaid mean, default mean)`` of the honest banks' rows, from the round-1 aggregate and
     the summed moments minus the colluders' own."""
+    if known.newton:
+        return _newton_group_estimate(known, run, colluders)
     total = float(known.total_weight)
     weighted_sum = total * (known.aggregate.vector - known.start.vector)
     if known.moments_exact:
@@ -313,6 +329,20 @@ def group_estimate(
     gradient = _gradient_from_update(
         known, Weights.from_vector(known.start.vector + mean_update), rows, honest
     )
+    return class_means(gradient, moments, known.scaler, known.pos_weight)
+
+
+def _newton_group_estimate(
+    known: RoundOne, run: RunData, colluders: list[str]
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`group_estimate` for Newton rounds: the decoded gradient sum is ``G`` itself."""
+    d = len(known.start.vector)
+    gradient = np.asarray(known.sum_terms[0], dtype=np.float64).copy()
+    moments = np.asarray(known.moments_sum, dtype=np.float64).copy()
+    for name in colluders:
+        bank = run.banks[name]
+        gradient -= newton_contribution(known, bank.x_train, bank.y_train)[:d]
+        moments -= moments_of(bank.x_train, bank.y_train)
     return class_means(gradient, moments, known.scaler, known.pos_weight)
 
 
@@ -376,7 +406,7 @@ def masked_rows(known: RoundOne, run: RunData) -> list[dict]:
             decoded = decode(Layout.from_json(reply.layout), reply.vector, reply.bits)
             update = np.concatenate([np.ravel(a) for a in decoded.arrays.values()])
         except (ValueError, ZeroDivisionError):
-            update = np.full(known.start.vector.shape, np.nan)
+            update = np.full(len(next(iter(truth.values()))), np.nan)
         errors = {
             name: float(np.linalg.norm(update - true) / np.linalg.norm(true))
             for name, true in truth.items()
@@ -394,29 +424,36 @@ def masked_rows(known: RoundOne, run: RunData) -> list[dict]:
     return rows
 
 
+def bank_gradient(known: RoundOne, x: np.ndarray, y: np.ndarray, key: str) -> np.ndarray:
+    """``G`` as the server reads it from the round-1 reply of a bank holding rows ``x, y``
+    (unscaled), trained or evaluated by the bank's own code with the run's settings."""
+    if known.newton:
+        return newton_contribution(known, x, y)[: len(known.start.vector)]
+    new = local_update(
+        known.start,
+        known.scaler.transform(x),
+        y,
+        known.pos_weight,
+        known.settings,
+        1,
+        bank_key=key,
+        state=None,
+    )
+    return _gradient_from_update(known, new, float(len(y)))
+
+
 def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int) -> list[dict]:
-    """What a plaintext update gives for banks the run did not have, trained with the run's
+    """What a plaintext reply gives for banks the run did not have, computed with the run's
     settings by the bank's own code: a one-record bank (one row each of ``rows_tried`` rows of
     the first bank) and a lone-default bank (the first bank's repaid rows plus one default)."""
     name, bank = next(iter(run.banks.items()))
     reach = "; under secure aggregation: n-1 colluders" if known.secure else ""
     rng = np.random.default_rng(seed)
     std = feature_sd(run)
-    settings = known.settings
     scores = []
     for i in rng.choice(len(bank.y_train), size=min(rows_tried, len(bank.y_train)), replace=False):
         x, y = bank.x_train[i : i + 1], bank.y_train[i : i + 1]
-        new = local_update(
-            known.start,
-            known.scaler.transform(x),
-            y,
-            known.pos_weight,
-            settings,
-            1,
-            bank_key=f"{name}-row{i}",
-            state=None,
-        )
-        gradient = _gradient_from_update(known, new, 1.0)
+        gradient = bank_gradient(known, x, y, f"{name}-row{i}")
         estimate = known.scaler.mean + known.scaler.std * invert_one_record(gradient)
         scores.append(Score.of(estimate, x[0], std))
     out = [
@@ -431,17 +468,7 @@ def hypothetical_rows(known: RoundOne, run: RunData, rows_tried: int, seed: int)
     defaults = np.flatnonzero(bank.y_train == 1)
     keep = np.r_[np.flatnonzero(bank.y_train == 0), defaults[rng.integers(len(defaults))]]
     x, y = bank.x_train[keep], bank.y_train[keep]
-    new = local_update(
-        known.start,
-        known.scaler.transform(x),
-        y,
-        known.pos_weight,
-        settings,
-        1,
-        bank_key=f"{name}-lone",
-        state=None,
-    )
-    gradient = _gradient_from_update(known, new, float(len(y)))
+    gradient = bank_gradient(known, x, y, f"{name}-lone")
     _, _, lone = class_means(
         gradient,
         exact_moments(known, BankData((), x, y, x[:0], y[:0])),

@@ -67,6 +67,10 @@ class RoundOne:
         Plaintext only: node id to its first-pass moments vector.
     masked : list of MaskedReply
         Secure only: the masked round-1 replies.
+    terms : dict
+        Plaintext Newton only: node id to its round-1 ``(grad, hess, loss)`` sums.
+    sum_terms : tuple or None
+        Secure Newton only: the decoded round-1 sums ``(grad, hess, loss)`` over all banks.
     """
 
     secure: bool
@@ -83,18 +87,22 @@ class RoundOne:
     updates: dict[int, tuple[Weights, float, dict]] = field(default_factory=dict)
     moments: dict[int, np.ndarray] = field(default_factory=dict)
     masked: list[MaskedReply] = field(default_factory=list)
+    terms: dict[int, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
+    sum_terms: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    @property
+    def newton(self) -> bool:
+        """Whether banks replied with Newton terms (gradient and Hessian sums)."""
+        return self.settings.optimizer == "newton"
 
     @property
     def one_full_batch_step(self) -> bool:
-        """Whether a bank's round-1 reply is one full-batch SGD step (the inversion's
-        exact case); otherwise the attack's estimates are approximations."""
+        """Whether a bank's round-1 reply gives its exact gradient sum (Newton terms, or one
+        full-batch SGD step without DP: the inversion's exact case); otherwise the attack's
+        estimates are approximations."""
         s = self.settings
-        return (
-            s.optimizer == "sgd"
-            and s.local_epochs == 1
-            and s.batch_size <= 0
-            and s.dp_mode == "off"
-        )
+        sgd_step = s.optimizer == "sgd" and s.local_epochs == 1 and s.batch_size <= 0
+        return s.dp_mode == "off" and (self.newton or sgd_step)
 
 
 def _first(values: list, what: str):
@@ -142,6 +150,16 @@ def round_one(view: ServerView) -> RoundOne:
     ]
     if requests:
         knowledge.moments_config = requests[0].config()
+    if knowledge.newton:
+        sums = [
+            e
+            for e in view.decoded("secagg")
+            if e.server_round == 1 and "grad" in e.arrays().get("arrays", {})
+        ]
+        if sums:
+            arrays = sums[0].arrays()["arrays"]
+            loss = float(sums[0].extra.get("decoded_metrics", {}).get("metrics/loss", np.nan))
+            knowledge.sum_terms = (arrays["grad"], arrays["hess"], loss)
     if secure:
         knowledge.value_range = float(request.config("secagg").get("value-range", np.inf))
         for reply in view.replies("train", 1):
@@ -152,7 +170,13 @@ def round_one(view: ServerView) -> RoundOne:
         return knowledge
     for reply in view.replies("train", 1):
         metrics = dict(reply.metrics.get("metrics", {}))
-        weights = Weights.from_arrays(reply.arrays()["arrays"])
+        arrays = reply.arrays()["arrays"]
+        if knowledge.newton:
+            loss = float(metrics.get("loss", np.nan))
+            knowledge.terms[reply.src_node] = (arrays["grad"], arrays["hess"], loss)
+            knowledge.updates[reply.src_node] = (start, float(metrics["num-examples"]), metrics)
+            continue
+        weights = Weights.from_arrays(arrays)
         knowledge.updates[reply.src_node] = (weights, float(metrics["num-examples"]), metrics)
     if knowledge.total_weight is None and knowledge.updates:
         knowledge.total_weight = sum(n for _, n, _ in knowledge.updates.values())

@@ -4,7 +4,8 @@ Channels (``c`` = the federation's class weight, ``n`` rows, ``n_1`` defaults):
 
 - plaintext moments reply ``[defaults, rows, ...]``: the rate itself;
 - plaintext round-1 update: the bias gradient ``G_b = (n_0 - c n_1) / 2`` at the zero model
-  (:func:`fl_credit.audit.inversion.class_sums_round_one`);
+  (:func:`fl_credit.audit.inversion.class_sums_round_one`); Newton terms need no row count:
+  ``H_bb = (n_0 + c n_1) / 4`` completes the pair;
 - plaintext round-1 ``train_loss`` (sent without DP): at the zero model the weighted BCE is
   ``ln 2 (n_0 + c n_1) / n``, so ``rate = (loss / ln 2 - 1) / (c - 1)``; ``val_loss_before``
   gives the validation rows' rate the same way;
@@ -37,6 +38,14 @@ def rate_from_zero_model_loss(loss: float, pos_weight: float) -> float:
     return (loss / math.log(2.0) - 1.0) / (pos_weight - 1.0)
 
 
+def rate_from_newton_terms(grad_bias: float, hess_bias: float, pos_weight: float) -> float:
+    """Default rate from the bias entries of Newton terms at the zero model: there
+    ``G_b = (n_0 - c n_1) / 2`` and ``H_bb = (n_0 + c n_1) / 4``."""
+    repaid = grad_bias + 2.0 * hess_bias
+    defaults = (2.0 * hess_bias - grad_bias) / pos_weight
+    return defaults / (repaid + defaults)
+
+
 def _row(bank: str, channel: str, estimate: float, truth: float) -> dict:
     return {
         "bank": bank,
@@ -57,6 +66,17 @@ def plaintext_channels(known: RoundOne, run: RunData) -> list[dict]:
         truth = float(bank.y_train.mean())
         channel = "moments reply" if known.moments_exact else "moments reply (noised)"
         rows.append(_row(name, channel, moments[0] / moments[1], truth))
+        if known.newton and node in known.terms:
+            grad, hess, _ = known.terms[node]
+            rows.append(
+                _row(
+                    name,
+                    "round-1 Newton terms (bias gradient and Hessian)",
+                    rate_from_newton_terms(float(grad[-1]), float(hess[-1][-1]), known.pos_weight),
+                    truth,
+                )
+            )
+            continue
         if node not in known.updates:
             continue
         new, weight, metrics = known.updates[node]

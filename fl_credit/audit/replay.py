@@ -8,7 +8,8 @@ Flower around it. Colluding banks use it to compute their own contribution to a 
 the shadow federations of membership inference. A test checks that the replay of a run
 reproduces the run's federated model.
 
-Supported: ``train.optimizer`` sgd / adam / rmsprop, ``strategy`` fedavg / fedprox / secagg
+Supported: ``train.optimizer`` newton (the same safeguarded search on the summed terms) /
+sgd / adam / rmsprop, ``strategy`` fedavg / fedprox / secagg
 (secure aggregation's per-coordinate clipping is replayed, its fixed-point rounding of at most
 ``2^-17`` per coordinate is not), ``dp`` off / opacus / central (bank-level noise is drawn from
 the replay's own seed, so it is not the run's noise draw).
@@ -24,7 +25,7 @@ import torch
 from flwr.app import RecordDict
 
 from fl_credit.bank_settings import BankSettings
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.errors import ConfigError
 from fl_credit.imbalance import balance, positive_weight
@@ -93,7 +94,7 @@ def federation_pos_weight(y: np.ndarray, imbalance: str) -> float:
 
 def check_replayable(cfg: ExperimentConfig) -> None:
     """Raise :class:`ConfigError` when the replay does not cover the run's settings."""
-    if cfg.train.optimizer not in ("sgd", "adam", "rmsprop"):
+    if cfg.train.optimizer not in ("newton", "sgd", "adam", "rmsprop"):
         raise ConfigError(f"the replay does not cover train.optimizer={cfg.train.optimizer}")
     if cfg.strategy.name not in ("fedavg", "fedprox", "secagg"):
         raise ConfigError(f"the replay does not cover strategy={cfg.strategy.name}")
@@ -217,6 +218,7 @@ def train_federation(
     FederationReplay
         The final weights and the pooled standardiser (equal to the federated one).
     """
+    cfg = resolve_optimizer(cfg)
     check_replayable(cfg)
     settings = BankSettings.from_experiment(cfg)
     if seed is not None:
@@ -233,6 +235,9 @@ def train_federation(
             seed=settings.seed,
         )
         rows.append((x, y, pos_weight if cfg.imbalance.method == "class_weight" else own_weight))
+    if cfg.train.optimizer == "newton":
+        total_rows = float(sum(len(b.y) for b in banks))
+        return _released(_newton(rows, cfg, total_rows), scaler, banks, cfg)
     central = _central_noise(cfg, len(banks))
     rng = np.random.default_rng([settings.seed, 7_919])
     states = [fresh_state(settings, len(y)) for _, y, _ in rows]
@@ -252,7 +257,46 @@ def train_federation(
             updates.append(update)
             weights.append(1.0 if central is not None else float(len(bank.y)))
         current = _aggregate(current, updates, weights, cfg, central)
-    return FederationReplay(current, scaler)
+    return _released(current, scaler, banks, cfg)
+
+
+def _released(
+    weights: Weights, scaler: Standardizer, banks: list[ReplayBank], cfg: ExperimentConfig
+) -> FederationReplay:
+    """The model as the run releases it: the prior correction subtracted from the intercept
+    (:func:`fl_credit.calibration.prior_correction`, with the federation's class ratio)."""
+    from fl_credit.calibration import prior_correction
+
+    ratio = positive_weight(np.concatenate([b.y for b in banks]))
+    correction = prior_correction(cfg.imbalance.method, ratio, private=cfg.dp.mode != "off")
+    return FederationReplay(Weights(weights.weight, weights.bias - correction), scaler)
+
+
+def _newton(rows: list[tuple], cfg: ExperimentConfig, total_rows: float) -> Weights:
+    """Federated Newton as :class:`strategies.newton.FedNewton` runs it: one evaluation of
+    the banks' summed terms (:func:`fl_credit.training.newton_terms`) per round, the same
+    safeguarded search, ``N`` = all banks' rows."""
+    from fl_credit.training import newton_terms
+    from strategies.newton import fit
+
+    def summed(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        terms = [newton_terms(x, y, pw, theta) for x, y, pw in rows]
+        return (
+            sum(t[0] for t in terms),
+            sum(t[1] for t in terms),
+            float(sum(t[2] for t in terms)),
+        )
+
+    d = rows[0][0].shape[1]
+    search = fit(
+        summed,
+        np.zeros(d + 1),
+        l2=cfg.train.l2,
+        total_rows=total_rows,
+        tol=cfg.train.tol,
+        max_evaluations=cfg.train.rounds,
+    )
+    return Weights.from_vector(search.theta)
 
 
 def _central_noise(cfg: ExperimentConfig, num_banks: int) -> float | None:

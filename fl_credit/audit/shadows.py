@@ -149,11 +149,11 @@ def audit_membership(
 
 def control_config(cfg: ExperimentConfig, *, dp: DPConfig | None = None) -> ExperimentConfig:
     """The positive control's federation: the run's data and partition, plaintext FedAvg,
-    no class weight, no L2, 50 rounds of one full-batch epoch at learning rate 2 (``dp`` to
+    no class weight, no L2, 50 rounds of one full-batch SGD epoch at learning rate 2 (``dp`` to
     train it with DP-SGD instead)."""
     return replace(
         cfg,
-        train=TrainConfig(rounds=50, local_epochs=1, lr=2.0, batch_size=0, l2=0.0),
+        train=TrainConfig(rounds=50, local_epochs=1, lr=2.0, batch_size=0, l2=0.0, optimizer="sgd"),
         strategy=StrategyConfig(name="fedavg"),
         imbalance=ImbalanceConfig(method="none"),
         dp=dp or DPConfig(),
