@@ -202,7 +202,7 @@ def to_markdown(result: dict) -> str:
     ]
     inversion = result.get("inversion")
     if inversion:
-        exact = "exact" if inversion["exact_case"] else "approximate (not one full-batch SGD step)"
+        exact = "exact" if inversion["exact_case"] else "approximate (DP, or several SGD steps)"
         lines += [
             "## Update inversion (round 1)",
             "",
