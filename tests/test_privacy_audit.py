@@ -133,6 +133,7 @@ def test_membership_positive_control_succeeds(prepared):
     assert lira["tpr_at_0.01_fpr"] > 0.02, result
 
 
+@pytest.mark.slow  # 11-22 s on the shared 2-core machine (9 DP-SGD federations)
 def test_membership_attack_fails_on_the_control_trained_with_dp(prepared):
     dp = DPConfig(mode="opacus", epsilon=4.0, accountant="rdp")
     result = positive_control(_run_data(prepared), rows=30, models=9, seed=0, dp=dp)
