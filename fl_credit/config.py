@@ -135,6 +135,13 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """Privacy-audit settings (``audit`` section)."""
+
+    record_server_view: bool = False
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything one experiment run decides."""
 
@@ -149,6 +156,7 @@ class ExperimentConfig:
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
     calibration_bins: int = 15
@@ -245,6 +253,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         imbalance=_section(ImbalanceConfig, raw.get("imbalance"), "imbalance"),
         engine=_section(EngineConfig, raw.get("engine"), "engine"),
         eval=_section(EvalConfig, raw.get("eval"), "eval"),
+        audit=_section(AuditConfig, raw.get("audit"), "audit"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
         calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from fl_credit import baselines
+from fl_credit import baselines, server_view
 from fl_credit.bank_identity import identity_provider, write_identities
 from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
@@ -53,14 +53,25 @@ def simulation_mods(cfg: ExperimentConfig) -> list:
     return [dropout_mod(set(cfg.drop_after_keys))]
 
 
-def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResult, EngineRun]:
-    """Train the federated model with each bank in its own simulated SuperNode."""
+def federate(
+    cfg: ExperimentConfig, prepared: Prepared, run_dir: Path | None = None
+) -> tuple[FederationResult, EngineRun]:
+    """Train the federated model with each bank in its own simulated SuperNode.
+
+    With ``audit.record_server_view`` and a ``run_dir``, what the server sees is recorded
+    under ``<run_dir>/server_view`` (and the banks' files kept under ``<run_dir>/banks``).
+    """
+    record = run_dir is not None and cfg.audit.record_server_view
+    if record:
+        server_view.save_ground_truth(prepared, run_dir)
     with tempfile.TemporaryDirectory(prefix="fl_credit_banks_") as bank_dir:
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
         rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
         write_identities(Path(bank_dir), rows, weights=rows)  # secagg identities, this run
 
         def server_main(grid):
+            if record:
+                grid = server_view.recording_grid(grid, run_dir)
             return run_federation(
                 grid,
                 cfg,
@@ -80,7 +91,9 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
     return run.result, run
 
 
-def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> ExperimentOutcome:
+def run_experiment(
+    cfg: ExperimentConfig, prepared: Prepared | None = None, run_dir: Path | None = None
+) -> ExperimentOutcome:
     """Run the federated model and every baseline on the same split and score them all.
 
     Parameters
@@ -89,6 +102,8 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         The experiment.
     prepared : Prepared, optional
         Already-split data (tests pass it to avoid reloading).
+    run_dir : Path, optional
+        The run folder (needed by ``audit.record_server_view``).
 
     Returns
     -------
@@ -110,7 +125,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         cfg, len(prepared.banks), secagg_threshold(cfg, len(prepared.banks))
     )
     log.info("%s", protection)
-    fed, engine = federate(cfg, prepared)
+    fed, engine = federate(cfg, prepared, run_dir)
 
     def score(scored: baselines.Scored) -> dict:
         y, p = prepared.y_test, scored.test_scores

@@ -44,6 +44,7 @@ from fl_credit.metrics import evaluate_scores, round_metrics
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
 from fl_credit.privacy_accounting import central_dp_accountant, collect_privacy
 from fl_credit.rounds import run_rounds, training_failure
+from fl_credit.server_view import RecordingGrid
 from fl_credit.strategy_factory import BankSum, build_strategy, secagg_threshold
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ def run_federation(
         consortium=consortium or (str(Path(bank_dir) / CONSORTIUM_FILE) if bank_dir else ""),
     )
     banks = BankSum(strategy, timeout=cfg.engine.timeout)
+    if isinstance(grid, RecordingGrid):
+        grid.observe(strategy, banks)  # audit.record_server_view: record the decoded sums too
     scaler, pos_weight, count = federated_standardizer(banks, grid, nodes, settings, cfg, bounds)
     if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
         strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)

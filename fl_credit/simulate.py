@@ -56,7 +56,7 @@ def run_in_folder(
     from fl_credit.experiment import run_experiment, save_model
     from fl_credit.run_outputs import write_run_outputs
 
-    outcome = run_experiment(experiment, prepared)
+    outcome = run_experiment(experiment, prepared, run_dir)
     run_files.write_history(run_dir / run_files.HISTORY, outcome.history)
     save_model(run_dir / run_files.MODEL, outcome.federation)
     metrics = {**outcome.metrics, "overrides": overrides}
