@@ -74,6 +74,7 @@ SCALER_STD = "scaler-std"
 SCALER_KEYS = (SCALER_MEAN, SCALER_STD, "scaler-low", "scaler-high")
 SCALER_STATE = "standardizer"
 POS_WEIGHT = "pos-weight"
+ATTACK_POISON = "attack-poison"
 
 
 @dataclass(frozen=True)
@@ -248,11 +249,13 @@ def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
+    server_round = int(config.get("server-round", 1))
+    seed = settings.seed * 10_007 + server_round
+    if ATTACK_POISON in config:  # a simulated malicious bank (strategies.attacks)
+        rows = poisoned(rows, str(config[ATTACK_POISON]), context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
         return newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
-    server_round = int(config.get("server-round", 1))
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
-    seed = settings.seed * 10_007 + server_round
     if settings.dp_mode == "opacus":
         from strategies.dp.opacus_training import train_private
 
@@ -290,6 +293,23 @@ def train_round(message: Message, context: Context) -> Message:
     metrics = MetricRecord(metrics)
     content = RecordDict({"arrays": to_arrays(model), "metrics": metrics})
     return Message(content=content, reply_to=message)
+
+
+def poisoned(
+    rows: BankRows, spec: str, context: Context, settings: BankSettings, seed: int
+) -> BankRows:
+    """The bank's training rows after its own attack's poisoning ``spec`` (unscaled rows
+    in, re-scaled with the federation's standardiser)."""
+    from strategies.attacks import AttackError, poison_rows
+
+    scaler = stored_scaler(context)
+    x = rows.x_train.astype(np.float64) * scaler.std + scaler.mean
+    names = load_bank(context, settings).feature_names
+    try:
+        x, y = poison_rows(spec, x, rows.y_train, names, np.random.default_rng(seed))
+    except AttackError as err:
+        raise DataError(str(err)) from None
+    return dataclasses.replace(rows, x_train=scaler.transform(x), y_train=y)
 
 
 def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:

@@ -22,6 +22,21 @@ IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
 DATA_KINDS = ("embedded", "lending_club_csv", "csv", "synthetic")
+ATTACKS = (
+    "none",
+    "label_flip",
+    "sign_flip",
+    "scale",
+    "noise",
+    "alie",
+    "backdoor",
+    "free_rider",
+    "weight_inflation",
+    "colluding",
+)
+ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "bulyan", "norm_bound")
+"""Defences that need each bank's update in plaintext."""
+GROUP_RULES = ("median", "trimmed_mean")
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,12 @@ class StrategyConfig:
     quantization_bits: int = 16
     metric_range: float = 1e3
     max_weight: float = 2.0**24
+    beta: float = 0.2
+    num_malicious: int = 1
+    num_selected: int | None = None
+    max_norm: float | None = None
+    group_size: int = 3
+    robust: str = "none"
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,27 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class AttackConfig:
+    """Simulated malicious banks (``attack=none``: every bank is honest).
+
+    ``None`` for a per-attack setting means the attack's own default (see
+    :mod:`strategies.attacks`).
+    """
+
+    name: str = "none"
+    banks: tuple[int, ...] = (0,)
+    start_round: int = 1
+    factor: float | None = None
+    fraction: float | None = None
+    norm: float | None = None
+    flip: str | None = None
+    trigger: dict | None = None
+    z: float | None = None
+    samples: int | None = None
+    base: str | None = None
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Simulation engine settings."""
 
@@ -154,6 +196,7 @@ class ExperimentConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     dp: DPConfig = field(default_factory=DPConfig)
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
@@ -251,6 +294,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         strategy=_section(StrategyConfig, raw.get("strategy"), "strategy"),
         dp=_section(DPConfig, raw.get("dp"), "dp"),
         imbalance=_section(ImbalanceConfig, raw.get("imbalance"), "imbalance"),
+        attack=_section(AttackConfig, raw.get("attack"), "attack"),
         engine=_section(EngineConfig, raw.get("engine"), "engine"),
         eval=_section(EvalConfig, raw.get("eval"), "eval"),
         audit=_section(AuditConfig, raw.get("audit"), "audit"),
@@ -267,7 +311,8 @@ def resolve_optimizer(cfg: ExperimentConfig) -> ExperimentConfig:
     """``cfg`` with ``train.optimizer=auto`` resolved (idempotent).
 
     ``auto`` is ``newton`` when DP is off and the strategy aggregates sums (``fedavg``,
-    ``secagg``), else ``sgd`` (DP-SGD and robust aggregators need model-update rounds).
+    ``secagg``), else ``sgd`` (DP-SGD, robust aggregators and simulated attacks that rewrite
+    the model update need model-update rounds).
 
     Raises
     ------
@@ -275,7 +320,8 @@ def resolve_optimizer(cfg: ExperimentConfig) -> ExperimentConfig:
         For an explicit ``newton`` with DP or with a strategy that does not sum.
     """
     optimizer = cfg.train.optimizer
-    sums = cfg.strategy.name in SUM_STRATEGIES
+    # A simulated bank that rewrites its model update needs model-update rounds too.
+    sums = cfg.strategy.name in SUM_STRATEGIES and not attack_rewrites_model(cfg.attack)
     if optimizer == "auto":
         optimizer = "newton" if cfg.dp.mode == "off" and sums else "sgd"
     elif optimizer == "newton" and cfg.dp.mode != "off":
@@ -343,6 +389,8 @@ def validate(cfg: ExperimentConfig) -> None:
         f"imbalance must be one of {IMBALANCE_METHODS}, got {cfg.imbalance.method!r}",
     )
     _check_dp(cfg)
+    _check_defence(cfg)
+    _check_attack(cfg)
     _check(
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
@@ -442,3 +490,118 @@ def _check_dp(cfg: ExperimentConfig) -> None:
             "dp=central cannot be combined with imbalance=smote (synthetic rows are built from "
             "each bank's real neighbours); use imbalance=class_weight",
         )
+
+
+def _check_defence(cfg: ExperimentConfig) -> None:
+    s = cfg.strategy
+    plaintext = s.name in ROBUST_STRATEGIES
+    if s.name == "secagg":
+        _check(
+            s.robust == "none",
+            f"strategy=secagg cannot apply strategy.robust={s.robust}: the server sees only the "
+            "sum of all banks and a robust rule needs each update; use strategy=grouped_secagg "
+            f"or a plaintext robust strategy ({', '.join(ROBUST_STRATEGIES)})",
+        )
+    if plaintext:
+        _check(
+            s.threshold is None and s.robust == "none",
+            f"strategy={s.name} needs each bank's update in plaintext and cannot be combined "
+            "with secure aggregation (strategy.threshold / strategy.robust); use "
+            "strategy=grouped_secagg for robustness over securely summed groups",
+        )
+    if plaintext or s.name == "grouped_secagg":
+        _check(
+            cfg.dp.mode != "central",
+            f"dp=central accounts for a released sum of all banks' noised updates; "
+            f"strategy={s.name} releases something else (a median, a chosen update or group "
+            "sums), so its guarantee would not hold; use dp=opacus",
+        )
+        _check(
+            cfg.train.optimizer != "newton",
+            f"strategy={s.name} combines model updates; use train.optimizer=sgd",
+        )
+    _check(0.0 <= s.beta < 0.5, f"strategy.beta must be in [0, 0.5), got {s.beta}")
+    _check(s.num_malicious >= 0, f"strategy.num_malicious must be >= 0, got {s.num_malicious}")
+    _check(
+        s.num_selected is None or s.num_selected >= 1,
+        f"strategy.num_selected must be at least 1, got {s.num_selected}",
+    )
+    _check(
+        s.max_norm is None or s.max_norm > 0,
+        f"strategy.max_norm must be positive (or null: the round's median norm), got {s.max_norm}",
+    )
+    if s.name == "grouped_secagg":
+        _check(
+            s.group_size >= 3,
+            f"strategy.group_size must be at least 3, got {s.group_size}: in a group of two, "
+            "a bank whose group mean becomes the median learns the other's update",
+        )
+        count = static_bank_count(cfg.partition)
+        if count is not None:
+            check_group_count(count, s.group_size)
+        _check(
+            s.robust in GROUP_RULES,
+            f"strategy.robust must be one of {GROUP_RULES} for grouped_secagg, got {s.robust!r}",
+        )
+
+
+def check_group_count(num_banks: int, group_size: int) -> None:
+    """Refuse ``grouped_secagg`` with fewer than three groups (a median of two groups is
+    their mean: no robustness)."""
+    groups = num_banks // group_size
+    _check(
+        groups >= 3,
+        f"strategy=grouped_secagg needs at least 3 groups for a robust rule: {num_banks} banks "
+        f"in groups of {group_size} make {groups}",
+    )
+
+
+def _check_attack(cfg: ExperimentConfig) -> None:
+    a = cfg.attack
+    _check(a.name in ATTACKS, f"attack must be one of {ATTACKS}, got {a.name!r}")
+    if a.name == "none":
+        return
+    _check(len(a.banks) >= 1, "attack.banks must name at least one bank, e.g. attack.banks=[0]")
+    _check(
+        all(isinstance(b, int) and b >= 0 for b in a.banks),
+        f"attack.banks must be bank numbers >= 0, got {list(a.banks)}",
+    )
+    _check(len(set(a.banks)) == len(a.banks), f"attack.banks repeats a bank: {list(a.banks)}")
+    _check(
+        1 <= a.start_round <= cfg.train.rounds,
+        f"attack.start_round must be in [1, train.rounds={cfg.train.rounds}], got {a.start_round}",
+    )
+    _check(a.factor is None or a.factor > 0, f"attack.factor must be positive, got {a.factor}")
+    _check(
+        a.fraction is None or 0 < a.fraction <= 1,
+        f"attack.fraction must be in (0, 1], got {a.fraction}",
+    )
+    _check(a.norm is None or a.norm >= 0, f"attack.norm must be >= 0, got {a.norm}")
+    _check(a.z is None or a.z >= 0, f"attack.z must be >= 0, got {a.z}")
+    _check(a.samples is None or a.samples >= 2, f"attack.samples must be >= 2, got {a.samples}")
+    _check(
+        a.flip in (None, "all", "defaults"),
+        f"attack.flip must be all or defaults, got {a.flip!r}",
+    )
+    _check(
+        a.base in (None, "alie", "sign_flip"),
+        f"attack.base must be alie or sign_flip, got {a.base!r}",
+    )
+    _check(
+        a.trigger is None or (isinstance(a.trigger, dict) and len(a.trigger) >= 1),
+        "attack.trigger must map features to values, e.g. {sub_grade: G2, emp_length: emp_7}",
+    )
+    if a.name == "colluding":
+        _check(len(a.banks) >= 2, "attack=colluding needs at least two attack.banks")
+    _check(
+        not (attack_rewrites_model(a) and cfg.train.optimizer == "newton"),
+        f"attack={a.name} rewrites model updates, which Newton rounds do not send; use "
+        "train.optimizer=sgd (or auto)",
+    )
+
+
+def attack_rewrites_model(a: AttackConfig) -> bool:
+    """Whether the attack changes the model a bank sends (data poisoning alone does not)."""
+    if a.name in ("none", "label_flip"):
+        return False
+    return not (a.name == "backdoor" and (a.factor or 1.0) == 1.0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fl_credit import baselines, server_view
+from fl_credit.attacks import attack_metrics, attack_mods
 from fl_credit.bank_identity import identity_provider, write_identities
 from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
@@ -44,13 +45,14 @@ class ExperimentOutcome:
     """Test-set scores by model (``local`` maps bank to scores or None), for ``scores.csv``."""
 
 
-def simulation_mods(cfg: ExperimentConfig) -> list:
-    """Extra client mods for simulated faults (none unless configured)."""
+def simulation_mods(cfg: ExperimentConfig, num_banks: int) -> list:
+    """Extra client mods for simulated faults and malicious banks (none unless configured)."""
+    mods = attack_mods(cfg, num_banks)
     if not cfg.drop_after_keys:
-        return []
+        return mods
     from strategies.secagg import dropout_mod
 
-    return [dropout_mod(set(cfg.drop_after_keys))]
+    return [dropout_mod(set(cfg.drop_after_keys)), *mods]
 
 
 def federate(
@@ -84,7 +86,7 @@ def federate(
 
         run = simulate(
             server_main,
-            make_client_app(simulation_mods(cfg), identity_provider(bank_dir)),
+            make_client_app(simulation_mods(cfg, len(prepared.banks)), identity_provider(bank_dir)),
             len(prepared.banks),
             cfg.engine,
         )
@@ -162,6 +164,7 @@ def run_experiment(
             "engine_start_stop_s": engine.engine_seconds + fed.setup_seconds,
         },
     }
+    metrics["attack"] = attack_metrics(cfg, prepared, fed, metrics)
     scores = {
         "federated": federated_test_scores(fed, prepared.x_test),
         "centralized": central.test_scores,
@@ -189,6 +192,7 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
         "dp": cfg.dp.mode,
         "dp_epsilon": cfg.dp.epsilon if cfg.dp.mode != "off" else None,
         "strategy": cfg.strategy.name,
+        "attack": cfg.attack.name,
         "partition": cfg.partition.scheme,
         "num_banks": num_banks,
         "seed": cfg.seed,

@@ -1,0 +1,162 @@
+"""Malicious banks for simulations: data and model poisoning as Flower ClientApp mods.
+
+Build one mod for a run with :func:`build_attack_mod` and put it first in the ClientApp's
+mods; it acts only on ``train`` requests to the attacked partitions from ``start_round`` on
+(see :mod:`.mod` for where it sits relative to secure aggregation and bank-level DP).
+
+Attacks (``attack=`` name, the ``attack.*`` keys each reads):
+
+=================  =====================  ==============================================
+name               keys                   what the malicious bank sends
+=================  =====================  ==============================================
+label_flip         fraction, flip         model trained on flipped labels (all, or
+                                          defaults turned repaid)
+sign_flip          factor                 ``global - factor * update``
+scale              factor                 ``global + factor * update`` (model replacement)
+noise              norm                   ``global + Gaussian of L2 norm``
+alie               z, samples             ``mu - z sigma sign(mu)``, spread bootstrapped
+                                          from its own rows
+backdoor           fraction, factor,      model trained with a trigger stamped on part of
+                   trigger                its rows labelled repaid (update x ``factor``)
+free_rider         norm                   the global model (plus small noise), own weight
+weight_inflation   factor                 honest model, ``factor`` x its num-examples
+colluding          base, factor, z        one common ALIE / sign-flip update from the
+                                          colluders' pooled honest updates
+=================  =====================  ==============================================
+
+Data poisoning reaches the bank's rows through one hook: the mod adds ``"attack-poison"``
+(a JSON spec) to the train config, and the bank's train handler passes its rows through
+:func:`poison_rows`. This package imports only Flower, numpy and scipy (and the sibling
+:mod:`strategies.secagg`, to mask a rewritten reply).
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from flwr.clientapp.typing import Mod
+
+from .alie import ALIE, alie_z
+from .base import Attack, BankTools
+from .colluding import COLLUDING_BASES, Colluding
+from .exchange import POISON_KEY, AttackError, TrainExchange
+from .mod import attack_mod
+from .outcome import backdoor_success, free_rider_gain
+from .poisoning import FLIP_MODES, apply_trigger, has_trigger, poison_rows
+from .simple import (
+    DEFAULT_TRIGGER,
+    Backdoor,
+    FreeRider,
+    LabelFlip,
+    Noise,
+    Scale,
+    SignFlip,
+    WeightInflation,
+)
+
+ATTACKS: dict[str, type[Attack]] = {
+    cls.name: cls
+    for cls in (
+        LabelFlip,
+        SignFlip,
+        Scale,
+        Noise,
+        ALIE,
+        Backdoor,
+        FreeRider,
+        WeightInflation,
+        Colluding,
+    )
+}
+"""Attack classes by config name."""
+
+ATTACK_NAMES = ("none", *ATTACKS)
+DATA_POISONING = ("label_flip", "backdoor")
+"""Attacks that change the bank's rows (the others rewrite its model update)."""
+
+
+def make_attack(name: str, banks: Iterable[int], **params: Any) -> Attack:
+    """The attack ``name`` configured from ``params``.
+
+    ``num_banks`` (needed by ``alie`` and ``colluding``) and ``channel`` (``colluding``:
+    a folder; a temporary one by default) are passed through; other keys are the
+    ``attack.*`` settings, and keys the attack does not read are ignored.
+    """
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACK_NAMES)}")
+    cls = ATTACKS[name]
+    kwargs = {k: params[k] for k in cls.params if params.get(k) is not None}
+    banks = sorted(set(int(b) for b in banks))
+    if cls in (ALIE, Colluding):
+        kwargs["num_banks"] = int(params["num_banks"])
+        kwargs["num_attackers"] = len(banks)
+    if cls is Colluding:
+        kwargs["channel"] = params.get("channel") or _temporary_channel()
+    return cls(**kwargs)
+
+
+def build_attack_mod(name: str, banks: Iterable[int], start_round: int = 1, **params: Any) -> Mod:
+    """A ClientApp mod making partitions ``banks`` run attack ``name`` (simulation only).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ATTACKS`.
+    banks : Iterable[int]
+        Attacked partition ids.
+    start_round : int
+        First server round of the attack.
+    **params
+        ``attack.*`` settings (``factor``, ``fraction``, ``norm``, ``flip``, ``trigger``,
+        ``z``, ``samples``, ``base``) plus ``num_banks`` and, optionally, ``channel``.
+
+    Returns
+    -------
+    Mod
+        Put it first in the ClientApp's mods.
+    """
+    banks = sorted(set(int(b) for b in banks))
+    return attack_mod(make_attack(name, banks, **params), banks, start_round)
+
+
+def _temporary_channel() -> str:
+    folder = tempfile.mkdtemp(prefix="fl_credit_colluders_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+__all__ = [
+    "ALIE",
+    "ATTACKS",
+    "ATTACK_NAMES",
+    "COLLUDING_BASES",
+    "DATA_POISONING",
+    "DEFAULT_TRIGGER",
+    "FLIP_MODES",
+    "POISON_KEY",
+    "Attack",
+    "AttackError",
+    "Backdoor",
+    "BankTools",
+    "Colluding",
+    "FreeRider",
+    "LabelFlip",
+    "Noise",
+    "Scale",
+    "SignFlip",
+    "TrainExchange",
+    "WeightInflation",
+    "alie_z",
+    "apply_trigger",
+    "attack_mod",
+    "backdoor_success",
+    "build_attack_mod",
+    "free_rider_gain",
+    "has_trigger",
+    "make_attack",
+    "poison_rows",
+]

@@ -1,0 +1,76 @@
+"""The shape every attack shares, and the tools a malicious bank has at hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .exchange import TrainExchange
+
+
+@dataclass
+class BankTools:
+    """What a malicious bank can do besides reading its honest reply.
+
+    Attributes
+    ----------
+    retrain : callable
+        ``retrain(spec) -> list of numpy.ndarray``: run the bank's own train handler again on
+        the same global model with its rows poisoned by ``spec`` (see
+        :func:`strategies.attacks.poison_rows`, e.g. ``{"kind": "resample", "seed": 3}`` for
+        a bootstrap resample) and return the trained model. The bank's state is rolled back
+        around the call, so the extra training leaves no trace in its accountants.
+    rng : numpy.random.Generator
+        Randomness seeded from the run's seed, the round and the bank.
+    """
+
+    retrain: Callable[[Mapping[str, Any]], list[np.ndarray]]
+    rng: np.random.Generator
+
+
+class Attack:
+    """A malicious bank's behaviour in a train round.
+
+    Subclasses set :attr:`name` (the ``attack=`` config name), :attr:`params` (the
+    ``attack.*`` keys they read) and override :meth:`poison` (data poisoning: ask the bank's
+    train handler to poison its own rows) and/or :meth:`rewrite` (model poisoning: change the
+    trained model and the claimed weight after honest training). The default is honest.
+    """
+
+    name: ClassVar[str] = ""
+    params: ClassVar[tuple[str, ...]] = ()
+    observes_before_start: ClassVar[bool] = False
+    """Whether :meth:`observe` also runs in rounds before ``start_round``."""
+
+    @property
+    def rewrites_model(self) -> bool:
+        """Whether :meth:`rewrite` changes the reply (False: data poisoning only, which
+        also works when the reply is not a model, e.g. a Newton round's sums)."""
+        return True
+
+    def poison(self, server_round: int) -> dict[str, Any] | None:
+        """Poisoning spec for the bank's own rows this round (None: train on clean rows)."""
+        return None
+
+    def observe(self, exchange: TrainExchange, tools: BankTools) -> None:
+        """See the honest exchange (every round the attack is active, or from round 1 when
+        :attr:`observes_before_start`); the default does nothing."""
+
+    def rewrite(self, exchange: TrainExchange, tools: BankTools) -> tuple[list[np.ndarray], float]:
+        """The model and ``num-examples`` the malicious bank sends (default: honest)."""
+        return exchange.honest_arrays, exchange.weight
+
+    def describe(self) -> dict[str, Any]:
+        """The attack's name and settings, for ``metrics.json``."""
+        return {"name": self.name, **{k: getattr(self, k) for k in self.params}}
+
+
+def unit_gaussian(like: list[np.ndarray], norm: float, rng: np.random.Generator) -> list:
+    """A Gaussian direction over all arrays, scaled to L2 norm ``norm``."""
+    draws = [rng.standard_normal(a.shape) for a in like]
+    total = float(np.sqrt(sum(float(np.sum(d * d)) for d in draws)))
+    scale = norm / total if total > 0 else 0.0
+    return [d * scale for d in draws]
