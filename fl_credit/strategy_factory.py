@@ -3,7 +3,9 @@
 ``strategy=secagg`` (the default) makes every sum the server needs, the standardisation
 statistics and the validation histograms as well as the model updates, go through the same
 secure aggregation: the server learns sums only. ``strategy=fedavg`` / ``fedprox`` sum in the
-clear.
+clear. The defences of :mod:`strategies.robust` (``fedmedian``, ``trimmed_mean``, ``krum``,
+``multikrum``, ``bulyan``, ``norm_bound``) combine plaintext updates; ``grouped_secagg`` sums
+securely within random groups and combines the group means robustly.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig, check_bank_count, resolve_optimizer
+from fl_credit.config import (
+    ExperimentConfig,
+    check_bank_count,
+    check_group_count,
+    resolve_optimizer,
+)
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -189,7 +196,44 @@ def build_strategy(
             timeout=cfg.engine.timeout,
             **common,
         )
-    raise ConfigError(f"unknown strategy {name!r}; choose secagg, fedavg or fedprox")
+    if name == "grouped_secagg":
+        check_group_count(num_banks, cfg.strategy.group_size)
+        from fl_credit.bank_identity import read_consortium
+        from strategies.robust import GroupedSecAgg
+
+        return with_tolerance_stop(GroupedSecAgg)(
+            group_size=cfg.strategy.group_size,
+            robust=cfg.strategy.robust,
+            beta=cfg.strategy.beta,
+            seed=cfg.seed,
+            clipping_range=update_clip(cfg, noise_std_share),
+            quantization_bits=cfg.strategy.quantization_bits,
+            metric_range=cfg.strategy.metric_range,
+            max_weight=cfg.strategy.max_weight,
+            timeout=cfg.engine.timeout,
+            consortium=read_consortium(Path(consortium)) if consortium else None,
+            **common,
+        )
+    from strategies.robust import PLAINTEXT_ROBUST, build_robust_strategy
+
+    if name in PLAINTEXT_ROBUST:
+        try:
+            return build_robust_strategy(
+                name,
+                num_banks=num_banks,
+                beta=cfg.strategy.beta,
+                num_malicious=cfg.strategy.num_malicious,
+                num_selected=cfg.strategy.num_selected,
+                max_norm=cfg.strategy.max_norm,
+                wrap=with_tolerance_stop,
+                **common,
+            )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    raise ConfigError(
+        f"unknown strategy {name!r}; choose secagg, fedavg, fedprox, grouped_secagg or "
+        f"{', '.join(PLAINTEXT_ROBUST)}"
+    )
 
 
 def newton_strategy(

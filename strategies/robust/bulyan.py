@@ -1,0 +1,40 @@
+"""Flower's Bulyan without its forced garbage collection per reply.
+
+``flwr.serverapp.strategy.Bulyan.aggregate_train`` (Flower 1.41) reads each selected reply
+with ``ArrayRecord.to_numpy_ndarrays(keep_input=False)``, which calls ``gc.collect()`` for
+every reply. In a process that holds a simulation, torch and the data, one collection takes
+about a second, so a 10-bank round spent about 7 s collecting garbage (measured: 70 s for
+10 rounds against 5 s for FedMedian). The subclass hands Bulyan records that keep their
+input instead; the aggregation itself is Flower's, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.common import NDArray
+from flwr.serverapp.strategy import Bulyan
+
+
+class _KeptArrayRecord(ArrayRecord):
+    """An ArrayRecord whose ``to_numpy_ndarrays`` never empties it (so never collects)."""
+
+    def to_numpy_ndarrays(self, *, keep_input: bool = True) -> list[NDArray]:
+        """The arrays, leaving the record as it is."""
+        return super().to_numpy_ndarrays(keep_input=True)
+
+
+class FastBulyan(Bulyan):
+    """:class:`flwr.serverapp.strategy.Bulyan`, minus a ``gc.collect()`` per reply."""
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Bulyan's aggregation of ``replies`` (see module doc)."""
+        replies = list(replies)
+        for msg in replies:
+            if msg.has_content() and self.arrayrecord_key in msg.content.array_records:
+                record = msg.content[self.arrayrecord_key]
+                msg.content[self.arrayrecord_key] = _KeptArrayRecord(dict(record.items()))
+        return super().aggregate_train(server_round, replies)
