@@ -29,7 +29,8 @@ def hydra_error(overrides: list[str]) -> BaseException:
         (["partitions=shares"], "unknown config key 'partitions'; did you mean partition=shares?"),
         (
             ["strategy=secure"],
-            "no option 'secure' for strategy (options: fedavg, fedprox, secagg); "
+            "no option 'secure' for strategy (options: bulyan, fedavg, fedmedian, fedprox, "
+            "grouped_secagg, krum, multikrum, norm_bound, secagg, trimmed_mean); "
             "did you mean strategy=secagg?",
         ),
         (
