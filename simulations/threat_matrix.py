@@ -1,0 +1,347 @@
+"""The threat matrix: every attack against every defence, read from one sweep.
+
+``python -m fl_credit.simulate +experiment=threat_matrix`` runs the grid (bank split x
+defence x attack x seed); this module turns its run folders into
+
+- ``summary.csv``: one row per split, defence and attack, with seed means and spreads of the
+  clean AUC (the same defence without attack, same seed), the AUC under attack, the AUC drop,
+  each attack's own success measure and the cost of a round;
+- ``summary.md``: the same as tables, plus the privacy attacks per defence (what the
+  coordinator reconstructs from what it received, membership inference against the released
+  model), read from the attack-free runs by :func:`simulations.privacy_audit.audit_run`;
+- ``runs.csv``: one row per run (status and error of refused combinations included);
+- ``heatmap_auc_drop.png`` and ``heatmap_success.png``.
+
+``python -m simulations.threat_matrix SWEEP_DIR`` rebuilds them; the experiment's Hydra
+callback (:class:`ThreatMatrixReport`) does it when the sweep ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fl_credit.errors import FlCreditError
+from fl_credit.plotting import new_figure, save_png, write_text
+from simulations.report_runs import collect_runs
+from simulations.sweep_callback import sweep_dir_of
+
+log = logging.getLogger(__name__)
+
+SPLITS = {"ten_equal": "10 equal banks", "study": "3 banks 25/25/50"}
+DEFENCES = (
+    "fedavg",
+    "secagg",
+    "fedmedian",
+    "trimmed_mean",
+    "krum",
+    "multikrum",
+    "bulyan",
+    "norm_bound",
+    "grouped_secagg",
+    "secagg_dp",
+    "secagg_bank_dp",
+)
+ATTACKS = (
+    "label_flip",
+    "sign_flip",
+    "scale",
+    "noise",
+    "alie",
+    "backdoor",
+    "free_rider",
+    "weight_inflation",
+    "colluding",
+)
+CLEAN = "none"
+SUCCESS = {
+    "backdoor": "backdoor effect (triggered defaults approved, minus the clean run's share)",
+    "free_rider": "free-rider gain (federated AUC minus its AUC alone)",
+}
+KEYS = ("threat_split", "defence", "attack", "seed")
+
+
+def run_table(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per run: the matrix keys, status, error and the figures the matrix needs."""
+    df = collect_runs(sweep_dir)
+    missing = [k for k in KEYS if k not in df.columns]
+    if missing:
+        raise ValueError(f"{sweep_dir} is not a threat-matrix sweep: no {missing} overrides")
+    out = df[["run_dir", *KEYS, "status", "error"]].copy()
+    root = Path(sweep_dir)
+    out["run_dir"] = [str(p if Path(p).is_absolute() else root / p) for p in out["run_dir"]]
+    out["auc"] = _column(df, "federated.auc")
+    out["backdoor_success"] = _column(df, "attack.backdoor.success")
+    gains = [c for c in df.columns if c.startswith("attack.free_rider.") and c.endswith(".gain")]
+    out["free_rider_gain"] = df[gains].mean(axis=1) if gains else np.nan
+    out["rounds"] = _column(df, "rounds.applied")
+    out["server_s"] = _column(df, "timing.server_app_s")
+    out["seconds_per_round"] = out["server_s"] / out["rounds"].where(out["rounds"] > 0)
+    return out
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(df[name], errors="coerce") if name in df.columns else pd.Series(np.nan)
+
+
+def with_clean(runs: pd.DataFrame) -> pd.DataFrame:
+    """Attach each run's clean reference: the same split, defence and seed without attack."""
+    clean = runs[runs["attack"] == CLEAN].set_index(["threat_split", "defence", "seed"])
+    key = list(zip(runs["threat_split"], runs["defence"], runs["seed"], strict=True))
+    runs = runs.copy()
+    runs["clean_auc"] = [clean["auc"].get(k, np.nan) for k in key]
+    runs["clean_backdoor_success"] = [clean["backdoor_success"].get(k, np.nan) for k in key]
+    runs["auc_drop"] = runs["clean_auc"] - runs["auc"]
+    runs["success"] = np.where(
+        runs["attack"] == "backdoor",
+        runs["backdoor_success"] - runs["clean_backdoor_success"],
+        np.where(runs["attack"] == "free_rider", runs["free_rider_gain"], np.nan),
+    )
+    return runs
+
+
+def _spread(values: pd.Series) -> tuple[float, float, int]:
+    """Mean and half-width of a 95% t-interval (nan for one value)."""
+    from scipy import stats
+
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return math.nan, math.nan, 0
+    if len(v) == 1:
+        return float(v.iloc[0]), math.nan, 1
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half), int(len(v))
+
+
+def cell_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per split, defence and attack: seed means and 95% half-widths."""
+    rows = []
+    for (split, defence, attack), group in runs.groupby(["threat_split", "defence", "attack"]):
+        ok = group[group["status"] == "ok"]
+        row: dict[str, Any] = {
+            "threat_split": split,
+            "defence": defence,
+            "attack": attack,
+            "runs": len(group),
+            "ok": len(ok),
+            "error": next((e for e in group["error"] if isinstance(e, str) and e), ""),
+        }
+        for name in ("clean_auc", "auc", "auc_drop", "success", "seconds_per_round"):
+            mean, half, n = _spread(ok[name])
+            row[name], row[f"{name}_pm"] = mean, half
+        row["seeds"] = int(ok["seed"].nunique())
+        rows.append(row)
+    cells = pd.DataFrame(rows)
+    order = {d: i for i, d in enumerate(DEFENCES)}
+    attack_order = {a: i for i, a in enumerate((CLEAN, *ATTACKS))}
+    cells["_d"] = cells["defence"].map(order).fillna(len(order))
+    cells["_a"] = cells["attack"].map(attack_order).fillna(len(attack_order))
+    return cells.sort_values(["threat_split", "_d", "_a"]).drop(columns=["_d", "_a"])
+
+
+def privacy_table(runs: pd.DataFrame, *, shadows: int, jobs: int) -> pd.DataFrame:
+    """Privacy attacks per split and defence, on the attack-free run of the first seed."""
+    from simulations.privacy_audit import audit_run
+
+    rows = []
+    clean = runs[(runs["attack"] == CLEAN) & (runs["status"] == "ok")]
+    for (split, defence), group in clean.groupby(["threat_split", "defence"]):
+        run_dir = group.sort_values("seed")["run_dir"].iloc[0]
+        try:
+            result = audit_run(run_dir, shadows=shadows, jobs=jobs, control=False)
+        except FlCreditError as err:
+            # Shadow federations replay only FedAvg-like training (not the robust rules):
+            # the reconstruction attacks still apply.
+            log.info("no membership inference for %s (%s)", defence, err)
+            result = audit_run(run_dir, membership=False, control=False)
+        rows.append({"threat_split": split, "defence": defence, **result["headline"]})
+    return pd.DataFrame(rows)
+
+
+def _fmt(mean: float, half: float = math.nan, digits: int = 3) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    text = f"{mean:.{digits}f}"
+    return text if math.isnan(half) else f"{text} ± {half:.{digits}f}"
+
+
+def _matrix_lines(cells: pd.DataFrame, split: str, value: str, title: str) -> list[str]:
+    part = cells[cells["threat_split"] == split]
+    attacks = [a for a in (CLEAN, *ATTACKS) if a in set(part["attack"])]
+    defences = [d for d in DEFENCES if d in set(part["defence"])]
+    lines = [f"#### {title}", "", "| defence | " + " | ".join(attacks) + " |"]
+    lines.append("|---|" + "---|" * len(attacks))
+    for defence in defences:
+        cells_d = part[part["defence"] == defence].set_index("attack")
+        row = []
+        for attack in attacks:
+            if attack not in cells_d.index:
+                row.append("")
+                continue
+            cell = cells_d.loc[attack]
+            if cell["ok"] == 0:
+                row.append("refused" if cell["error"] else "failed")
+            elif value == "auc" and attack == CLEAN:
+                row.append(_fmt(cell["clean_auc"], cell["clean_auc_pm"]))
+            else:
+                row.append(_fmt(cell[value], cell[f"{value}_pm"]))
+        lines.append(f"| {defence} | " + " | ".join(row) + " |")
+    return [*lines, ""]
+
+
+def render_markdown(cells: pd.DataFrame, runs: pd.DataFrame, privacy: pd.DataFrame) -> str:
+    """``summary.md`` of the matrix."""
+    seeds = sorted(int(s) for s in runs["seed"].unique())
+    lines = [
+        "# Threat matrix",
+        "",
+        f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok); seeds {seeds}. Cells are "
+        "the mean over seeds and the half-width of a 95% t-interval (none with one seed). "
+        "'refused' marks a combination the configuration refuses (e.g. Krum or Bulyan with "
+        "too few banks); the reason is in runs.csv.",
+        "",
+    ]
+    for split in [s for s in SPLITS if s in set(cells["threat_split"])]:
+        lines += [f"## {SPLITS[split]}", ""]
+        lines += _matrix_lines(cells, split, "auc", "Federated test AUC (none = clean)")
+        lines += _matrix_lines(cells, split, "auc_drop", "AUC drop against the clean run")
+        lines += _matrix_lines(
+            cells[cells["attack"].isin(SUCCESS)], split, "success", "Attack success"
+        )
+        lines += _matrix_lines(
+            cells[cells["attack"] == CLEAN], split, "seconds_per_round", "Seconds per round"
+        )
+    lines += ["Attack success: " + "; ".join(f"{k}: {v}" for k, v in SUCCESS.items()), ""]
+    if not privacy.empty:
+        lines += [
+            "## Privacy attacks per defence (attack-free run, first seed)",
+            "",
+            "What the coordinator reconstructs from what it received: share of the features of "
+            "a bank's defaulters' mean row recovered within 0.01 sd (alone, and with all other "
+            "banks colluding; the baseline is the federation's mean as a guess), and "
+            "membership inference (LiRA, online) against the released model.",
+            "",
+        ]
+        columns = [
+            ("inversion_features_recovered", "recovered, coordinator alone"),
+            ("inversion_baseline_recovered", "baseline (no attack)"),
+            ("inversion_colluders_features_recovered", "recovered, n-1 colluders"),
+            ("property_abs_error", "default-rate error"),
+            ("mia_auc", "MIA AUC"),
+            ("mia_tpr_at_0.001_fpr", "MIA TPR at 0.1% FPR"),
+            ("mia_tpr_at_0.01_fpr", "MIA TPR at 1% FPR"),
+        ]
+        present = [(c, t) for c, t in columns if c in privacy.columns]
+        lines.append("| split | defence | " + " | ".join(t for _, t in present) + " |")
+        lines.append("|---|---|" + "---|" * len(present))
+        for _, row in privacy.iterrows():
+            values = [_fmt(float(row[c])) for c, _ in present]
+            lines.append(
+                f"| {SPLITS.get(row['threat_split'], row['threat_split'])} | {row['defence']} | "
+                + " | ".join(values)
+                + " |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def heatmap(cells: pd.DataFrame, value: str, title: str):
+    """One panel per split: defences down, attacks across, the cell's mean value."""
+    splits = [s for s in SPLITS if s in set(cells["threat_split"])]
+    fig, axes = new_figure(len(splits), width=6.4, height=4.6)
+    for ax, split in zip(axes, splits, strict=False):
+        part = cells[cells["threat_split"] == split]
+        attacks = [a for a in ATTACKS if a in set(part["attack"])]
+        defences = [d for d in DEFENCES if d in set(part["defence"])]
+        grid = np.full((len(defences), len(attacks)), np.nan)
+        for i, d in enumerate(defences):
+            for j, a in enumerate(attacks):
+                cell = part[(part["defence"] == d) & (part["attack"] == a)]
+                if not cell.empty:
+                    grid[i, j] = cell[value].iloc[0]
+        image = ax.imshow(grid, cmap="RdYlGn_r", aspect="auto")
+        ax.set_xticks(range(len(attacks)), attacks, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(defences)), defences, fontsize=7)
+        for i in range(len(defences)):
+            for j in range(len(attacks)):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=6)
+        ax.set_title(SPLITS[split], fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def write_matrix(
+    sweep_dir: str | Path, *, audit: bool = True, shadows: int = 8, jobs: int = 1
+) -> list[Path]:
+    """Write the matrix files into ``sweep_dir``; returns the paths written."""
+    root = Path(sweep_dir)
+    runs = with_clean(run_table(root))
+    cells = cell_table(runs)
+    privacy = privacy_table(runs, shadows=shadows, jobs=jobs) if audit else pd.DataFrame()
+    if not privacy.empty:
+        cells = cells.merge(privacy, on=["threat_split", "defence"], how="left")
+    written = [
+        write_text(root / "runs.csv", runs.to_csv(index=False)),
+        write_text(root / "summary.csv", cells.to_csv(index=False)),
+        write_text(root / "summary.md", render_markdown(cells, runs, privacy)),
+        save_png(
+            root / "heatmap_auc_drop.png", heatmap(cells, "auc_drop", "AUC drop under attack")
+        ),
+    ]
+    success = cells[cells["attack"].isin(SUCCESS)]
+    if not success.empty:
+        written.append(
+            save_png(root / "heatmap_success.png", heatmap(success, "success", "Attack success"))
+        )
+    return written
+
+
+class ThreatMatrixReport(Callback):
+    """Hydra callback of ``+experiment=threat_matrix``: the matrix files after the sweep."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Build the matrix; a failure is logged, never raised (the runs are kept)."""
+        try:
+            written = write_matrix(sweep_dir_of(config))
+        except Exception as exc:  # noqa: BLE001 - a report must never fail the sweep
+            log.warning("threat matrix not written: %s", " ".join(str(exc).split()))
+            return
+        log.info("threat matrix: %s", written[2])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: rebuild the matrix of a sweep and print ``summary.md``."""
+    parser = argparse.ArgumentParser(prog="python -m simulations.threat_matrix")
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--no-audit", action="store_true", help="skip the privacy attacks")
+    parser.add_argument("--shadows", type=int, default=8, help="LiRA shadow federations")
+    parser.add_argument("--jobs", type=int, default=1, help="shadows trained in parallel")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        print(f"error: not a folder: {args.sweep_dir}", file=sys.stderr)
+        return 2
+    try:
+        written = write_matrix(
+            args.sweep_dir, audit=not args.no_audit, shadows=args.shadows, jobs=args.jobs
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(written[2].read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
