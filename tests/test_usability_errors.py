@@ -36,7 +36,7 @@ def hydra_error(overrides: list[str]) -> BaseException:
         (
             ["+experiment=dp_onoff"],
             "no option 'dp_onoff' for experiment (options: bank_count, distribution_sweep, "
-            "dp_on_off, label_skew); did you mean +experiment=dp_on_off?",
+            "dp_on_off, label_skew, threat_matrix); did you mean +experiment=dp_on_off?",
         ),
         (["dp.epsilon=-1"], "dp.epsilon is not a setting of dp=off: use dp=opacus (or dp=central)"),
         (
