@@ -14,30 +14,9 @@ from flwr.serverapp import Grid, ServerApp
 
 from fl_credit.config import EngineConfig
 from fl_credit.errors import FlCreditError
+from fl_credit.flower_patches import apply_patches
 
 log = logging.getLogger(__name__)
-
-
-def keep_ray_running() -> None:
-    """Let every simulation in this process share one Ray instance.
-
-    Flower 1.41's Ray backend calls ``ray.init`` only when Ray is not running, but calls
-    ``ray.shutdown`` after every run, so each point of a sweep pays Ray's start-up again.
-    This replaces the backend's ``terminate`` with one that still kills the run's actors but
-    leaves Ray up; Ray stops when the process exits. Idempotent.
-    """
-    from flwr.server.superlink.fleet.vce.backend import raybackend
-
-    backend = getattr(raybackend, "_fl_credit_ray_backend", raybackend.RayBackend)
-    if getattr(backend, "_fl_credit_keeps_ray", False):
-        return
-
-    def terminate(self) -> None:
-        if self.pool:
-            self.pool.terminate_all_actors()
-
-    backend.terminate = terminate
-    backend._fl_credit_keeps_ray = True
 
 
 class InProcessBackend:
@@ -81,19 +60,6 @@ class InProcessBackend:
             raise ClientAppException(str(ex)) from ex
 
 
-def use_backend(name: str) -> None:
-    """Select the backend Flower's simulation runtime builds for the next run.
-
-    Flower 1.41 hard-codes ``RayBackend`` in the runtime but imports it from its module at
-    call time, so rebinding the module attribute selects the backend.
-    """
-    from flwr.server.superlink.fleet.vce.backend import raybackend
-
-    original = getattr(raybackend, "_fl_credit_ray_backend", raybackend.RayBackend)
-    raybackend._fl_credit_ray_backend = original
-    raybackend.RayBackend = InProcessBackend if name == "inprocess" else original
-
-
 @dataclass(frozen=True)
 class EngineRun:
     """What a simulation returned and where its time went."""
@@ -121,9 +87,6 @@ def simulate(
     """
     from flwr.simulation import run_simulation
 
-    use_backend(engine.backend)
-    if engine.keep_warm:
-        keep_ray_running()
     outcome: dict = {}
     server_app = ServerApp()
 
@@ -137,12 +100,16 @@ def simulate(
         outcome["server_seconds"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    run_simulation(
-        server_app=server_app,
-        client_app=client_app,
-        num_supernodes=num_banks,
-        backend_config={"client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0}},
-    )
+    backend = InProcessBackend if engine.backend == "inprocess" else None
+    with apply_patches(backend=backend, keep_ray=engine.keep_warm):
+        run_simulation(
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=num_banks,
+            backend_config={
+                "client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0}
+            },
+        )
     wall = time.perf_counter() - started
     if "error" in outcome:
         raise outcome["error"]
