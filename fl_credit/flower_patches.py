@@ -9,7 +9,8 @@ and raises :class:`FlowerChangedError` when one differs (a patch written for one
 be laid over another), and ``tests/test_flower_patches.py`` fails loudly on the same check,
 so an upgrade of Flower cannot slip past unnoticed.
 
-The patches (all for Flower's simulation runtime; the Deployment Engine is not patched):
+``apply_patches("simulation", ...)`` (Flower's simulation runtime, used by
+``fl_credit.engine``):
 
 ``backend``
     Flower 1.41's simulation runtime hard-codes ``RayBackend``, imported from its module when
@@ -32,6 +33,20 @@ The patches (all for Flower's simulation runtime; the Deployment Engine is not p
     queues' timeouts at 50 ms. Nothing else about the runtime changes: same link state,
     same message validation, same per-node contexts.
 
+``apply_patches("superexec")`` (a bank's SuperExec under the Deployment Engine, used by
+``python -m fl_credit.warm_superexec``):
+
+``fork_clientapps``
+    Flower 1.41's SuperExec starts every ClientApp task as a fresh ``flwr-clientapp``
+    process, which imports Flower's client runtime, torch, pandas and the app: 3-10 s per
+    message on the 2-core machine. The patched executor forks each ClientApp task from the
+    SuperExec process instead, which imported those dependencies once; the child runs
+    Flower's own ``run_clientapp`` with the same arguments ``flwr-clientapp`` would get, and
+    exits. Every message still runs in its own process (state still travels in
+    ``context.state``) and the app's code is still loaded from the run's FAB, never from the
+    warm parent. Other task types, and runs that install dependencies at run time, go to
+    Flower's own executor unchanged.
+
 Process teardown (``os._exit`` after the atexit handlers, :mod:`fl_credit.fast_exit`) and the
 plain SGD step that keeps ``torch._dynamo`` unimported (:mod:`fl_credit.training`) are not
 Flower patches and live with what they change.
@@ -44,10 +59,12 @@ import functools
 import hashlib
 import importlib
 import inspect
+import os
 import queue
 import sys
 import threading
 import time
+import traceback
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -78,6 +95,33 @@ PINNED_RAY_SOURCES: dict[str, str] = {
     f"{RAY_BACKEND}:RayBackend.terminate": "572052de11fe046c",
     f"{RAY_BACKEND}:RayBackend.init_ray": "617470e8182cea2e",
 }
+
+SUPEREXEC = "flwr.supercore.superexec.run_superexec"
+RUN_CLIENTAPP = "flwr.supernode.runtime.run_clientapp"
+EXIT_HANDLER = "flwr.supercore.exit.exit_handler"
+SUBPROCESS_EXECUTOR = "flwr.supercore.superexec.executor.subprocess_executor"
+PINNED_SUPEREXEC_SOURCES: dict[str, str] = {
+    f"{SUPEREXEC}:run_superexec": "d11f4e7fbc8f0b12",
+    f"{RUN_CLIENTAPP}:run_clientapp": "6ce09559f3a2f5dc",
+    f"{EXIT_HANDLER}:trigger_exit_handlers": "5703e77e3197160c",
+    "flwr.supernode.cli.flwr_clientapp:flwr_clientapp": "9e02b412fb895b05",
+    f"{SUBPROCESS_EXECUTOR}:SubprocessExecutor.launch": "83abf3dbe02281fd",
+}
+
+INSTALL = "flwr.cli.install"
+PINNED_SUPEREXEC_SOURCES.update(
+    {
+        f"{INSTALL}:install_from_fab": "481bd04cde582322",
+        f"{INSTALL}:validate_and_install": "628b69fb852ae858",
+    }
+)
+SUPERNODE = "flwr.supernode.start_client_internal"
+PINNED_SUPERNODE_SOURCES: dict[str, str] = {
+    f"{SUPERNODE}:start_client_internal": "9e89a6eb68fbec68",
+    f"{SUPERNODE}:_push_messages": "00bb86faffdec114",
+}
+SUPERNODE_IDLE_SLEEP = 3  # Flower 1.41's literal sleeps in start_client_internal
+SUPERNODE_REPLY_SLEEP = 0.5
 
 FALLBACK_POLL_SECONDS = 0.1
 QUEUE_TIMEOUT_CAP_SECONDS = 0.05
@@ -293,32 +337,254 @@ def _prompt_polling() -> None:
     vce_api.Queue = PromptQueue
 
 
+# --- fork_clientapps -------------------------------------------------------------------------
+
+
+class ForkingExecutor:
+    """A SuperExec executor that forks ClientApp tasks from this (warm) process.
+
+    Implements Flower 1.41's ``Executor`` protocol around the executor Flower built
+    (``inner``), which keeps every other task type and all capacity handling.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.children: set[int] = set()
+        self.parent_pid = os.getpid()
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def launch(self, spec):
+        """Fork a ClientApp task; pass anything else to Flower's executor."""
+        from flwr.supercore.constant import TaskType
+        from flwr.supercore.superexec.executor import LaunchResult
+
+        if spec.task_type != TaskType.CLIENT_APP or spec.runtime_dependency_install:
+            return self.inner.launch(spec)
+        pid = os.fork()
+        if pid == 0:
+            _run_forked_clientapp(spec)  # never returns
+        self.children.add(pid)
+        return LaunchResult.accepted()
+
+    def reconcile(self) -> None:
+        """Reap finished ClientApp children, then let Flower's executor do its part."""
+        for pid in list(self.children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.children.discard(pid)
+        self.inner.reconcile()
+
+    def close(self) -> None:
+        """Close Flower's executor (in the parent only)."""
+        if os.getpid() == self.parent_pid:
+            self.inner.close()
+
+
+def _run_forked_clientapp(spec) -> None:
+    """In the forked child: what ``flwr-clientapp`` does with ``spec``, then ``os._exit``."""
+    code = 1
+    try:
+        # The parent's exit handlers (its Runtime API client, its executor) are not ours.
+        exit_handler = importlib.import_module(EXIT_HANDLER)
+        with exit_handler._lock_handlers:
+            exit_handler.registered_exit_handlers.clear()
+        _forget_app_modules()
+        _install_each_fab_once()
+        if spec.suppress_output:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+        from flwr.supercore.tls import validate_and_resolve_root_certificates
+        from flwr.supernode.runtime.run_clientapp import run_clientapp
+
+        kwargs = dict(
+            runtime_api_address=spec.runtime_api_address,
+            token=spec.token,
+            insecure=spec.insecure,
+            certificates=validate_and_resolve_root_certificates(
+                spec.root_certificates_path, spec.insecure
+            ),
+            parent_pid=spec.parent_pid,
+            runtime_dependency_install=spec.runtime_dependency_install,
+        )
+        profile_dir = os.environ.get("FL_CREDIT_PROFILE_CLIENTAPPS")
+        if profile_dir:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            try:
+                profiler.runcall(run_clientapp, **kwargs)
+            finally:
+                profiler.dump_stats(os.path.join(profile_dir, f"clientapp_{os.getpid()}.prof"))
+        else:
+            run_clientapp(**kwargs)
+        code = 0
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the child must never return into the parent's loop
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _forget_app_modules() -> None:
+    """Drop every module not installed in this environment (site-packages or the standard
+    library) from ``sys.modules``: the warm parent imported this very module from the
+    project's source tree, and the ClientApp must import the app from the run's FAB."""
+    installed = tuple(
+        os.path.realpath(p) + os.sep
+        for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    )
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and not os.path.realpath(path).startswith(installed):
+            del sys.modules[name]
+
+
+FAB_MARKER = ".fl_credit_fab_sha256"
+
+
+def _install_each_fab_once() -> None:
+    """Make ``run_clientapp``'s ``install_from_fab`` unpack and verify a FAB only once.
+
+    Flower unzips the whole FAB into a temporary folder and checks every file's hash on
+    every message, then finds the app already installed (1 s per message on the loaded
+    machine). The wrapper looks for the folder Flower installs that FAB to and a marker
+    holding the FAB's full sha256, written after Flower's own install and check succeeded;
+    it also compiles the app's modules there once (this machine sets
+    ``PYTHONDONTWRITEBYTECODE``, so every message recompiled them).
+    """
+    import tomllib
+    import zipfile
+    from io import BytesIO
+
+    from flwr.common.config import get_metadata_from_config, get_project_dir
+
+    module = importlib.import_module(RUN_CLIENTAPP)
+    original = module.install_from_fab
+
+    def install_from_fab(fab_file, install_dir=None, skip_prompt=False):
+        if not isinstance(fab_file, bytes) or install_dir is not None:
+            return original(fab_file, install_dir, skip_prompt)
+        digest = hashlib.sha256(fab_file).hexdigest()
+        try:
+            with zipfile.ZipFile(BytesIO(fab_file)) as fab:
+                config = tomllib.loads(fab.read("pyproject.toml").decode())
+            fab_id, version = get_metadata_from_config(config)
+            path = get_project_dir(fab_id, version, digest)
+            if (path / FAB_MARKER).read_text() == digest:
+                return path
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, tomllib.TOMLDecodeError):
+            pass
+        path = original(fab_file, install_dir, skip_prompt)
+        import compileall
+
+        compileall.compile_dir(str(path), quiet=2, workers=1)
+        tmp = path / f"{FAB_MARKER}.{os.getpid()}"
+        tmp.write_text(digest)
+        tmp.replace(path / FAB_MARKER)
+        return path
+
+    module.install_from_fab = install_from_fab
+
+
+def _fork_clientapps() -> None:
+    superexec = importlib.import_module(SUPEREXEC)
+    if hasattr(superexec.get_executor, "_fl_credit_original"):
+        return
+    original = superexec.get_executor
+
+    @functools.wraps(original)
+    def get_executor(*args, **kwargs):
+        return ForkingExecutor(original(*args, **kwargs))
+
+    get_executor._fl_credit_original = original  # type: ignore[attr-defined]
+    superexec.get_executor = get_executor
+
+
+# --- supernode_polling ------------------------------------------------------------------------
+
+
+class _SuperNodeClock:
+    """Stands in for the ``time`` module inside Flower's SuperNode loop: its two literal
+    sleeps (3 s when the SuperLink had no message, 0.5 s while waiting for a reply) become
+    ``idle`` and ``reply``; everything else is the real ``time`` module."""
+
+    def __init__(self, idle: float, reply: float) -> None:
+        self.idle = idle
+        self.reply = reply
+
+    def sleep(self, seconds: float) -> None:
+        """The configured wait for Flower's idle (3 s) and reply (0.5 s) sleeps."""
+        if seconds >= SUPERNODE_IDLE_SLEEP:
+            time.sleep(self.idle)
+        elif seconds == SUPERNODE_REPLY_SLEEP:
+            time.sleep(self.reply)
+        else:
+            time.sleep(seconds)
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def _supernode_polling(idle: float, reply: float) -> None:
+    module = importlib.import_module(SUPERNODE)
+    clock = _SuperNodeClock(idle, reply)
+    clock._fl_credit_original = time  # type: ignore[attr-defined]
+    module.time = clock
+
+
 # --- the one entry point ---------------------------------------------------------------------
 
+RUNTIMES = ("simulation", "superexec", "supernode")
 _state = PatchState(backend="", keep_ray=False, prompt_polling=False)
 
 
 @contextlib.contextmanager
 def apply_patches(
-    *, backend: type | None = None, keep_ray: bool = True, prompt_polling: bool = True
+    runtime: str = "simulation",
+    *,
+    backend: type | None = None,
+    keep_ray: bool = True,
+    prompt_polling: bool = True,
+    idle_poll_seconds: float = 0.2,
+    reply_poll_seconds: float = 0.05,
 ) -> Iterator[PatchState]:
-    """Prepare Flower 1.41's simulation runtime for the ``run_simulation`` call in the block.
+    """Patch Flower 1.41 for the code run inside the ``with`` block.
 
-    Use as ``with apply_patches(backend=...): run_simulation(...)``.
+    ``with apply_patches(backend=...): run_simulation(...)`` (``fl_credit.engine``),
+    ``with apply_patches("superexec"): flower_superexec()`` (``fl_credit.warm_superexec``) or
+    ``with apply_patches("supernode", ...): flower_supernode()`` (``fl_credit.supernode``).
 
     Parameters
     ----------
+    runtime : {"simulation", "superexec", "supernode"}
+        Which part of Flower runs in the block (the patches differ; see the module
+        docstring).
     backend : type, optional
-        A class implementing Flower's simulation ``Backend`` interface to run ClientApps
-        with (``fl_credit.engine.InProcessBackend``); ``None`` selects Flower's Ray backend.
-        The selection holds inside the block only; afterwards Flower's own module is back.
+        Simulation only. A class implementing Flower's simulation ``Backend`` interface to
+        run ClientApps with (``fl_credit.engine.InProcessBackend``); ``None`` selects
+        Flower's Ray backend. The selection holds inside the block only; afterwards
+        Flower's own module is back.
     keep_ray : bool
-        With the Ray backend, leave Ray running after the run (one Ray instance for all
-        runs of this process). Once applied it stays applied for the process.
+        Simulation only. With the Ray backend, leave Ray running after the run (one Ray
+        instance for all runs of this process). Once applied it stays applied.
     prompt_polling : bool
-        Wake the runtime's message extractor and the grid on new messages instead of
-        polling every 0.1 s, and end a finished run within 50 ms. Once applied it stays
-        applied for the process.
+        Simulation only. Wake the runtime's message extractor and the grid on new messages
+        instead of polling every 0.1 s, and end a finished run within 50 ms. Once applied
+        it stays applied.
+    idle_poll_seconds, reply_poll_seconds : float
+        SuperNode only. What Flower's hard-coded 3 s (asking the SuperLink for a message
+        when the last ask found none) and 0.5 s (waiting for the ClientApp's reply) sleeps
+        become.
 
     Yields
     ------
@@ -330,8 +596,22 @@ def apply_patches(
     FlowerChangedError
         When the installed Flower is not the pinned one or a patched function's source
         differs from what the patch was written against; nothing is patched then.
+    ValueError
+        For an unknown ``runtime``.
     """
     global _state
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime == "superexec":
+        _check("superexec", PINNED_SUPEREXEC_SOURCES)
+        _fork_clientapps()
+        yield _state
+        return
+    if runtime == "supernode":
+        _check("supernode", PINNED_SUPERNODE_SOURCES)
+        _supernode_polling(idle_poll_seconds, reply_poll_seconds)
+        yield _state
+        return
     _check("simulation", PINNED_SOURCES)
     if backend is None:
         _check("ray", PINNED_RAY_SOURCES)

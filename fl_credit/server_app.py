@@ -44,7 +44,7 @@ OVERRIDES_KEY = "config-overrides"
 TEST_PATH_KEY = "test-path"
 NUM_BANKS_KEY = "num-banks"
 OUTPUT_DIR_KEY = "output-dir"
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)

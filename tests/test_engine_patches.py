@@ -29,9 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_patched_flower_functions_are_the_pinned_ones():
     problems = flower_patches.mismatches(flower_patches.PINNED_SOURCES)
     problems += flower_patches.mismatches(flower_patches.PINNED_RAY_SOURCES)
-    assert problems == [], "Flower changed under fl_credit.flower_patches:\n" + "\n".join(
-        problems
-    )
+    assert problems == [], "Flower changed under fl_credit.flower_patches:\n" + "\n".join(problems)
 
 
 def test_a_changed_flower_function_is_refused_before_anything_is_patched(monkeypatch):
