@@ -98,6 +98,7 @@ class EngineConfig:
     cpus_per_bank: float = 1.0
     timeout: float = 600.0
     keep_warm: bool = True
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,10 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
+    )
+    _check(
+        not cfg.engine.ray_address or cfg.engine.backend == "ray",
+        "engine.ray_address needs engine.backend=ray",
     )
     _check(cfg.bootstrap >= 0, "metrics.bootstrap must be >= 0")
     _check(cfg.histogram_bins >= 10, "metrics.histogram_bins must be at least 10")

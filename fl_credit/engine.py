@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import multiprocessing as mp
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,41 @@ class InProcessBackend:
             raise ClientAppException(str(ex)) from ex
 
 
+def backend_config(engine: EngineConfig) -> dict:
+    """Flower's ``backend_config``: each bank's resources, and the Ray cluster to join."""
+    config: dict = {"client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0}}
+    if engine.backend == "ray" and engine.ray_address:
+        # Flower's RayBackend passes init_args to ray.init (it starts no local Ray then).
+        config["init_args"] = {"address": engine.ray_address}
+    return config
+
+
+_warned_parallel_ray = False
+
+
+def keep_ray_warm(engine: EngineConfig) -> bool:
+    """Whether this process may keep its own Ray instance between runs.
+
+    Not in a worker process of a parallel sweep launcher (Hydra's joblib launcher) that was
+    given no cluster to share: each worker would keep a Ray instance of its own, sized for
+    the whole machine, until the launcher ends it, possibly without Ray's shutdown. There,
+    every run starts and stops its own Ray (or use ``engine.ray_address``, or the in-process
+    backend the named experiments use).
+    """
+    global _warned_parallel_ray
+    if not engine.keep_warm:
+        return False
+    if engine.backend == "ray" and not engine.ray_address and mp.parent_process() is not None:
+        if not _warned_parallel_ray:
+            log.warning(
+                "engine.backend=ray in a parallel sweep worker: each run starts and stops its "
+                "own Ray; set engine.ray_address (one shared cluster) or engine.backend=inprocess"
+            )
+            _warned_parallel_ray = True
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class EngineRun:
     """What a simulation returned and where its time went."""
@@ -101,14 +137,12 @@ def simulate(
 
     started = time.perf_counter()
     backend = InProcessBackend if engine.backend == "inprocess" else None
-    with apply_patches(backend=backend, keep_ray=engine.keep_warm):
+    with apply_patches(backend=backend, keep_ray=keep_ray_warm(engine)):
         run_simulation(
             server_app=server_app,
             client_app=client_app,
             num_supernodes=num_banks,
-            backend_config={
-                "client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0}
-            },
+            backend_config=backend_config(engine),
         )
     wall = time.perf_counter() - started
     if "error" in outcome:
