@@ -210,6 +210,12 @@ def summary(r: dict) -> str:
     )
 
 
+def write(path: Path, result: dict) -> None:
+    """Write the results so far."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -241,18 +247,18 @@ def main(argv: list[str] | None = None) -> int:
             runs = {}
             try:
                 start_s = time.time() - t
+                result["modes"][mode] = {"federation_start_s": start_s, "runs": runs}
                 for rounds in args.rounds:
                     runs[str(rounds)] = run_once(dep, rounds, [])
+                    write(args.out, result)  # after every run: a crash keeps what was measured
                     print(f"{mode}, {rounds} rounds: {summary(runs[str(rounds)])}", flush=True)
             except BaseException:
                 print(dep.fed.report())
                 raise
             finally:
                 dep.fed.close()
-            result["modes"][mode] = {"federation_start_s": start_s, "runs": runs}
     result["meta"]["load_avg_1min_at_end"] = os.getloadavg()[0]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write(args.out, result)
     print(f"written: {args.out}")
     return 0
 
