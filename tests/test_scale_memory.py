@@ -60,4 +60,4 @@ def test_bootstrap_memory_stays_near_the_resample_indices():
     finally:
         tracemalloc.stop()
     indices = rows * resamples * 8  # the int64 resample draws themselves
-    assert peak < 1.5 * indices, peak  # the rank sum needed about 6x
+    assert peak < 2 * indices, peak  # counted: 1.45x; the rank sum needed 6.4x
