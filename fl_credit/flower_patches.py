@@ -3,11 +3,11 @@
 ``fl_credit.engine.simulate`` runs every simulation inside ``with apply_patches(...)``.
 
 Flower is pinned (``flwr==1.41.0`` in ``pyproject.toml``). Each patch below replaces or
-wraps named Flower functions; :data:`PINNED_SOURCES` holds the sha256 of each of those
+wraps named Flower functions; ``PINNED_*SOURCES`` hold a sha256 prefix of each of those
 functions' source at the pinned version. :func:`apply_patches` checks them before patching
-and raises :class:`FlowerChangedError` when one differs (a patch written for one version must not
-be laid over another), and ``tests/test_flower_patches.py`` fails loudly on the same check,
-so an upgrade of Flower cannot slip past unnoticed.
+and raises :class:`FlowerChangedError` when one differs (a patch written for one version
+must not be laid over another), and ``tests/test_engine_patches.py`` fails loudly on the
+same check, so an upgrade of Flower cannot slip past unnoticed.
 
 ``apply_patches("simulation", ...)`` (Flower's simulation runtime, used by
 ``fl_credit.engine``):
@@ -46,6 +46,20 @@ so an upgrade of Flower cannot slip past unnoticed.
     ``context.state``) and the app's code is still loaded from the run's FAB, never from the
     warm parent. Other task types, and runs that install dependencies at run time, go to
     Flower's own executor unchanged.
+``install_each_fab_once`` (in the forked child)
+    ``run_clientapp`` unzips and hash-checks the whole FAB on every message before finding
+    the app installed (1 s per message under load); the wrapper skips that once a marker
+    with the FAB's full sha256 sits in the folder Flower installed it to, and compiles the
+    app's modules there once.
+
+``apply_patches("supernode", idle_poll_seconds=..., reply_poll_seconds=...)`` (a bank's
+SuperNode, used by ``python -m fl_credit.supernode``):
+
+``supernode_polling``
+    Flower 1.41's SuperNode loop sleeps a hard-coded 3 s after asking the SuperLink for a
+    message and getting none, and 0.5 s between looks for the ClientApp's reply; with one
+    message per exchange, every exchange waited out most of the 3 s. The two sleeps become
+    the given intervals (defaults 0.2 s and 0.05 s); nothing else changes.
 
 Process teardown (``os._exit`` after the atexit handlers, :mod:`fl_credit.fast_exit`) and the
 plain SGD step that keeps ``torch._dynamo`` unimported (:mod:`fl_credit.training`) are not

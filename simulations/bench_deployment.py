@@ -24,8 +24,9 @@ import a stock ClientApp process pays on every message.
 
 Usage::
 
-    python -m simulations.bench_deployment [--modes stock warm] [--rounds 2 20]
-        [--banks 3] [--out simulations/results/bench_deployment.json] [overrides ...]
+    python -m simulations.bench_deployment [--modes warm stock] [--rounds 1 20]
+        [--stock-rounds 1] [--banks 3] [--out simulations/results/bench_deployment.json]
+        [overrides ...]
 """
 
 from __future__ import annotations
@@ -220,7 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", default=["stock", "warm"], choices=["stock", "warm"])
-    parser.add_argument("--rounds", nargs="+", type=int, default=[2, 20])
+    parser.add_argument("--rounds", nargs="+", type=int, default=[1, 20])
+    parser.add_argument(
+        "--stock-rounds",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="runs in stock mode (every message a fresh process: minutes per round)",
+    )
     parser.add_argument("--banks", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 start_s = time.time() - t
                 result["modes"][mode] = {"federation_start_s": start_s, "runs": runs}
-                for rounds in args.rounds:
+                for rounds in args.stock_rounds if mode == "stock" else args.rounds:
                     runs[str(rounds)] = run_once(dep, rounds, [])
                     write(args.out, result)  # after every run: a crash keeps what was measured
                     print(f"{mode}, {rounds} rounds: {summary(runs[str(rounds)])}", flush=True)

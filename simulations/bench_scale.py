@@ -3,7 +3,12 @@
 - ``lc10``: the 887,379-row synthetic Lending Club file (``python -m fl_credit.data.synthetic
   --rows 887379``, written once to ``--loan-csv``) with 10 equal banks, secure aggregation,
   the in-process engine;
-- ``banks100``: 100 equal banks x 20 rounds with secure aggregation on the same file.
+- ``banks100``: 100 equal banks x 20 rounds with secure aggregation on the same file;
+- ``secagg``: the secure-aggregation protocol alone (``strategies.secagg.inprocess``, every
+  bank and the server in this process, no transport) at 10, 50, 100 and 200 banks, with no
+  dropout and with 10% of the banks dropping after masking: key setup, one bank's masking,
+  and the server's unmasking, timed apart; log-log slopes between 50 and 200 banks project
+  the costs to 1,000 banks.
 
 Each case runs ``python -m fl_credit.simulate`` in a fresh process while a sampler reads its
 resident set size (RSS, ``/proc/<pid>/status``) every 0.1 s; it reports the wall time, the CPU
@@ -13,7 +18,7 @@ overrides, so any of them can be rerun by hand with the printed command.
 
 Usage::
 
-    python -m simulations.bench_scale [--cases lc10 banks100] [--rounds-lc10 20]
+    python -m simulations.bench_scale [--cases lc10 banks100 secagg] [--rounds 20]
         [--loan-csv /tmp/loan.csv] [--out simulations/results/bench_scale.json]
 """
 
@@ -123,6 +128,85 @@ def _phases(lines: list[tuple[float, str]]) -> dict:
     return out
 
 
+SECAGG_BANKS = (10, 50, 100, 200)
+PROJECT_TO = 1000
+
+
+def secagg_costs(n: int, dropout: float, size: int = 40, repeats: int = 2) -> dict:
+    """One secure-aggregation instance among ``n`` banks, its parts timed apart."""
+    import numpy as np
+
+    from strategies.secagg.inprocess import LocalFederation
+    from strategies.secagg.protocol import client_unmask
+    from strategies.secagg.vector import Bounds, encode, make_layout
+
+    nodes = list(range(1, n + 1))
+    bounds = Bounds(value_range=1.0, metric_range=1e3, max_weight=2.0**20, bits=16)
+    rows = []
+    for rep in range(repeats):
+        fed = LocalFederation(nodes)
+        started = time.perf_counter()
+        fed.setup()
+        setup = time.perf_counter() - started
+        rng = np.random.default_rng(rep)
+        news = {k: {("arrays", "w"): rng.normal(scale=0.05, size=size)} for k in nodes}
+        layout = make_layout("train", news[1], {})
+        glob = {("arrays", "w"): np.zeros(size)}
+        plains = {k: encode(layout, news[k], {}, bounds, 100 + k, glob)[0] for k in nodes}
+        t = time.perf_counter()
+        inst, replies = fed.mask(plains, bounds, layout.mode)
+        masking = (time.perf_counter() - t) / n
+        lost = set(nodes[: int(round(dropout * n))])
+        received = {k: r for k, r in replies.items() if k not in lost}
+        t = time.perf_counter()
+        inst.collect_masked(received, dict.fromkeys(received, layout.to_json()))
+        collect = time.perf_counter() - t
+        t = time.perf_counter()
+        unmask = {
+            k: client_unmask(fed.states[k], k, inst.unmask_request(k)) for k in inst.survivors
+        }
+        bank_unmask = (time.perf_counter() - t) / max(len(inst.survivors), 1)
+        t = time.perf_counter()
+        inst.finish(unmask)
+        finish = time.perf_counter() - t
+        rows.append((setup, masking, bank_unmask, collect + finish))
+    setup, masking, bank_unmask, server = (min(col) for col in zip(*rows, strict=True))
+    return {
+        "banks": n,
+        "dropped": int(round(dropout * n)),
+        "key_setup_all_banks_s": setup,
+        "mask_per_bank_s": masking,
+        "unmask_reply_per_bank_s": bank_unmask,
+        "server_collect_and_unmask_s": server,
+    }
+
+
+def secagg_projection() -> dict:
+    """Costs at ``SECAGG_BANKS`` and their power-law projection to ``PROJECT_TO`` banks."""
+    import math
+
+    out: dict = {"measured": [], "projected": {}}
+    for dropout in (0.0, 0.1):
+        rows = [secagg_costs(n, dropout) for n in SECAGG_BANKS]
+        for row in rows:
+            print(f"  secagg n={row['banks']} dropped={row['dropped']}: {row}", flush=True)
+        out["measured"] += rows
+        lo, hi = rows[-3], rows[-1]  # fit between 50 and 200 banks
+        for key in (
+            "key_setup_all_banks_s",
+            "mask_per_bank_s",
+            "unmask_reply_per_bank_s",
+            "server_collect_and_unmask_s",
+        ):
+            slope = math.log(hi[key] / lo[key]) / math.log(hi["banks"] / lo["banks"])
+            value = hi[key] * (PROJECT_TO / hi["banks"]) ** slope
+            out["projected"][f"{key}@dropout{dropout}"] = {
+                "exponent": slope,
+                f"at_{PROJECT_TO}_banks_s": value,
+            }
+    return out
+
+
 def ensure_loan_csv(path: Path) -> None:
     """Write the synthetic 887,379-row file once."""
     if path.is_file():
@@ -145,23 +229,31 @@ def ensure_loan_csv(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=["lc10", "banks100"])
+    parser.add_argument("--cases", nargs="+", default=["lc10", "banks100", "secagg"])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--loan-csv", type=Path, default=Path(tempfile.gettempdir()) / "loan.csv")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    ensure_loan_csv(args.loan_csv)
+    if {"lc10", "banks100"} & set(args.cases):
+        ensure_loan_csv(args.loan_csv)
+    # Rerunning some cases keeps the others' results in the same file.
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     result: dict = {
+        "cases": previous.get("cases", {}),
+        **({"secagg": previous["secagg"]} if "secagg" in previous else {}),
         "meta": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "command": "python -m simulations.bench_scale " + " ".join(argv or sys.argv[1:]),
             "load_avg_1min_at_start": os.getloadavg()[0],
         },
-        "cases": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         for name in args.cases:
+            if name == "secagg":
+                result["secagg"] = secagg_projection()
+                args.out.write_text(json.dumps(result, indent=2))
+                continue
             overrides = case_overrides(name, args.loan_csv, args.rounds)
             row = run_case(overrides, Path(tmp) / name)
             row["load_avg_1min_after"] = os.getloadavg()[0]
@@ -177,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     result["meta"]["load_avg_1min_at_end"] = os.getloadavg()[0]
     args.out.write_text(json.dumps(result, indent=2))
     print(f"written: {args.out}")
-    return 0 if all(c["returncode"] == 0 for c in result["cases"].values()) else 1
+    return 0 if all(c.get("returncode") == 0 for c in result["cases"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -140,3 +140,69 @@ def test_inprocess_run_never_imports_ray_or_dynamo_and_exit_code_survives(tmp_pa
     assert done.returncode == 3, done.stderr[-2000:]
     assert "ray False dynamo False" in done.stdout
     assert done.stdout.endswith("unflushed tail")
+
+
+# --- the bank side: fl_credit.supernode and the warm SuperExec ---------------------------------
+
+
+def test_supernode_takes_its_own_options_and_passes_the_rest_to_flower():
+    from fl_credit.supernode import runtime_api_address, split_args
+
+    ours, rest = split_args(["--poll-interval", "0.5", "--superlink", "h:1", "--port", "9095"])
+    assert ours.poll_interval == 0.5 and not ours.stock
+    assert rest == ["--superlink", "h:1", "--port", "9095"]
+    assert runtime_api_address(rest) == "127.0.0.1:9095"
+    assert runtime_api_address(["--host", "10.0.0.2", "--port=9100"]) == "10.0.0.2:9100"
+    with pytest.raises(SystemExit) as err:
+        split_args(["--poll-interval", "0"])
+    assert err.value.code == 2
+
+
+def test_supernode_clock_shortens_only_flowers_two_literal_sleeps(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(flower_patches.time, "sleep", slept.append)
+    clock = flower_patches._SuperNodeClock(idle=0.2, reply=0.05)
+    clock.sleep(3)  # no message from the SuperLink
+    clock.sleep(0.5)  # waiting for the ClientApp's reply
+    clock.sleep(1.25)  # anything else is left alone
+    assert slept == [0.2, 0.05, 1.25]
+    assert isinstance(clock.time(), float)
+
+
+def test_forked_clientapp_forgets_the_parents_app_modules():
+    code = (
+        "import sys, numpy, fl_credit.errors\n"
+        "from fl_credit.flower_patches import _forget_app_modules\n"
+        "_forget_app_modules()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fl_credit', 'strategies')),"
+        " 'numpy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "[] True", done.stderr
+
+
+def test_a_fab_is_unpacked_once_then_found_by_its_full_hash(tmp_path, monkeypatch):
+    from flwr.cli.build import build_fab_from_disk
+    from flwr.supernode.runtime import run_clientapp as runtime
+
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "flwr_home"))
+    calls: list[int] = []
+    original = runtime.install_from_fab
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "install_from_fab", counting)
+    flower_patches._install_each_fab_once()
+    fab = build_fab_from_disk(REPO)
+    first = runtime.install_from_fab(fab, None, True)
+    second = runtime.install_from_fab(fab, None, True)
+    assert first == second and len(calls) == 1
+    assert (first / "fl_credit" / "client_app.py").is_file()
+    assert list((first / "fl_credit" / "__pycache__").glob("client_app.*.pyc"))
+    # A marker that does not hold this FAB's full hash is not trusted.
+    (first / flower_patches.FAB_MARKER).write_text("0" * 64)
+    assert runtime.install_from_fab(fab, None, True) == first and len(calls) == 2

@@ -78,7 +78,7 @@ def _cluster_pids(folder: str) -> set[int]:
     """Every process whose command line names ``folder``, and everything below them."""
     found: set[int] = set()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             if folder.encode() in (entry / "cmdline").read_bytes():
@@ -87,6 +87,7 @@ def _cluster_pids(folder: str) -> set[int]:
             continue
     for pid in list(found):
         found.update(descendants(pid))
+    found.discard(os.getpid())
     return found
 
 
