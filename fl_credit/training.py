@@ -69,10 +69,10 @@ class PlainSGD:
                 p.add_(p.grad, alpha=-self.lr)
 
 
-def make_optimizer(name: str, params, lr: float):
-    """The named optimizer over ``params`` (``zero_grad`` / ``step`` interface)."""
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """The named optimizer over ``params``."""
     if name == "sgd":
-        return PlainSGD(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "rmsprop":
@@ -111,7 +111,10 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, settings: LocalTrainin
     yt = torch.as_tensor(y, dtype=torch.float32)
     generator = torch.Generator().manual_seed(settings.seed)
     anchor = [p.detach().clone() for p in model.parameters()] if settings.proximal_mu else None
-    optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
+    if settings.optimizer == "sgd":
+        optimizer = PlainSGD(model.parameters(), lr=settings.lr)
+    else:
+        optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
     model.train()
     epoch_loss = float("nan")
     for _ in range(settings.epochs):

@@ -51,9 +51,8 @@ ABLATIONS = {
         "import fl_credit.flower_patches as fp; fp._prompt_polling = lambda: None"
     ),
     "torch_optim_sgd": (
-        "import torch, fl_credit.training as tr; _mo = tr.make_optimizer; "
-        "tr.make_optimizer = lambda n, p, lr: torch.optim.SGD(p, lr=lr) if n == 'sgd' "
-        "else _mo(n, p, lr)"
+        "import torch, fl_credit.training as tr; "
+        "tr.PlainSGD = lambda params, lr: torch.optim.SGD(params, lr=lr)"
     ),
     "interpreter_teardown": "import fl_credit.fast_exit as fe; fe.exit_now = sys.exit",
     "import_ray": "import ray",

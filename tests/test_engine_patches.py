@@ -206,3 +206,28 @@ def test_a_fab_is_unpacked_once_then_found_by_its_full_hash(tmp_path, monkeypatc
     # A marker that does not hold this FAB's full hash is not trusted.
     (first / flower_patches.FAB_MARKER).write_text("0" * 64)
     assert runtime.install_from_fab(fab, None, True) == first and len(calls) == 2
+
+
+def test_plain_sgd_step_is_torch_sgds_step_bit_for_bit(monkeypatch):
+    import torch
+
+    from fl_credit import training
+    from fl_credit.model import new_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    y = (rng.random(300) < 0.2).astype(np.float32)
+    for batch_size, mu in ((0, 0.0), (64, 0.1)):
+        settings = training.LocalTraining(
+            epochs=5, lr=0.5, batch_size=batch_size, optimizer="sgd", l2=0.01, pos_weight=4.0,
+            proximal_mu=mu, seed=3,
+        )  # fmt: skip
+        plain = new_model(6, 0)
+        plain_loss = training.train(plain, x, y, settings)
+        with monkeypatch.context() as m:
+            m.setattr(training, "PlainSGD", lambda params, lr: torch.optim.SGD(params, lr=lr))
+            reference = new_model(6, 0)
+            reference_loss = training.train(reference, x, y, settings)
+        assert plain_loss == reference_loss
+        for a, b in zip(plain.parameters(), reference.parameters(), strict=True):
+            assert torch.equal(a, b)
