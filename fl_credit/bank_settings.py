@@ -7,10 +7,15 @@ Nothing else crosses from server to client, so simulation and deployment behave 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 from flwr.app import ConfigRecord
 
 from fl_credit.config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from strategies.dp.opacus_training import LocalSteps
+    from strategies.dp.plan import DPSettings
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,13 @@ class BankSettings:
     dp_delta: float = 0.0
     dp_max_grad_norm: float = 1.0
     dp_accountant: str = "prv"
-    dp_batch_size: int = 256
+    dp_sample_rate: float = 0.1
     dp_clip_norm: float = 1.0
+    dp_colluders: int = 0
+    dp_budget_statistics: float = 0.1
+    dp_budget_validation: float = 0.05
+    dp_budget_evaluation: float = 0.05
+    dp_evaluation_releases: int = 0
     dp_noise_std: float = 0.0
     dp_secret_noise: bool = False
     total_rounds: int = 1
@@ -40,12 +50,19 @@ class BankSettings:
 
     @classmethod
     def from_experiment(
-        cls, cfg: ExperimentConfig, bank_dir: str = "", *, secret_noise: bool = False
+        cls,
+        cfg: ExperimentConfig,
+        bank_dir: str = "",
+        *,
+        secret_noise: bool = False,
+        evaluation_releases: int = 0,
     ) -> BankSettings:
         """The settings every bank gets for experiment ``cfg``.
 
         ``secret_noise`` draws DP noise from the OS's randomness instead of the run's seed:
         required in deployment, where the server knows the seed and could remove seeded noise.
+        ``evaluation_releases`` is how many federated evaluations of the banks' test rows the
+        run makes (they are part of the privacy budget under ``dp=opacus``).
         """
         return cls(
             seed=cfg.seed,
@@ -62,8 +79,13 @@ class BankSettings:
             dp_delta=float(cfg.dp.delta or 0.0),
             dp_max_grad_norm=cfg.dp.max_grad_norm,
             dp_accountant=cfg.dp.accountant,
-            dp_batch_size=cfg.dp.batch_size,
+            dp_sample_rate=cfg.dp.sample_rate,
             dp_clip_norm=cfg.dp.clip_norm,
+            dp_colluders=cfg.dp.colluders,
+            dp_budget_statistics=cfg.dp.budget_share("statistics"),
+            dp_budget_validation=cfg.dp.budget_share("validation"),
+            dp_budget_evaluation=cfg.dp.budget_share("evaluation"),
+            dp_evaluation_releases=evaluation_releases,
             dp_secret_noise=secret_noise,
             total_rounds=cfg.train.rounds,
             bank_dir=bank_dir,
@@ -72,6 +94,38 @@ class BankSettings:
     def to_config(self) -> ConfigRecord:
         """Encode as a flat ConfigRecord (keys use dashes, Flower's convention)."""
         return ConfigRecord({k.replace("_", "-"): v for k, v in asdict(self).items()})
+
+    def dp_settings(self) -> DPSettings:
+        """The public DP-SGD settings (``dp=opacus``) of every bank in this run."""
+        from strategies.dp.plan import DPSettings
+
+        releases = (
+            ("statistics", self.dp_budget_statistics, 1),
+            ("validation", self.dp_budget_validation, 1),
+            ("evaluation", self.dp_budget_evaluation, self.dp_evaluation_releases),
+        )
+        return DPSettings(
+            epsilon=self.dp_epsilon,
+            delta=self.dp_delta,
+            accountant=self.dp_accountant,
+            sample_rate=self.dp_sample_rate,
+            max_grad_norm=self.dp_max_grad_norm,
+            local_epochs=self.local_epochs,
+            total_rounds=self.total_rounds,
+            # A share of 0 means the run makes no such release.
+            releases=tuple(r for r in releases if r[1] > 0 and r[2] > 0),
+        )
+
+    def local_steps(self) -> LocalSteps:
+        """The optimiser and penalties DP-SGD steps with."""
+        from fl_credit.training import make_optimizer
+        from strategies.dp.opacus_training import LocalSteps
+
+        return LocalSteps(
+            optimizer_factory=lambda params: make_optimizer(self.optimizer, params, self.lr),
+            l2=self.l2,
+            proximal_mu=self.proximal_mu,
+        )
 
     @classmethod
     def from_config(cls, record: ConfigRecord) -> BankSettings:

@@ -15,6 +15,12 @@ writes:
 
 ``python -m fl_credit.certs --out DIR --node-key NAME`` (a bank) writes only the key pair
 ``NAME`` / ``NAME.pub``, so the private key never leaves the bank.
+
+``python -m fl_credit.certs --out DIR --bank-identities bank_0 bank_1 ...`` issues the banks'
+secure-aggregation identities: ``<bank>.identity.json`` (Ed25519 signing key; give each to
+its bank only) and ``consortium.json`` (the public roster every bank and the coordinator
+hold). ``python -m fl_credit.export_banks --certs DIR`` then distributes them next to the
+bank files, with the banks' registered weights (see :mod:`fl_credit.bank_identity`).
 """
 
 from __future__ import annotations
@@ -225,14 +231,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="write only the SuperNode key pair NAME, NAME.pub (run at the bank; repeatable)",
     )
+    parser.add_argument(
+        "--bank-identities",
+        nargs="+",
+        default=[],
+        metavar="BANK",
+        help="also issue secure-aggregation identities for these banks and their roster "
+        "(consortium.json)",
+    )
     args = parser.parse_args(argv)
     if args.supernode_keys < 0:
         print("error: --supernode-keys must be >= 0", file=sys.stderr)
         return 2
     names = args.node_key or [f"supernode_{i}" for i in range(args.supernode_keys)]
+    if len(set(args.bank_identities)) != len(args.bank_identities):
+        print("error: --bank-identities names must be distinct", file=sys.stderr)
+        return 2
     try:
         tls = None if args.node_key else write_tls(args.out, [*DEFAULT_HOSTS, *args.host])
         nodes = [write_node_keys(args.out, name) for name in names]
+        if args.bank_identities:
+            from fl_credit.bank_identity import CONSORTIUM_FILE, write_identities
+
+            write_identities(args.out, args.bank_identities)
     except OSError as err:
         print(f"error: cannot write into {args.out}: {err.strerror}", file=sys.stderr)
         return 2
@@ -241,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"SuperLink certificate and key: {tls.server_cert} {tls.server_key}")
     for node in nodes:
         print(f"SuperNode key pair: {node.private_key} (bank keeps) {node.public_key} (register)")
+    if args.bank_identities:
+        print(
+            f"secure-aggregation identities: <bank>.identity.json (each bank keeps its own) and "
+            f"{args.out / CONSORTIUM_FILE} (public roster) in {args.out}"
+        )
     return 0
 
 

@@ -7,14 +7,20 @@ Messages (Flower Message API):
 - ``query.standardizer``: keep the agreed means, deviations and class weight in
   ``context.state``.
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
-- ``query.histogram``: validation-score histograms of the received model, per class, for the
-  validation threshold.
-- ``query.privacy``: the bank's privacy accountant report (DP runs only).
+  With ``optimizer="newton"``: the sums of the weighted BCE gradient and Hessian at the
+  received model instead (``strategies/newton.py`` has the contract).
+- ``query.histogram``: score histograms of the received model, per class, for the decision
+  threshold.
+- ``query.reliability``: reliability bins of the received model on the validation rows
+  (rows, defaults and summed PD per bin), for the calibration check (refused under DP).
+- ``query.evaluate``: federated evaluation of the received model on the bank's own test rows.
+- ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
+  data-dependent).
 
-torch is imported only by the handlers that carry a model (``train``, ``query.histogram``):
-under the Deployment Engine each message may start a fresh process, and the statistics and
-secure-aggregation messages need no torch (about 1.2 s of imports, 3-4 s on a loaded 2-core
-machine).
+torch is imported only by the handlers that carry a model (``train``, ``query.histogram``,
+``query.reliability``, ``query.evaluate``): under the Deployment Engine each message may start
+a fresh process, and the statistics and secure-aggregation messages need no torch (about
+1.2 s of imports, 3-4 s on a loaded 2-core machine).
 
 Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
 MetricRecord ``"metrics"`` holding ``"num-examples"``, so the same replies can be summed in the
@@ -46,17 +52,29 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 
+from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
+from fl_credit.bank_privacy import private_release
 from fl_credit.bank_settings import BankSettings
+from fl_credit.binned_metrics import evaluation_sensitivity, evaluation_vector
+from fl_credit.calibration import reliability_bins
 from fl_credit.data.bank_file import BankData, read_bank
-from fl_credit.data.scaling import Standardizer, centered_squares, first_moments
+from fl_credit.data.dictionary import FeatureBounds
+from fl_credit.data.scaling import (
+    Standardizer,
+    centered_squares,
+    first_moments,
+    private_moments,
+    private_moments_sensitivity,
+)
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
-from fl_credit.thresholds import score_histograms
+from fl_credit.thresholds import logit_histograms, score_histograms
 
 log = logging.getLogger(__name__)
 
 SCALER_MEAN = "scaler-mean"
 SCALER_STD = "scaler-std"
+SCALER_KEYS = (SCALER_MEAN, SCALER_STD, "scaler-low", "scaler-high")
 SCALER_STATE = "standardizer"
 POS_WEIGHT = "pos-weight"
 
@@ -108,7 +126,7 @@ def load_bank(context: Context, settings: BankSettings) -> BankData:
 def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer) -> BankRows:
     """Scale with the federation's statistics, then rebalance the training rows."""
     bank = load_bank(context, settings)
-    digest = hashlib.sha1(scaler.mean.tobytes() + scaler.std.tobytes()).hexdigest()
+    digest = hashlib.sha1(b"".join(a.tobytes() for a in scaler.arrays())).hexdigest()
     key = f"{bank_path(context, settings)}|{digest}|{settings.imbalance}|{settings.seed}"
     if key not in _ROWS:
         x_train = scaler.transform(bank.x_train)
@@ -132,7 +150,7 @@ def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer
 
 def rows_and_model(message: Message, context: Context) -> tuple[BankSettings, BankRows, object]:
     """What a model-carrying request needs: settings, the bank's rows, the received model."""
-    from fl_credit.model import model_from_arrays  # torch: only messages that carry a model
+    from fl_credit.model import model_from_arrays  # torch: only messages with a model
 
     settings = BankSettings.from_config(message.content["config"])
     rows = prepared_rows(context, settings, stored_scaler(context))
@@ -145,19 +163,15 @@ def stored_scaler(context: Context) -> Standardizer:
     """The federation's standardiser, kept in ``context.state`` since ``query.standardizer``."""
     if SCALER_STATE not in context.state:
         raise DataError("this bank has not received the federation's standardiser yet")
-    mean, std, _ = context.state[SCALER_STATE].to_numpy_ndarrays()
-    return Standardizer(mean=mean, std=std)
+    return Standardizer.from_arrays(context.state[SCALER_STATE].to_numpy_ndarrays()[:-1])
 
 
 def agreed_pos_weight(context: Context) -> float:
     """The federation's class weight (repaid / defaulted rows over all banks)."""
-    return float(context.state[SCALER_STATE].to_numpy_ndarrays()[2][0])
+    return float(context.state[SCALER_STATE].to_numpy_ndarrays()[-1][0])
 
 
 _HANDLERS: list[tuple[str, str, object]] = []
-
-
-BANK_ERROR_CODE = 4001
 
 
 def app_handler(category: str, action: str):
@@ -194,11 +208,28 @@ def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> M
 
 @app_handler("query", "moments")
 def moments(message: Message, context: Context) -> Message:
-    """Pass 1: ``[defaults, n, sum x]``; pass 2: squared deviations from the sent global
-    mean, divided by the sent total row count."""
+    """The bank's feature statistics for the federation's standardiser and class weight.
+
+    Pass 1: ``[defaults, n, sum x]``; pass 2: squared deviations from the sent global mean,
+    divided by the sent total row count. Under ``dp=opacus`` a single private pass instead:
+    features clipped to the public ranges, plus this bank's share of the noise.
+    """
     config = message.content["config"]
     settings = BankSettings.from_config(config)
     bank = load_bank(context, settings)
+    if str(config["pass"]) == "private":
+        bounds = FeatureBounds.from_lists(dict(config))
+        values = private_release(
+            private_moments(bank.x_train, bank.y_train, bounds),
+            release="statistics",
+            sensitivity=private_moments_sensitivity(bounds),
+            message=message,
+            context=context,
+            settings=settings,
+            n_rows=len(bank.y_train),
+            bank_key=bank_name(context, settings),
+        )
+        return summed_reply(message, values)
     if int(config["pass"]) == 1:
         return summed_reply(message, np.r_[bank.y_train.sum(), first_moments(bank.x_train)])
     mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
@@ -207,12 +238,13 @@ def moments(message: Message, context: Context) -> Message:
 
 @app_handler("query", "standardizer")
 def standardizer(message: Message, context: Context) -> Message:
-    """Keep the federation's agreed means, deviations and class weight for later messages."""
+    """Keep the federation's agreed standardiser and class weight for later messages."""
     config = message.content["config"]
-    mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
-    std = np.asarray(config[SCALER_STD], dtype=np.float64)
+    scaler = Standardizer.from_arrays(
+        [np.asarray(config[key], dtype=np.float64) for key in SCALER_KEYS if key in config]
+    )
     pos_weight = np.asarray([config[POS_WEIGHT]], dtype=np.float64)
-    context.state[SCALER_STATE] = ArrayRecord([mean, std, pos_weight])
+    context.state[SCALER_STATE] = ArrayRecord([*scaler.arrays(), pos_weight])
     return Message(content=RecordDict(), reply_to=message)
 
 
@@ -220,10 +252,12 @@ def standardizer(message: Message, context: Context) -> Message:
 def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     from fl_credit.model import to_arrays
-    from fl_credit.training import LocalTraining, log_loss, train
+    from fl_credit.training import LocalTraining, log_loss, newton_reply, train
 
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
+    if str(config.get("optimizer", "")) == "newton":
+        return newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
     server_round = int(config.get("server-round", 1))
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     seed = settings.seed * 10_007 + server_round
@@ -235,9 +269,11 @@ def train_round(message: Message, context: Context) -> Message:
             rows.x_train,
             rows.y_train,
             rows.pos_weight,
-            settings,
+            settings.dp_settings(),
             context.state,
             server_round,
+            steps=settings.local_steps(),
+            seed=settings.seed,
             bank_key=bank_name(context, settings),
             secret_noise=settings.dp_secret_noise,
         )
@@ -270,7 +306,8 @@ def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:
 
     report = privacy_report(context.state)
     log.info(
-        "%s: round %d, epsilon spent %.3f of %.3f (delta %.1e, noise multiplier %.3f)",
+        "%s: round %d, epsilon spent %.3f of %.3f (all releases; delta %.1e, noise multiplier "
+        "%.3f)",
         bank,
         server_round,
         report["epsilon"],
@@ -282,38 +319,120 @@ def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:
 
 @app_handler("query", "histogram")
 def histogram(message: Message, context: Context) -> Message:
-    """Per-class histograms of the received model's scores on this bank's validation rows."""
+    """Per-class histograms of the received model's scores, for the decision threshold.
+
+    Without DP: the bank's validation rows on a [0, 1] grid. Under ``dp=opacus``: a planned
+    release over all the bank's rows (training and validation, 5x the defaults of validation
+    alone) on a coarse public logit grid, plus the bank's noise share; one borrower moves one
+    count by one.
+    """
     from fl_credit.model import predict_proba
 
-    _, rows, model = rows_and_model(message, context)
+    settings, rows, model = rows_and_model(message, context)
+    bins = int(message.content["config"]["bins"])
+    if settings.dp_mode != "opacus":
+        scores = predict_proba(model, rows.x_val)
+        return summed_reply(message, score_histograms(rows.y_val, scores, bins))
+    x = np.vstack([rows.x_train, rows.x_val])
+    y = np.concatenate([rows.y_train, rows.y_val])
+    values = private_release(
+        logit_histograms(y, predict_proba(model, x), bins),
+        release="validation",
+        sensitivity=1.0,
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=rows.raw_train_rows,
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
+
+
+@app_handler("query", "reliability")
+def reliability(message: Message, context: Context) -> Message:
+    """Reliability bins of the received model's PDs on this bank's validation rows (refused
+    under DP: they would be an un-noised release of the rows)."""
+    from fl_credit.model import predict_proba
+
+    settings, rows, model = rows_and_model(message, context)
+    if settings.dp_mode != "off":
+        raise DataError(f"no reliability bins under dp={settings.dp_mode}")
     scores = predict_proba(model, rows.x_val)
     bins = int(message.content["config"]["bins"])
-    return summed_reply(message, score_histograms(rows.y_val, scores, bins))
+    return summed_reply(message, reliability_bins(rows.y_val, scores, bins))
+
+
+@app_handler("query", "evaluate")
+def evaluate(message: Message, context: Context) -> Message:
+    """Federated evaluation: the received model scored on this bank's own test rows.
+
+    The reply is summable (per-class logit-bin counts, Brier and clipped log-loss sums); under
+    ``dp=opacus`` it is a planned release with this bank's noise share.
+    """
+    from fl_credit.model import model_from_arrays, predict_proba
+
+    settings = BankSettings.from_config(message.content["config"])
+    bank = load_bank(context, settings)
+    if bank.y_test is None or len(bank.y_test) == 0:
+        raise DataError("this bank's file holds no test rows for federated evaluation")
+    scaler = stored_scaler(context)
+    model = model_from_arrays(message.content["arrays"])
+    scores = predict_proba(model, scaler.transform(bank.x_test))
+    bins = int(message.content["config"]["bins"])
+    values = private_release(
+        evaluation_vector(bank.y_test, scores, bins),
+        release="evaluation",
+        sensitivity=evaluation_sensitivity(),
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=len(bank.y_train),
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
 
 
 @app_handler("query", "privacy")
 def privacy(message: Message, context: Context) -> Message:
-    """This bank's privacy accountant report (DP runs only)."""
+    """What the coordinator may know of this bank's privacy accounting: nothing data-dependent.
+
+    The plan is public (the coordinator computes the same noise levels), so the reply says only
+    how many rounds and releases the bank made and whether it stayed within budget. The
+    epsilon spent, the row count and the batch size stay in the bank's own log.
+    """
     from strategies.dp.opacus_training import privacy_report
 
     settings = BankSettings.from_config(message.content["config"])
-    report = {"bank": bank_name(context, settings), **privacy_report(context.state)}
-    content = RecordDict({"privacy": ConfigRecord(report)})
+    report = privacy_report(context.state)
+    log.info("%s: privacy report %s", bank_name(context, settings), report)
+    within = report["epsilon"] <= report["target_epsilon"] + 1e-9
+    public = {
+        "bank": bank_name(context, settings),
+        "rounds-done": int(report["rounds_done"]),
+        "within-budget": bool(within),
+        "release-names": list(report["releases"]),
+        "release-done": [int(v[1]) for v in report["releases"].values()],
+    }
+    content = RecordDict({"privacy": ConfigRecord(public)})
     return Message(content=content, reply_to=message)
 
 
-def make_client_app(extra_mods: list | None = None) -> ClientApp:
-    """The bank's ClientApp with its standard mods, after ``extra_mods`` (simulated faults).
+def make_client_app(extra_mods: list | None = None, identity_provider=None) -> ClientApp:
+    """The bank's ClientApp with its standard mods, around ``extra_mods`` (simulated faults).
 
-    Mods, outermost first: simulated faults, secure aggregation (masks the reply last, so it
-    must sit outside every mod that changes the plaintext), bank-level DP (clips and noises
-    the update). Both are inert unless the server's message asks for them.
+    Mods, outermost first: error privacy (the coordinator learns only the kind of an error,
+    never its text), simulated faults, secure aggregation (masks the reply last, so it must
+    sit outside every mod that changes the plaintext), bank-level DP (clips and noises the
+    update). The last two are inert unless the server's message asks for them.
+    ``identity_provider`` gives the bank's secure-aggregation identity and roster (default:
+    from the node config, see :mod:`fl_credit.bank_identity`).
     """
+    from fl_credit import bank_identity
     from strategies.dp.central import central_dp_mod
     from strategies.secagg import install_secagg, secagg_mod
 
-    client = ClientApp(mods=[*(extra_mods or []), secagg_mod, central_dp_mod])
-    install_secagg(client)
+    client = ClientApp(mods=[private_errors_mod, *(extra_mods or []), secagg_mod, central_dp_mod])
+    install_secagg(client, identity_provider or bank_identity.identity_provider())
     for category, action, func in _HANDLERS:
         getattr(client, category)(action)(func)
     return client

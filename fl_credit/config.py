@@ -7,12 +7,17 @@ nothing reads the raw Hydra tree after :func:`from_dict`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from fl_credit.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop")
+OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
+# Strategies whose aggregate is a sum of the banks' replies: the ones Newton can use.
+SUM_STRATEGIES = ("fedavg", "secagg")
 IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
@@ -26,10 +31,13 @@ class DataConfig:
     kind: str = "embedded"
     path: str | None = None
     target: str | None = None
-    positive: str | None = None
+    positive: str | tuple[str, ...] | None = None
+    negative: tuple[str, ...] | None = None
     categorical: tuple[str, ...] | None = None
     region: str | None = None
     rows: int = 20_000
+    bounds: str | None = None
+    sep: str = ","
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,10 @@ class TrainConfig:
     local_epochs: int = 1
     lr: float = 0.5
     batch_size: int = 0
-    optimizer: str = "sgd"
+    optimizer: str = "auto"
     l2: float = 0.01
+    tol: float = 1e-6
+    max_skipped_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,18 @@ class DPConfig:
     delta: float | None = None
     max_grad_norm: float = 1.0
     accountant: str = "prv"
-    batch_size: int = 256
+    sample_rate: float = 0.1
     clip_norm: float = 1.0
+    colluders: int = 0
+    budget: tuple[tuple[str, float], ...] = (
+        ("statistics", 0.1),
+        ("validation", 0.05),
+        ("evaluation", 0.05),
+    )
+
+    def budget_share(self, release: str) -> float:
+        """Share of epsilon a release of the banks' rows other than training may spend."""
+        return dict(self.budget).get(release, 0.0)
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,20 @@ class ImbalanceConfig:
 
     method: str = "class_weight"
     k_neighbors: int = 5
+    pos_weight: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Federated evaluation: each bank scores the global model on its own test rows.
+
+    The coordinator sees only the summed score histograms (and summed Brier / log-loss
+    terms); under ``dp=opacus`` only the final model is evaluated, as one accounted release.
+    """
+
+    federated: bool = False
+    every: int = 1
+    bins: int = 400
 
 
 @dataclass(frozen=True)
@@ -115,8 +149,10 @@ class ExperimentConfig:
     dp: DPConfig = field(default_factory=DPConfig)
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
+    calibration_bins: int = 15
     drop_after_keys: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,15 +168,41 @@ def _section(cls: type, raw: Any, name: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) in '{name}': {', '.join(unknown)}")
     values = {}
+    hints = typing.get_type_hints(cls)
     for key in known & set(raw):
         value = raw[key]
         if isinstance(value, list):
             value = tuple(value)
-        values[key] = value
+        values[key] = _typed(value, hints[key], f"{name}.{key}")
     try:
         return cls(**values)
     except TypeError as err:
         raise ConfigError(f"bad '{name}' settings: {err}") from None
+
+
+def _typed(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against a numeric field type, naming ``key`` when it does not fit.
+
+    Without this a string where a number belongs (``train.lr=abc``) fails later as a bare
+    TypeError. Other types pass unchecked; a whole float is accepted for an int field.
+    """
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return value
+    if int in options or float in options:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if float in options and number:
+            return value
+        if int in options and number and float(value).is_integer():
+            return int(value)
+        kind = "a number" if float in options else "a whole number"
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+    for option in options:
+        if typing.get_origin(option) is tuple and typing.get_args(option)[0] is float:
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                return tuple(_typed(v, float, key) for v in value)
+            raise ConfigError(f"{key} must be a list of numbers, got {value!r}")
+    return value
 
 
 def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
@@ -161,13 +223,21 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     ConfigError
         On an unknown key or a value out of range, with one line naming it.
     """
-    raw = {**raw, "dp": _no_privacy_at_infinite_epsilon(dict(raw.get("dp") or {}))}
+    dp_raw = _no_privacy_at_infinite_epsilon(dict(raw.get("dp") or {}))
+    if "batch_size" in dp_raw:
+        raise ConfigError(
+            "dp.batch_size was replaced by dp.sample_rate (the Poisson rate of each DP-SGD "
+            "step): a batch size tied to a bank's row count would make the privacy plan reveal it"
+        )
+    if isinstance(dp_raw.get("budget"), dict):
+        dp_raw["budget"] = tuple((str(k), float(v)) for k, v in dp_raw["budget"].items())
+    raw = {**raw, "dp": dp_raw}
     metrics = dict(raw.get("metrics") or {})
     faults = dict(raw.get("faults") or {})
     cfg = ExperimentConfig(
         seed=_as_int(raw.get("seed", 0), "seed"),
-        test_size=float(raw.get("test_size", 0.2)),
-        val_size=float(raw.get("val_size", 0.2)),
+        test_size=_typed(raw.get("test_size", 0.2), float, "test_size"),
+        val_size=_typed(raw.get("val_size", 0.2), float, "val_size"),
         data=_section(DataConfig, raw.get("data"), "data"),
         partition=_section(PartitionConfig, raw.get("partition"), "partition"),
         train=_section(TrainConfig, raw.get("train"), "train"),
@@ -175,12 +245,41 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         dp=_section(DPConfig, raw.get("dp"), "dp"),
         imbalance=_section(ImbalanceConfig, raw.get("imbalance"), "imbalance"),
         engine=_section(EngineConfig, raw.get("engine"), "engine"),
+        eval=_section(EvalConfig, raw.get("eval"), "eval"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
+        calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
         drop_after_keys=tuple(int(i) for i in faults.get("drop_after_keys") or ()),
     )
     validate(cfg)
-    return cfg
+    return resolve_optimizer(cfg)
+
+
+def resolve_optimizer(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``train.optimizer=auto`` resolved (idempotent).
+
+    ``auto`` is ``newton`` when DP is off and the strategy aggregates sums (``fedavg``,
+    ``secagg``), else ``sgd`` (DP-SGD and robust aggregators need model-update rounds).
+
+    Raises
+    ------
+    ConfigError
+        For an explicit ``newton`` with DP or with a strategy that does not sum.
+    """
+    optimizer = cfg.train.optimizer
+    sums = cfg.strategy.name in SUM_STRATEGIES
+    if optimizer == "auto":
+        optimizer = "newton" if cfg.dp.mode == "off" and sums else "sgd"
+    elif optimizer == "newton" and cfg.dp.mode != "off":
+        raise ConfigError(f"train.optimizer=newton cannot run with dp={cfg.dp.mode}; use sgd")
+    elif optimizer == "newton" and not sums:
+        raise ConfigError(
+            f"train.optimizer=newton needs a summing strategy ({', '.join(SUM_STRATEGIES)}), "
+            f"not strategy={cfg.strategy.name}; use sgd"
+        )
+    if optimizer == cfg.train.optimizer:
+        return cfg
+    return replace(cfg, train=replace(cfg.train, optimizer=optimizer))
 
 
 def _no_privacy_at_infinite_epsilon(dp: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +315,9 @@ def validate(cfg: ExperimentConfig) -> None:
         _check(bool(cfg.data.target), "data=csv needs data.target=<column>")
         _check(cfg.data.positive is not None, "data=csv needs data.positive=<value>")
     _check_partition(cfg.partition)
+    count = static_bank_count(cfg.partition)
+    if count is not None:
+        check_bank_count(cfg, count)
     t = cfg.train
     _check(t.rounds >= 1, f"train.rounds must be at least 1, got {t.rounds}")
     _check(t.local_epochs >= 1, f"train.local_epochs must be at least 1, got {t.local_epochs}")
@@ -223,6 +325,11 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(t.batch_size >= 0 or t.batch_size == -1, "train.batch_size must be >= 0 (0 = full)")
     _check(t.optimizer in OPTIMIZERS, f"train.optimizer must be one of {OPTIMIZERS}")
     _check(t.l2 >= 0, f"train.l2 must be >= 0, got {t.l2}")
+    _check(t.tol >= 0, f"train.tol must be >= 0, got {t.tol}")
+    _check(
+        0.0 <= t.max_skipped_share < 1.0,
+        f"train.max_skipped_share must be in [0, 1), got {t.max_skipped_share}",
+    )
     _check(
         cfg.imbalance.method in IMBALANCE_METHODS,
         f"imbalance must be one of {IMBALANCE_METHODS}, got {cfg.imbalance.method!r}",
@@ -236,8 +343,42 @@ def validate(cfg: ExperimentConfig) -> None:
         not cfg.engine.ray_address or cfg.engine.backend == "ray",
         "engine.ray_address needs engine.backend=ray",
     )
+    _check(cfg.eval.every >= 1, f"eval.every must be at least 1, got {cfg.eval.every}")
+    _check(cfg.eval.bins >= 10, f"eval.bins must be at least 10, got {cfg.eval.bins}")
     _check(cfg.bootstrap >= 0, "metrics.bootstrap must be >= 0")
     _check(cfg.histogram_bins >= 10, "metrics.histogram_bins must be at least 10")
+    _check(cfg.calibration_bins >= 2, "metrics.calibration_bins must be at least 2")
+
+
+MIN_SECAGG_BANKS = 3
+
+
+def static_bank_count(p: PartitionConfig) -> int | None:
+    """Number of banks the partition settings fix (None for ``region``: it depends on data)."""
+    if p.scheme == "shares":
+        return len(p.shares)
+    if p.scheme == "two_banks":
+        return 2
+    if p.scheme in ("power", "dirichlet"):
+        return int(p.banks)
+    return None
+
+
+def check_bank_count(cfg: ExperimentConfig, num_banks: int) -> None:
+    """Refuse secure aggregation over fewer than three banks, with the reason.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the problem and what to use instead.
+    """
+    if cfg.strategy.name == "secagg" and num_banks < MIN_SECAGG_BANKS:
+        raise ConfigError(
+            f"strategy=secagg needs at least {MIN_SECAGG_BANKS} banks, this run has {num_banks}: "
+            "with two, each bank learns the other's update by subtracting its own from the sum; "
+            "use strategy=fedavg (the coordinator then sees each update) and dp=opacus if the "
+            "updates must be protected"
+        )
 
 
 def _check_partition(p: PartitionConfig) -> None:
@@ -275,4 +416,25 @@ def _check_dp(cfg: ExperimentConfig) -> None:
         )
         _check(dp.max_grad_norm > 0, "dp.max_grad_norm must be positive")
         _check(dp.accountant in ("prv", "rdp"), "dp.accountant must be prv or rdp")
-        _check(dp.batch_size >= 1, "dp.batch_size must be at least 1")
+        _check(0 < dp.sample_rate <= 1, f"dp.sample_rate must be in (0, 1], got {dp.sample_rate}")
+        known = {"statistics", "validation", "evaluation"}
+        unknown = sorted({name for name, _ in dp.budget} - known)
+        _check(not unknown, f"dp.budget has unknown releases {unknown}; known: {sorted(known)}")
+        shares = [share for _, share in dp.budget]
+        _check(
+            all(0 < v < 1 for v in shares) and sum(shares) < 1,
+            f"dp.budget shares must each be in (0, 1) and sum below 1, got {dict(dp.budget)}",
+        )
+    _check(dp.colluders >= 0, f"dp.colluders must be >= 0, got {dp.colluders}")
+    if dp.mode == "central":
+        _check(
+            cfg.imbalance.method != "class_weight" or cfg.imbalance.pos_weight is not None,
+            "dp=central cannot learn the class weight from the banks' default counts (a "
+            "bank-level release); set imbalance.pos_weight=<repaid loans per default, from "
+            "public figures> or imbalance=none",
+        )
+        _check(
+            cfg.imbalance.method != "smote",
+            "dp=central cannot be combined with imbalance=smote (synthetic rows are built from "
+            "each bank's real neighbours); use imbalance=class_weight",
+        )

@@ -2,36 +2,103 @@
 
 from __future__ import annotations
 
+HEADER_TAIL = "   default recall / precision @ threshold"
+MIN_LABEL = 28
 
-def _row(name: str, m: dict | None) -> str:
+
+def _row(name: str, m: dict | None, width: int) -> str:
     if m is None:
-        return f"{name:<28} {'(could not train)':>20}"
+        return f"{name:<{width}} {'(could not train)':>20}"
     lo, hi = m["auc_ci"]
     ci = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else ""
     at = m.get("at_val_threshold", {})
     rec = at.get("default", {}).get("recall", float("nan"))
     prec = at.get("default", {}).get("precision", float("nan"))
     return (
-        f"{name:<28} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
+        f"{name:<{width}} {m['auc']:.4f} {ci:<16} {m['ks']:.4f} {m['gini']:.4f} {m['brier']:.4f}"
+        f" {m.get('mean_pd', float('nan')):.4f}  {m.get('ece', float('nan')):.4f}"
+        f" {_rounds(m.get('training', {})):>6} {at.get('threshold', float('nan')):>9.4f}"
         f"   {rec:.3f} / {prec:.3f}"
     )
 
 
+def _rounds(training: dict) -> str:
+    rounds = training.get("rounds")
+    if rounds is None:
+        return "-"
+    return f"{rounds}" if training.get("converged") else f"{rounds}*"
+
+
+def is_dp_run(metrics: dict) -> bool:
+    """True when the run's models trained with differential privacy."""
+    mode = str((metrics.get("config") or {}).get("dp") or "off").lower()
+    return mode not in ("off", "none", "false")
+
+
 def comparison_table(metrics: dict) -> str:
-    """Federated vs centralized vs sklearn reference vs each bank alone, on the test set."""
+    """Federated vs centralized vs sklearn reference vs each bank alone, on the test set.
+
+    In a DP run the scikit-learn reference is the one model trained without DP, and its row
+    says so.
+    """
+    reference = "sklearn reference (pooled" + (", not DP)" if is_dp_run(metrics) else ")")
+    rows = [
+        ("federated", metrics["federated"]),
+        ("centralized (pooled rows)", metrics["centralized"]),
+        (reference, metrics["reference"]),
+    ]
+    for name, m in metrics["local"].items():
+        rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows)", m))
+    width = max(MIN_LABEL, *(len(label) for label, _ in rows))
     header = (
-        f"{'model':<28} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
-        "   default recall / precision @ val. threshold"
+        f"{'model':<{width}} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
+        f" {'mean PD':<7} {'ECE':<6} {'rounds':>6} {'threshold':>9}" + HEADER_TAIL
     )
     lines = [header, "-" * len(header)]
-    lines.append(_row("federated", metrics["federated"]))
-    lines.append(_row("centralized (pooled rows)", metrics["centralized"]))
-    lines.append(_row("sklearn reference (pooled)", metrics["reference"]))
-    for name, m in metrics["local"].items():
-        info = metrics["banks"][name]
-        label = f"{name} alone ({info['rows']} rows)"
-        lines.append(_row(label, m))
+    lines.extend(_row(label, m, width) for label, m in rows)
+    lines.append(_calibration_note(metrics["federated"]))
+    lines.extend(_footer(metrics))
     return "\n".join(lines)
+
+
+def _calibration_note(fed: dict) -> str:
+    """Base rate, the base-rate predictor's Brier and how the PDs were calibrated."""
+    training, check = fed.get("training", {}), fed.get("calibration_validation") or {}
+    correction = training.get("intercept_correction", 0.0)
+    how = f"prior-corrected (intercept - {correction:.4f})" if correction else "not corrected"
+    lines = [
+        f"base rate (test): {fed.get('base_rate', float('nan')):.4f}, Brier of always "
+        f"predicting it {fed.get('brier_base_rate', float('nan')):.4f}; PDs {how}; ECE on "
+        "test rows",
+        "threshold: the PD cut-off maximising TPR - FPR on validation rows; rounds: federated "
+        "rounds, optimiser iterations for the others; * = train.tol not reached",
+    ]
+    if check:
+        lines.append(
+            f"federated calibration on the banks' validation rows (summed bins): "
+            f"ECE {check['ece']:.4f}, mean PD {check['mean_pd']:.4f}, "
+            f"default rate {check['base_rate']:.4f}"
+        )
+    return "\n".join(lines)
+
+
+def _footer(metrics: dict) -> list[str]:
+    """Notes under the table: how the rounds went, and a failure if the model did not train."""
+    rounds = metrics.get("rounds")
+    if not rounds:
+        return []
+    lines = [""]
+    if metrics.get("protection"):
+        lines.append(metrics["protection"])
+    lines.extend(_privacy_lines(metrics.get("privacy_summary") or {}))
+    lines.append(f"federated rounds: {rounds['applied']} applied")
+    if rounds.get("skipped"):
+        lines[-1] += f", {len(rounds['skipped'])} skipped (rounds {rounds['skipped']})"
+    if rounds.get("converged_round"):
+        lines[-1] += f", converged in round {rounds['converged_round']}"
+    if rounds.get("failure"):
+        lines.append(f"RUN FAILED: {rounds['failure']}")
+    return lines
 
 
 def dropped_columns(dropped: dict[str, str]) -> str:
@@ -42,3 +109,19 @@ def dropped_columns(dropped: dict[str, str]) -> str:
     lines = [f"columns dropped while loading ({len(dropped)}):"]
     lines.extend(f"  {col:<{width}}  {reason}" for col, reason in dropped.items())
     return "\n".join(lines)
+
+
+def _privacy_lines(summary: dict) -> list[str]:
+    """The composed epsilon the released model cost each bank, and what it covers."""
+    if summary.get("mode", "off") == "off" or summary.get("epsilon_per_bank") is None:
+        return []
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in summary["epsilon_alone_by_release"].items())
+    delta = summary.get("delta")
+    delta_text = f", delta {delta:.0e}" if delta else ""
+    return [
+        f"DP ({summary['level']}-level): the released federated model cost each bank epsilon "
+        f"{summary['epsilon_per_bank']:.2f} of {summary['target_epsilon']:g}{delta_text}, "
+        f"composed over: {parts} (each alone)",
+        "centralized and bank-alone rows are counterfactual references (the same borrowers "
+        "trained on again; not released)",
+    ]

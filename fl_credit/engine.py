@@ -61,13 +61,17 @@ class InProcessBackend:
             raise ClientAppException(str(ex)) from ex
 
 
-def backend_config(engine: EngineConfig) -> dict:
-    """Flower's ``backend_config``: each bank's resources, and the Ray cluster to join."""
-    config: dict = {"client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0}}
+def backend_config(engine: EngineConfig, init_args: dict | None = None) -> dict:
+    """Flower's ``backend_config``: each bank's resources, ``ray.init`` arguments, and the
+    Ray cluster to join (``engine.ray_address``)."""
+    init = dict(init_args or {})
     if engine.backend == "ray" and engine.ray_address:
         # Flower's RayBackend passes init_args to ray.init (it starts no local Ray then).
-        config["init_args"] = {"address": engine.ray_address}
-    return config
+        init["address"] = engine.ray_address
+    return {
+        "client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0},
+        "init_args": init,
+    }
 
 
 _warned_parallel_ray = False
@@ -135,6 +139,13 @@ def simulate(
             outcome["error"] = err
         outcome["server_seconds"] = time.perf_counter() - started
 
+    from fl_credit.run_log import ray_init_args
+
+    log.info(
+        "starting the %s engine with %d banks; engine start and key setup take 10-45 s",
+        engine.backend,
+        num_banks,
+    )
     started = time.perf_counter()
     backend = InProcessBackend if engine.backend == "inprocess" else None
     with apply_patches(backend=backend, keep_ray=keep_ray_warm(engine)):
@@ -142,7 +153,7 @@ def simulate(
             server_app=server_app,
             client_app=client_app,
             num_supernodes=num_banks,
-            backend_config=backend_config(engine),
+            backend_config=backend_config(engine, ray_init_args()),
         )
     wall = time.perf_counter() - started
     if "error" in outcome:

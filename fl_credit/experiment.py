@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fl_credit import baselines
+from fl_credit.bank_identity import identity_provider, write_identities
+from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, resolve_optimizer
+from fl_credit.credit_outputs import federated_credit_outputs
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
-from fl_credit.federation import FederationResult, run_federation, score_federated
+from fl_credit.federation import (
+    FederationResult,
+    federated_test_scores,
+    run_federation,
+    score_federated,
+)
 from fl_credit.metrics import evaluate_scores
+from fl_credit.privacy_accounting import privacy_summary
+from fl_credit.protection import check_bank_count
+from fl_credit.protection import describe as describe_protection
+from fl_credit.strategy_factory import secagg_threshold
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +40,8 @@ class ExperimentOutcome:
     history: list[dict]
     federation: FederationResult
     engine: EngineRun
+    scores: dict = field(default_factory=dict)
+    """Test-set scores by model (``local`` maps bank to scores or None), for ``scores.csv``."""
 
 
 def simulation_mods(cfg: ExperimentConfig) -> list:
@@ -44,6 +57,8 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
     """Train the federated model with each bank in its own simulated SuperNode."""
     with tempfile.TemporaryDirectory(prefix="fl_credit_banks_") as bank_dir:
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
+        rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
+        write_identities(Path(bank_dir), rows, weights=rows)  # secagg identities, this run
 
         def server_main(grid):
             return run_federation(
@@ -52,11 +67,15 @@ def federate(cfg: ExperimentConfig, prepared: Prepared) -> tuple[FederationResul
                 num_banks=len(prepared.banks),
                 x_test=prepared.x_test,
                 y_test=prepared.y_test,
+                bounds=prepared.bounds,
                 bank_dir=bank_dir,
             )
 
         run = simulate(
-            server_main, make_client_app(simulation_mods(cfg)), len(prepared.banks), cfg.engine
+            server_main,
+            make_client_app(simulation_mods(cfg), identity_provider(bank_dir)),
+            len(prepared.banks),
+            cfg.engine,
         )
     return run.result, run
 
@@ -78,6 +97,7 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         ``local`` (bank name to metrics or None), ``banks``, ``privacy`` and ``config``.
     """
     torch.manual_seed(cfg.seed)
+    cfg = resolve_optimizer(cfg)
     prepared = prepared if prepared is not None else prepare(cfg)
     log.info(
         "data: %s; %d test rows; banks: %s",
@@ -85,36 +105,67 @@ def run_experiment(cfg: ExperimentConfig, prepared: Prepared | None = None) -> E
         len(prepared.y_test),
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
+    check_bank_count(cfg, len(prepared.banks))
+    protection = describe_protection(
+        cfg, len(prepared.banks), secagg_threshold(cfg, len(prepared.banks))
+    )
+    log.info("%s", protection)
     fed, engine = federate(cfg, prepared)
 
-    def score(scores: np.ndarray, threshold: float) -> dict:
-        return evaluate_scores(
-            prepared.y_test, scores, val_threshold=threshold, resamples=cfg.bootstrap, seed=cfg.seed
-        )
+    def score(scored: baselines.Scored) -> dict:
+        y, p = prepared.y_test, scored.test_scores
+        return {
+            **evaluate_scores(
+                y, p, val_threshold=scored.threshold, resamples=cfg.bootstrap, seed=cfg.seed
+            ),
+            **calibration_scores(y, p, cfg.calibration_bins),
+            "training": {"rounds": scored.rounds, "converged": scored.converged},
+        }
 
     central = baselines.centralized(prepared, cfg)
     ref = baselines.reference(prepared, cfg)
     local = baselines.local_only(prepared, cfg)
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
-        "centralized": score(central.test_scores, central.threshold),
-        "reference": score(ref.test_scores, ref.threshold),
-        "local": {
-            name: None if s is None else score(s.test_scores, s.threshold)
-            for name, s in local.items()
-        },
+        "federated_evaluation": fed.evaluation,
+        "centralized": score(central),
+        "reference": score(ref),
+        "local": {name: None if s is None else score(s) for name, s in local.items()},
         "banks": prepared.bank_info,
+        "credit": federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold),
         "privacy": fed.privacy,
+        "privacy_summary": privacy_summary(cfg, fed.privacy),
+        # Counterfactual references: the same borrowers trained on again (see the summary).
         "privacy_local": {n: s.privacy for n, s in local.items() if s and s.privacy},
         "dropped_columns": prepared.dropped,
         "config": summary_config(cfg, len(prepared.banks)),
+        "protection": protection,
+        "rounds": rounds_summary(fed),
         "timing": {
             "simulation_s": engine.wall_seconds,
             "server_app_s": engine.server_seconds,
             "engine_start_stop_s": engine.engine_seconds + fed.setup_seconds,
         },
     }
-    return ExperimentOutcome(metrics=metrics, history=fed.history, federation=fed, engine=engine)
+    scores = {
+        "federated": federated_test_scores(fed, prepared.x_test),
+        "centralized": central.test_scores,
+        "reference": ref.test_scores,
+        "local": {name: None if s is None else s.test_scores for name, s in local.items()},
+    }
+    return ExperimentOutcome(
+        metrics=metrics, history=fed.history, federation=fed, engine=engine, scores=scores
+    )
+
+
+def rounds_summary(fed: FederationResult) -> dict:
+    """How the training rounds went: applied, skipped, convergence, and any failure."""
+    return {
+        "applied": len(fed.rounds_applied),
+        "skipped": list(fed.rounds_skipped),
+        "converged_round": fed.converged_round,
+        "failure": fed.failure,
+    }
 
 
 def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
@@ -128,13 +179,25 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
         "seed": cfg.seed,
         "imbalance": cfg.imbalance.method,
         "rounds": cfg.train.rounds,
+        "optimizer": cfg.train.optimizer,
     }
 
 
 def save_model(path: Path, fed: FederationResult) -> None:
-    """Final federated weights plus the standardiser needed to score new rows."""
+    """Final federated weights plus the standardiser needed to score new rows.
+
+    The weights are the calibrated model: the prior correction is already subtracted from the
+    bias and kept as ``intercept_correction``; ``prior_correction`` (what is still to be
+    subtracted, read by :mod:`fl_credit.scorecard`) is therefore 0.
+    """
     state = fed.arrays.to_torch_state_dict()
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
+    if fed.scaler.low is not None and fed.scaler.high is not None:
+        # Under DP rows are clipped to the public ranges before scaling.
+        state["scaler_low"] = torch.as_tensor(fed.scaler.low)
+        state["scaler_high"] = torch.as_tensor(fed.scaler.high)
     state["threshold"] = torch.tensor(fed.threshold)
+    state["intercept_correction"] = torch.tensor(fed.intercept_correction)
+    state["prior_correction"] = torch.tensor(0.0)
     torch.save(state, path)

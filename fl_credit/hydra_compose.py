@@ -93,6 +93,12 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
     """
     from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        named = ", ".join(missing)
+        example = " ".join(f"{key}=..." for key in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise ConfigError(f"missing config value{plural} {named}: set {example}")
     try:
         return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:

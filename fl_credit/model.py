@@ -48,9 +48,10 @@ def load_arrays(model: nn.Module, arrays: ArrayRecord) -> nn.Module:
 
 
 def model_from_arrays(arrays: ArrayRecord) -> LogisticRegression:
-    """Build a model whose shape and weights come from ``arrays``."""
+    """Build a model whose shape, weights and precision (float32 or float64) come from
+    ``arrays``."""
     state = arrays.to_torch_state_dict()
-    model = LogisticRegression(state["linear.weight"].shape[1])
+    model = LogisticRegression(state["linear.weight"].shape[1]).to(state["linear.weight"].dtype)
     model.load_state_dict(state)
     return model
 
@@ -58,6 +59,26 @@ def model_from_arrays(arrays: ArrayRecord) -> LogisticRegression:
 def predict_proba(model: nn.Module, x: np.ndarray) -> np.ndarray:
     """Default probabilities for rows ``x`` (already scaled)."""
     model.eval()
+    dtype = next(model.parameters()).dtype
     with torch.no_grad():
-        logits = model(torch.as_tensor(x, dtype=torch.float32))
+        logits = model(torch.as_tensor(x, dtype=dtype))
     return torch.sigmoid(logits).numpy().astype(np.float64)
+
+
+def theta_from_arrays(arrays: ArrayRecord) -> np.ndarray:
+    """``[w..., b]`` as float64 from the model's arrays (Newton's point)."""
+    state = arrays.to_numpy_ndarrays()
+    names = list(arrays.keys())
+    weight = state[names.index("linear.weight")].astype(np.float64).ravel()
+    bias = state[names.index("linear.bias")].astype(np.float64).ravel()
+    return np.concatenate([weight, bias])
+
+
+def model_from_theta(theta: np.ndarray) -> LogisticRegression:
+    """A float64 model with weights ``theta[:-1]`` and bias ``theta[-1]``."""
+    theta = np.asarray(theta, dtype=np.float64)
+    model = LogisticRegression(len(theta) - 1).double()
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.as_tensor(theta[:-1])[None, :])
+        model.linear.bias.copy_(torch.as_tensor(theta[-1:]))
+    return model

@@ -5,8 +5,15 @@ SuperLink. Run config keys (``[tool.flwr.app.config]`` in ``pyproject.toml``):
 
 - ``config-overrides``: Hydra overrides, exactly as for ``python -m fl_credit.simulate``
   (``"train.rounds=3 seed=1"``); the config is composed from the app's ``conf/`` folder;
-- ``test-path``: the held-out test rows (``test.csv`` from ``python -m fl_credit.export_banks``);
+- ``schema-path``: the consortium's data dictionary (``schema.json`` from
+  ``python -m fl_credit.export_banks``); needed under DP for the public feature ranges;
+- ``test-path`` (optional, research only): held-out rows the coordinator also scores the model
+  on. By default the coordinator holds no rows: test metrics come from federated evaluation,
+  each bank scoring the model on its own test rows and the coordinator seeing summed
+  histograms;
 - ``num-banks``: how many banks must connect (0 = from the partition config);
+- ``consortium``: the banks' identity roster for secure aggregation (default:
+  ``consortium.json`` next to ``schema-path``, where ``fl_credit.export_banks`` writes it);
 - ``output-dir``: where ``metrics.json``, ``history.csv``, ``model.pt``, ``status.json`` and
   ``config_resolved.yaml`` go (default ``outputs/deployment/run_<run id>`` under the
   SuperLink's working directory).
@@ -16,6 +23,7 @@ The server side itself is :func:`fl_credit.federation.run_federation`, shared wi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -30,20 +38,35 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.run import Run
 
 from fl_credit import run_files
+from fl_credit.bank_identity import CONSORTIUM_FILE
 from fl_credit.config import ExperimentConfig
 from fl_credit.data.bank_file import read_rows
+from fl_credit.data.dictionary import FeatureBounds, column_bounds, feature_bounds
 from fl_credit.data.partition import bank_shares
-from fl_credit.errors import ConfigError, DataError, FlCreditError, one_line
-from fl_credit.experiment import save_model, summary_config
+from fl_credit.data.schema import FeatureSchema
+from fl_credit.errors import (
+    ConfigError,
+    DataError,
+    FlCreditError,
+    TrainingFailedError,
+    one_line,
+)
+from fl_credit.experiment import rounds_summary, save_model, summary_config
 from fl_credit.federation import run_federation, score_federated
 from fl_credit.hydra_compose import compose_experiment, split_overrides, to_yaml
+from fl_credit.privacy_accounting import privacy_summary
+from fl_credit.protection import check_bank_count
+from fl_credit.protection import describe as describe_protection
+from fl_credit.strategy_factory import secagg_threshold
 
 log = logging.getLogger("fl_credit")
 
 OVERRIDES_KEY = "config-overrides"
 TEST_PATH_KEY = "test-path"
+SCHEMA_PATH_KEY = "schema-path"
 NUM_BANKS_KEY = "num-banks"
 OUTPUT_DIR_KEY = "output-dir"
+CONSORTIUM_KEY = "consortium"
 POLL_SECONDS = 0.1
 
 
@@ -52,9 +75,11 @@ class DeploymentSettings:
     """What the run config tells the ServerApp."""
 
     overrides: tuple[str, ...]
-    test_path: Path
+    test_path: Path | None
     num_banks: int
     output_dir: Path
+    schema_path: Path | None = None
+    consortium: Path | None = None  # banks' identity roster; default next to the schema
 
     @classmethod
     def from_run_config(cls, run_config: dict, run_id: int) -> DeploymentSettings:
@@ -63,13 +88,10 @@ class DeploymentSettings:
         Raises
         ------
         ConfigError
-            When ``test-path`` is missing or ``num-banks`` is not a whole number >= 0.
+            When ``num-banks`` is not a whole number >= 0.
         """
         test_path = str(run_config.get(TEST_PATH_KEY, "") or "")
-        if not test_path:
-            raise ConfigError(
-                f"run config needs {TEST_PATH_KEY}=<test.csv> (written by fl_credit.export_banks)"
-            )
+        schema_path = str(run_config.get(SCHEMA_PATH_KEY, "") or "")
         num_banks = run_config.get(NUM_BANKS_KEY, 0)
         if isinstance(num_banks, bool) or not isinstance(num_banks, int) or num_banks < 0:
             raise ConfigError(f"run config {NUM_BANKS_KEY} must be a whole number >= 0")
@@ -77,9 +99,13 @@ class DeploymentSettings:
         output_dir = Path(output) if output else Path("outputs", "deployment", f"run_{run_id}")
         return cls(
             overrides=tuple(split_overrides(str(run_config.get(OVERRIDES_KEY, "") or ""))),
-            test_path=Path(test_path).expanduser(),
+            test_path=Path(test_path).expanduser() if test_path else None,
             num_banks=num_banks,
             output_dir=output_dir.expanduser().resolve(),
+            schema_path=Path(schema_path).expanduser() if schema_path else None,
+            consortium=Path(str(run_config[CONSORTIUM_KEY])).expanduser()
+            if run_config.get(CONSORTIUM_KEY)
+            else None,
         )
 
 
@@ -256,6 +282,42 @@ def read_test_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def deployment_config(cfg: ExperimentConfig, overrides: tuple[str, ...]) -> ExperimentConfig:
+    """The composed config with the deployment default: federated evaluation on, unless the
+    overrides set ``eval.federated`` themselves."""
+    if any(o.split("=", 1)[0].lstrip("+~") == "eval.federated" for o in overrides):
+        return cfg
+    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, federated=True))
+
+
+def consortium_path(settings: DeploymentSettings) -> Path:
+    """The banks' identity roster: the run config's ``consortium``, else next to the schema."""
+    if settings.consortium is not None:
+        return settings.consortium
+    for near in (settings.schema_path, settings.test_path):
+        if near is not None:
+            return near.parent / CONSORTIUM_FILE
+    raise ConfigError(
+        f"run config needs {CONSORTIUM_KEY}=<consortium.json> or {SCHEMA_PATH_KEY}=<schema.json> "
+        "(both written by fl_credit.export_banks)"
+    )
+
+
+def deployment_bounds(cfg: ExperimentConfig, schema_path: Path | None) -> FeatureBounds | None:
+    """The public feature ranges from the data dictionary (required under DP)."""
+    if schema_path is None:
+        if cfg.dp.mode != "off":
+            raise ConfigError(
+                f"dp={cfg.dp.mode} needs the data dictionary: run config "
+                f"{SCHEMA_PATH_KEY}=<schema.json from fl_credit.export_banks>"
+            )
+        return None
+    if not schema_path.is_file():
+        raise DataError(f"data dictionary not found: {schema_path} (run config {SCHEMA_PATH_KEY})")
+    schema = FeatureSchema.from_json(schema_path)
+    return feature_bounds(schema, column_bounds(cfg.data.kind, cfg.data.bounds))
+
+
 def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     """Compose the config, run the federation over the connected banks, write the run folder.
 
@@ -265,16 +327,18 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         The payload written to ``metrics.json``.
     """
     started = time.perf_counter()
-    cfg, raw = compose_experiment(settings.overrides)
+    composed, raw = compose_experiment(settings.overrides)
+    cfg = deployment_config(composed, settings.overrides)
     out = settings.output_dir
     run_files.write_atomic(out / run_files.RESOLVED_CONFIG, to_yaml(raw))
-    x_test, y_test = read_test_rows(settings.test_path)
+    test = read_test_rows(settings.test_path) if settings.test_path else None
     num_banks = expected_banks(cfg, settings.num_banks)
+    check_bank_count(cfg, num_banks)
     log.info(
-        "fl-credit: run %s waits for %d banks; %d test rows; output %s",
+        "fl-credit: run %s waits for %d banks; %s; output %s",
         run_id,
         num_banks,
-        len(y_test),
+        f"{len(test[1])} coordinator test rows" if test else "federated evaluation only",
         out,
     )
     torch.manual_seed(cfg.seed)
@@ -282,20 +346,34 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     # Seeded DP noise could be removed by a server that knows the seed: banks draw it from
     # the OS instead (no effect without DP).
     fed = run_federation(
-        watched, cfg, num_banks=num_banks, x_test=x_test, y_test=y_test, secret_noise=True
+        watched,
+        cfg,
+        num_banks=num_banks,
+        x_test=test[0] if test else None,
+        y_test=test[1] if test else None,
+        bounds=deployment_bounds(cfg, settings.schema_path),
+        secret_noise=True,
+        consortium=str(consortium_path(settings)),
     )
     metrics = {
-        "federated": score_federated(fed, x_test, y_test, cfg),
+        "federated": {**(fed.evaluation or {}), "evaluation": "federated (banks' own test rows)"},
         "privacy": fed.privacy,
+        "privacy_summary": privacy_summary(cfg, fed.privacy),
         "config": {**summary_config(cfg, num_banks), "engine": "deployment"},
+        "protection": describe_protection(cfg, num_banks, secagg_threshold(cfg, num_banks)),
+        "rounds": rounds_summary(fed),
         "overrides": list(settings.overrides),
         "run_id": run_id,
         "lost_banks": watched.lost,
         "timing": {"federation_s": fed.seconds},
     }
+    if test is not None:
+        metrics["federated_on_coordinator_test_set"] = score_federated(fed, *test, cfg)
     run_files.write_history(out / run_files.HISTORY, fed.history)
     save_model(out / run_files.MODEL, fed)
     run_files.write_json(out / run_files.METRICS, metrics)
+    if fed.failure:
+        raise TrainingFailedError(fed.failure)
     run_files.write_status(
         out,
         error=None,
@@ -303,9 +381,9 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         overrides=list(settings.overrides),
     )
     log.info(
-        "fl-credit: run %s finished: federated test AUC %.4f; files in %s",
+        "fl-credit: run %s finished: federated test AUC %s; files in %s",
         run_id,
-        metrics["federated"]["auc"],
+        f"{metrics['federated']['auc']:.4f}" if "auc" in metrics["federated"] else "n/a",
         out,
     )
     return metrics

@@ -9,13 +9,14 @@ clear.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from fl_credit.config import ExperimentConfig
+from fl_credit.config import ExperimentConfig, check_bank_count, resolve_optimizer
 from fl_credit.errors import ConfigError, FlCreditError
 
 log = logging.getLogger(__name__)
@@ -112,16 +113,47 @@ def update_clip(cfg: ExperimentConfig, noise_std_share: float) -> float:
     return clip
 
 
+def secagg_threshold(cfg: ExperimentConfig, num_banks: int) -> int | None:
+    """The secure-aggregation threshold planned for the run (None without secure aggregation).
+
+    The configured one, raised to a strict majority of the banks (honest banks refuse less)
+    and to ``floor((n + c) / 2) + 1`` for ``c = dp.colluders`` banks colluding with the
+    coordinator (below that, telling honest banks different stories about who dropped
+    recovers a bank's input). The aggregator never re-keys below it: after dropouts it skips
+    rounds instead, so bank-level DP noise shares sized for this threshold always add up.
+    """
+    if cfg.strategy.name != "secagg":
+        return None
+    from strategies.secagg import default_threshold
+
+    colluder_bound = (num_banks + cfg.dp.colluders) // 2 + 1  # safe against c colluding banks
+    threshold = max(cfg.strategy.threshold or 0, default_threshold(num_banks), colluder_bound)
+    if threshold > num_banks:
+        raise ConfigError(
+            f"secure aggregation over {num_banks} banks cannot be safe against "
+            f"dp.colluders={cfg.dp.colluders} colluding banks (it needs a threshold above "
+            f"(banks + colluders) / 2, here {threshold} > {num_banks})"
+        )
+    return threshold
+
+
 def build_strategy(
-    cfg: ExperimentConfig, *, num_banks: int, noise_std_share: float = 0.0
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    noise_std_share: float = 0.0,
+    threshold: int | None = None,
+    consortium: str = "",
 ) -> FedAvg:
     """The configured Message-API strategy, sampling every connected bank each round.
 
     Federated evaluation is off: banks report validation loss inside their train replies and
     the server scores the global model on the held-out test rows. ``run_federation`` waits
     for all banks before round 1; afterwards a round trains whichever banks are still
-    connected, so a bank that drops out does not stall the run.
+    connected, so a bank that drops out does not stall the run. ``consortium``: path of the
+    banks' identity roster (secure aggregation: verified bank names, public weights).
     """
+    cfg = resolve_optimizer(cfg)
     common = dict(
         fraction_train=1.0,
         fraction_evaluate=0.0,
@@ -129,17 +161,26 @@ def build_strategy(
         min_available_nodes=1,
     )
     name = cfg.strategy.name
+    if cfg.train.optimizer == "newton":
+        return newton_strategy(
+            cfg, num_banks=num_banks, threshold=threshold, consortium=consortium, **common
+        )
+    from strategies.tolerance import with_tolerance_stop
+
+    common["tol"] = cfg.train.tol
     if name == "fedavg":
-        return FedAvg(**common)
+        return with_tolerance_stop(FedAvg)(**common)
     if name == "fedprox":
-        return FedProx(proximal_mu=cfg.strategy.proximal_mu, **common)
+        return with_tolerance_stop(FedProx)(proximal_mu=cfg.strategy.proximal_mu, **common)
     if name == "secagg":
-        if num_banks < 2:
-            raise ConfigError("strategy=secagg needs at least two banks; use strategy=fedavg")
+        check_bank_count(cfg, num_banks)
+        from fl_credit.bank_identity import read_consortium
         from strategies.secagg import SecAggFedAvg
 
-        return SecAggFedAvg(
-            threshold=cfg.strategy.threshold,
+        return with_tolerance_stop(SecAggFedAvg)(
+            consortium=read_consortium(Path(consortium)) if consortium else None,
+            threshold=threshold or cfg.strategy.threshold,
+            colluders=cfg.dp.colluders,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=cfg.strategy.quantization_bits,
             metric_range=cfg.strategy.metric_range,
@@ -149,3 +190,30 @@ def build_strategy(
             **common,
         )
     raise ConfigError(f"unknown strategy {name!r}; choose secagg, fedavg or fedprox")
+
+
+def newton_strategy(
+    cfg: ExperimentConfig,
+    *,
+    num_banks: int,
+    threshold: int | None = None,
+    consortium: str = "",
+    **common,
+) -> FedAvg:
+    """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``, with the
+    same threshold and identity roster as secure FedAvg)."""
+    from strategies.newton import FedNewton, SecAggFedNewton
+
+    settings = dict(l2=cfg.train.l2, tol=cfg.train.tol, **common)
+    if cfg.strategy.name != "secagg":
+        return FedNewton(**settings)
+    check_bank_count(cfg, num_banks)
+    from fl_credit.bank_identity import read_consortium
+    from strategies.secagg import SecureAggregator
+
+    aggregator = SecureAggregator(
+        threshold=threshold or cfg.strategy.threshold,
+        timeout=cfg.engine.timeout,
+        consortium=read_consortium(Path(consortium)) if consortium else None,
+    )
+    return SecAggFedNewton(aggregator=aggregator, **settings)

@@ -1,14 +1,27 @@
-"""Local training and loss evaluation, shared by banks, the pooled baseline and banks alone."""
+"""Local training and loss evaluation, shared by banks, the pooled baseline and banks alone.
+
+Two optimisers: first-order (SGD / Adam / RMSprop epochs, :func:`train`) and Newton / IRLS,
+whose bank-side part is :func:`newton_terms` (the sums a bank returns each round) and whose
+single-party form is :func:`fit_newton` (the same search as the federated strategy, on rows
+held in one place).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from torch import nn
 
 from fl_credit.config import TrainConfig
+from fl_credit.errors import ConfigError
+from fl_credit.model import LogisticRegression, model_from_theta, theta_from_arrays
+
+if TYPE_CHECKING:
+    from fl_credit.bank_settings import BankSettings
 
 
 @dataclass(frozen=True)
@@ -140,3 +153,118 @@ def log_loss(model: nn.Module, x: np.ndarray, y: np.ndarray, pos_weight: float =
             pos_weight=torch.tensor(pos_weight, dtype=torch.float32),
         )
     return float(loss)
+
+
+def newton_terms(
+    x: np.ndarray, y: np.ndarray, pos_weight: float, theta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sums over the rows of the class-weighted BCE gradient, Hessian and loss.
+
+    Row ``i`` weighs ``s_i = pos_weight`` if it is a default, else 1; the loss is
+    ``s_i * BCE(y_i, sigmoid(x_i . w + b))``, as in :func:`penalised_loss` without the L2
+    term (the server adds that once, to the sums).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Scaled features ``(n, d)`` and 0/1 labels.
+    pos_weight : float
+        Loss weight of a default.
+    theta : numpy.ndarray
+        The point ``[w..., b]`` (``d + 1`` values).
+
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray, float]
+        Gradient ``(d + 1,)``, Hessian ``(d + 1, d + 1)`` with respect to ``[w..., b]``, and
+        the summed loss, all unnormalised (float64).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    z = x @ theta[:-1] + theta[-1]
+    s = np.where(y == 1, float(pos_weight), 1.0)
+    p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid, without overflow
+    loss = float(np.sum(s * np.where(y == 1, np.logaddexp(0.0, -z), np.logaddexp(0.0, z))))
+    r = s * (p - y)
+    h = s * p * (1.0 - p)
+    xh = x * h[:, None]
+    column = xh.sum(axis=0)
+    hess = np.empty((len(theta), len(theta)))
+    hess[:-1, :-1] = x.T @ xh
+    hess[:-1, -1] = hess[-1, :-1] = column
+    hess[-1, -1] = h.sum()
+    return np.concatenate([x.T @ r, [r.sum()]]), hess, loss
+
+
+def newton_reply(
+    message: Message, x: np.ndarray, y: np.ndarray, pos_weight: float, settings: BankSettings
+) -> Message:
+    """The bank's reply to a Newton ``train`` message: the sums of :func:`newton_terms` at
+    the received model (``"arrays"``: ``grad``, ``hess``; ``"metrics"``: ``loss`` and a
+    public ``num-examples`` of 1, never the bank's row count).
+
+    Raises
+    ------
+    ConfigError
+        When DP is on: Newton sums carry no DP noise.
+    """
+    if settings.dp_mode != "off":
+        raise ConfigError(f"a Newton round cannot run with dp={settings.dp_mode}")
+    theta = theta_from_arrays(message.content["arrays"])
+    grad, hess, loss = newton_terms(x, y, pos_weight, theta)
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord({"grad": Array(grad), "hess": Array(hess)}),
+            "metrics": MetricRecord({"num-examples": 1.0, "loss": loss}),
+        }
+    )
+    return Message(content=content, reply_to=message)
+
+
+def fit_newton(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    pos_weight: float,
+    l2: float,
+    tol: float,
+    max_iterations: int,
+    total_rows: float | None = None,
+) -> tuple[LogisticRegression, int, bool]:
+    """Newton / IRLS on rows held in one place: the federated search with one party.
+
+    Minimises ``sum_i s_i BCE_i / total_rows + 0.5 * l2 * |w|^2`` from zero weights, at most
+    ``max_iterations`` evaluations (the federated run's rounds), stopping once the Newton
+    step changes no coefficient by more than ``tol``.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Scaled (and, for SMOTE, rebalanced) training rows and labels.
+    pos_weight : float
+        Loss weight of a default.
+    l2, tol : float
+        L2 penalty on the weights; step tolerance.
+    max_iterations : int
+        Evaluation budget.
+    total_rows : float, optional
+        ``N`` of the objective (default ``len(y)``; the rows before SMOTE when rebalanced,
+        as in the federation).
+
+    Returns
+    -------
+    tuple[LogisticRegression, int, bool]
+        The fitted model (float64 weights), the evaluations used, whether it converged.
+    """
+    from strategies.newton import fit
+
+    search = fit(
+        lambda theta: newton_terms(x, y, pos_weight, theta),
+        np.zeros(x.shape[1] + 1),
+        l2=l2,
+        total_rows=float(total_rows or len(y)),
+        tol=tol,
+        max_evaluations=max_iterations,
+    )
+    return model_from_theta(search.theta), search.evaluations, search.converged

@@ -1,41 +1,50 @@
-"""Cost of a secure-aggregation round against plain FedAvg and against Paillier encryption.
+"""Cost of a secure-aggregation round against a plain FedAvg round, with real local training.
 
-Three measurements, for 3, 10 and 50 banks and for update vectors of 40 floats (a
-logistic regression on ~40 features) and 10,000 floats, all in one run:
+For 3, 10 and 50 banks, each bank holds synthetic loan-like rows (``--rows`` rows of
+``--features`` features, its own seed and default rate) and trains a logistic regression
+for ``--local-steps`` full-batch gradient steps per round (numpy, the model of the study).
+Both strategies run on the same ClientApp through :class:`strategies.secagg.inprocess.
+InProcessGrid`: Flower messages serialized through protobuf and each bank's Context restored
+from bytes for every message, as under the Deployment Engine, but without network or
+polling, and with every bank and the server in one thread. A round's wall time is therefore
+the sum of all banks' work plus the server's: the CPU cost of secure aggregation, which is
+what grows with the number of banks. Transport latency (the Deployment Engine's or Ray's
+polling) adds the same per exchange to both: a secure round has two exchanges, a plain one.
 
-- ``simulation``: rounds through Flower's simulation engine (Ray, 2 actors of 1 CPU,
-  in-memory grid): ``FedAvg`` and ``SecAggFedAvg`` on the same toy ClientApp (numpy "model",
-  no training work, so the numbers are pure protocol + transport overhead), federated
-  evaluation off in both. One ``run_simulation`` with 50 SuperNodes; smaller federations
-  use the first n nodes. A secure round's time excludes the key setup of its first round,
-  reported separately. Times are medians over rounds.
-- ``protocol``: the same secure round in-process without Flower (all banks and the server
-  in one thread, :class:`strategies.secagg.inprocess.LocalFederation`), with the time spent
-  in cryptographic primitives (X25519, HKDF, AES-GCM, ChaCha20, Shamir) measured by
-  wrapping them; against the plain weighted sum of the same vectors.
-- ``paillier``: ``phe`` additive encryption of the same vectors (2048-bit key as in FATE;
-  fixed precision 2^-16 so that ciphertexts add without rescaling): every bank encrypts
-  its vector, the server adds the ciphertexts and decrypts the sum. Encryptions and
-  decryptions are timed on a sample (``--paillier-sample`` values of up to 3 banks) and
-  extrapolated linearly to n x d encryptions, (n - 1) x d additions and d decryptions.
+Measured per federation size:
+
+- ``plain_round_s`` / ``secure_round_s``: median wall time of a round (configure to
+  aggregate) over ``--rounds`` rounds; the secure strategy's key setup is run before its
+  first round and timed alone (``key_setup_s``, 2 exchanges, all banks' work included);
+- ``train_s``: the banks' local training alone, summed over banks (median round);
+- ``crypto_s``: time inside the protocol's cryptographic primitives (X25519, HKDF, AES-GCM,
+  ChaCha20, Shamir, Ed25519) of all banks and the server, per secure round;
+- ``bytes_per_bank``: serialized request + reply of one bank in one round, plain and
+  secure, and in the key setup;
+- exchanges per round and per key setup; whether every round aggregated.
+
+``--label`` names the run; ``--baseline PATH`` embeds another run's results (e.g. of the code
+before the issue-9 hardening, see ``docs``: the same script runs against both APIs) as
+``baseline`` so the JSON holds the comparison.
 
 Usage::
 
-    python -m simulations.bench_secagg [--banks 3 10 50] [--sizes 40 10000] [--rounds 8]
-                                       [--no-simulation] [--out PATH]
+    python -m simulations.bench_secagg [--banks 3 10 50] [--rounds 5] [--repeat 1]
+                                       [--rows 10000] [--features 40] [--local-steps 20]
+                                       [--out PATH] [--label NAME] [--baseline PATH]
 
-Writes JSON (default ``simulations/results/bench_secagg.json``) and prints markdown tables.
+Writes JSON (default ``simulations/results/bench_secagg.json``) and prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -44,50 +53,90 @@ from typing import Any
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.serverapp import Grid, ServerApp
+from flwr.common.serde import message_to_proto
 from flwr.serverapp.strategy import FedAvg
 
+import strategies.secagg as secagg
 from strategies.secagg import SecAggFedAvg, install_secagg, secagg_mod
 from strategies.secagg import protocol as secagg_protocol
-from strategies.secagg.inprocess import LocalFederation
-from strategies.secagg.vector import Bounds, decode, encode, make_layout
+from strategies.secagg.inprocess import InProcessGrid
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "bench_secagg.json"
 BITS = 16
-CLIP = 1.0
+CLIP = 4.0
+LR = 0.5
+HARDENED = hasattr(secagg, "make_consortium")  # this script also runs on the old API
 CRYPTO_PRIMITIVES = (
     "generate_keypair",
     "derive_key",
     "encrypt",
     "decrypt",
     "public_key_of",
+    "is_valid_public_key",
     "prg",
     "split_secret",
     "reconstruct_secret",
 )
 
 
-# --- toy federation ---------------------------------------------------------------------------
+# --- banks: synthetic rows, logistic regression -----------------------------------------------
 
 
-def _update(pid: int, rnd: int, size: int) -> np.ndarray:
-    return np.random.default_rng(10_000 * rnd + pid).normal(scale=0.05, size=size)
+def bank_rows(pid: int, rows: int, features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised features and labels of bank ``pid`` (its own default rate)."""
+    rng = np.random.default_rng(1000 + pid)
+    x = rng.normal(size=(rows, features))
+    true_w = np.random.default_rng(7).normal(scale=0.5, size=features)
+    logits = x @ true_w - 2.0 + 0.3 * rng.normal() + rng.normal(scale=0.5, size=rows)
+    return x, (rng.random(rows) < 1.0 / (1.0 + np.exp(-logits))).astype(np.float64)
 
 
-def make_client_app() -> ClientApp:
-    """Toy bank: adds a small random update to the global vector (no training work)."""
-    app = ClientApp(mods=[secagg_mod])
-    install_secagg(app)
+def train_logistic(
+    w: np.ndarray, b: float, x: np.ndarray, y: np.ndarray, steps: int
+) -> tuple[np.ndarray, float, float]:
+    """Full-batch gradient descent on the mean log loss; returns weights, bias, final loss."""
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+        err = p - y
+        w = w - LR * (x.T @ err) / len(y)
+        b = b - LR * float(err.mean())
+    p = np.clip(1.0 / (1.0 + np.exp(-(x @ w + b))), 1e-12, 1 - 1e-12)
+    return w, b, float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+_ROWS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _bank_cache(pid: int, rows: int, features: int) -> tuple[np.ndarray, np.ndarray]:
+    key = (pid, rows, features)
+    if key not in _ROWS:
+        _ROWS[key] = bank_rows(pid, rows, features)
+    return _ROWS[key]
+
+
+def make_client_app(
+    secure: bool, rows: int, features: int, steps: int, timer: dict[str, float], provider: Any
+) -> ClientApp:
+    """A bank: trains the received model on its rows; ``timer["train"]`` accumulates."""
+    app = ClientApp(mods=[secagg_mod] if secure else [])
+    if secure:
+        if HARDENED:
+            install_secagg(app, provider)
+        else:
+            install_secagg(app)  # type: ignore[call-arg]
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         pid = int(context.node_config["partition-id"])
-        rnd = int(msg.content["config"]["server-round"])
-        w = msg.content["arrays"]["w"].numpy()
+        x, y = _bank_cache(pid, rows, features)
+        t0 = time.perf_counter()
+        arrays = msg.content["arrays"]
+        w, b, loss = train_logistic(arrays["w"].numpy(), float(arrays["b"].numpy()[0]), x, y, steps)
+        timer["train"] += time.perf_counter() - t0
         reply = RecordDict(
             {
-                "arrays": ArrayRecord({"w": Array(w + _update(pid, rnd, w.size))}),
-                "metrics": MetricRecord({"num-examples": 100 + pid, "loss": 0.5}),
+                "arrays": ArrayRecord({"w": Array(w), "b": Array(np.array([b]))}),
+                "metrics": MetricRecord({"num-examples": rows, "loss": loss}),
             }
         )
         return Message(reply, reply_to=msg)
@@ -95,43 +144,41 @@ def make_client_app() -> ClientApp:
     return app
 
 
-class SubsetGrid(Grid):
-    """A view of a Grid that exposes only some of its nodes (for smaller federations)."""
+class CountingGrid(InProcessGrid):
+    """InProcessGrid that counts exchanges and serialized bytes, and times each bank.
 
-    def __init__(self, grid: Grid, nodes: Iterable[int]) -> None:
-        self._grid = grid
-        self._nodes = list(nodes)
+    ``bank_seconds`` sums every bank's handling time; ``slowest_seconds`` sums, per
+    exchange, the slowest bank's: with banks working in parallel (as deployed), a round
+    takes about ``round - bank_seconds + slowest_seconds``.
+    """
 
-    def set_run(self, run: Any) -> None:
-        """Delegate."""
-        self._grid.set_run(run)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reset()
 
-    @property
-    def run(self) -> Any:
-        """Delegate."""
-        return self._grid.run
-
-    def create_message(self, *args: Any, **kwargs: Any) -> Message:
-        """Delegate."""
-        return self._grid.create_message(*args, **kwargs)
-
-    def get_node_ids(self) -> list[int]:
-        """Only the chosen nodes."""
-        return list(self._nodes)
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        """Delegate."""
-        return self._grid.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        """Delegate."""
-        return self._grid.pull_messages(message_ids)
+    def reset(self) -> None:
+        """Zero the counters."""
+        self.exchanges = 0
+        self.bytes = 0
+        self.bank_seconds = 0.0
+        self.slowest_seconds = 0.0
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
-    ) -> Iterable[Message]:
-        """Delegate."""
-        return self._grid.send_and_receive(messages, timeout=timeout)
+    ) -> list[Message]:
+        messages = list(messages)
+        self.exchanges += bool(messages)
+        self.bytes += sum(message_to_proto(m).ByteSize() for m in messages)
+        replies, slowest = [], 0.0
+        for msg in messages:
+            t0 = time.perf_counter()
+            replies += super().send_and_receive([msg], timeout=timeout)
+            spent = time.perf_counter() - t0
+            self.bank_seconds += spent
+            slowest = max(slowest, spent)
+        self.slowest_seconds += slowest
+        self.bytes += sum(message_to_proto(r).ByteSize() for r in replies)
+        return replies
 
 
 def _timed(cls: type[FedAvg]) -> type[FedAvg]:
@@ -139,102 +186,30 @@ def _timed(cls: type[FedAvg]) -> type[FedAvg]:
 
     class Timed(cls):  # type: ignore[valid-type, misc]
         round_times: list[float]
+        round_train: list[float]
+        timer: dict[str, float]
 
         def configure_train(self, *args: Any, **kwargs: Any) -> Any:
             self._t0 = time.perf_counter()
+            self._train0 = self.timer["train"]
             return super().configure_train(*args, **kwargs)
 
         def aggregate_train(self, *args: Any, **kwargs: Any) -> Any:
             out = super().aggregate_train(*args, **kwargs)
             self.round_times.append(time.perf_counter() - self._t0)
+            self.round_train.append(self.timer["train"] - self._train0)
             return out
 
     Timed.__name__ = f"Timed{cls.__name__}"
     return Timed
 
 
-def bench_simulation(
-    banks: list[int], sizes: list[int], rounds: int, pull_intervals: list[float]
-) -> list[dict]:
-    """Plain vs secure rounds through run_simulation (one Ray start for everything).
-
-    The in-memory grid polls for replies every ``pull_interval`` seconds (Flower's default
-    0.1 s), which puts a floor under every exchange; each setting is measured.
-    """
-    from flwr.simulation import run_simulation  # deprecated entry point, warns on import
-
-    results: list[dict] = []
-    server = ServerApp()
-
-    @server.main()
-    def main(grid: Grid, context: Context) -> None:
-        all_nodes = _wait_for(grid, max(banks))
-        for pull, n, d in itertools.product(pull_intervals, banks, sizes):
-            if hasattr(grid, "pull_interval"):
-                grid.pull_interval = pull
-            sub = SubsetGrid(grid, sorted(all_nodes)[:n])
-            common = {
-                "fraction_evaluate": 0.0,
-                "min_available_nodes": n,
-                "min_train_nodes": n,
-            }
-            arrays = ArrayRecord({"w": Array(np.zeros(d))})
-            plain = _timed(FedAvg)(**common)
-            plain.round_times = []
-            plain.start(sub, arrays, num_rounds=rounds)
-            secure = _timed(SecAggFedAvg)(
-                clipping_range=CLIP,
-                quantization_bits=BITS,
-                secure_evaluate=False,
-                **common,
-            )
-            secure.round_times = []
-            secure.start(sub, arrays, num_rounds=rounds + 1)
-            steady = [r for r in secure.reports if r.exchanges == 2]
-            results.append(
-                {
-                    "banks": n,
-                    "size": d,
-                    "pull_interval_s": pull,
-                    "plain_round_s": statistics.median(plain.round_times),
-                    "secure_round_s": statistics.median(secure.round_times[1:]),
-                    "secure_first_round_s": secure.round_times[0],
-                    "key_setup_s": secure.round_times[0]
-                    - statistics.median(secure.round_times[1:]),
-                    "plain_exchanges_per_round": 1,
-                    "secure_exchanges_per_round": steady[0].exchanges if steady else None,
-                    "secure_first_round_exchanges": secure.reports[0].exchanges,
-                    "server_secagg_compute_s": statistics.median(
-                        [r.seconds - r.exchange_seconds for r in steady] or [float("nan")]
-                    ),
-                    "all_rounds_ok": all(r.ok for r in secure.reports),
-                }
-            )
-            print(f"  simulation n={n} d={d}: {results[-1]}", flush=True)
-
-    run_simulation(
-        server_app=server,
-        client_app=make_client_app(),
-        num_supernodes=max(banks),
-        backend_config={"client_resources": {"num_cpus": 1}},
-    )
-    return results
-
-
-def _wait_for(grid: Grid, n: int) -> list[int]:
-    while len(nodes := list(grid.get_node_ids())) < n:
-        time.sleep(0.5)
-    return nodes
-
-
-# --- in-process protocol ------------------------------------------------------------------
-
-
 @contextlib.contextmanager
 def crypto_timer() -> Iterator[dict[str, float]]:
-    """Wrap the protocol module's crypto primitives and accumulate their run time."""
-    spent: dict[str, float] = dict.fromkeys(CRYPTO_PRIMITIVES, 0.0)
-    originals = {name: getattr(secagg_protocol, name) for name in CRYPTO_PRIMITIVES}
+    """Wrap the protocol module's cryptographic primitives and accumulate their run time."""
+    names = [n for n in CRYPTO_PRIMITIVES if hasattr(secagg_protocol, n)]
+    spent: dict[str, float] = dict.fromkeys(names, 0.0)
+    originals = {name: getattr(secagg_protocol, name) for name in names}
 
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -255,183 +230,187 @@ def crypto_timer() -> Iterator[dict[str, float]]:
             setattr(secagg_protocol, name, fn)
 
 
-def bench_protocol(n: int, d: int, rounds: int) -> dict:
-    """One in-process secure round (all banks + server) vs the plain weighted sum."""
-    nodes = list(range(1, n + 1))
-    bounds = Bounds(value_range=CLIP, metric_range=1e3, max_weight=2.0**20, bits=BITS)
-    glob = {("arrays", "w"): np.zeros(d)}
-    fed = LocalFederation(nodes)
-    t0 = time.perf_counter()
-    fed.setup()
-    setup_s = time.perf_counter() - t0
-    secure, plain, crypto = [], [], []
-    for rnd in range(1, rounds + 1):
-        news = {k: {("arrays", "w"): _update(k, rnd, d)} for k in nodes}
-        metrics = {("metrics", "loss"): 0.5}
+# --- one federation size ----------------------------------------------------------------------
+
+
+def _initial(features: int) -> ArrayRecord:
+    return ArrayRecord({"w": Array(np.zeros(features)), "b": Array(np.zeros(1))})
+
+
+def bench(n: int, rounds: int, rows: int, features: int, steps: int) -> dict:
+    """Plain and secure rounds for ``n`` banks."""
+    common = {"fraction_evaluate": 0.0, "min_available_nodes": n, "min_train_nodes": n}
+    timer = {"train": 0.0}
+    for pid in range(n):  # the banks' rows exist before anything is timed
+        _bank_cache(pid, rows, features)
+
+    plain_grid = CountingGrid(make_client_app(False, rows, features, steps, timer, None), n)
+    plain = _timed(FedAvg)(**common)
+    plain.round_times, plain.round_train, plain.timer = [], [], timer
+    plain.start(plain_grid, _initial(features), num_rounds=rounds)
+
+    provider, extra = None, {}
+    if HARDENED:
+        from strategies.secagg.inprocess import partition_identities, simulated_identities
+
+        idents, consortium = simulated_identities(n, {f"bank_{p}": rows for p in range(n)})
+        provider = partition_identities(idents, consortium)
+        extra = {"consortium": consortium}
+    grid = CountingGrid(make_client_app(True, rows, features, steps, timer, provider), n)
+    secure = _timed(SecAggFedAvg)(
+        clipping_range=CLIP,
+        quantization_bits=BITS,
+        secure_evaluate=False,
+        **extra,
+        **common,
+    )
+    secure.round_times, secure.round_train, secure.timer = [], [], timer
+    with crypto_timer() as setup_crypto:
         t0 = time.perf_counter()
-        total = sum((100 + k) * news[k][("arrays", "w")] for k in nodes)
-        _ = total / sum(100 + k for k in nodes)
-        plain.append(time.perf_counter() - t0)
-        with crypto_timer() as spent:
-            t0 = time.perf_counter()
-            layout = make_layout("train", news[nodes[0]], metrics)
-            plains = {k: encode(layout, news[k], metrics, bounds, 100 + k, glob)[0] for k in nodes}
-            ring_sum, _ = fed.aggregate(plains, layout, bounds)
-            decode(layout, ring_sum, BITS)
-            secure.append(time.perf_counter() - t0)
-        crypto.append(sum(spent.values()))
-    sec = statistics.median(secure)
-    return {
+        reason = secure.aggregator.setup(grid, grid.get_node_ids())
+        key_setup_s = time.perf_counter() - t0
+    assert not reason, reason
+    setup_bytes, setup_exchanges = grid.bytes, grid.exchanges
+    setup_parallel = key_setup_s - grid.bank_seconds + grid.slowest_seconds
+    grid.reset()
+    with crypto_timer() as spent:
+        secure.start(grid, _initial(features), num_rounds=rounds)
+    reports = [r for r in secure.reports if "(train)" in r.label]
+    result = {
         "banks": n,
-        "size": d,
-        "key_setup_s": setup_s,
-        "secure_round_s": sec,
-        "secure_per_bank_s": sec / n,
-        "crypto_s": statistics.median(crypto),
-        "crypto_share": statistics.median(crypto) / sec,
-        "plain_round_s": statistics.median(plain),
+        "features": features,
+        "rows_per_bank": rows,
+        "local_steps": steps,
+        "plain_round_s": statistics.median(plain.round_times),
+        "secure_round_s": statistics.median(secure.round_times),
+        "train_s": statistics.median(secure.round_train),
+        "plain_train_s": statistics.median(plain.round_train),
+        "key_setup_s": key_setup_s,
+        "key_setup_parallel_s": setup_parallel,
+        "plain_round_parallel_s": _parallel(plain.round_times, plain_grid, rounds),
+        "secure_round_parallel_s": _parallel(secure.round_times, grid, rounds),
+        "key_setup_crypto_s": sum(setup_crypto.values()),
+        "crypto_s": sum(spent.values()) / rounds,
+        "crypto_by_primitive_s": {k: v / rounds for k, v in spent.items()},
+        "server_secagg_compute_s": statistics.median(
+            r.seconds - r.exchange_seconds for r in reports
+        ),
+        "plain_exchanges_per_round": plain_grid.exchanges / rounds,
+        "secure_exchanges_per_round": grid.exchanges / rounds,
+        "key_setup_exchanges": setup_exchanges,
+        "plain_bytes_per_bank": plain_grid.bytes / rounds / n,
+        "secure_bytes_per_bank": grid.bytes / rounds / n,
+        "key_setup_bytes_per_bank": setup_bytes / n,
+        "all_rounds_ok": all(r.ok for r in reports) and len(reports) == rounds,
     }
+    result["secure_overhead_s"] = result["secure_round_s"] - result["plain_round_s"]
+    return result
 
 
-# --- Paillier -----------------------------------------------------------------------------
+def _median_of(runs: list[dict]) -> dict:
+    """Field-wise median of repeated runs (non-numeric fields from the first run)."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            out[key] = value if not isinstance(value, bool) else all(r[key] for r in runs)
+        else:
+            out[key] = statistics.median(r[key] for r in runs)
+    out["repeats"] = len(runs)
+    return out
 
 
-def bench_paillier(n: int, d: int, sample: int, key_bits: int, keys: Any) -> dict:
-    """Encrypt every bank's vector, add the ciphertexts, decrypt (timed on a sample)."""
-    pub, priv = keys
-    m = min(d, sample)
-    banks = min(n, 3)
-    t0 = time.perf_counter()
-    cts = [
-        [pub.encrypt(float(v), precision=2.0**-BITS) for v in _update(k, 1, m)]
-        for k in range(banks)
-    ]
-    enc_each = (time.perf_counter() - t0) / (banks * m)
-    t0 = time.perf_counter()
-    acc = cts[0]
-    for row in cts[1:]:
-        acc = [a + b for a, b in zip(acc, row, strict=True)]
-    add_each = (time.perf_counter() - t0) / max(1, (banks - 1) * m)
-    t0 = time.perf_counter()
-    _ = [priv.decrypt(c) for c in acc]
-    dec_each = (time.perf_counter() - t0) / m
-    enc, add, dec = enc_each * n * d, add_each * (n - 1) * d, dec_each * d
-    return {
-        "banks": n,
-        "size": d,
-        "key_bits": key_bits,
-        "sampled_values": m,
-        "sampled_banks": banks,
-        "extrapolated": m < d or banks < n,
-        "encrypt_all_s": enc,
-        "add_s": add,
-        "decrypt_s": dec,
-        "total_s": enc + add + dec,
-        "per_bank_encrypt_s": enc_each * d,
-    }
+def _parallel(round_times: list[float], grid: CountingGrid, rounds: int) -> float:
+    """Median round time with the banks' work replaced by the slowest bank's per exchange."""
+    return statistics.median(round_times) - (grid.bank_seconds - grid.slowest_seconds) / rounds
 
 
-# --- report -------------------------------------------------------------------------------
-
-
-def markdown(sim: list[dict], proto: list[dict], pail: list[dict]) -> str:
-    """Markdown tables of the results."""
-    out = []
-    crypto = {(p["banks"], p["size"]): p["crypto_s"] for p in proto}
-    if sim:
-        out += [
-            "Flower simulation engine (Ray, in-memory grid), median seconds per round",
-            "",
-            "| poll interval | banks | floats | plain round | secure round | ratio "
-            "| exchanges plain/secure | key setup (once) | server secagg compute "
-            "| crypto / secure round (est.) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in sim:
-            out.append(
-                f"| {r['pull_interval_s']} | {r['banks']} | {r['size']} | "
-                f"{r['plain_round_s']:.3f} | "
-                f"{r['secure_round_s']:.3f} | {r['secure_round_s'] / r['plain_round_s']:.2f}x | "
-                f"{r['plain_exchanges_per_round']}/{r['secure_exchanges_per_round']} | "
-                f"{r['key_setup_s']:.3f} | {r['server_secagg_compute_s']:.4f} | "
-                f"{_share(crypto.get((r['banks'], r['size'])), r['secure_round_s'])} |"
-            )
-        out.append("")
-    pmap = {(p["banks"], p["size"]): p for p in pail}
-    out += [
-        "Protocol in-process (all banks + server, one thread) vs Paillier, seconds per round",
-        "",
-        "| banks | floats | plain sum | secure (all banks + server) | per bank | crypto share "
-        "| key setup (once) | Paillier (enc+add+dec) | Paillier / masking |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in proto:
-        p = pmap.get((r["banks"], r["size"]))
-        pcol = f"{p['total_s']:.1f}{'*' if p['extrapolated'] else ''}" if p else "-"
-        ratio = f"{p['total_s'] / r['secure_round_s']:.0f}x" if p else "-"
-        out.append(
-            f"| {r['banks']} | {r['size']} | {r['plain_round_s']:.6f} | "
-            f"{r['secure_round_s']:.4f} | {r['secure_per_bank_s']:.4f} | "
-            f"{100 * r['crypto_share']:.0f}% | {r['key_setup_s']:.4f} | {pcol} | {ratio} |"
+def markdown(rows: list[dict], baseline: list[dict] | None) -> str:
+    """Markdown table; with a baseline, its secure round and key setup side by side."""
+    base = {r["banks"]: r for r in baseline or []}
+    head = (
+        "| banks | plain round | secure round | secure, banks in parallel (est.) "
+        "| training (all banks) | crypto / round | exchanges plain/secure "
+        "| bytes/bank/round plain/secure | key setup: serial / parallel (est.) |"
+    )
+    sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if base:
+        head += " before hardening: secure round / key setup (serial) |"
+        sep += "---:|"
+    out = [head, sep]
+    for r in rows:
+        line = (
+            f"| {r['banks']} | {r['plain_round_s']:.3f} s | {r['secure_round_s']:.3f} s "
+            f"({r['secure_round_s'] / r['plain_round_s']:.2f}x) | "
+            f"{r['secure_round_parallel_s']:.3f} s vs {r['plain_round_parallel_s']:.3f} s | "
+            f"{r['train_s']:.3f} s | {r['crypto_s']:.3f} s | "
+            f"{r['plain_exchanges_per_round']:g}/{r['secure_exchanges_per_round']:g} | "
+            f"{r['plain_bytes_per_bank'] / 1e3:.1f}/{r['secure_bytes_per_bank'] / 1e3:.1f} kB | "
+            f"{r['key_setup_s']:.3f} s / {r['key_setup_parallel_s']:.3f} s |"
         )
-    out += [
-        "",
-        "\\* extrapolated linearly from a timed sample (see JSON). Crypto / secure round "
-        "(est.): in-process crypto time of all banks and the server for that size, over "
-        "the simulated round's wall time (an upper bound: banks run on 2 actors in parallel).",
-    ]
+        if base:
+            b = base.get(r["banks"])
+            line += f" {b['secure_round_s']:.3f} s / {b['key_setup_s']:.3f} s |" if b else " - |"
+        out.append(line)
     return "\n".join(out)
 
 
-def _share(part: float | None, whole: float) -> str:
-    return "-" if part is None else f"{100 * part / whole:.1f}%"
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(secagg.__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Run the benchmark, write JSON and print markdown tables."""
+    """Run the benchmark, write JSON and print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--banks", type=int, nargs="+", default=[3, 10, 50])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[40, 10_000])
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--paillier-sample", type=int, default=16)
-    parser.add_argument("--paillier-bits", type=int, default=2048)
-    parser.add_argument("--pull-intervals", type=float, nargs="+", default=[0.1, 0.01])
-    parser.add_argument("--no-simulation", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--features", type=int, default=40)
+    parser.add_argument("--local-steps", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (medians)")
+    parser.add_argument("--label", default="hardened" if HARDENED else "before")
+    parser.add_argument("--baseline", type=Path, help="JSON of an earlier run to embed")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
-    from phe import paillier
-
-    t0 = time.perf_counter()
-    keys = paillier.generate_paillier_keypair(n_length=args.paillier_bits)
-    paillier_keygen_s = time.perf_counter() - t0
-
-    proto, pail = [], []
+    rows = []
     for n in args.banks:
-        for d in args.sizes:
-            proto.append(bench_protocol(n, d, args.rounds))
-            pail.append(bench_paillier(n, d, args.paillier_sample, args.paillier_bits, keys))
-            print(f"  protocol n={n} d={d}: {proto[-1]}", flush=True)
-    sim = []
-    if not args.no_simulation:
-        sim = bench_simulation(args.banks, args.sizes, args.rounds, args.pull_intervals)
-
+        runs = [
+            bench(n, args.rounds, args.rows, args.features, args.local_steps)
+            for _ in range(args.repeat)
+        ]
+        rows.append(_median_of(runs))
+        print(f"  n={n}: {rows[-1]}", flush=True)
     meta = {
+        "label": args.label,
+        "code": _commit(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "load_avg_1min_at_end": os.getloadavg()[0],
         "rounds": args.rounds,
+        "repeats": args.repeat,
         "quantization_bits": BITS,
-        "paillier_keygen_s": paillier_keygen_s,
-        "paillier_key_bits": args.paillier_bits,
-        "note": "simulation exchanges are floored by the in-memory grid's reply polling "
-        "interval (pull_interval_s; Flower's default 0.1 s)",
+        "clipping_range": CLIP,
+        "grid": "InProcessGrid (protobuf messages, Context restored per message, one thread)",
     }
-    data = {"meta": meta, "simulation": sim, "protocol": proto, "paillier": pail}
+    data: dict[str, Any] = {"meta": meta, "rounds": rows}
+    baseline = None
+    if args.baseline:
+        base = json.loads(args.baseline.read_text())
+        baseline = base["rounds"]
+        data["baseline"] = {"meta": base["meta"], "rounds": baseline}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")
-    print(markdown(sim, proto, pail))
+    print(markdown(rows, baseline))
     return data
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import hypothesis
 import pytest
 
 from fl_credit.config import EngineConfig, ExperimentConfig, TrainConfig
 from fl_credit.data.embedded import load_embedded
+
+# No per-example deadline: on a loaded machine hypothesis's default 200 ms fails correct code.
+hypothesis.settings.register_profile("fl_credit", deadline=None)
+hypothesis.settings.load_profile("fl_credit")
 
 
 @pytest.fixture(scope="session")

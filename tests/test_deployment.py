@@ -28,12 +28,13 @@ from flwr.server.superlink.linkstate.utils import create_message_error_unavailab
 from flwr.supercore.task_identity import TaskIdentity
 
 from fl_credit import run_files
+from fl_credit.bank_identity import identity_provider
 from fl_credit.certs import write_node_keys, write_tls
 from fl_credit.client_app import make_client_app
 from fl_credit.engine import simulate
 from fl_credit.errors import ConfigError
 from fl_credit.export_banks import ExportOptions, export, supernode_command
-from fl_credit.federation import run_federation, score_federated
+from fl_credit.federation import run_federation
 from fl_credit.hydra_compose import compose_experiment
 from fl_credit.local_federation import Deployment, start_deployment
 from fl_credit.server_app import (
@@ -64,19 +65,21 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
 
 def simulate_same(dep: Deployment) -> tuple[dict, dict[str, np.ndarray]]:
     """The same experiment in Flower's simulation engine, on the exported bank files."""
-    cfg, _ = compose_experiment([*dep.export.overrides, "engine.backend=inprocess"])
-    x_test, y_test = read_test_rows(dep.export.out / "test.csv")
+    overrides = [*dep.export.overrides, "engine.backend=inprocess", "eval.federated=true"]
+    cfg, _ = compose_experiment(overrides)
     bank_dir = str(dep.export.out)
 
     def server_main(grid):
         return run_federation(
-            grid, cfg, num_banks=NUM_BANKS, x_test=x_test, y_test=y_test, bank_dir=bank_dir
+            grid, cfg, num_banks=NUM_BANKS, x_test=None, y_test=None, bank_dir=bank_dir
         )
 
-    fed = simulate(server_main, make_client_app(), NUM_BANKS, cfg.engine).result
-    metrics = score_federated(fed, x_test, y_test, cfg)
+    provider = identity_provider(bank_dir)  # the identities export wrote next to the banks
+    fed = simulate(
+        server_main, make_client_app(identity_provider=provider), NUM_BANKS, cfg.engine
+    ).result
     weights = {k: v.numpy() for k, v in fed.arrays.to_torch_state_dict().items()}
-    return metrics, weights
+    return {**fed.evaluation, "threshold": fed.threshold}, weights
 
 
 def finished_run(dep: Deployment, run_id: int) -> tuple[dict, str]:
@@ -102,11 +105,12 @@ def test_deployed_run_matches_simulation(deployment: Deployment):
         assert metrics["config"]["rounds"] == ROUNDS
         assert metrics["config"]["num_banks"] == NUM_BANKS
         assert metrics["lost_banks"] == []
-        fed = metrics["federated"]
+        fed = metrics["federated"]  # federated evaluation: the coordinator holds no rows
+        assert fed["evaluation"].startswith("federated")
         assert fed["auc"] == pytest.approx(sim_metrics["auc"], abs=1e-6)
         assert fed["log_loss"] == pytest.approx(sim_metrics["log_loss"], abs=1e-6)
-        assert fed["at_val_threshold"]["threshold"] == sim_metrics["at_val_threshold"]["threshold"]
         state = torch.load(out / run_files.MODEL)
+        assert float(state["threshold"]) == pytest.approx(sim_metrics["threshold"])
         for key, expected in sim_weights.items():
             np.testing.assert_allclose(state[key].numpy(), expected, rtol=0, atol=1e-6)
         rounds = (out / run_files.HISTORY).read_text().splitlines()
@@ -141,14 +145,16 @@ def test_run_finishes_when_a_bank_drops_out(deployment: Deployment):
 
 
 def test_export_writes_bank_files_and_run_config(tmp_path: Path):
-    options = ExportOptions(out=tmp_path / "banks", overrides=("partition=two_banks",))
+    options = ExportOptions(
+        out=tmp_path / "banks", overrides=("partition=two_banks", "strategy=fedavg")
+    )
     result = export(options)
     assert sorted(result.bank_files) == ["bank_0", "bank_1"]
     assert (tmp_path / "banks" / "schema.json").is_file()
     x_test, y_test = read_test_rows(result.test_file)
     assert x_test.shape[0] == len(y_test) > 0
     text = result.run_config.read_text()
-    assert 'config-overrides = "partition=two_banks"' in text
+    assert 'config-overrides = "partition=two_banks strategy=fedavg"' in text
     assert "num-banks = 2" in text
     command = supernode_command(options, 1, result.bank_files["bank_1"])
     assert command[-2:] == ["--node-config", f'data-path="{result.bank_files["bank_1"]}"']
@@ -170,7 +176,6 @@ def test_export_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -255,12 +260,13 @@ def test_run_config_and_bank_count():
     )
     assert settings.overrides == ("train.rounds=3", "seed=1")
     assert settings.output_dir.parts[-3:] == ("outputs", "deployment", "run_7")
-    with pytest.raises(ConfigError, match="test-path"):
-        DeploymentSettings.from_run_config({"config-overrides": ""}, 1)
+    no_rows = DeploymentSettings.from_run_config({"config-overrides": ""}, 1)
+    assert no_rows.test_path is None  # the default: federated evaluation only
     with pytest.raises(ConfigError, match="num-banks"):
         DeploymentSettings.from_run_config({"test-path": "t.csv", "num-banks": -1}, 1)
     assert expected_banks(compose_experiment([])[0], 0) == 3
-    assert expected_banks(compose_experiment(["partition=two_banks"])[0], 0) == 2
+    two = compose_experiment(["partition=two_banks", "strategy=fedavg"])[0]
+    assert expected_banks(two, 0) == 2
     assert expected_banks(compose_experiment(["partition=region"])[0], 4) == 4
     with pytest.raises(ConfigError, match="num-banks"):
         expected_banks(compose_experiment(["partition=region"])[0], 0)

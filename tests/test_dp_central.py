@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fl_credit.bank_settings import BankSettings
-from fl_credit.errors import ConfigError
 from strategies.dp import BudgetExhausted, CentralDPAccountant, central_dp_mod, min_contributors
 from strategies.dp.accounting import rdp_epsilon
 from strategies.dp.central import clip_update
+from strategies.dp.errors import PrivacyConfigError
 
 
 def make_message(
@@ -268,5 +268,5 @@ def test_min_contributors_follows_the_threat_model():
     ],
 )
 def test_bad_central_plans_are_config_errors(kwargs):
-    with pytest.raises(ConfigError):
+    with pytest.raises(PrivacyConfigError):
         CentralDPAccountant.from_target(total_rounds=10, min_contributors=3, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -17,11 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fl_credit.bank_settings import BankSettings
-from fl_credit.errors import ConfigError
 from fl_credit.model import LogisticRegression, new_model, to_arrays
-from strategies.dp import BudgetExhausted, privacy_report, rdp_epsilon, train_private
+from strategies.dp import BudgetExhausted, privacy_report, rdp_epsilon
+from strategies.dp import train_private as dp_train_private
+from strategies.dp.errors import PrivacyConfigError
 from strategies.dp.opacus_training import epsilon_spent, poisson_batches
 
+# DP-SGD alone: no statistics or threshold releases in these unit tests' budgets.
 SETTINGS = BankSettings(
     seed=3,
     lr=0.5,
@@ -29,11 +32,29 @@ SETTINGS = BankSettings(
     dp_mode="opacus",
     dp_epsilon=2.0,
     dp_accountant="rdp",
-    dp_batch_size=40,
+    dp_sample_rate=0.1,
     dp_max_grad_norm=1.0,
+    dp_budget_statistics=0.0,
+    dp_budget_validation=0.0,
     total_rounds=3,
     local_epochs=2,
 )
+
+
+def train_private(model, x, y, pos_weight, settings: BankSettings, state, server_round, **kw):
+    """The bank's call: public DP settings and local steps from its BankSettings."""
+    return dp_train_private(
+        model,
+        x,
+        y,
+        pos_weight,
+        settings.dp_settings(),
+        state,
+        server_round,
+        steps=settings.local_steps(),
+        seed=settings.seed,
+        **kw,
+    )
 
 
 def bank_rows(n: int = 400, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +161,10 @@ FRESH_PROCESS = textwrap.dedent(
     x = rng.normal(size=(400, 6)).astype(np.float32)
     y = (x[:, 0] + 0.5 * rng.normal(size=400) > 0.8).astype(np.float32)
     settings = BankSettings.from_config(serde.recorddict_from_proto(proto)["settings"])
-    train_private(new_model(6, 0), x, y, 2.0, settings, state, 2)
+    train_private(
+        new_model(6, 0), x, y, 2.0, settings.dp_settings(), state, 2,
+        steps=settings.local_steps(), seed=settings.seed,
+    )
     print(privacy_report(state)["steps"], privacy_report(state)["epsilon"])
     """
 )
@@ -224,7 +248,7 @@ def test_weights_come_back_as_plain_module_weights():
 
 def test_tiny_bank_with_many_empty_batches_trains_and_counts_every_step():
     x, y = bank_rows(n=30)
-    settings = replace(SETTINGS, dp_batch_size=1, total_rounds=2, local_epochs=1)
+    settings = replace(SETTINGS, dp_sample_rate=1 / 30, total_rounds=2, local_epochs=1)
     sizes = [len(b) for b in poisson_batches(30, 1 / 30, 300, np.random.default_rng(0))]
     assert sizes.count(0) > 50  # (29/30)^30: about 36% of the batches are empty at this rate
     model, state = new_model(x.shape[1], 0), RecordDict()
@@ -249,11 +273,11 @@ def test_an_all_empty_round_applies_noise_only_and_is_counted(monkeypatch):
 
 def test_impossible_epsilon_is_a_config_error():
     x, y = bank_rows()
-    with pytest.raises(ConfigError, match="cannot be met"):
+    with pytest.raises(PrivacyConfigError, match="cannot be met"):
         train_private(
             new_model(6, 0), x, y, 2.0, replace(SETTINGS, dp_epsilon=1e-7), RecordDict(), 1
         )
-    with pytest.raises(ConfigError, match="positive"):
+    with pytest.raises(PrivacyConfigError, match="positive"):
         train_private(
             new_model(6, 0), x, y, 2.0, replace(SETTINGS, dp_epsilon=0.0), RecordDict(), 1
         )
@@ -262,28 +286,33 @@ def test_impossible_epsilon_is_a_config_error():
 def test_changing_the_horizon_mid_run_is_a_config_error():
     x, y = bank_rows()
     _, state, _ = run_rounds(SETTINGS, 1, x, y)
-    with pytest.raises(ConfigError, match="total_rounds 3 -> 5"):
+    with pytest.raises(PrivacyConfigError, match="total_rounds 3 -> 5"):
         train_private(new_model(6, 0), x, y, 2.0, replace(SETTINGS, total_rounds=5), state, 2)
 
 
-def test_default_delta_is_below_one_over_rows():
+def test_default_delta_is_well_below_one_over_rows_and_public():
+    """Before: delta = min(1e-5, 0.1 / rows) -- rows x delta = 0.1 for large banks, and a
+    delta that depends on the row count. Now a public 1e-7, and a bank refuses any delta with
+    rows x delta above 0.01."""
     x, y = bank_rows(n=400)
     _, state, _ = run_rounds(replace(SETTINGS, total_rounds=1), 1, x, y)
-    assert privacy_report(state)["delta"] == pytest.approx(min(1e-5, 0.1 / 400))
+    assert privacy_report(state)["delta"] == 1e-7
     _, state, _ = run_rounds(replace(SETTINGS, total_rounds=1, dp_delta=1e-6), 1, x, y)
     assert privacy_report(state)["delta"] == 1e-6
+    with pytest.raises(PrivacyConfigError, match="not well below 1/rows"):
+        run_rounds(replace(SETTINGS, total_rounds=1, dp_delta=1e-4), 1, x, y)
 
 
-def test_report_before_training_is_empty_and_fits_a_config_record():
+def test_report_before_training_is_empty():
     report = privacy_report(RecordDict())
     assert report["accountant"] == "none" and report["epsilon"] == 0.0
-    assert ConfigRecord(report)["rounds_done"] == 0
+    assert report["rounds_done"] == 0 and report["releases"] == {}
 
 
-def test_report_fits_a_config_record_after_training():
+def test_report_is_json_after_training():
     x, y = bank_rows()
     _, state, reports = run_rounds(replace(SETTINGS, total_rounds=1), 1, x, y)
-    assert dict(ConfigRecord(reports[0])) == reports[0]
+    assert json.loads(json.dumps(reports[0])) == reports[0]
 
 
 @settings(max_examples=30, deadline=None)

@@ -12,6 +12,7 @@ from fl_credit.config import (
     DPConfig,
     EngineConfig,
     ExperimentConfig,
+    ImbalanceConfig,
     PartitionConfig,
     StrategyConfig,
     TrainConfig,
@@ -67,10 +68,15 @@ def test_three_banks_dropping_skip_rounds_without_crashing(embedded, caplog):
         outcome = run(cfg, embedded)
     assert "SKIPPED" in caplog.text
     assert outcome.metrics["federated"]["auc"] == pytest.approx(0.5)
+    assert "never trained" in outcome.metrics["rounds"]["failure"]
 
 
 def test_bank_level_dp_reports_its_budget(embedded):
-    cfg = dataclasses.replace(FAST, dp=DPConfig(mode="central", epsilon=8.0, clip_norm=1.0))
+    cfg = dataclasses.replace(
+        FAST,
+        dp=DPConfig(mode="central", epsilon=8.0, clip_norm=1.0),
+        imbalance=ImbalanceConfig(method="class_weight", pos_weight=18.0),
+    )
     outcome = run(cfg, embedded)
     report = outcome.metrics["privacy"]["all_banks"]
     assert report["epsilon"] <= 8.0 + 1e-6

@@ -33,7 +33,7 @@ from strategies.secagg import (
     quantization_error_bound,
     secagg_mod,
 )
-from strategies.secagg.inprocess import InProcessGrid
+from strategies.secagg.inprocess import InProcessGrid, partition_identities, simulated_identities
 from strategies.secagg.records import MASKED_ARRAY, MASKED_KEY, SECAGG_KEY
 
 N_BANKS = 5
@@ -43,6 +43,13 @@ BITS = 16
 
 def _weight(pid: int) -> int:
     return 10 * (pid + 1)
+
+
+# Bank k is "bank_k", registered with weight _weight(k) (its example count).
+IDENTITIES, CONSORTIUM = simulated_identities(
+    N_BANKS, weights={f"bank_{p}": _weight(p) for p in range(N_BANKS)}
+)
+PROVIDER = partition_identities(IDENTITIES, CONSORTIUM)
 
 
 def _delta(pid: int, rnd: int, name: str) -> np.ndarray:
@@ -56,7 +63,7 @@ def _delta(pid: int, rnd: int, name: str) -> np.ndarray:
 def toy_app(mods: list[Mod], size: int | None = None) -> ClientApp:
     """Toy bank: 'training' adds a deterministic per-bank, per-round delta."""
     app = ClientApp(mods=mods)
-    install_secagg(app)
+    install_secagg(app, PROVIDER)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
@@ -123,6 +130,7 @@ def strategy(**kwargs: object) -> SecAggFedAvg:
         "min_available_nodes": N_BANKS,
         "min_train_nodes": N_BANKS,
         "min_evaluate_nodes": N_BANKS,
+        "consortium": CONSORTIUM,
     }
     return SecAggFedAvg(**{**options, **kwargs})
 
@@ -257,7 +265,7 @@ def test_server_receives_only_masked_data() -> None:
     strat.start(grid, arrays, num_rounds=1)
     train_replies = [(n, r) for t, n, r in grid.log if t == "train"]
     assert len(train_replies) == N_BANKS
-    allowed = {"layout", "b-shares", "b-commit", "next-mask-pk", "next-key-shares"}
+    allowed = {"layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit"}
     for node, reply in train_replies:
         assert set(reply.content.keys()) == {SECAGG_KEY, MASKED_KEY}
         assert set(reply.content[SECAGG_KEY].keys()) == allowed

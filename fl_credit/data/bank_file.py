@@ -22,13 +22,20 @@ SPLIT = "split"
 
 @dataclass(frozen=True)
 class BankData:
-    """A bank's encoded (unscaled) training and validation rows."""
+    """A bank's encoded (unscaled) training, validation and own test rows.
+
+    The test rows are the bank's share of the held-out loans, used only for federated
+    evaluation (each bank scores the global model on its own rows; the coordinator sees
+    summed histograms). Empty when the file has none.
+    """
 
     feature_names: tuple[str, ...]
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
 
 
 def write_rows(path: Path, feature_names: list[str], parts: dict[str, tuple]) -> Path:
@@ -78,7 +85,7 @@ def read_rows(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, np.n
 def read_bank(path: str | Path) -> BankData:
     """Read one bank's file into its training and validation rows."""
     names, x, y, split = read_rows(path)
-    train, val = split == "train", split == "val"
+    train, val, test = split == "train", split == "val", split == "test"
     if not train.any():
         raise DataError(f"bank data file {path} has no training rows")
-    return BankData(tuple(names), x[train], y[train], x[val], y[val])
+    return BankData(tuple(names), x[train], y[train], x[val], y[val], x[test], y[test])

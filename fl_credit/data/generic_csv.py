@@ -7,8 +7,15 @@ Rules:
   whose dtype is text, category or bool. A text column whose values are nearly all numbers
   (at least 90%) is taken to be a numeric column with garbage in it and is an error, not a
   category; when ``categorical`` is given, every unlisted column must be numeric.
-* The label is 1 where the target equals ``positive``, compared as stripped strings and, when
-  both sides are numbers, numerically (so ``positive=1`` matches ``1``, ``"1"`` and ``1.0``).
+* The label is 1 where the target equals ``positive`` (one value or a list), compared as
+  stripped strings and, when both sides are numbers, numerically (so ``positive=1`` matches
+  ``1``, ``"1"`` and ``1.0``). Without ``negative`` every other value is 0, which is only
+  accepted when there is exactly one other value: a target with three or more classes
+  (``default`` / ``repaid`` / ``late``) is refused, naming the classes, unless ``negative``
+  lists the values that mean repaid; then every value must be in one of the two lists.
+* ``sep`` is the field delimiter. A file read as a single column whose header holds another
+  delimiter (a semicolon- or tab-separated export read with the default ``,``) is refused
+  with the ``data.sep`` to set.
 * Rows with a missing value in the target, a feature or the region are dropped (the count is
   logged as a warning) with ``missing="drop"``, the default, or make loading fail with
   ``missing="error"``. Infinite values are always an error.
@@ -42,16 +49,23 @@ MANY_LEVELS = 100
 
 MAX_SHOWN = 12
 
+DELIMITERS = (";", "\t", "|", ":")
+"""Delimiters suggested when a file is read as one column."""
+
+Label = str | int | float | bool
+
 
 def load_csv(
     path: str | Path,
     target: str,
-    positive: str | int | float | bool,
+    positive: Label | Sequence[Label],
     categorical: list[str] | None = None,
     *,
     region: str | None = None,
     exclude: Sequence[str] = (),
     missing: Literal["drop", "error"] = "drop",
+    negative: Sequence[Label] | None = None,
+    sep: str = ",",
 ) -> CreditData:
     """Load a credit CSV with a binary default target.
 
@@ -61,8 +75,8 @@ def load_csv(
         The CSV file (optionally compressed).
     target : str
         Name of the label column.
-    positive : str, int, float or bool
-        Target value meaning default (label 1); every other value is 0.
+    positive : str, int, float, bool or a sequence of them
+        Target value(s) meaning default (label 1).
     categorical : list of str, optional
         Categorical feature columns. Default: detected from the column dtypes.
     region : str, optional
@@ -72,6 +86,11 @@ def load_csv(
         Columns to leave out of the features (identifiers, dates, leaking columns).
     missing : {"drop", "error"}, default "drop"
         What to do with rows holding missing values.
+    negative : sequence, optional
+        Target values meaning repaid (label 0). Needed when the target has more than two
+        classes; every target value must then be in ``positive`` or ``negative``.
+    sep : str, default ","
+        Field delimiter.
 
     Returns
     -------
@@ -81,20 +100,21 @@ def load_csv(
     Raises
     ------
     DataError
-        The file is missing or unreadable, a named column does not exist, the target has no
-        positive or no negative rows, a numeric column holds text, a feature holds infinite
-        values, or (with ``missing="error"``) missing values.
+        The file is missing or unreadable, read as a single column, a named column does not
+        exist, the target has no positive or no negative rows or more than two classes
+        without ``negative``, a numeric column holds text, a feature holds infinite values,
+        or (with ``missing="error"``) missing values.
     """
     path = Path(path)
     if missing not in ("drop", "error"):
         raise DataError(f"missing must be 'drop' or 'error', got {missing!r}")
-    raw = _read_csv(path)
+    raw = _read_csv(path, sep)
     _check_named_columns(raw, path, target, region, categorical, exclude)
     dropped = {c: "excluded by the caller" for c in exclude}
     feature_columns = [c for c in raw.columns if c not in (target, region, *exclude)]
     feature_columns = _drop_empty(raw, feature_columns, dropped, path)
     raw = _handle_missing(raw, [*feature_columns, target, *_opt(region)], missing, path)
-    labels = _labels(raw[target], positive, path)
+    labels = _labels(raw[target], positive, negative, path)
     cats = _categorical_columns(raw, feature_columns, categorical, path)
     features = _features(raw, feature_columns, cats, path)
     return CreditData(
@@ -120,12 +140,33 @@ def _listing(names: Sequence[object]) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_SHOWN else "")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    raw = read_csv_file(path)
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise DataError(f"data.sep must be one character, got {sep!r}")
+    raw = read_csv_file(path, sep=sep)
     if raw.empty:
         raise DataError(f"{path}: the file has a header but no rows")
     raw.columns = [str(c).strip() for c in raw.columns]
+    if len(raw.columns) == 1 and _other_delimiter(raw.columns[0], sep):
+        raise DataError(_one_column_message(path, raw.columns[0], sep))
     return raw
+
+
+def _other_delimiter(header: str, sep: str) -> str | None:
+    """The first of ``DELIMITERS`` (other than ``sep``) found in a one-column header."""
+    return next((d for d in DELIMITERS if d != sep and d in header), None)
+
+
+def _one_column_message(path: Path, header: str, sep: str) -> str:
+    """Why a file read as one column is refused, with the delimiter its header suggests."""
+    found = _other_delimiter(header, sep) or ""
+    shown = header if len(header) <= 60 else header[:57] + "..."
+    typed = {"\t": "\\t"}.get(found, found)
+    # Quoted twice: Hydra needs the quotes around ';', the shell eats one pair.
+    return (
+        f"{path}: found one column ({shown!r}) when split on {sep!r}; it looks "
+        f"{found!r}-separated: set \"data.sep='{typed}'\""
+    )
 
 
 def _check_named_columns(
@@ -193,30 +234,89 @@ def _handle_missing(
     return raw.loc[complete].reset_index(drop=True)
 
 
-def _numeric_positive(positive: str | int | float | bool) -> float | None:
-    if isinstance(positive, bool | int | float | np.number):
-        return float(positive)
+def _numeric_value(value: object) -> float | None:
+    if isinstance(value, bool | int | float | np.number):
+        return float(value)
     try:
-        return float(str(positive).strip())
+        return float(str(value).strip())
     except ValueError:
         return None
 
 
-def _labels(values: pd.Series, positive: str | int | float | bool, path: Path) -> np.ndarray:
-    """1 where the target equals ``positive`` (as stripped strings, or as numbers)."""
+def _as_list(values: Label | Sequence[Label]) -> list[Label]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        return [values]
+    return list(values)
+
+
+def _matches(values: pd.Series, text: pd.Series, wanted: list[Label]) -> np.ndarray:
+    """Rows equal to any of ``wanted`` (as stripped strings, or as numbers)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    match = np.zeros(len(values), dtype=bool)
+    for item in wanted:
+        match |= (text == str(item).strip()).to_numpy(dtype=bool)
+        number = _numeric_value(item)
+        if number is not None:
+            match |= numbers == number
+    return match
+
+
+def _classes(values: pd.Series) -> pd.Series:
+    """Row counts per distinct target value (``1`` and ``1.0`` count as one value)."""
     text = values.astype(str).str.strip()
-    match = (text == str(positive).strip()).to_numpy(dtype=bool)
-    number = _numeric_positive(positive)
-    if number is not None:
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        match = match | (numbers == number)
-    if not match.any() or match.all():
-        counts = values.value_counts()
-        found = _listing([f"{v!r} ({n})" for v, n in counts.items()])
-        which = "no" if not match.any() else "only"
+    numbers = pd.to_numeric(values, errors="coerce")
+    key = text.where(numbers.isna(), numbers.astype(str))
+    first = text.groupby(key, sort=False).first()
+    counts = key.value_counts()
+    return pd.Series(counts.to_numpy(), index=first.loc[counts.index].to_numpy())
+
+
+def _class_list(counts: pd.Series) -> str:
+    return _listing([f"{v!r} ({n})" for v, n in counts.items()])
+
+
+def _labels(
+    values: pd.Series,
+    positive: Label | Sequence[Label],
+    negative: Sequence[Label] | None,
+    path: Path,
+) -> np.ndarray:
+    """1 where the target is one of ``positive``, 0 for the other class (see module doc)."""
+    text = values.astype(str).str.strip()
+    match = _matches(values, text, _as_list(positive))
+    name = values.name
+    if not match.any():
         raise DataError(
-            f"{path}: {which} rows of '{values.name}' equal positive={positive!r}, so there is "
-            f"{'no default' if which == 'no' else 'no repaid'} class (values: {found})"
+            f"{path}: no rows of '{name}' equal positive={positive!r}, so there is no default "
+            f"class (values: {_class_list(_classes(values))})"
+        )
+    if negative is not None:
+        repaid = _matches(values, text, _as_list(negative))
+        both = _classes(values[match & repaid])
+        if len(both):
+            raise DataError(
+                f"{path}: target '{name}' values in both data.positive and data.negative: "
+                f"{_class_list(both)}"
+            )
+        neither = _classes(values[~match & ~repaid])
+        if len(neither):
+            raise DataError(
+                f"{path}: target '{name}' values in neither data.positive nor data.negative: "
+                f"{_class_list(neither)}; list each in one of them"
+            )
+    else:
+        others = _classes(values[~match])
+        if len(others) > 1:
+            everything = _classes(values)
+            raise DataError(
+                f"{path}: target '{name}' has {len(everything)} classes "
+                f"({_class_list(everything)}) but a binary target is needed: map them with "
+                f"data.positive=[...] (default) and data.negative=[...] (repaid)"
+            )
+    if match.all():
+        raise DataError(
+            f"{path}: only rows of '{name}' equal positive={positive!r}, so there is no repaid "
+            f"class (values: {_class_list(_classes(values))})"
         )
     return match.astype(np.int64)
 

@@ -17,8 +17,13 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BudgetExhausted": "strategies.dp.accounting",
-    "default_delta": "strategies.dp.accounting",
+    "BudgetExhausted": "strategies.dp.errors",
+    "PrivacyConfigError": "strategies.dp.errors",
+    "DPSettings": "strategies.dp.plan",
+    "LocalSteps": "strategies.dp.opacus_training",
+    "BudgetPlan": "strategies.dp.budget",
+    "plan_budget": "strategies.dp.budget",
+    "add_noise_share": "strategies.dp.noise",
     "rdp_epsilon": "strategies.dp.accounting",
     "accountant_epsilon": "strategies.dp.accounting",
     "PrivacyPlan": "strategies.dp.plan",

@@ -12,10 +12,19 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from fl_credit.errors import ConfigError, FlCreditError
+from strategies.dp.errors import BudgetExhausted, PrivacyConfigError
+
+__all__ = [
+    "ACCOUNTANTS",
+    "BudgetExhausted",
+    "accountant_epsilon",
+    "check_accountant",
+    "noise_multiplier_for",
+    "rdp_epsilon",
+]
 
 ACCOUNTANTS = ("prv", "rdp")
-DEFAULT_DELTA = 1e-5
+BANK_LEVEL_DEFAULT_DELTA = 1e-5
 # Above this noise multiplier the released model is noise: refuse rather than train.
 MAX_NOISE_MULTIPLIER = 1_000.0
 
@@ -23,7 +32,7 @@ History = list[tuple[float, float, int]]
 
 
 @contextmanager
-def _quiet_rdp_orders() -> Iterator[None]:
+def quiet_rdp_orders() -> Iterator[None]:
     """Silence Opacus's "optimal order is the largest/smallest alpha" warnings: the bound
     stays valid (only a little loose), and PRV's domain search triggers them routinely."""
     with warnings.catch_warnings():
@@ -31,34 +40,23 @@ def _quiet_rdp_orders() -> Iterator[None]:
         yield
 
 
-class BudgetExhausted(FlCreditError):  # noqa: N818 - the name says what happened
-    """A bank's privacy budget for the planned horizon is spent: it stops taking part."""
+# Opacus's default RDP orders stop at 63, where the conversion to (epsilon, delta) alone costs
+# log(1 / delta) / 62 = 0.26 at delta 1e-7: small releases (a 0.05 share of epsilon 2) need
+# larger orders to be planned and reported.
+EXTRA_ORDERS = (80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1024, 1536, 2048)
 
 
-def default_delta(n_rows: int) -> float:
-    """Delta used when none is configured: ``min(1e-5, 0.1 / n_rows)``.
+def rdp_orders() -> list[float]:
+    """The RDP orders every computation here uses: Opacus's defaults plus larger ones."""
+    from opacus.accountants.rdp import RDPAccountant
 
-    A guarantee with ``delta >= 1 / n`` allows releasing one record in the clear, so delta
-    must stay well below ``1 / n_rows``; 1e-5 is the customary value when that already holds.
-
-    Parameters
-    ----------
-    n_rows : int
-        Number of records protected (a bank's training rows, or the number of banks for
-        bank-level DP).
-
-    Returns
-    -------
-    float
-        The default delta.
-    """
-    return min(DEFAULT_DELTA, 0.1 / max(int(n_rows), 1))
+    return [float(a) for a in (*RDPAccountant.DEFAULT_ALPHAS, *EXTRA_ORDERS)]
 
 
 def check_accountant(accountant: str) -> str:
-    """Return ``accountant`` if it is ``"prv"`` or ``"rdp"``, else raise ConfigError."""
+    """Return ``accountant`` if it is ``"prv"`` or ``"rdp"``, else raise PrivacyConfigError."""
     if accountant not in ACCOUNTANTS:
-        raise ConfigError(f"dp.accountant must be one of {ACCOUNTANTS}, got {accountant!r}")
+        raise PrivacyConfigError(f"dp.accountant must be one of {ACCOUNTANTS}, got {accountant!r}")
     return accountant
 
 
@@ -93,23 +91,23 @@ def noise_multiplier_for(
 
     Raises
     ------
-    ConfigError
+    PrivacyConfigError
         When the target is not a positive number or no usable noise level meets it.
     """
     from opacus.accountants.utils import get_noise_multiplier
 
     check_accountant(accountant)
     if not target_epsilon > 0:
-        raise ConfigError(f"dp.epsilon must be a positive number, got {target_epsilon!r}")
+        raise PrivacyConfigError(f"dp.epsilon must be a positive number, got {target_epsilon!r}")
     if not 0 < delta < 1:
-        raise ConfigError(f"dp.delta must be in (0, 1), got {delta!r}")
-    unreachable = ConfigError(
+        raise PrivacyConfigError(f"dp.delta must be in (0, 1), got {delta!r}")
+    unreachable = PrivacyConfigError(
         f"dp.epsilon={target_epsilon:g} cannot be met over {steps} steps at sample rate "
         f"{sample_rate:.4g} and delta {delta:.3g} with a noise multiplier below "
         f"{MAX_NOISE_MULTIPLIER:g}; raise epsilon or the batch size, or plan fewer rounds"
     )
     try:
-        with _quiet_rdp_orders():
+        with quiet_rdp_orders():
             sigma = get_noise_multiplier(
                 target_epsilon=target_epsilon,
                 target_delta=delta,
@@ -150,7 +148,9 @@ def accountant_epsilon(
         return 0.0
     acc = create_accountant(mechanism=check_accountant(accountant))
     acc.history = entries
-    with _quiet_rdp_orders():
+    with quiet_rdp_orders():
+        if accountant == "rdp":
+            return float(acc.get_epsilon(delta=delta, alphas=rdp_orders()))
         return float(acc.get_epsilon(delta=delta))
 
 
@@ -177,14 +177,13 @@ def rdp_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: 
         Epsilon; 0.0 when ``steps`` is 0.
     """
     from opacus.accountants.analysis import rdp as analysis
-    from opacus.accountants.rdp import RDPAccountant
 
     if steps <= 0:
         return 0.0
-    orders = RDPAccountant.DEFAULT_ALPHAS
+    orders = rdp_orders()
     rdp = analysis.compute_rdp(
         q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=orders
     )
-    with _quiet_rdp_orders():
+    with quiet_rdp_orders():
         epsilon, _ = analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
     return float(epsilon)

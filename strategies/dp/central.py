@@ -73,13 +73,13 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, 
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.common.constant import ErrorCode
 
-from fl_credit.errors import ConfigError
 from strategies.dp.accounting import (
-    DEFAULT_DELTA,
+    BANK_LEVEL_DEFAULT_DELTA,
     BudgetExhausted,
     noise_multiplier_for,
     rdp_epsilon,
 )
+from strategies.dp.errors import PrivacyConfigError
 
 log = logging.getLogger(__name__)
 
@@ -309,19 +309,19 @@ class CentralDPAccountant:
 
         Raises
         ------
-        ConfigError
+        PrivacyConfigError
             On values out of range or an epsilon no usable noise level can meet.
         """
         if total_rounds < 1 or min_contributors < 1:
-            raise ConfigError("central DP needs at least one round and one contributor")
+            raise PrivacyConfigError("central DP needs at least one round and one contributor")
         if not 0 <= colluders < min_contributors:
-            raise ConfigError(
+            raise PrivacyConfigError(
                 f"central DP tolerates fewer colluders than contributors "
                 f"(t={min_contributors}), got {colluders}"
             )
         if not clip_norm > 0:
-            raise ConfigError(f"dp.clip_norm must be positive, got {clip_norm}")
-        delta = delta if delta > 0 else DEFAULT_DELTA
+            raise PrivacyConfigError(f"dp.clip_norm must be positive, got {clip_norm}")
+        delta = delta if delta > 0 else BANK_LEVEL_DEFAULT_DELTA
         sigma = noise_multiplier_for(
             target_epsilon=target_epsilon,
             delta=delta,

@@ -2,7 +2,7 @@
 
 Each bank protects each of its own training records ("record-level" DP against the server,
 the other banks and anyone who sees the models): every local step samples rows by Poisson
-sampling at rate ``q = min(1, dp_batch_size / n_rows)``, clips each row's gradient to L2 norm
+sampling at the public rate ``q`` (``dp.sample_rate``), clips each row's gradient to L2 norm
 ``dp_max_grad_norm`` (C), sums, adds Gaussian noise of std ``sigma * C`` and divides by the
 expected batch ``q * n_rows``. The class weight ``pos_weight`` is inside each row's BCE (so it
 is clipped with it); the L2 penalty of :func:`fl_credit.training.penalised_loss` (and the
@@ -10,12 +10,14 @@ FedProx term) do not depend on the rows and are added to the noisy gradient afte
 costs no privacy. (Opacus computes per-sample gradients from layer hooks, so a penalty written
 into the loss would be silently dropped.)
 
-Budget. ``sigma`` is fixed once per bank, at its first call, for the whole horizon of
-``total_rounds * local_epochs * round(1 / q)`` steps (:mod:`strategies.dp.plan`). The
-accountant's history is kept in ``context.state`` and extended every round, so the reported
-epsilon is cumulative and reaches the target (within Opacus's 0.01 search tolerance, never
-above) after the last planned round. A call beyond the horizon raises :class:`BudgetExhausted`
-before touching the model: the bank stops taking part instead of exceeding its budget.
+Budget. ``sigma`` is fixed once per bank, at its first DP message, for the whole horizon of
+``total_rounds * local_epochs * round(1 / q)`` steps, as part of one budget that also covers
+the bank's other releases (statistics, validation histograms, evaluation;
+:mod:`strategies.dp.budget`). The accountant's history is kept in ``context.state`` and
+extended every round, so the reported epsilon is cumulative and the composition of everything
+reaches the target (within a 0.01 search tolerance, never above) after the last release. A
+call beyond the horizon raises :class:`BudgetExhausted` before touching the model: the bank
+stops taking part instead of exceeding its budget.
 
 Empty batches. With small banks or small ``q`` a Poisson batch can be empty. The step is still
 taken, as in Opacus: the gradient sum is zero (a zero loss, no NaN), the optimizer applies the
@@ -23,7 +25,7 @@ noise, and the accountant counts the step. Skipping the update would reveal that
 was empty, which the subsampled-Gaussian analysis does not cover.
 
 Randomness. Batches come from a numpy generator and noise from a torch generator, both
-seeded from ``(settings.seed, server_round, rounds done, bank_key, n_rows)``: a run is
+seeded from ``(seed, server_round, rounds done, bank_key, n_rows)``: a run is
 reproducible, no round reuses another's noise, and the process-global torch RNG is neither
 used nor changed. Reproducible noise is a research
 convenience: the server sends the seed, so a curious server that knows ``bank_key`` could
@@ -32,8 +34,8 @@ OS entropy, never stored). Opacus's own ``secure_mode`` (a CSPRNG and floating-p
 hardening) needs ``torchcsprng``, which is not installed here.
 
 Not covered by the guarantee: metrics the caller sends in clear (the training loss returned
-here is computed on the sampled rows), validation rows, and SMOTE's synthetic rows (the
-configuration refuses SMOTE with Opacus).
+here is computed on the sampled rows) and SMOTE's synthetic rows (the configuration refuses
+SMOTE with Opacus).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import hashlib
 import logging
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,24 +54,40 @@ import torch
 from flwr.app import RecordDict
 from torch import nn
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.model import plain_state_dict
-from fl_credit.training import make_optimizer
-from strategies.dp.accounting import (
-    BudgetExhausted,
-    History,
-    accountant_epsilon,
-    rdp_epsilon,
-)
+from strategies.dp.accounting import History, accountant_epsilon, rdp_epsilon
+from strategies.dp.errors import BudgetExhausted
 from strategies.dp.plan import (
+    DPSettings,
     PrivacyPlan,
+    full_history,
     plan_for_round,
     record_round,
     rounds_done,
     steps_done,
     stored_history,
     stored_plan,
+    stored_releases,
 )
+
+
+@dataclass(frozen=True)
+class LocalSteps:
+    """How a bank's optimiser steps, apart from DP: the optimiser and the penalties.
+
+    Attributes
+    ----------
+    optimizer_factory : callable
+        ``optimizer_factory(parameters)`` returns the torch optimiser (learning rate inside).
+    l2 : float
+        L2 penalty on the weights (not the bias).
+    proximal_mu : float
+        FedProx's proximal term (0 for none).
+    """
+
+    optimizer_factory: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+    l2: float = 0.0
+    proximal_mu: float = 0.0
+
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +97,12 @@ def train_private(
     x: np.ndarray,
     y: np.ndarray,
     pos_weight: float,
-    settings: BankSettings,
+    settings: DPSettings,
     state: RecordDict,
     server_round: int,
     *,
+    steps: LocalSteps,
+    seed: int = 0,
     bank_key: str = "",
     secret_noise: bool = False,
 ) -> float:
@@ -97,14 +117,17 @@ def train_private(
         The bank's scaled training rows and 0/1 labels.
     pos_weight : float
         Weight of the positive class in the BCE.
-    settings : BankSettings
-        Training and DP settings (``dp_epsilon``, ``dp_delta`` (0 = ``min(1e-5, 0.1/n)``),
-        ``dp_max_grad_norm``, ``dp_batch_size``, ``dp_accountant``, ``total_rounds``, ...).
+    settings : DPSettings
+        The bank's public DP settings.
     state : RecordDict
         The bank's persistent ``context.state``; the plan and accountant history live in
         ``state["dp"]`` (see :mod:`strategies.dp.plan`).
     server_round : int
         The server round, mixed into the seeds.
+    steps : LocalSteps
+        The optimiser and the penalties (L2, proximal).
+    seed : int, optional
+        The run's seed, mixed into the seeds (ignored with ``secret_noise``).
     bank_key : str, optional
         Something that tells banks apart (partition id, data path), mixed into the seeds so
         that banks with the same row count do not draw the same noise.
@@ -118,7 +141,7 @@ def train_private(
 
     Raises
     ------
-    ConfigError
+    PrivacyConfigError
         On bad DP settings, an unreachable epsilon, or settings changed since the plan.
     BudgetExhausted
         When this round would go beyond the planned horizon.
@@ -136,7 +159,7 @@ def train_private(
         raise BudgetExhausted(message)
     # The bank's own round counter is in the seed too: a server replaying a round number
     # with another model must not get the same noise twice.
-    seed_parts = (settings.seed, server_round, rounds_done(state), bank_key, n_rows)
+    seed_parts = (seed, server_round, rounds_done(state), bank_key, n_rows)
     sampling_rng, noise_gen = _generators(seed_parts, secret_noise)
     private = copy.deepcopy(model)
     loss, history = _dp_sgd(
@@ -145,12 +168,12 @@ def train_private(
         torch.as_tensor(y, dtype=torch.float32),
         pos_weight=pos_weight,
         plan=plan,
-        settings=settings,
+        steps=steps,
         history=stored_history(state),
         sampling_rng=sampling_rng,
         noise_gen=noise_gen,
     )
-    model.load_state_dict(plain_state_dict(private))
+    model.load_state_dict(private.state_dict())
     record_round(state, history, server_round)
     return loss
 
@@ -211,7 +234,7 @@ def _dp_sgd(
     *,
     pos_weight: float,
     plan: PrivacyPlan,
-    settings: BankSettings,
+    steps: LocalSteps,
     history: History,
     sampling_rng: np.random.Generator,
     noise_gen: torch.Generator,
@@ -220,7 +243,7 @@ def _dp_sgd(
     mean penalised loss and the accountant history extended by this round's steps."""
     from opacus.accountants import create_accountant
 
-    step = _Stepper.build(module, pos_weight, plan, settings, noise_gen)
+    step = _Stepper.build(module, pos_weight, plan, steps, noise_gen)
     accountant = create_accountant(mechanism=plan.accountant)
     accountant.history = list(history)
     step.optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate))
@@ -228,7 +251,7 @@ def _dp_sgd(
     with warnings.catch_warnings():
         # Opacus's per-sample hooks fire on outputs because inputs need no gradient: expected.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        for _ in range(settings.local_epochs):
+        for _ in range(plan.local_epochs):
             total, rows = 0.0, 0
             batches = poisson_batches(len(y), plan.sample_rate, plan.steps_per_epoch, sampling_rng)
             for idx in batches:
@@ -248,7 +271,7 @@ class _Stepper:
     optimizer: Any
     anchor: list[torch.Tensor]
     pos_weight: torch.Tensor
-    settings: BankSettings
+    steps: LocalSteps
 
     @classmethod
     def build(
@@ -256,7 +279,7 @@ class _Stepper:
         module: nn.Module,
         pos_weight: float,
         plan: PrivacyPlan,
-        settings: BankSettings,
+        steps: LocalSteps,
         noise_gen: torch.Generator,
     ) -> _Stepper:
         """Wrap ``module`` for per-sample gradients and its optimizer for clipping + noise."""
@@ -264,7 +287,7 @@ class _Stepper:
         from opacus.optimizers import DPOptimizer
 
         optimizer = DPOptimizer(
-            make_optimizer(settings.optimizer, module.parameters(), settings.lr),
+            steps.optimizer_factory(module.parameters()),
             noise_multiplier=plan.noise_multiplier,
             max_grad_norm=plan.max_grad_norm,
             expected_batch_size=plan.expected_batch_size,
@@ -277,7 +300,7 @@ class _Stepper:
             optimizer=optimizer,
             anchor=[p.detach().clone() for p in module.parameters()],
             pos_weight=torch.tensor(pos_weight, dtype=torch.float32),
-            settings=settings,
+            steps=steps,
         )
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
@@ -291,9 +314,9 @@ class _Stepper:
         # one, whose per-sample gradients are then empty and clip to a zero sum: the step
         # applies the noise alone, as Opacus does.
         (per_row.sum() / max(len(yb), 1)).backward()
-        penalty = _penalty(self.module, self.anchor, self.settings)
+        penalty = _penalty(self.module, self.anchor, self.steps)
         if self.optimizer.pre_step():
-            _add_penalty_gradients(self.module, self.anchor, self.settings)
+            _add_penalty_gradients(self.module, self.anchor, self.steps)
             self.optimizer.original_optimizer.step()
         return float(per_row.detach().sum()) + penalty * len(yb)
 
@@ -302,8 +325,8 @@ def _weight(module: nn.Module) -> torch.Tensor:
     return next(p for n, p in module.named_parameters() if n.endswith("weight"))
 
 
-def _penalty(module: nn.Module, anchor: list[torch.Tensor], settings: BankSettings) -> float:
-    """The data-independent part of :func:`fl_credit.training.penalised_loss`."""
+def _penalty(module: nn.Module, anchor: list[torch.Tensor], settings: LocalSteps) -> float:
+    """The data-independent part of the penalised loss (L2 and proximal terms)."""
     with torch.no_grad():
         value = 0.5 * settings.l2 * float(_weight(module).pow(2).sum())
         if settings.proximal_mu > 0:
@@ -314,7 +337,7 @@ def _penalty(module: nn.Module, anchor: list[torch.Tensor], settings: BankSettin
 
 
 def _add_penalty_gradients(
-    module: nn.Module, anchor: list[torch.Tensor], settings: BankSettings
+    module: nn.Module, anchor: list[torch.Tensor], settings: LocalSteps
 ) -> None:
     """Add the L2 and proximal gradients to the already noised gradients."""
     with torch.no_grad():
@@ -326,7 +349,7 @@ def _add_penalty_gradients(
 
 
 def epsilon_spent(state: RecordDict, *, accountant: str | None = None) -> float:
-    """Epsilon this bank has spent so far (cumulative over all its DP rounds).
+    """Epsilon this bank has spent so far: every release of its rows, composed.
 
     Parameters
     ----------
@@ -338,16 +361,16 @@ def epsilon_spent(state: RecordDict, *, accountant: str | None = None) -> float:
     Returns
     -------
     float
-        Epsilon at the plan's delta; 0.0 before the first DP round.
+        Epsilon at the plan's delta; 0.0 before the first DP release.
     """
     plan = stored_plan(state)
     if plan is None:
         return 0.0
-    return accountant_epsilon(stored_history(state), plan.delta, accountant or plan.accountant)
+    return accountant_epsilon(full_history(state), plan.delta, accountant or plan.accountant)
 
 
-def privacy_report(state: RecordDict) -> dict[str, int | float | str]:
-    """This bank's privacy report, ready for a :class:`~flwr.app.ConfigRecord`.
+def privacy_report(state: RecordDict) -> dict[str, Any]:
+    """This bank's own privacy report (kept on the bank: ``n_rows`` is in it).
 
     Parameters
     ----------
@@ -357,40 +380,49 @@ def privacy_report(state: RecordDict) -> dict[str, int | float | str]:
     Returns
     -------
     dict
-        ``target_epsilon``, ``epsilon`` (spent so far, by the configured accountant),
-        ``epsilon_rdp`` (independent RDP cross-check), ``delta``, ``noise_multiplier``,
-        ``sample_rate``, ``steps`` (spent), ``planned_steps``, ``accountant``,
-        ``rounds_done``, ``planned_rounds``, ``max_grad_norm``. Before any DP round the
-        numbers are 0 and ``accountant`` is ``"none"``.
+        ``target_epsilon``, ``epsilon`` (everything released so far, composed by the plan's
+        accountant), ``epsilon_rdp`` (RDP cross-check), ``epsilon_training`` (DP-SGD alone),
+        ``delta``, ``noise_multiplier``, ``sample_rate``, ``steps`` (spent),
+        ``planned_steps``, ``accountant``, ``rounds_done``, ``planned_rounds``,
+        ``max_grad_norm`` and ``releases`` (name -> [noise multiplier, done, planned]).
+        Before any DP release the numbers are 0 and ``accountant`` is ``"none"``.
     """
     plan = stored_plan(state)
     if plan is None:
-        zeros = ("target_epsilon", "epsilon", "epsilon_rdp", "delta", "noise_multiplier")
-        report: dict[str, int | float | str] = dict.fromkeys(zeros, 0.0)
-        report.update(sample_rate=0.0, max_grad_norm=0.0, accountant="none")
-        report.update(steps=0, planned_steps=0, rounds_done=0, planned_rounds=0)
+        zeros = ("target_epsilon", "epsilon", "epsilon_rdp", "epsilon_training", "delta")
+        report: dict[str, Any] = dict.fromkeys(zeros, 0.0)
+        report.update(noise_multiplier=0.0, sample_rate=0.0, max_grad_norm=0.0)
+        report.update(accountant="none", steps=0, planned_steps=0, rounds_done=0)
+        report.update(planned_rounds=0, releases={})
         return report
     history = stored_history(state)
-    steps = sum(n for _, _, n in history)
+    everything = full_history(state)
     return {
         "target_epsilon": plan.target_epsilon,
-        "epsilon": accountant_epsilon(history, plan.delta, plan.accountant),
-        "epsilon_rdp": sum_rdp_epsilon(history, plan.delta),
+        "epsilon": accountant_epsilon(everything, plan.delta, plan.accountant),
+        "epsilon_rdp": accountant_epsilon(everything, plan.delta, "rdp"),
+        "epsilon_training": sum_rdp_epsilon(history, plan.delta)
+        if plan.accountant == "rdp"
+        else accountant_epsilon(history, plan.delta, plan.accountant),
         "delta": plan.delta,
         "noise_multiplier": plan.noise_multiplier,
         "sample_rate": plan.sample_rate,
         "max_grad_norm": plan.max_grad_norm,
         "accountant": plan.accountant,
-        "steps": steps,
+        "steps": sum(n for _, _, n in history),
         "planned_steps": plan.planned_steps,
         "rounds_done": rounds_done(state),
         "planned_rounds": plan.total_rounds,
+        "releases": {
+            r.name: [r.noise_multiplier, done, r.steps] for r, done in stored_releases(state)
+        },
     }
 
 
 def sum_rdp_epsilon(history: History, delta: float) -> float:
     """RDP epsilon of a history whose entries share one noise multiplier and sample rate
-    (always the case here: the plan fixes both); falls back to the RDP accountant otherwise."""
+    (always the case for DP-SGD here: the plan fixes both); falls back to the RDP accountant
+    otherwise."""
     if not history:
         return 0.0
     if len({(s, q) for s, q, _ in history}) == 1:

@@ -1,7 +1,8 @@
 """Secure aggregation for Flower's Message API: the server learns only the banks' sum.
 
 Pairwise additive masking with key agreement and dropout recovery after Bonawitz et al.
-(CCS 2017), with the amortised key setup discussed below.
+(CCS 2017), in its active-adversary variant (signed key advertisements), with the
+amortised key setup discussed below, verifiable dealings and differencing rules.
 
 Plug-in
 -------
@@ -9,97 +10,228 @@ Client (every bank)::
 
     from strategies.secagg import install_secagg, secagg_mod
     app = ClientApp(mods=[secagg_mod])
-    install_secagg(app)          # query.secagg_{advertise,share_keys,unmask}
+    install_secagg(app, identity_provider)   # query.secagg_{advertise,share_keys,unmask}
 
-Server::
+``identity_provider(context) -> (Identity, Consortium)``: the bank's Ed25519 signing
+identity and its own copy of the consortium roster (:mod:`.identity`; names, verification
+keys, registered weights). Server::
 
-    strategy = SecAggFedAvg(threshold=None, clipping_range=1.0, quantization_bits=16)
+    strategy = SecAggFedAvg(consortium=roster, clipping_range=1.0, quantization_bits=16)
     stats = strategy.secure_sum(grid, RecordDict({...}), "query.scaling_stats",
                                 value_range=1e9, quantization_bits=8)
     result = strategy.start(grid, initial_arrays, num_rounds=...)
 
 What one bank sends
 -------------------
-A bank never sends anything about itself in plaintext during an aggregation: its reply
+A bank never sends anything about its data in plaintext during an aggregation: its reply
 is ``y = x + PRG(b) + sum_{j>i} PRG(s_ij) - sum_{j<i} PRG(s_ij)`` in Z_(2^64)^d, where
-``x`` is the fixed-point vector of ``[weight * clip(update), weight * metrics, weight,
-clipped-count]`` (:mod:`.vector`), ``s_ij`` is a seed both banks derive from an X25519
-agreement and ``b`` is a fresh random self-mask seed. The weight, the metrics and the
-clipping count are inside ``x``; only the layout (array names and shapes, metric names:
-the same for every bank) is public. Alongside ``y`` go AES-GCM-encrypted Shamir shares of
-``b`` for each peer and of the bank's next mask key (see below); the server only relays
-them. PRG = ChaCha20 keystream, KDF = HKDF-SHA256, all from ``cryptography``.
+``x`` is the fixed-point vector of ``[w * clip(update), w * metrics, w, clipped-count]``
+(:mod:`.vector`), ``s_ij`` a seed both banks derive from an X25519 agreement of their
+one-time mask keys and ``b`` a one-time self-mask seed. Only the layout (array names and
+shapes, metric names: the same for every bank) is public. Alongside ``y`` goes the bank's
+*dealing* for the next instance (below): a fresh mask public key, per peer one AES-GCM
+ciphertext of its Shamir shares of the next mask secret key and self-mask seed, and hash
+commitments; the server only relays them. PRG = ChaCha20 keystream, KDF = HKDF-SHA256,
+signatures Ed25519, all from ``cryptography``.
 
-Dropout recovery
-----------------
-Survivors reveal, for every *surviving* peer, a share of its self-mask seed ``b`` and, for
-every *dropped* peer, a share of the mask secret key it used, so the server can remove
-both kinds of masks from the sum of the survivors' ``y``. A bank whose reply is missing,
-an error, malformed or of the wrong length is a dropped bank: its masks are removed and
-its input is not in the sum. Reconstructed secrets are verified (public key / hash
-commitment), and other share subsets are tried if one fails.
-
-Why the self mask matters: if the server claims a live bank ``v`` dropped, it gets ``v``'s
-mask key and can strip the pairwise masks from ``y_v`` -- but ``y_v`` still carries
-``PRG(b_v)``, and an honest bank never answers twice for the same instance nor lists ``v``
-as both survivor and dropped (:func:`.protocol.client_unmask`), so it never reveals both
-shares for one peer. Banks accept only thresholds that are a strict majority of the epoch
-(``t >= n // 2 + 1``, ``t >= 2``): two disjoint groups of honest banks cannot both reach
-``t``, so telling different banks different stories does not help either, and a bank
-refuses to unmask when fewer than ``t`` survivors are claimed.
-
-What is amortised, and why it is safe
+Key epochs and identities (issue 9.3)
 -------------------------------------
-A key epoch (2 exchanges) establishes, for each bank, an X25519 *encryption* key pair,
-the pairwise AES keys derived from it (HKDF, label = epoch and the pair), and a *first*
-mask key pair with its Shamir shares. It is reused across rounds and across secure sums;
-each instance then costs 2 exchanges (the request, whose reply carries the masked input,
-and the unmask). A new epoch is started only when there is none, when the set of
-connected nodes changed, or when a bank that dropped out of an instance is wanted again
-(its mask key may have been reconstructed, so it must re-key before taking part).
+A key epoch takes 2 exchanges. *advertise*: each bank makes an X25519 encryption key pair
+and signs ``(epoch id, node id, bank name, encryption public key)`` with its long-term
+Ed25519 identity. *share_keys*: the server relays every advertisement; each bank verifies
+each signature against the roster it holds locally (never taken from the server), refuses
+a name twice, a key seen before in the run, a low-order key, an epoch of fewer than 3
+banks or a minority threshold, derives the pairwise AES keys (HKDF, label = epoch and the
+pair) and answers with its dealing for the epoch's first instance. A server holding the
+roster (recommended) drops forged advertisements itself and blames their sender. Signing
+the encryption keys suffices: every later key is authenticated by the pairwise AEAD keys
+derived from them, so a server that substitutes or replays keys (man in the middle) is
+refused; an advertisement from another epoch or node fails its signature.
 
-The brief proposed reusing one mask key pair for the whole epoch, with per-round masks
-``HKDF(s_ij, epoch, round)``. That is not safe with dropout recovery: the server holds
-``b_v`` of every earlier round in which ``v`` survived (it needs it to unmask), so
-reconstructing ``v``'s long-term mask key after a later dropout would unmask all of
-``v``'s earlier inputs of the epoch. Instead, *mask keys are one-time*: with its masked
-input a bank sends the public key of its next mask key pair and the encrypted shares of
-the next secret key, and forgets the key it just used. The server forwards next-round
-keys with the next request, so no exchange is added. Revealing a dropped bank's mask key
-therefore exposes only pairwise masks of that one instance. Each key carries a
-generation number bound (with the public key) into the AES-GCM associated data of its
-shares; a bank masks with a peer's key only if its generation is newer than any it used
-with that peer, and keeps the peer keys of its pending instance to decide which shares
-it may reveal. A server that replays an old or not-yet-used key of ``v`` can only get
-shares from banks that have not seen that key, which with a majority threshold are
-fewer than ``t``. Self-mask seeds are fresh per instance; their shares are labelled with
-the instance's sequence number.
+One-time mask keys bound to their instance (issue 9.1, 9.2)
+-----------------------------------------------------------
+Every instance ``s`` (a training round, an evaluation, a secure sum) uses a mask key pair
+and a self-mask seed that serve exactly that instance. They are dealt one instance ahead:
+in share_keys for the epoch's first instance, and in the masked reply to instance ``s``
+for instance ``s + 1`` (instances are strictly sequential: the server opens one at a
+time). The associated data of the dealing ciphertext from ``i`` to ``j`` is ``(epoch, i,
+j, s, public key)`` -- the key's generation is its sequence number -- and the server
+forwards it in ``j``'s mask request of instance ``s``. ``j`` opens it, which authenticates
+the key as ``i``'s key for exactly instance ``s``, checks the share commitments, keeps its
+shares, and refuses (naming ``i``) otherwise. A bank masks only with its own key bound to
+the current sequence number and with peer keys that authenticate for it; a bank whose key
+is bound to another instance (it was skipped, or looked dropped) refuses and must re-key
+(the server starts a new epoch for it). The unmask reveals kept shares only: a peer
+reveals a dropped bank's key only for the instance it was dealt for. So the attack of
+issue 9.1 -- withhold instance ``s`` from ``v``, collect ``v``'s unused key as "dropped",
+let ``v`` mask ``s + 1`` with it -- fails: ``v`` refuses to use a key bound to ``s``.
+Stale keys of dropped banks cannot be relabelled (issue 9.2): the AEAD binds them to their
+instance, and every bank refuses a public key it has seen before in the run.
 
-Cost per instance and bank: one X25519 key generation, ``n - 1`` agreements for the
-pairwise seeds, two Shamir splits and ``~2n`` AES-GCM encryptions, and ``n`` ChaCha20
-streams of ``8 d`` bytes. The server does PRG work only for survivors' self masks and the
-(survivor, dropped) pairs.
+*Binding rather than fresh per-instance keys.* Bonawitz et al. run the advertise and
+share-keys rounds for every instance: 4 exchanges per instance (plus a consistency round).
+Dealing the next instance's key inside the masked reply keeps 2 exchanges per instance
+(the request and the unmask) and 2 per key epoch, with the same one-key-one-instance
+property; the price is that a bank left out of one instance must re-key. An epoch-long
+mask key with per-round masks ``HKDF(s_ij, round)`` would not be safe: the server holds
+``b_v`` of every round ``v`` survived, so reconstructing ``v``'s key after a later dropout
+would unmask all of ``v``'s earlier inputs.
+
+Dropout recovery, and why the self mask matters
+-----------------------------------------------
+Survivors reveal, for every surviving peer, its self-mask seed share and, for every
+dropped peer, its mask-key share, so the server removes both kinds of masks from the sum
+of the survivors' ``y``. A bank whose reply is missing, an error, malformed or of the
+wrong length is dropped: its masks are removed and its input is not in the sum. If the
+server claims a live bank ``v`` dropped, it gets ``v``'s mask key and can strip the
+pairwise masks from ``y_v`` -- but ``y_v`` still carries ``PRG(b_v)``. An honest bank
+answers one unmask per instance and never lists ``v`` as both survivor and dropped, so it
+reveals at most one of ``v``'s two secrets. Banks accept only thresholds that are a strict
+majority of the epoch (``t >= n // 2 + 1``, ``t >= 2``) and unmask only with at least
+``max(t, 3)`` survivors. With ``c`` banks colluding with the server, telling different
+honest banks different stories gets ``t`` shares of both secrets of ``v`` only if
+``h1 + c >= t`` and ``h2 + 1 + c >= t`` for disjoint honest groups ``h1 + h2 <= n - 1 -
+c``, i.e. ``2t <= n + c``: the protocol is safe against ``c`` colluding banks when ``t >
+(n + c) / 2`` (the default majority covers ``c = 0``, and ``c = 1`` for even ``n``;
+``SecureAggregator(colluders=c)`` raises the threshold to ``floor((n + c) / 2) + 1``; the
+bound is tight: ``test_server_with_one_colluding_bank_needs_t_above_half_of_n_plus_one``
+recovers a bank's input with one colluder at ``n = 5, t = 3``, and fails at ``t = 4``).
+This is the bound Bonawitz's consistency-check round gives, so no such round (and no
+extra exchange) is needed: the argument only uses that each honest bank reveals one
+secret per peer per instance, which the sequence-number binding makes hold across
+instances too.
+
+Verifiable dealings and blame (issue 9.7)
+-----------------------------------------
+Each share is committed by its dealer with a salted SHA-256 commitment (salt inside the
+ciphertext), each self-mask seed with a hash commitment, each mask key by its public key.
+Holders check their shares against the commitments on receipt (at the mask request, before
+training); the server checks every revealed share against the same commitment. Hence:
+
+- a revealed share that does not match was altered by the bank that revealed it (honest
+  holders checked it): that bank is blamed and the share ignored, so a lying survivor no
+  longer defeats reconstruction (the old 256-subset search failed at n >= 12 with one);
+- the first ``t`` verified shares decide a secret; if they do not reconstruct the
+  committed seed or key, the dealer committed to inconsistent shares and is blamed (every
+  accepted share is the dealer's own, so no consistency check over further shares is
+  needed);
+- a dealing that does not open or fails its commitments makes its holders refuse the
+  request naming the dealer; a dealer named by at least ``p - max(t, 3) + 1`` of the ``p``
+  participants -- enough to stall the instance alone -- is blamed (at most ``p - max(t,
+  3)`` colluding banks cannot frame an honest one; fewer accusers leave the instance to
+  proceed without them);
+- a low-order, reused or duplicate mask key, or a malformed reply, blames its sender at
+  receipt; the instance goes on without it (treated as dropped).
+
+A blamed bank is treated as dropped, left out of every later instance and key epoch of the
+run, and named in one WARNING line (``bank_3 (node ...) blamed: ...``). The aggregator
+exposes each node's verified bank name (:attr:`SecureAggregator.bank_names`).
+
+Differencing (issue 9.4; :mod:`.policy`)
+----------------------------------------
+Two sums of one quantity over sets differing by one bank give that bank's value. Each bank
+therefore answers masked ``query.*`` instances (data statistics) only when the
+participants, and at unmask the survivors, equal its first such instance's set (bank
+names, kept across epochs): a server can neither sum the statistics over another set nor
+claim a bank dropped. For ``train``/``evaluate`` it reveals an aggregate at a given global
+model at most once (or again with the same survivors); recorded at the unmask, since a
+round skipped before its unmask revealed nothing and must be retryable at the same model.
+Not covered: a *nearly* identical model. Training at ``w`` with all banks and at ``w +
+1e-9`` without the victim recovered its update to 5.5e-7 relative in
+``tests/test_secagg_attacks_flower.py`` -- only DP noise bounds this.
+
+Poisoning (issue 9.6)
+---------------------
+Masking hides inputs, it does not validate them: without zero-knowledge range proofs
+(ACORN, RoFL) a masked input cannot be range-checked. What is checked is the decoded sum
+(:func:`.vector.check_sum`), in exact ring arithmetic: every averaged coordinate within
+its clipping range, the clipped count in ``[0, n * size]``, and the total weight. A failed
+check rejects the instance with one WARNING line; the model is unchanged.
+
+Weights are *public* by default: each bank encodes the weight registered for it in the
+roster it holds (enrolment: row count, or 1), and the decoded total must equal the
+survivors' registered weights exactly. The bank does not take its weight from the server:
+a server choosing weights could give every other bank a weight near 0 and read one bank's
+update off the average. ``weights="secret"`` (each bank's example count inside the masked
+vector) needs the banks' consent (``install_secagg(..., allow_secret_weights=True)``); a
+bank can then claim any weight up to ``max_weight`` (2^20 took 99.99% of a 5-bank toy
+average), and two rounds whose survivors differ by one bank give that bank's count.
+
+What one malicious bank can still do, with public weight share ``s`` and clip ``C``
+(measured in ``test_remaining_poisoning_bound``): encoding honestly but lying within the
+clip, move each coordinate of the average by at most ``2 C s`` (measured 0.067 = s(C -
+u) for s = 0.067, C = 1); sending raw ring values, place the average anywhere in the box
+``[-C, C]`` whatever ``s`` (measured: pushed a coordinate by 0.9 C and passed; it cannot
+know the others' sum, so pushing to the edge risks rejection). Keep ``clipping_range``
+close to honest update sizes. Before the hardening one raw value moved the model by 4.7e11.
+
+Liveness
+--------
+Blame restores progress when the culprit is caught before anyone reveals (forged
+advertisement, bad dealing, low-order or reused key) or its misbehaviour does not stop the
+unmask (a lying survivor). An instance that fails *after* the unmask (a dealer's
+inconsistent shares, or a sum that fails the sanity check) leaves the model unchanged, and
+the differencing rule then refuses that model with other survivors: training halts there.
+A bank that masks garbage forces such a failure without being identifiable; excluding it
+would need zero-knowledge input proofs with cheater identification. A dealer that deals
+bad shares to fewer than the blame quorum keeps those banks out of every instance (they
+refuse and re-key) without stalling the rest.
 
 Threat model and limits
 -----------------------
-Honest-but-curious server that may lie about who dropped; banks follow the protocol.
-Public keys are relayed by the server without signatures, so a server that substitutes
-keys (man in the middle) is out of scope; that needs authenticated node keys (e.g.
-SuperNode authentication) to sign the advertised keys, as in Bonawitz's active variant.
-Federated evaluation with ``secure_evaluate=False`` and any plain ``query`` the
-integrator sends outside this module are not protected. A bank's reply can still be
-poisoned within the clipping range (masking hides, it does not validate).
+- Server, honest-but-curious or malicious (drops, delays, reorders, forges or replays
+  messages, lies about who dropped, substitutes keys, sends different banks different
+  requests): learns the sum over at least ``max(t, 3)`` banks of each instance, the
+  public layout, participants and survivors, the total clipped count; plus what
+  differencing of *nearly* identical training models gives (bounded by DP only).
+- Up to ``c`` banks colluding with the server, ``t > (n + c) / 2``: additionally their own
+  inputs, so the sum of the honest banks.
+- A malicious bank: can poison within the bound above, or stall (see Liveness); learns the
+  released aggregates (with 2 banks that is the other's input, hence the minimum of 3).
+- Out of scope: a compromised bank identity key (roster distribution is the enrolment's
+  job), traffic analysis, the plaintext messages the integrator sends outside this module
+  (e.g. federated evaluation with ``secure_evaluate=False``), the released model itself
+  (DP's job), side channels.
 
-Fixed point: ring Z_(2^64), ``bits`` fractional bits; sums are exact if
-``n * max|value| * 2^bits < 2^63`` (checked before sending); rounding error per
-coordinate of a weighted average at most ``n * 2^-(bits+1) / sum(weights)``.
+Cost
+----
+Exchanges: 2 per key epoch, 2 per instance (the request and the unmask), as before the
+hardening. Per instance and bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
+``8 d`` bytes (pairwise masks), ``n - 1`` AES-GCM decryptions and ``2 (n - 1)``
+commitment checks (received dealings), one X25519 key generation, two Shamir splits and
+``n - 1`` AES-GCM encryptions (its dealing). Per key epoch and bank: ``n - 1`` Ed25519
+verifications and X25519 agreements. The server does PRG work only for survivors' self
+masks and (survivor, dropped) pairs. Measured in ``simulations/bench_secagg.py``.
+
+Fixed point: ring Z_(2^64), ``bits`` fractional bits; sums are exact if ``n *
+ceil(max|value| * 2^bits) < 2^63`` (checked in integers before sending, issue 9.8);
+rounding error per coordinate of a weighted average at most ``n * 2^-(bits+1) / sum(w)``.
 """
 
-from .client_mod import dropout_mod, install_secagg, secagg_mod, secagg_query_handler
+from .client_mod import (
+    IdentityProvider,
+    dropout_mod,
+    install_secagg,
+    make_secagg_handler,
+    secagg_mod,
+)
+from .identity import (
+    Consortium,
+    Identity,
+    IdentityError,
+    Member,
+    generate_identity,
+    load_consortium,
+    load_identity,
+    make_consortium,
+    save_consortium,
+    save_identity,
+)
 from .masking import quantization_error_bound
-from .protocol import ProtocolError, default_threshold
+from .protocol import MIN_BANKS, ProtocolError, default_threshold
 from .secure_sum import (
     AggregationReport,
+    PendingInstance,
     SecureAggregator,
     SumResult,
     plain_sum,
@@ -108,17 +240,30 @@ from .strategy import SecAggFedAvg
 from .vector import Bounds
 
 __all__ = [
+    "MIN_BANKS",
     "AggregationReport",
     "Bounds",
+    "Consortium",
+    "Identity",
+    "IdentityError",
+    "IdentityProvider",
+    "Member",
+    "PendingInstance",
     "ProtocolError",
     "SecAggFedAvg",
     "SecureAggregator",
     "SumResult",
     "default_threshold",
     "dropout_mod",
+    "generate_identity",
     "install_secagg",
+    "load_consortium",
+    "load_identity",
+    "make_consortium",
+    "make_secagg_handler",
     "plain_sum",
     "quantization_error_bound",
+    "save_consortium",
+    "save_identity",
     "secagg_mod",
-    "secagg_query_handler",
 ]

@@ -3,29 +3,37 @@
 Usage in a ClientApp (Message API)::
 
     app = ClientApp(mods=[secagg_mod])      # app-level mods wrap every registered handler
-    install_secagg(app)                     # registers query.secagg_{advertise,share_keys,unmask}
+    install_secagg(app, identity_provider)  # registers query.secagg_{advertise,share_keys,unmask}
 
     @app.train()
     def train(msg, context): ...            # unchanged: one ArrayRecord + one MetricRecord
 
+``identity_provider(context)`` returns this bank's :class:`~.identity.Identity` and its own
+copy of the consortium roster (:class:`~.identity.Consortium`), e.g. read from files named
+in the node config; the bank never takes either from the server.
+
 Everything the protocol must remember between messages (key pairs, pairwise encryption
-keys, the current one-time mask key, the pending instance) lives in
-``context.state["secagg"]``; nothing is kept in module globals, so the same code runs
-under the Deployment Engine, where every message starts a fresh ClientApp process.
+keys, the mask key and self-mask seed of the next instance, the shares it holds, and the
+run-wide differencing records) lives in ``context.state["secagg"]``; nothing is kept in
+module globals, so the same code runs under the Deployment Engine, where every message
+starts a fresh ClientApp process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from logging import INFO, WARNING
 from typing import Any
 
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import log
 from flwr.common.constant import ErrorCode
 
+from . import policy
+from .identity import Consortium, Identity, IdentityError, check_identity
+from .keys import digest
 from .protocol import (
     MaskRequest,
     ProtocolError,
@@ -50,19 +58,64 @@ from .records import (
 )
 from .vector import Bounds, encode, make_layout
 
+IdentityProvider = Callable[[Context], tuple[Identity, Consortium]]
+ALLOW_SECRET_KEY = "run-allow-secret-weights"
+WEIGHTINGS = ("public", "secret")
+
 
 def _refuse(msg: Message, reason: str) -> Message:
     log(WARNING, "secagg: refusing %s: %s", msg.metadata.message_type, reason)
     return Message(Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason), reply_to=msg)
 
 
+def model_digest(content: RecordDict, arrays_key: str) -> bytes:
+    """Digest of the global model a request carries (names, shapes, dtypes and bytes)."""
+    rec = content.array_records.get(arrays_key)
+    if rec is None:
+        return b""
+    parts = [arrays_key.encode()]
+    for name, arr in rec.items():
+        value = arr.numpy()
+        parts += [name.encode(), str(value.dtype).encode(), str(value.shape).encode()]
+        parts.append(value.tobytes())
+    return digest(b"global-model", *parts)
+
+
+def _bank_weight(state: dict[str, Any], request: dict[str, Any], claimed: float) -> float:
+    weighting = str(request.get("weights", "public"))
+    if weighting == "public":
+        return float(state["weight"])  # registered at enrolment, from the bank's own roster
+    if weighting == "secret" and state.get(ALLOW_SECRET_KEY):
+        return claimed
+    raise ProtocolError(f"weighting {weighting!r} not allowed by this bank")
+
+
+CONTEXT_KEY = "secagg-context"
+"""ConfigRecord the mod hands to the app: only ever set by the mod itself, for masked replies.
+
+It holds ``participants`` and ``threshold`` of the instance the reply will be masked in, so
+that the app can size a share of distributed DP noise: every sum the server can unmask holds
+at least ``threshold`` replies. Any such record in an incoming message is removed first, so a
+server cannot make a bank believe its plaintext reply will be masked.
+"""
+
+
+def _without_context(msg: Message) -> Message:
+    if not msg.has_content() or CONTEXT_KEY not in msg.content.config_records:
+        return msg
+    content = RecordDict({k: v for k, v in msg.content.items() if k != CONTEXT_KEY})
+    return Message(content=content, metadata=msg.metadata)
+
+
 def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """Mask the reply of any message that carries a secagg ``mask`` request.
 
-    The mod strips the ``"secagg"`` ConfigRecord, lets the app compute its normal reply,
-    turns it into a plaintext ring vector (clipped, weighted, quantized), masks it and
-    replaces the whole reply content with the masked vector, the public layout and the
-    encrypted shares. Messages without a ``mask`` request pass through untouched.
+    The mod strips the ``"secagg"`` ConfigRecord, checks the request (key bound to this
+    instance, peers' dealings, differencing rules) before the app runs, lets the app
+    compute its normal reply, turns it into a plaintext ring vector (clipped, weighted,
+    quantized), masks it and replaces the whole reply content with the masked vector, the
+    public layout and the dealing for the next instance. Messages without a ``mask``
+    request pass through untouched.
 
     Parameters
     ----------
@@ -78,6 +131,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     Message
         The masked reply, the app's own error reply, or an error if the bank refuses.
     """
+    msg = _without_context(msg)
     if not msg.has_content():
         return call_next(msg, context)
     request = secagg_config(msg.content)
@@ -86,8 +140,11 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
 
     me = int(msg.metadata.dst_node_id)
     state = load_state(context)
+    kind = policy.instance_kind(msg.metadata.message_type)
+    arrays_key = str(request.get("arrays-key", "arrays"))
+    model = model_digest(msg.content, arrays_key) if kind in policy.ONCE_PER_MODEL_KINDS else b""
     try:
-        req = MaskRequest.parse(state, me, request)  # refuse before spending time training
+        req = MaskRequest.parse(state, me, request, kind, model)  # refuse before training
         mode = str(request["mode"])
         bounds = Bounds(
             value_range=float(request["value-range"]),
@@ -95,30 +152,40 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
             max_weight=float(request["max-weight"]),
             bits=int(request["quantization-bits"]),
         )
-    except (ProtocolError, KeyError, ValueError) as err:
+        if mode != "sum":
+            _bank_weight(state, request, 0.0)
+    except ProtocolError as err:
+        return _refuse(msg, err.reason())
+    except (KeyError, ValueError) as err:
         return _refuse(msg, str(err))
 
-    inner = Message(
-        content=RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY}),
-        metadata=msg.metadata,
+    inner_content = RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY})
+    inner_content[CONTEXT_KEY] = ConfigRecord(
+        {"participants": len(req.participants), "threshold": int(state["threshold"])}
     )
+    inner = Message(content=inner_content, metadata=msg.metadata)
     reply = call_next(inner, context)
     if reply.has_error():
         return reply
 
     try:
-        arrays, metrics, weight, reference = extract_values(
+        arrays, metrics, claimed, reference = extract_values(
             mode,
             msg.content,
             reply.content,
             weight_key=str(request.get("weight-key", "num-examples")),
-            arrays_key=str(request.get("arrays-key", "arrays")),
+            arrays_key=arrays_key,
         )
+        weight = _bank_weight(state, request, claimed) if mode != "sum" else 1.0
+        if mode != "sum" and not 0 < weight <= bounds.max_weight:
+            raise ValueError(f"weight {weight:g} outside (0, {bounds.max_weight:g}]")
         layout = make_layout(mode, arrays, metrics)
         bounds.check(mode, len(req.participants), layout.size())
         plain, clipped = encode(layout, arrays, metrics, bounds, weight, reference)
-        payload = client_mask(state, me, request, plain)
-    except (ProtocolError, ValueError, KeyError) as err:
+        payload = client_mask(state, me, request, plain, kind, model, parsed=req)
+    except ProtocolError as err:
+        return _refuse(msg, err.reason())
+    except (ValueError, KeyError) as err:
         return _refuse(msg, str(err))
     save_state(context, state)
     if clipped:
@@ -127,36 +194,73 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     return Message(masked_reply_content(payload, layout.to_json()), reply_to=msg)
 
 
-def secagg_query_handler(msg: Message, context: Context) -> Message:
-    """Handle ``query.secagg_advertise``, ``query.secagg_share_keys``, ``query.secagg_unmask``."""
-    action = msg.metadata.message_type.partition(".")[2]
-    request = secagg_config(msg.content) if msg.has_content() else None
-    if request is None or action not in ACTIONS:
-        return _refuse(msg, f"not a secagg request: {msg.metadata.message_type}")
-    me = int(msg.metadata.dst_node_id)
-    state = load_state(context)
-    try:
-        if action == ADVERTISE:
-            reply: dict[str, Any] = client_advertise(state, me, request)
-        elif action == SHARE_KEYS:
-            reply = client_share_keys(state, me, request)
-        else:
-            assert action == UNMASK
-            reply = client_unmask(state, me, request)
-    except (ProtocolError, KeyError, ValueError, TypeError) as err:
-        return _refuse(msg, str(err))
-    save_state(context, state)
-    return Message(RecordDict({SECAGG_KEY: to_config(reply)}), reply_to=msg)
+def make_secagg_handler(
+    identity_provider: IdentityProvider, *, allow_secret_weights: bool = False
+) -> Callable[[Message, Context], Message]:
+    """The handler of ``query.secagg_{advertise,share_keys,unmask}`` for this bank.
+
+    Parameters
+    ----------
+    identity_provider : callable
+        ``context -> (Identity, Consortium)``: this bank's signing identity and its own
+        copy of the roster.
+    allow_secret_weights : bool (default: False)
+        Whether this bank accepts ``weights="secret"`` instances (its own example count
+        as weight, inside the masked vector) instead of its registered public weight.
+    """
+
+    def handler(msg: Message, context: Context) -> Message:
+        action = msg.metadata.message_type.partition(".")[2]
+        request = secagg_config(msg.content) if msg.has_content() else None
+        if request is None or action not in ACTIONS:
+            return _refuse(msg, f"not a secagg request: {msg.metadata.message_type}")
+        me = int(msg.metadata.dst_node_id)
+        state = load_state(context)
+        try:
+            if action == UNMASK:
+                reply: dict[str, Any] = client_unmask(state, me, request)
+            else:
+                identity, consortium = identity_provider(context)
+                check_identity(identity, consortium)
+                if action == ADVERTISE:
+                    reply = client_advertise(state, me, request, identity)
+                    state[ALLOW_SECRET_KEY] = bool(allow_secret_weights)
+                else:
+                    assert action == SHARE_KEYS
+                    reply = client_share_keys(state, me, request, consortium)
+        except ProtocolError as err:
+            return _refuse(msg, err.reason())
+        except (IdentityError, KeyError, ValueError, TypeError) as err:
+            return _refuse(msg, str(err))
+        save_state(context, state)
+        return Message(RecordDict({SECAGG_KEY: to_config(reply)}), reply_to=msg)
+
+    return handler
 
 
-def install_secagg(app: ClientApp) -> ClientApp:
-    """Register :func:`secagg_query_handler` for the secagg query actions of ``app``.
+def install_secagg(
+    app: ClientApp,
+    identity_provider: IdentityProvider,
+    *,
+    allow_secret_weights: bool = False,
+) -> ClientApp:
+    """Register the secagg query actions of ``app`` (:func:`make_secagg_handler`).
 
     Create the app with ``ClientApp(mods=[..., secagg_mod])`` first: app-level mods are
     bound to handlers when these are registered.
+
+    Parameters
+    ----------
+    app : ClientApp
+        The bank's ClientApp.
+    identity_provider : callable
+        ``context -> (Identity, Consortium)`` (see :mod:`.identity`).
+    allow_secret_weights : bool (default: False)
+        Accept secret weights when the server asks for them (see :class:`SecAggFedAvg`).
     """
+    handler = make_secagg_handler(identity_provider, allow_secret_weights=allow_secret_weights)
     for action in ACTIONS:
-        app.query(action)(secagg_query_handler)
+        app.query(action)(handler)
     return app
 
 

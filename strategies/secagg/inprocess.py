@@ -30,6 +30,7 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from .identity import Consortium, Identity, generate_identity, make_consortium
 from .protocol import (
     ProtocolError,
     ServerEpoch,
@@ -45,9 +46,32 @@ from .vector import Bounds, Layout
 Tamper = Callable[[int, dict[str, Any]], dict[str, Any] | None]
 
 
+def simulated_identities(
+    num_banks: int, weights: Mapping[str, float] | None = None
+) -> tuple[dict[str, Identity], Consortium]:
+    """Fresh identities ``bank_0 ... bank_<n-1>`` and their roster (tests, benchmarks)."""
+    identities = {f"bank_{k}": generate_identity(f"bank_{k}") for k in range(num_banks)}
+    return identities, make_consortium(identities.values(), weights)
+
+
+def partition_identities(
+    identities: Mapping[str, Identity], consortium: Consortium
+) -> Callable[[Context], tuple[Identity, Consortium]]:
+    """Identity provider for simulated nodes: partition ``k`` is bank ``bank_k``."""
+    idents = dict(identities)
+
+    def provider(context: Context) -> tuple[Identity, Consortium]:
+        return idents[f"bank_{int(context.node_config['partition-id'])}"], consortium
+
+    return provider
+
+
 @dataclass
 class LocalFederation:
     """Banks (``node_ids``) and an honest server talking through direct function calls.
+
+    Bank ``k`` (in sorted node order) is named ``bank_k`` and gets a fresh identity; all
+    share one roster (:attr:`consortium`).
 
     Parameters
     ----------
@@ -65,6 +89,8 @@ class LocalFederation:
     def __post_init__(self) -> None:
         self.node_ids = sorted(int(n) for n in self.node_ids)
         self.states = {n: {} for n in self.node_ids}
+        idents, self.consortium = simulated_identities(len(self.node_ids))
+        self.identities = {n: idents[f"bank_{k}"] for k, n in enumerate(self.node_ids)}
 
     def setup(self, absent: Iterable[int] = ()) -> ServerEpoch:
         """Run the two key-setup exchanges; ``absent`` banks do not answer."""
@@ -72,24 +98,42 @@ class LocalFederation:
         nodes = [n for n in self.node_ids if n not in skip]
         epoch_id = ServerEpoch.new_id()
         adv = {
-            n: client_advertise(self.states[n], n, ServerEpoch.advertise_request(epoch_id))
+            n: client_advertise(
+                self.states[n], n, ServerEpoch.advertise_request(epoch_id), self.identities[n]
+            )
             for n in nodes
         }
-        keys = ServerEpoch.collect_advertise(adv)
-        t = self.threshold or default_threshold(len(keys))
-        request = ServerEpoch.share_keys_request(epoch_id, keys, t)
-        shares = {n: client_share_keys(self.states[n], n, request) for n in nodes}
-        self.epoch = ServerEpoch.from_share_keys(epoch_id, keys, t, shares)
+        adverts, _ = ServerEpoch.collect_advertise(epoch_id, adv, self.consortium)
+        t = self.threshold or default_threshold(len(adverts))
+        request = ServerEpoch.share_keys_request(epoch_id, adverts, t)
+        shares = {n: client_share_keys(self.states[n], n, request, self.consortium) for n in nodes}
+        self.epoch = ServerEpoch.from_share_keys(epoch_id, adverts, t, shares)
         return self.epoch
 
     def mask(
-        self, plains: Mapping[int, np.ndarray], bounds: Bounds, mode: str = "sum"
+        self,
+        plains: Mapping[int, np.ndarray],
+        bounds: Bounds,
+        mode: str = "sum",
+        kind: str = "",
+        model: bytes = b"",
     ) -> tuple[ServerInstance, dict[int, dict[str, Any]]]:
         """Open an instance over ``plains``' banks and let each one mask its vector."""
         assert self.epoch is not None
         inst = self.epoch.open_instance(sorted(plains), bounds, mode)
-        request = inst.mask_request()
-        return inst, {n: client_mask(self.states[n], n, request, plains[n]) for n in plains}
+        return inst, {
+            n: client_mask(self.states[n], n, inst.mask_request(n), plains[n], kind, model)
+            for n in plains
+        }
+
+    def unmask(self, inst: ServerInstance, quiet: Iterable[int] = ()) -> dict[int, dict[str, Any]]:
+        """Every survivor not in ``quiet`` answers the unmask request."""
+        skip = set(quiet)
+        return {
+            n: client_unmask(self.states[n], n, inst.unmask_request(n))
+            for n in inst.survivors
+            if n not in skip
+        }
 
     def aggregate(
         self,
@@ -116,13 +160,7 @@ class LocalFederation:
         inst.collect_masked(received, dict.fromkeys(received, layout.to_json()))
         if len(inst.survivors) < inst.epoch.threshold:
             raise ProtocolError(f"only {len(inst.survivors)} survivors")
-        quiet = set(drop_before_unmask)
-        unmask = {
-            n: client_unmask(self.states[n], n, inst.unmask_request(n))
-            for n in inst.survivors
-            if n not in quiet
-        }
-        return inst.finish(unmask), inst
+        return inst.finish(self.unmask(inst, drop_before_unmask)), inst
 
 
 def _ensure_task_identity() -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -54,6 +55,36 @@ def public_key_of(secret_key: bytes) -> bytes:
     return sk.public_key().public_bytes(_RAW, _RAW_PUB)
 
 
+_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))  # fixed, public probe key
+
+
+def is_valid_public_key(public_key: object) -> bool:
+    """Whether ``public_key`` is a usable X25519 public key (32 bytes, not low order).
+
+    A low-order point (the all-zero key among them) makes every agreement with it
+    degenerate; ``cryptography`` refuses to compute such an agreement, so one probe
+    agreement with a fixed key detects it.
+    """
+    if not isinstance(public_key, bytes) or len(public_key) != KEY_BYTES:
+        return False
+    try:
+        _PROBE.exchange(X25519PublicKey.from_public_bytes(public_key))
+    except ValueError:
+        return False
+    return True
+
+
+def fingerprint(public_key: bytes) -> bytes:
+    """16-byte fingerprint of a public key (for the "seen before" check)."""
+    return digest(b"key-fingerprint", public_key)[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _private_key(secret_key: bytes) -> X25519PrivateKey:
+    """Key object of a raw secret key (one party derives many pairwise keys from it)."""
+    return X25519PrivateKey.from_private_bytes(secret_key)
+
+
 def derive_key(secret_key: bytes, peer_public_key: bytes, info: bytes) -> bytes:
     """X25519 with a peer, then HKDF-SHA256 to a 32-byte key labelled by ``info``.
 
@@ -61,8 +92,9 @@ def derive_key(secret_key: bytes, peer_public_key: bytes, info: bytes) -> bytes:
     independent keys.
     """
     try:
-        sk = X25519PrivateKey.from_private_bytes(secret_key)
-        shared = sk.exchange(X25519PublicKey.from_public_bytes(peer_public_key))
+        shared = _private_key(secret_key).exchange(
+            X25519PublicKey.from_public_bytes(peer_public_key)
+        )
     except ValueError as err:  # wrong length or a low-order point
         raise CryptoError(str(err)) from err
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info)

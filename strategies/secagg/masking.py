@@ -3,7 +3,8 @@
 A real value ``v`` is encoded as ``round(v * 2^bits)`` reduced mod 2^64 (numpy ``uint64``
 arithmetic wraps, which is exactly the ring addition). Sums of encoded values decode
 correctly as long as the true sum stays in ``(-2^63, 2^63) / 2^bits``; :func:`check_overflow`
-enforces this from the clipping bounds before any bank sends anything.
+enforces this from the clipping bounds before any bank sends anything, in exact integer
+arithmetic (a value ``v`` encodes to at most ``ceil(|v| 2^bits)`` in magnitude).
 
 Rounding error: each bank's encoded value is off by at most ``2^-(bits+1)``, so a sum of
 ``n`` values is off by at most ``n * 2^-(bits+1)``, and a weighted average
@@ -12,6 +13,9 @@ most ``n * 2^-(bits+1) / sum(w_i)`` per coordinate (:func:`quantization_error_bo
 """
 
 from __future__ import annotations
+
+import math
+from fractions import Fraction
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
@@ -72,14 +76,22 @@ def clip(values: np.ndarray, bound: float) -> tuple[np.ndarray, int]:
     return out, count
 
 
+def max_encoded(max_abs_value: float, bits: int) -> int:
+    """Largest magnitude ``ceil(max_abs_value * 2^bits)`` an encoded value can take (exact)."""
+    if not math.isfinite(max_abs_value) or max_abs_value < 0:
+        raise ValueError(f"bound must be finite and non-negative, got {max_abs_value}")
+    return math.ceil(Fraction(max_abs_value) * 2**bits)
+
+
 def check_overflow(num_banks: int, max_abs_value: float, bits: int) -> None:
     """Raise ``ValueError`` if a sum of ``num_banks`` encoded values could wrap around.
 
-    Requires ``num_banks * max_abs_value * 2^bits < 2^63``.
+    Requires ``num_banks * ceil(max_abs_value * 2^bits) < 2^63``, computed in integers: the
+    encoder rounds to nearest, so ``2^51 - 0.25`` encodes to ``2^51`` at 0 bits.
     """
     if not 0 <= bits <= 52:
         raise ValueError(f"quantization_bits must be in [0, 52], got {bits}")
-    if num_banks * max_abs_value * 2.0**bits >= _HALF_RING:
+    if num_banks * max_encoded(max_abs_value, bits) >= _HALF_RING:
         raise ValueError(
             f"fixed-point overflow: {num_banks} banks x max |value| {max_abs_value:g} x "
             f"2^{bits} >= 2^63; lower quantization_bits or the clipping bounds"

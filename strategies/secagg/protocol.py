@@ -9,27 +9,38 @@ masked vector (a ``uint64`` numpy array) which travels in an ArrayRecord.
 
 Message flow (``n`` banks, threshold ``t``; ``->`` server to banks, ``<-`` replies)::
 
-    setup epoch   -> advertise                 <- 2 X25519 public keys (c: encryption, s: mask)
-                  -> share_keys (all pubkeys)  <- AES-GCM(Shamir shares of s_sk) per peer
-    each instance -> mask (participants' s_pk) <- y = x + PRG(b) + sum_j +-PRG(s_ij), plus
-                                                  AES-GCM(shares of b), next s_pk and
-                                                  AES-GCM(shares of the next s_sk)
-                  -> unmask (survivors, dropped, ciphertexts addressed to the bank)
-                                               <- shares of b_u (survivors u),
-                                                  shares of s_sk_v (dropped v)
+    setup epoch   -> advertise                  <- name, X25519 encryption key c_pk,
+                                                   Ed25519 signature (epoch, node, name, c_pk)
+                  -> share_keys (all adverts)   <- dealing for instance 1 (see below)
+    instance s    -> mask (participants' mask   <- y = x + PRG(b) + sum_j +-PRG(s_ij),
+                     keys, the dealing shares      plus the dealing for instance s + 1
+                     addressed to this bank)
+                  -> unmask (survivors, dropped) <- stored shares: b of survivors,
+                                                    mask keys of dropped banks
+
+A *dealing* for instance ``s`` is a fresh X25519 mask key pair ``(sk, pk)`` and a fresh
+self-mask seed ``b``, both Shamir-shared over the epoch's members: per holder one AES-GCM
+ciphertext of ``salt_k || share(sk) || salt_b || share(b)`` under the pairwise key, with
+associated data ``(epoch, dealer, holder, s, pk)``, plus per share a salted hash
+commitment, and a hash commitment to ``b``. The holder opens its ciphertext when the mask
+request of instance ``s`` forwards it: success authenticates ``pk`` as the dealer's key for
+exactly instance ``s``; the holder checks the commitments, keeps its shares in its state,
+and refuses (naming the dealer) otherwise. The unmask reveals kept shares only.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
+import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import policy
+from .identity import Consortium, Identity
 from .keys import (
     KEY_BYTES,
     NONCE_BYTES,
@@ -38,7 +49,9 @@ from .keys import (
     derive_key,
     digest,
     encrypt,
+    fingerprint,
     generate_keypair,
+    is_valid_public_key,
     label,
     public_key_of,
 )
@@ -46,19 +59,50 @@ from .masking import prg
 from .shamir import SHARE_BYTES, reconstruct_secret, share_from_bytes, share_to_bytes, split_secret
 from .vector import Bounds, Layout
 
-CT_BYTES = NONCE_BYTES + SHARE_BYTES + 16  # one encrypted share
-MAX_RECONSTRUCTION_ATTEMPTS = 256
+FIRST_SEQ = 1  # sequence number of an epoch's first instance
+MIN_BANKS = 3  # with 2, each bank learns the other's input from the sum
+SALT_BYTES = 16
+COMMIT_BYTES = 32
+SIGNATURE_BYTES = 64
+SHARE_PLAIN = SALT_BYTES + SHARE_BYTES  # one committed share: salt || share
+CT_BYTES = NONCE_BYTES + 2 * SHARE_PLAIN + 16  # one holder's ciphertext of a dealing
+SEEN_KEY = "run-seen"  # fingerprints of every public key this bank has seen in the run
+_ACCUSE = re.compile(r"\[accuse (\d+)\]")
 
 Payload = dict[str, Any]
 
 
 class ProtocolError(Exception):
-    """A request or reply violates the protocol; the bank refuses or the server rejects."""
+    """A request or reply violates the protocol; the bank refuses or the server rejects.
+
+    ``culprit`` is the node the refusing side holds responsible, if it can tell (a dealer
+    whose shares do not open, a bank whose advertisement is not signed, ...).
+    """
+
+    def __init__(self, message: str, culprit: int | None = None) -> None:
+        super().__init__(message)
+        self.culprit = culprit
+
+    def reason(self) -> str:
+        """Message for the error reply; carries the accusation in a parseable tag."""
+        tag = f" [accuse {self.culprit}]" if self.culprit is not None else ""
+        return f"{self}{tag}"
+
+
+def accused_in(reason: str) -> int | None:
+    """The node a refusal reason accuses (see :meth:`ProtocolError.reason`), if any."""
+    match = _ACCUSE.search(reason or "")
+    return int(match.group(1)) if match else None
 
 
 def default_threshold(num_banks: int) -> int:
     """Smallest threshold an honest bank accepts: a strict majority, at least 2."""
     return max(2, num_banks // 2 + 1)
+
+
+def min_survivors(threshold: int) -> int:
+    """Fewest survivors an honest bank unmasks for: the threshold, and never below 3."""
+    return max(threshold, MIN_BANKS)
 
 
 def check_threshold(threshold: int, num_banks: int) -> None:
@@ -75,7 +119,21 @@ def check_threshold(threshold: int, num_banks: int) -> None:
         )
 
 
+def check_members(num_banks: int) -> None:
+    """Raise :class:`ProtocolError` if an epoch is too small to hide anyone's input."""
+    if num_banks < MIN_BANKS:
+        raise ProtocolError(
+            f"a key epoch of {num_banks} banks is refused: secure aggregation needs at least "
+            f"{MIN_BANKS} (with 2, each bank learns the other's input from the sum)"
+        )
+
+
 # --- labels ------------------------------------------------------------------------------
+
+
+def advertisement(epoch: str, node: int, name: str, c_pk: bytes) -> bytes:
+    """What a bank signs at key setup: the epoch, its node id, its name and its key."""
+    return label("advertise", epoch, node, name, c_pk)
 
 
 def _enc_info(epoch: str, a: int, b: int) -> bytes:
@@ -86,12 +144,19 @@ def _mask_info(epoch: str, seq: int, a: int, b: int) -> bytes:
     return label("pairwise-mask", epoch, seq, min(a, b), max(a, b))
 
 
-def _key_share_ad(epoch: str, src: int, dst: int, gen: int, mask_pk: bytes) -> bytes:
-    return label("mask-key-share", epoch, src, dst, gen, mask_pk)
+def _deal_ad(epoch: str, dealer: int, holder: int, seq: int, mask_pk: bytes) -> bytes:
+    """Associated data of a dealing ciphertext: (epoch, sender, receiver, seq, public key).
+
+    A mask key serves exactly one instance, so its generation is the sequence number.
+    """
+    return label("dealing", epoch, dealer, holder, seq, mask_pk)
 
 
-def _self_share_ad(epoch: str, seq: int, src: int, dst: int) -> bytes:
-    return label("self-mask-share", epoch, seq, src, dst)
+def share_commitment(
+    epoch: str, seq: int, dealer: int, holder: int, kind: str, committed: bytes
+) -> bytes:
+    """Salted hash commitment to one share (``committed`` = salt || share)."""
+    return digest(label("share-commit", epoch, seq, dealer, holder, kind), committed)
 
 
 def self_mask_commitment(epoch: str, seq: int, node: int, seed: bytes) -> bytes:
@@ -115,121 +180,195 @@ def _sorted_unique(values: Sequence[int], what: str) -> list[int]:
     return out
 
 
-def _share_cts(
-    secret: bytes,
-    threshold: int,
-    members: Sequence[int],
-    me: int,
-    enc_keys: Sequence[bytes],
-    ad: Callable[[int], bytes],
-    recipients: set[int] | None = None,
-) -> tuple[list[bytes], bytes]:
-    """Shamir-share ``secret`` over ``members``; encrypt each peer's share for it.
+# --- client: state kept across messages ---------------------------------------------------
 
-    Returns the ciphertexts aligned with ``members`` (``b""`` for me and for members not in
-    ``recipients``) and my own share.
+
+def _seen_set(state: Mapping[str, Any]) -> set[bytes]:
+    blob: bytes = state.get(SEEN_KEY, b"")
+    return {blob[i : i + 16] for i in range(0, len(blob), 16)}
+
+
+def _remember(state: Payload, keys: Iterable[bytes]) -> None:
+    state[SEEN_KEY] = state.get(SEEN_KEY, b"") + b"".join(fingerprint(k) for k in keys)
+
+
+def _start_epoch(state: Payload) -> None:
+    """Forget everything of the previous epoch; keep the run-wide (``run-``) entries."""
+    for key in [k for k in state if not k.startswith("run-")]:
+        del state[key]
+
+
+def _deal(state: Payload, me: int, seq: int, recipients: set[int]) -> Payload:
+    """Make the mask key and self-mask seed for instance ``seq`` and share them.
+
+    The secrets and this bank's own shares go into ``state``; the returned public part
+    (key, ciphertexts and commitments aligned with the members) goes to the server.
     """
-    shares = split_secret(secret, threshold, len(members))
+    epoch = str(state["epoch"])
+    members: list[int] = list(state["members"])
+    enc_keys: list[bytes] = list(state["enc-keys"])
+    threshold = int(state["threshold"])
+    sk, pk = generate_keypair()
+    seed = os.urandom(KEY_BYTES)
+    key_shares = split_secret(sk, threshold, len(members))
+    seed_shares = split_secret(seed, threshold, len(members))
     cts: list[bytes] = []
+    key_commits: list[bytes] = []
+    b_commits: list[bytes] = []
     own = b""
     for k, member in enumerate(members):
-        raw = share_to_bytes(shares[k][1])
-        if member == me:
-            own = raw
+        if member != me and member not in recipients:
             cts.append(b"")
-        elif recipients is not None and member not in recipients:
+            key_commits.append(b"")
+            b_commits.append(b"")
+            continue
+        ck = os.urandom(SALT_BYTES) + share_to_bytes(key_shares[k][1])
+        cb = os.urandom(SALT_BYTES) + share_to_bytes(seed_shares[k][1])
+        key_commits.append(share_commitment(epoch, seq, me, member, "key", ck))
+        b_commits.append(share_commitment(epoch, seq, me, member, "self", cb))
+        if member == me:
+            own = ck + cb
             cts.append(b"")
         else:
-            cts.append(encrypt(enc_keys[k], raw, ad(member)))
-    return cts, own
+            cts.append(encrypt(enc_keys[k], ck + cb, _deal_ad(epoch, me, member, seq, pk)))
+    _remember(state, [pk])
+    state.update({"key-seq": seq, "mask-sk": sk, "mask-pk": pk, "seed": seed, "own-shares": own})
+    return {
+        "mask-pk": pk,
+        "cts": cts,
+        "key-commits": key_commits,
+        "b-commits": b_commits,
+        "seed-commit": self_mask_commitment(epoch, seq, me, seed),
+    }
 
 
-# --- client ------------------------------------------------------------------------------
+# --- client: key setup --------------------------------------------------------------------
 
 
-def client_advertise(state: Payload, me: int, request: Mapping[str, Any]) -> Payload:
-    """Start a key epoch: make the two key pairs and return the public keys.
+def client_advertise(
+    state: Payload, me: int, request: Mapping[str, Any], identity: Identity
+) -> Payload:
+    """Start a key epoch: a fresh encryption key pair, signed with the bank's identity.
 
-    Any earlier epoch (keys, pending instance) is discarded.
+    Anything of an earlier epoch (keys, pending instance) is discarded; the run-wide
+    entries (keys seen, pinned statistics set, revealed models) are kept.
     """
     epoch = str(request["epoch"])
     c_sk, c_pk = generate_keypair()
-    s_sk, s_pk = generate_keypair()
-    state.clear()
+    _start_epoch(state)
+    _remember(state, [c_pk])
     state.update(
         {
             "epoch": epoch,
             "node-id": me,
             "stage": "advertised",
+            "name": identity.name,
             "c-sk": c_sk,
             "c-pk": c_pk,
-            "mask-sk": s_sk,
-            "mask-pk": s_pk,
-            "mask-gen": 0,
         }
     )
-    return {"c-pk": c_pk, "mask-pk": s_pk}
+    return {
+        "name": identity.name,
+        "c-pk": c_pk,
+        "signature": identity.sign(advertisement(epoch, me, identity.name, c_pk)),
+    }
 
 
-def client_share_keys(state: Payload, me: int, request: Mapping[str, Any]) -> Payload:
-    """Check the epoch's public keys, derive pairwise encryption keys and share ``s_sk``."""
+def client_share_keys(
+    state: Payload, me: int, request: Mapping[str, Any], consortium: Consortium
+) -> Payload:
+    """Verify the epoch's signed advertisements, derive pairwise keys, deal for instance 1.
+
+    Refuses an epoch of fewer than :data:`MIN_BANKS` banks, a minority threshold, an
+    advertisement not signed by the roster's key for its name (or for another node or
+    epoch), a name twice, and a key that is low order or was seen before in the run.
+    """
     if state.get("stage") != "advertised" or state.get("epoch") != request.get("epoch"):
         raise ProtocolError("share_keys for an epoch this bank did not advertise in")
     epoch = str(state["epoch"])
     members = _sorted_unique(request["members"], "members")
-    c_pks, mask_pks = list(request["c-pks"]), list(request["mask-pks"])
+    names = [str(n) for n in request["names"]]
+    c_pks, sigs = list(request["c-pks"]), list(request["signatures"])
     threshold = int(request["threshold"])
-    if me not in members or len(c_pks) != len(members) or len(mask_pks) != len(members):
+    if me not in members or not len(names) == len(c_pks) == len(sigs) == len(members):
         raise ProtocolError("member list inconsistent")
+    check_members(len(members))
     check_threshold(threshold, len(members))
     k_me = members.index(me)
-    if c_pks[k_me] != state["c-pk"] or mask_pks[k_me] != state["mask-pk"]:
-        raise ProtocolError("server relayed wrong public keys for this bank")
-    if len(set(c_pks)) != len(c_pks) or len(set(mask_pks)) != len(mask_pks):
-        raise ProtocolError("duplicate public keys")
-    try:
-        enc_keys = [
-            b"" if m == me else derive_key(state["c-sk"], c_pks[k], _enc_info(epoch, me, m))
-            for k, m in enumerate(members)
-        ]
-    except CryptoError as err:
-        raise ProtocolError(f"bad public key: {err}") from err
-    gen, mask_pk = int(state["mask-gen"]), state["mask-pk"]
-    cts, _ = _share_cts(
-        state["mask-sk"],
-        threshold,
-        members,
-        me,
-        enc_keys,
-        lambda dst: _key_share_ad(epoch, me, dst, gen, mask_pk),
-    )
+    if c_pks[k_me] != state["c-pk"] or names[k_me] != state["name"]:
+        raise ProtocolError("server relayed wrong keys or name for this bank")
+    if len(set(names)) != len(names):
+        raise ProtocolError("a bank name appears twice in the epoch")
+    seen = _seen_set(state)
+    for k, member in enumerate(members):
+        if member == me:
+            continue
+        if not consortium.verify(
+            names[k], sigs[k], advertisement(epoch, member, names[k], c_pks[k])
+        ):
+            raise ProtocolError(
+                f"advertisement of node {member} as {names[k]!r} is not signed by that "
+                "consortium member",
+                culprit=member,
+            )
+        if fingerprint(c_pks[k]) in seen:
+            raise ProtocolError(f"node {member} sent a reused key", culprit=member)
+    if state["name"] not in consortium.members:
+        raise ProtocolError(f"bank {state['name']!r} is not in its own consortium roster")
+    enc_keys = []
+    for k, member in enumerate(members):
+        if member == me:
+            enc_keys.append(b"")
+            continue
+        try:  # a low-order key is refused here
+            enc_keys.append(derive_key(state["c-sk"], c_pks[k], _enc_info(epoch, me, member)))
+        except CryptoError:
+            raise ProtocolError(f"node {member} sent a low-order key", culprit=member) from None
+    _remember(state, [pk for k, pk in enumerate(c_pks) if k != k_me])
     state.update(
         {
             "stage": "ready",
             "members": members,
+            "names": names,
             "threshold": threshold,
             "enc-keys": enc_keys,
-            "peer-gens": [-1] * len(members),
-            "last-seq": -1,
+            "last-seq": FIRST_SEQ - 1,
             "pending-seq": -1,
+            "weight": float(consortium.weight(str(state["name"]))),
         }
     )
-    return {"key-shares": cts}
+    return _deal(state, me, FIRST_SEQ, set(members))
+
+
+# --- client: one instance -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class MaskRequest:
-    """A validated ``mask`` request (server -> bank)."""
+    """A validated ``mask`` request (server -> bank), with the dealing shares it carried."""
 
     epoch: str
     seq: int
     participants: list[int]
     mask_pks: list[bytes]
-    mask_gens: list[int]
+    held_key: list[bytes]  # this bank's committed share of each participant's mask key
+    held_b: list[bytes]  # ... and of each participant's self-mask seed
+    names: list[str]
 
     @classmethod
-    def parse(cls, state: Mapping[str, Any], me: int, request: Mapping[str, Any]) -> MaskRequest:
-        """Check a ``mask`` request against the bank's state; raise ProtocolError to refuse."""
+    def parse(
+        cls,
+        state: Mapping[str, Any],
+        me: int,
+        request: Mapping[str, Any],
+        kind: str = "",
+        model: bytes = b"",
+    ) -> MaskRequest:
+        """Check a ``mask`` request against the bank's state; raise ProtocolError to refuse.
+
+        Opens and checks the dealing shares addressed to this bank, and applies the
+        differencing rules of :mod:`.policy` for instances of ``kind`` at ``model``.
+        """
         if state.get("stage") != "ready":
             raise ProtocolError("no key epoch set up")
         if request.get("epoch") != state["epoch"]:
@@ -237,31 +376,105 @@ class MaskRequest:
         seq = int(request["seq"])
         if seq <= int(state["last-seq"]):
             raise ProtocolError(f"instance {seq} is not newer than {state['last-seq']}")
+        if seq != int(state["key-seq"]):
+            raise ProtocolError(
+                f"this bank's mask key serves instance {state['key-seq']}, not {seq} "
+                "(it was skipped or looked dropped): it must re-key"
+            )
+        epoch = str(state["epoch"])
         members: list[int] = list(state["members"])
+        threshold = int(state["threshold"])
         participants = _sorted_unique(request["participants"], "participants")
-        pks, gens = list(request["mask-pks"]), [int(g) for g in request["mask-gens"]]
-        if len(pks) != len(participants) or len(gens) != len(participants):
+        pks = list(request["mask-pks"])
+        if len(pks) != len(participants):
             raise ProtocolError("participant keys inconsistent")
         if me not in participants or not set(participants) <= set(members):
             raise ProtocolError("participants are not members of the epoch")
-        if len(participants) < int(state["threshold"]):
+        if len(participants) < min_survivors(threshold):
             raise ProtocolError(
-                f"{len(participants)} participants, below the threshold {state['threshold']}"
+                f"{len(participants)} participants, below the {min_survivors(threshold)} "
+                "this bank requires"
             )
-        k = participants.index(me)
-        if pks[k] != state["mask-pk"] or gens[k] != int(state["mask-gen"]):
+        k_me = participants.index(me)
+        if pks[k_me] != state["mask-pk"]:
             raise ProtocolError("server lists a mask key this bank does not hold")
-        peer_gens = list(state["peer-gens"])
-        for p, gen, pk in zip(participants, gens, pks, strict=True):
-            if p != me and (gen <= peer_gens[members.index(p)] or len(pk) != KEY_BYTES):
-                # Reusing a peer's mask key (or an older one) could let the server combine
-                # a key it reconstructed with a self mask it learned in another instance.
-                raise ProtocolError(f"stale or malformed mask key for peer {p}")
-        return cls(str(state["epoch"]), seq, participants, pks, gens)
+        if len(set(pks)) != len(pks):
+            raise ProtocolError("duplicate mask keys")
+        cts, key_commits, b_commits = _my_row(request, me, len(participants))
+        all_names: list[str] = list(state["names"])
+        names = [all_names[members.index(p)] for p in participants]
+        own: bytes = state["own-shares"]
+        seen = _seen_set(state)
+        held_key, held_b = [], []
+        for p, pk, ct, kc, bc in zip(participants, pks, cts, key_commits, b_commits, strict=True):
+            if p == me:
+                held_key.append(own[:SHARE_PLAIN])
+                held_b.append(own[SHARE_PLAIN:])
+                continue
+            # (A low-order key is refused when the pairwise mask is derived from it.)
+            if not isinstance(pk, bytes) or len(pk) != KEY_BYTES or fingerprint(pk) in seen:
+                raise ProtocolError(f"malformed or reused mask key of node {p}", culprit=p)
+            try:
+                plain = decrypt(
+                    state["enc-keys"][members.index(p)], ct, _deal_ad(epoch, p, me, seq, pk)
+                )
+            except CryptoError:
+                raise ProtocolError(
+                    f"dealing of node {p} for instance {seq} does not authenticate", culprit=p
+                ) from None
+            ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN:]
+            if (
+                len(plain) != 2 * SHARE_PLAIN
+                or share_commitment(epoch, seq, p, me, "key", ck) != kc
+                or share_commitment(epoch, seq, p, me, "self", cb) != bc
+                or not _share_ok(ck)
+                or not _share_ok(cb)
+            ):
+                raise ProtocolError(f"dealing of node {p} fails its commitments", culprit=p)
+            held_key.append(ck)
+            held_b.append(cb)
+        try:
+            policy.check(state, kind, model, names)
+        except policy.PolicyError as err:
+            raise ProtocolError(str(err)) from None
+        return cls(epoch, seq, participants, pks, held_key, held_b, names)
 
 
-def client_mask(state: Payload, me: int, request: Mapping[str, Any], plain: np.ndarray) -> Payload:
-    """Mask a plaintext ring vector for one instance and rotate the bank's mask key.
+def _share_ok(committed: bytes) -> bool:
+    try:
+        share_from_bytes(committed[SALT_BYTES:])
+    except ValueError:
+        return False
+    return True
+
+
+def _my_row(
+    request: Mapping[str, Any], me: int, width: int
+) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """This bank's row of the forwarded dealing ciphertexts and commitments."""
+    holders = [int(h) for h in request.get("deal-for", [])]
+    if me not in holders:
+        raise ProtocolError("the request carries no dealing shares for this bank")
+    r = holders.index(me)
+    rows = []
+    for key in ("deal-cts", "deal-key-commits", "deal-b-commits"):
+        flat = list(request[key])
+        if len(flat) != width * len(holders):
+            raise ProtocolError(f"{key} has the wrong length")
+        rows.append(flat[r * width : (r + 1) * width])
+    return rows[0], rows[1], rows[2]
+
+
+def client_mask(
+    state: Payload,
+    me: int,
+    request: Mapping[str, Any],
+    plain: np.ndarray,
+    kind: str = "",
+    model: bytes = b"",
+    parsed: MaskRequest | None = None,
+) -> Payload:
+    """Mask a plaintext ring vector for one instance and deal the keys of the next.
 
     Parameters
     ----------
@@ -273,84 +486,55 @@ def client_mask(state: Payload, me: int, request: Mapping[str, Any], plain: np.n
         The server's ``mask`` request (see :class:`MaskRequest`).
     plain : numpy.ndarray
         ``uint64`` plaintext vector (:func:`~strategies.secagg.vector.encode`).
+    kind, model : str, bytes
+        Instance kind and global-model digest for the differencing rules (:mod:`.policy`).
+    parsed : MaskRequest, optional
+        ``MaskRequest.parse(state, me, request, kind, model)`` if the caller already ran
+        it on this very state (the mod does, to refuse before training).
 
     Returns
     -------
     dict
-        ``masked`` (uint64 array), ``b-shares`` (aligned with participants),
-        ``b-commit``, ``next-mask-pk``, ``next-key-shares`` (aligned with members).
+        ``masked`` (uint64 array) and the dealing for instance ``seq + 1`` (``mask-pk``,
+        ``cts``, ``key-commits``, ``b-commits``, ``seed-commit``; lists aligned with the
+        epoch's members, filled for this instance's participants).
     """
-    req = MaskRequest.parse(state, me, request)
+    req = parsed or MaskRequest.parse(state, me, request, kind, model)
     epoch, seq, length = req.epoch, req.seq, int(plain.shape[0])
-    members: list[int] = list(state["members"])
-    enc_keys: list[bytes] = list(state["enc-keys"])
-    threshold = int(state["threshold"])
-
     masked = np.array(plain, dtype=np.uint64, copy=True)
     for p, pk in zip(req.participants, req.mask_pks, strict=True):
         if p != me:
             try:
                 masked += pairwise_mask(state["mask-sk"], pk, epoch, seq, me, p, length)
-            except CryptoError as err:
-                raise ProtocolError(f"bad mask key for peer {p}: {err}") from err
-    seed = os.urandom(KEY_BYTES)
-    masked += prg(seed, length)
-
-    b_cts_all, own_b = _share_cts(
-        seed,
-        threshold,
-        members,
-        me,
-        enc_keys,
-        lambda dst: _self_share_ad(epoch, seq, me, dst),
-        recipients=set(req.participants),
-    )
-    b_cts = [b_cts_all[members.index(p)] for p in req.participants]
-
-    next_sk, next_pk = generate_keypair()
-    next_gen = int(state["mask-gen"]) + 1
-    key_cts, _ = _share_cts(
-        next_sk,
-        threshold,
-        members,
-        me,
-        enc_keys,
-        lambda dst: _key_share_ad(epoch, me, dst, next_gen, next_pk),
-    )
-
-    peer_gens = list(state["peer-gens"])
-    for p, gen in zip(req.participants, req.mask_gens, strict=True):
-        peer_gens[members.index(p)] = gen
+            except CryptoError:
+                raise ProtocolError(f"low-order mask key of node {p}", culprit=p) from None
+    masked += prg(state["seed"], length)
+    _remember(state, [pk for p, pk in zip(req.participants, req.mask_pks, strict=True) if p != me])
+    policy.pin(state, kind, req.names)
     state.update(
         {
-            "mask-sk": next_sk,  # the used key is forgotten: each mask key serves once
-            "mask-pk": next_pk,
-            "mask-gen": next_gen,
-            "peer-gens": peer_gens,
             "last-seq": seq,
             "pending-seq": seq,
             "pending-participants": req.participants,
-            "pending-pks": req.mask_pks,
-            "pending-gens": req.mask_gens,
-            "pending-b-share": own_b,
+            "pending-held-key": req.held_key,
+            "pending-held-b": req.held_b,
+            "pending-kind": kind,
+            "pending-model": model,
         }
     )
-    return {
-        "masked": masked,
-        "b-shares": b_cts,
-        "b-commit": self_mask_commitment(epoch, seq, me, seed),
-        "next-mask-pk": next_pk,
-        "next-key-shares": key_cts,
-    }
+    # The used key and seed are forgotten: each serves exactly one instance.
+    dealing = _deal(state, me, seq + 1, set(req.participants))
+    return {"masked": masked, **dealing}
 
 
 def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payload:
-    """Reveal self-mask shares of survivors and mask-key shares of dropped banks.
+    """Reveal the kept self-mask shares of survivors and mask-key shares of dropped banks.
 
     Refuses unless survivors and dropped partition the instance's participants, this bank
-    is a survivor, there are at least ``t`` survivors, and this bank has not answered an
-    unmask request for the instance before. Hence, for every peer, it reveals at most one
-    of the two secrets that would together expose that peer's input.
+    is a survivor, there are at least ``max(t, 3)`` survivors, the differencing rules
+    allow it, and this bank has not answered an unmask request for the instance before.
+    Hence, for every peer, it reveals at most one of the two secrets that would together
+    expose that peer's input, and only for the instance those secrets were dealt for.
     """
     seq = int(request.get("seq", -2))
     if (
@@ -359,7 +543,6 @@ def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payloa
         or seq != int(state["pending-seq"])
     ):
         raise ProtocolError("no pending instance matches this unmask request")
-    epoch = str(state["epoch"])
     participants: list[int] = list(state["pending-participants"])
     survivors = _sorted_unique(request["survivors"], "survivors")
     dropped = _sorted_unique(request["dropped"], "dropped")
@@ -367,38 +550,74 @@ def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payloa
         raise ProtocolError("survivors and dropped do not partition the participants")
     if me not in survivors:
         raise ProtocolError("asked to unmask while listed as dropped")
-    if len(survivors) < int(state["threshold"]):
-        raise ProtocolError(
-            f"only {len(survivors)} survivors claimed, below the threshold {state['threshold']}"
-        )
-    b_cts, key_cts = list(request["b-shares"]), list(request["key-shares"])
-    if len(b_cts) != len(survivors) or len(key_cts) != len(dropped):
-        raise ProtocolError("ciphertext lists do not match survivors/dropped")
-
+    need = min_survivors(int(state["threshold"]))
+    if len(survivors) < need:
+        raise ProtocolError(f"only {len(survivors)} survivors claimed, this bank requires {need}")
     members: list[int] = list(state["members"])
-    enc_keys: list[bytes] = list(state["enc-keys"])
-    pks = dict(zip(participants, state["pending-pks"], strict=True))
-    gens = dict(zip(participants, state["pending-gens"], strict=True))
-
-    def _open(src: int, token: bytes, ad: bytes) -> bytes:
-        try:
-            return decrypt(enc_keys[members.index(src)], token, ad)
-        except CryptoError:
-            return b""  # a forged or misrouted share is withheld, not fatal
-
-    b_out = [
-        state["pending-b-share"] if u == me else _open(u, tok, _self_share_ad(epoch, seq, u, me))
-        for u, tok in zip(survivors, b_cts, strict=True)
-    ]
-    key_out = [
-        _open(v, tok, _key_share_ad(epoch, v, me, int(gens[v]), pks[v]))
-        for v, tok in zip(dropped, key_cts, strict=True)
-    ]
+    all_names: list[str] = list(state["names"])
+    kind, model = str(state["pending-kind"]), bytes(state["pending-model"])
+    surv_names = [all_names[members.index(u)] for u in survivors]
+    try:
+        policy.check(state, kind, model, surv_names, [all_names[members.index(v)] for v in dropped])
+    except policy.PolicyError as err:
+        raise ProtocolError(str(err)) from None
+    held_key: list[bytes] = list(state["pending-held-key"])
+    held_b: list[bytes] = list(state["pending-held-b"])
+    reply = {
+        "b-shares": [held_b[participants.index(u)] for u in survivors],
+        "key-shares": [held_key[participants.index(v)] for v in dropped],
+    }
+    policy.record_reveal(state, kind, model, surv_names)
     state["pending-seq"] = -1  # one answer per instance
-    return {"b-shares": b_out, "key-shares": key_out}
+    return reply
 
 
 # --- server ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Advert:
+    """A bank's key advertisement for an epoch."""
+
+    name: str
+    c_pk: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Dealing:
+    """The public part of a bank's dealing for one instance (see the module docstring)."""
+
+    mask_pk: bytes
+    cts: list[bytes]
+    key_commits: list[bytes]
+    b_commits: list[bytes]
+    seed_commit: bytes
+
+    @classmethod
+    def parse(
+        cls, reply: Mapping[str, Any], members: Sequence[int], dealer: int, holders: set[int]
+    ) -> Dealing:
+        """Validate a dealing in a reply; raise :class:`ProtocolError` blaming the dealer."""
+        pk = reply.get("mask-pk")
+        if not is_valid_public_key(pk):
+            raise ProtocolError("mask key missing, malformed or of low order", culprit=dealer)
+        fields = {}
+        for key, width in (("cts", CT_BYTES), ("key-commits", COMMIT_BYTES),
+                           ("b-commits", COMMIT_BYTES)):  # fmt: skip
+            values = reply.get(key)
+            if not isinstance(values, list) or len(values) != len(members):
+                raise ProtocolError(f"malformed {key}", culprit=dealer)
+            for member, value in zip(members, values, strict=True):
+                held = member in holders and (member != dealer or key != "cts")
+                if not isinstance(value, bytes) or len(value) != (width if held else 0):
+                    raise ProtocolError(f"malformed {key}", culprit=dealer)
+            fields[key] = list(values)
+        seed_commit = reply.get("seed-commit")
+        if not isinstance(seed_commit, bytes) or len(seed_commit) != COMMIT_BYTES:
+            raise ProtocolError("malformed seed-commit", culprit=dealer)
+        assert isinstance(pk, bytes)
+        return cls(pk, fields["cts"], fields["key-commits"], fields["b-commits"], seed_commit)
 
 
 @dataclass
@@ -411,26 +630,29 @@ class ServerEpoch:
         Random epoch identifier.
     members : list[int]
         Sorted node ids that received the key list (Shamir x-coordinate = index + 1).
+    names : dict[int, str]
+        Bank name of each member (verified against the roster when the server has one).
     threshold : int
         Shamir threshold of the epoch.
-    mask_pks, mask_gens : dict
-        Current (unused) mask public key and its generation for every ready bank.
-    key_shares : dict
-        ``(node, gen) -> ciphertexts aligned with members`` of that mask key's shares.
+    dealings : dict[int, Dealing]
+        Each ready bank's dealing for instance ``next_seq``.
     ready : set[int]
-        Banks whose current mask key is unused and known to the server.
+        Banks holding a mask key for instance ``next_seq`` whose dealing the server holds.
     next_seq : int
         Sequence number of the next instance.
+    rejected : dict[int, str]
+        Members whose share_keys reply was refused, and why.
     """
 
     epoch: str
     members: list[int]
+    names: dict[int, str]
     threshold: int
-    mask_pks: dict[int, bytes]
-    mask_gens: dict[int, int]
-    key_shares: dict[tuple[int, int], list[bytes]]
+    dealings: dict[int, Dealing]
     ready: set[int]
-    next_seq: int = 1
+    next_seq: int = FIRST_SEQ
+    rejected: dict[int, str] = field(default_factory=dict)
+    open: bool = False
 
     @staticmethod
     def new_id() -> str:
@@ -444,31 +666,47 @@ class ServerEpoch:
 
     @staticmethod
     def collect_advertise(
+        epoch: str,
         replies: Mapping[int, Mapping[str, Any]],
-    ) -> dict[int, tuple[bytes, bytes]]:
-        """Keep well-formed advertise replies: ``node -> (c_pk, mask_pk)``."""
-        out: dict[int, tuple[bytes, bytes]] = {}
+        consortium: Consortium | None = None,
+    ) -> tuple[dict[int, Advert], dict[int, str]]:
+        """Keep well-formed (and, with a roster, correctly signed) advertisements.
+
+        Returns ``(node -> Advert, node -> reason)`` for the accepted and refused ones.
+        Two nodes claiming one name are both refused.
+        """
+        adverts: dict[int, Advert] = {}
+        rejected: dict[int, str] = {}
         for node, rep in replies.items():
-            c_pk, s_pk = rep.get("c-pk"), rep.get("mask-pk")
-            if (
-                isinstance(c_pk, bytes)
-                and isinstance(s_pk, bytes)
-                and len(c_pk) == len(s_pk) == KEY_BYTES
+            node = int(node)
+            name, c_pk, sig = rep.get("name"), rep.get("c-pk"), rep.get("signature")
+            if not (isinstance(name, str) and name and isinstance(sig, bytes)):
+                rejected[node] = "malformed advertisement"
+            elif not is_valid_public_key(c_pk):
+                rejected[node] = "low-order or malformed encryption key"
+            elif consortium is not None and not consortium.verify(
+                name,
+                sig,
+                advertisement(epoch, node, name, c_pk),  # type: ignore[arg-type]
             ):
-                out[int(node)] = (c_pk, s_pk)
-        return out
+                rejected[node] = f"advertisement as {name!r} not signed by that consortium member"
+            else:
+                adverts[node] = Advert(name, c_pk, sig)  # type: ignore[arg-type]
+        counts = Counter(a.name for a in adverts.values())
+        for node in [n for n, a in adverts.items() if counts[a.name] > 1]:
+            rejected[node] = f"name {adverts.pop(node).name!r} claimed by two nodes"
+        return adverts, rejected
 
     @staticmethod
-    def share_keys_request(
-        epoch: str, keys: Mapping[int, tuple[bytes, bytes]], threshold: int
-    ) -> Payload:
+    def share_keys_request(epoch: str, adverts: Mapping[int, Advert], threshold: int) -> Payload:
         """Request of the second setup exchange (the same for every bank)."""
-        members = sorted(keys)
+        members = sorted(adverts)
         return {
             "epoch": epoch,
             "members": members,
-            "c-pks": [keys[m][0] for m in members],
-            "mask-pks": [keys[m][1] for m in members],
+            "names": [adverts[m].name for m in members],
+            "c-pks": [adverts[m].c_pk for m in members],
+            "signatures": [adverts[m].signature for m in members],
             "threshold": threshold,
         }
 
@@ -476,59 +714,61 @@ class ServerEpoch:
     def from_share_keys(
         cls,
         epoch: str,
-        keys: Mapping[int, tuple[bytes, bytes]],
+        adverts: Mapping[int, Advert],
         threshold: int,
         replies: Mapping[int, Mapping[str, Any]],
     ) -> ServerEpoch:
-        """Build the epoch from the share_keys replies (malformed ones are left out)."""
-        members = sorted(keys)
-        shares: dict[tuple[int, int], list[bytes]] = {}
+        """Build the epoch from the share_keys replies (invalid dealings are left out)."""
+        members = sorted(adverts)
+        dealings: dict[int, Dealing] = {}
+        rejected: dict[int, str] = {}
         for node, rep in replies.items():
-            cts = rep.get("key-shares")
-            if node in keys and _valid_cts(cts, members, node, set(members)):
-                shares[(int(node), 0)] = list(cts)
-        ready = {node for node, _ in shares}
+            try:
+                dealings[int(node)] = Dealing.parse(rep, members, int(node), set(members))
+            except ProtocolError as err:
+                rejected[int(node)] = str(err)
+        _drop_duplicate_keys(dealings, rejected)
         return cls(
             epoch=epoch,
             members=members,
+            names={m: adverts[m].name for m in members},
             threshold=threshold,
-            mask_pks={n: keys[n][1] for n in ready},
-            mask_gens=dict.fromkeys(ready, 0),
-            key_shares=shares,
-            ready=ready,
+            dealings=dealings,
+            ready=set(dealings),
+            rejected=rejected,
         )
 
     def open_instance(
         self, participants: Sequence[int], bounds: Bounds, mode: str
     ) -> ServerInstance:
-        """Start an instance over ``participants`` (ready banks), consuming one sequence number."""
+        """Start instance ``next_seq`` over ``participants`` (ready banks).
+
+        Every other bank's key for this sequence number is thereby unusable: it is no
+        longer ready and must re-key before it takes part again.
+        """
         parts = sorted(set(int(p) for p in participants))
+        if self.open:
+            raise ProtocolError("an instance of this epoch is still open (strictly sequential)")
         if not set(parts) <= self.ready:
             raise ProtocolError("participants must be ready members")
         inst = ServerInstance(
             epoch=self,
             seq=self.next_seq,
             participants=parts,
-            used_pks={p: self.mask_pks[p] for p in parts},
-            used_gens={p: self.mask_gens[p] for p in parts},
+            dealings={p: self.dealings[p] for p in parts},
             bounds=bounds,
             mode=mode,
         )
         self.next_seq += 1
+        self.ready, self.dealings, self.open = set(), {}, True
         return inst
 
 
-def _valid_cts(cts: Any, order: Sequence[int], me: int, recipients: set[int]) -> bool:
-    """Ciphertext list aligned with ``order``: empty for me, one share each for recipients."""
-    if not isinstance(cts, list) or len(cts) != len(order):
-        return False
-    for node, ct in zip(order, cts, strict=True):
-        if not isinstance(ct, bytes):
-            return False
-        expected = 0 if node == me or node not in recipients else CT_BYTES
-        if len(ct) != expected:
-            return False
-    return True
+def _drop_duplicate_keys(dealings: dict[int, Dealing], rejected: dict[int, str]) -> None:
+    counts = Counter(d.mask_pk for d in dealings.values())
+    for node in [n for n, d in dealings.items() if counts[d.mask_pk] > 1]:
+        del dealings[node]
+        rejected[node] = "mask key used by another bank"
 
 
 @dataclass
@@ -538,26 +778,47 @@ class ServerInstance:
     epoch: ServerEpoch
     seq: int
     participants: list[int]
-    used_pks: dict[int, bytes]
-    used_gens: dict[int, int]
+    dealings: dict[int, Dealing]
     bounds: Bounds
     mode: str
     survivors: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     rejected: dict[int, str] = field(default_factory=dict)
+    blamed: dict[int, str] = field(default_factory=dict)
     layout: Layout | None = None
     masked: dict[int, np.ndarray] = field(default_factory=dict)
-    b_shares: dict[int, list[bytes]] = field(default_factory=dict)
-    b_commits: dict[int, bytes] = field(default_factory=dict)
 
-    def mask_request(self) -> Payload:
-        """The protocol fields of the ``mask`` request (the same for every participant)."""
+    @property
+    def used_pks(self) -> dict[int, bytes]:
+        """Each participant's mask public key for this instance."""
+        return {p: d.mask_pk for p, d in self.dealings.items()}
+
+    def mask_request(self, node: int | None = None) -> Payload:
+        """The protocol fields of the ``mask`` request.
+
+        With ``node``, only the dealing shares addressed to that bank (one ciphertext
+        per participant). Without, those of every participant (``n^2`` ciphertexts): the
+        same request can then be sent to everyone, at a larger size.
+        """
+        holders = self.participants if node is None else [int(node)]
+        members = self.epoch.members
+        cts, kcs, bcs = [], [], []
+        for holder in holders:
+            k = members.index(holder)
+            for p in self.participants:
+                d = self.dealings[p]
+                cts.append(d.cts[k])
+                kcs.append(d.key_commits[k])
+                bcs.append(d.b_commits[k])
         return {
             "epoch": self.epoch.epoch,
             "seq": self.seq,
             "participants": self.participants,
-            "mask-pks": [self.used_pks[p] for p in self.participants],
-            "mask-gens": [self.used_gens[p] for p in self.participants],
+            "mask-pks": [self.dealings[p].mask_pk for p in self.participants],
+            "deal-for": holders,
+            "deal-cts": cts,
+            "deal-key-commits": kcs,
+            "deal-b-commits": bcs,
         }
 
     def collect_masked(
@@ -567,6 +828,9 @@ class ServerInstance:
         expected: Callable[[Layout], bool] | None = None,
     ) -> None:
         """Validate masked replies; everyone else (missing, error, malformed) counts as dropped.
+
+        A reply that arrives but breaks the protocol (malformed vector or dealing, a
+        low-order or reused key) also blames its sender (:attr:`blamed`).
 
         Parameters
         ----------
@@ -578,6 +842,7 @@ class ServerInstance:
             Extra check of the layout (e.g. array names and shapes equal the global model).
         """
         ep = self.epoch
+        ep.open = False
         parsed: dict[int, Layout] = {}
         for node in self.participants:
             rep = replies.get(node)
@@ -587,10 +852,10 @@ class ServerInstance:
             try:
                 layout = Layout.from_json(layouts.get(node, ""))
             except ValueError as err:
-                self.rejected[node] = str(err)
+                self._blame(node, str(err))
                 continue
             if layout.mode != self.mode or (expected is not None and not expected(layout)):
-                self.rejected[node] = "layout does not match the request"
+                self._blame(node, "layout does not match the request")
                 continue
             parsed[node] = layout
         # All banks share one layout; a bank that disagrees with the majority is rejected.
@@ -598,33 +863,40 @@ class ServerInstance:
             votes = Counter(lay.to_json() for lay in parsed.values())
             best = Layout.from_json(votes.most_common(1)[0][0])
             self.layout = best
-            size = best.size()
             try:
-                self.bounds.check(self.mode, len(self.participants), size)
+                self.bounds.check(self.mode, len(self.participants), best.size())
             except ValueError as err:
                 raise ProtocolError(str(err)) from err
+        dealings: dict[int, Dealing] = {}
         for node, layout in parsed.items():
             rep = replies[node]
             assert rep is not None and self.layout is not None
-            reason = self._check_reply(node, layout, rep)
+            reason = self._check_vector(layout, rep)
+            if not reason:
+                try:
+                    dealings[node] = Dealing.parse(rep, ep.members, node, set(self.participants))
+                except ProtocolError as err:
+                    reason = str(err)
             if reason:
-                self.rejected[node] = reason
+                self._blame(node, reason)
                 continue
             self.masked[node] = rep["masked"]
-            self.b_shares[node] = list(rep["b-shares"])
-            self.b_commits[node] = rep["b-commit"]
-            # The bank's next mask key becomes usable; its old one is now spent.
-            gen = self.used_gens[node] + 1
-            ep.mask_pks[node], ep.mask_gens[node] = rep["next-mask-pk"], gen
-            ep.key_shares[(node, gen)] = list(rep["next-key-shares"])
+        dup: dict[int, str] = {}
+        _drop_duplicate_keys(dealings, dup)
+        for node, reason in dup.items():
+            self._blame(node, reason)
+            del self.masked[node]
         self.survivors = sorted(self.masked)
         self.dropped = sorted(set(self.participants) - set(self.survivors))
-        for node in self.dropped:
-            ep.ready.discard(node)  # must re-key before it takes part again
-        for node in self.survivors:
-            del ep.key_shares[(node, self.used_gens[node])]  # spent key, never to be revealed
+        # Survivors' next keys serve instance seq + 1; everyone else must re-key.
+        ep.dealings = {n: dealings[n] for n in self.survivors}
+        ep.ready = set(self.survivors)
 
-    def _check_reply(self, node: int, layout: Layout, rep: Mapping[str, Any]) -> str:
+    def _blame(self, node: int, reason: str) -> None:
+        self.rejected[node] = reason
+        self.blamed[node] = reason
+
+    def _check_vector(self, layout: Layout, rep: Mapping[str, Any]) -> str:
         assert self.layout is not None
         if layout != self.layout:
             return "layout differs from the other banks'"
@@ -633,86 +905,120 @@ class ServerInstance:
             return "masked vector missing or not uint64"
         if vec.shape != (self.layout.size(),):
             return f"masked vector has shape {vec.shape}, expected ({self.layout.size()},)"
-        if not _valid_cts(rep.get("b-shares"), self.participants, node, set(self.participants)):
-            return "malformed self-mask shares"
-        members = self.epoch.members
-        if not _valid_cts(rep.get("next-key-shares"), members, node, set(members)):
-            return "malformed key shares"
-        for key in ("b-commit", "next-mask-pk"):
-            val = rep.get(key)
-            if not isinstance(val, bytes) or len(val) != KEY_BYTES:
-                return f"malformed {key}"
         return ""
 
     def unmask_request(self, node: int) -> Payload:
-        """The ``unmask`` request for survivor ``node``: the ciphertexts addressed to it."""
-        ep = self.epoch
-        k_node = ep.members.index(node)
-        k_part = self.participants.index(node)
+        """The ``unmask`` request for survivor ``node`` (the same for every survivor)."""
         return {
-            "epoch": ep.epoch,
+            "epoch": self.epoch.epoch,
             "seq": self.seq,
             "survivors": self.survivors,
             "dropped": self.dropped,
-            "b-shares": [self.b_shares[u][k_part] for u in self.survivors],
-            "key-shares": [ep.key_shares[(v, self.used_gens[v])][k_node] for v in self.dropped],
         }
+
+    def _verified_shares(
+        self, replies: Mapping[int, Mapping[str, Any] | None]
+    ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]]]:
+        """Revealed shares that match their dealer's commitment, per dealer.
+
+        A revealed share that does not match blames the bank that revealed it: honest
+        holders checked every share against the same commitment when they received it.
+        """
+        ep = self.epoch
+        b_shares: dict[int, list[tuple[int, int]]] = {u: [] for u in self.survivors}
+        k_shares: dict[int, list[tuple[int, int]]] = {v: [] for v in self.dropped}
+        for holder in self.survivors:
+            rep = replies.get(holder)
+            if rep is None:
+                continue
+            got_b, got_k = rep.get("b-shares"), rep.get("key-shares")
+            if not (
+                isinstance(got_b, list)
+                and isinstance(got_k, list)
+                and len(got_b) == len(self.survivors)
+                and len(got_k) == len(self.dropped)
+            ):
+                self.blamed[holder] = "malformed unmask reply"
+                continue
+            k_holder = ep.members.index(holder)
+            for dest, owners, got, kind in (
+                (b_shares, self.survivors, got_b, "self"),
+                (k_shares, self.dropped, got_k, "key"),
+            ):
+                for owner, raw in zip(owners, got, strict=True):
+                    d = self.dealings[owner]
+                    commits = d.b_commits if kind == "self" else d.key_commits
+                    ok = isinstance(raw, bytes) and (
+                        share_commitment(ep.epoch, self.seq, owner, holder, kind, raw)
+                        == commits[k_holder]
+                    )
+                    if not ok:
+                        self.blamed[holder] = (
+                            f"revealed a share of node {owner} that does not match its commitment"
+                        )
+                        continue
+                    try:
+                        dest[owner].append((k_holder + 1, share_from_bytes(raw[SALT_BYTES:])))
+                    except ValueError:
+                        self.blamed[owner] = "dealt a share outside the field"
+        return b_shares, k_shares
 
     def finish(self, replies: Mapping[int, Mapping[str, Any] | None]) -> np.ndarray:
         """Reconstruct the secrets from the unmask replies and return the unmasked sum.
 
+        Every revealed share is checked against its dealer's commitment; the first ``t``
+        verified shares of a secret decide it. If they do not reconstruct the committed
+        secret (seed commitment, or the public key), the dealer dealt inconsistent shares
+        and is blamed.
+
         Raises
         ------
         ProtocolError
-            If fewer than ``t`` valid shares are available for some secret.
+            If a secret has fewer than ``t`` verified shares or does not verify.
         """
         ep, length = self.epoch, self.layout.size() if self.layout else 0
-        xs = {m: k + 1 for k, m in enumerate(ep.members)}
-        b_shares: dict[int, list[tuple[int, int]]] = {u: [] for u in self.survivors}
-        k_shares: dict[int, list[tuple[int, int]]] = {v: [] for v in self.dropped}
-        for node in self.survivors:
-            rep = replies.get(node)
-            if rep is None:
-                continue
-            got_b, got_k = rep.get("b-shares"), rep.get("key-shares")
-            if not isinstance(got_b, list) or not isinstance(got_k, list):
-                continue
-            if len(got_b) != len(self.survivors) or len(got_k) != len(self.dropped):
-                continue
-            for dest, owners, got in (
-                (b_shares, self.survivors, got_b),
-                (k_shares, self.dropped, got_k),
-            ):
-                for owner, raw in zip(owners, got, strict=True):
-                    try:
-                        dest[owner].append((xs[node], share_from_bytes(raw)))
-                    except (ValueError, TypeError):
-                        pass
+        b_shares, k_shares = self._verified_shares(replies)
+        seeds: dict[int, bytes] = {}
+        keys: dict[int, bytes] = {}
+        failures: list[str] = []
+        for owners, shares, out, kind in (
+            (self.survivors, b_shares, seeds, "self mask"),
+            (self.dropped, k_shares, keys, "mask key"),
+        ):
+            for owner in owners:
+                got = shares[owner]
+                if len(got) < ep.threshold:
+                    failures.append(
+                        f"{kind} of node {owner}: {len(got)} shares, need {ep.threshold}"
+                    )
+                    continue
+                secret = _reconstruct(got[: ep.threshold])
+                d = self.dealings[owner]
+                ok = secret is not None and (
+                    self_mask_commitment(ep.epoch, self.seq, owner, secret) == d.seed_commit
+                    if kind == "self mask"
+                    else _pk_matches(secret, d.mask_pk)
+                )
+                if not ok:
+                    self.blamed[owner] = f"its {kind} shares do not reconstruct its commitment"
+                    failures.append(f"{kind} of node {owner}: shares inconsistent")
+                    continue
+                assert secret is not None
+                out[owner] = secret
+        if failures:
+            raise ProtocolError("; ".join(failures))
 
         total = np.zeros(length, dtype=np.uint64)
         for u in self.survivors:
             total += self.masked[u]
-        for u in self.survivors:
-            commit = self.b_commits[u]
-            seed = _reconstruct(
-                b_shares[u],
-                ep.threshold,
-                lambda s, u=u, c=commit: self_mask_commitment(ep.epoch, self.seq, u, s) == c,
-                f"self mask of bank {u}",
-            )
-            total -= prg(seed, length)
+            total -= prg(seeds[u], length)
         for v in self.dropped:
-            pk = self.used_pks[v]
-            sk = _reconstruct(
-                k_shares[v],
-                ep.threshold,
-                lambda s, pk=pk: _pk_matches(s, pk),
-                f"mask key of bank {v}",
-            )
             for u in self.survivors:
                 # Survivor u added pairwise_mask(sk_u, pk_v, ..., me=u, peer=v); v's key gives
                 # the same seed from the other side.
-                seed = derive_key(sk, self.used_pks[u], _mask_info(ep.epoch, self.seq, u, v))
+                seed = derive_key(
+                    keys[v], self.dealings[u].mask_pk, _mask_info(ep.epoch, self.seq, u, v)
+                )
                 stream = prg(seed, length)
                 if v > u:
                     total -= stream
@@ -721,26 +1027,15 @@ class ServerInstance:
         return total
 
 
+def _reconstruct(shares: Sequence[tuple[int, int]]) -> bytes | None:
+    try:
+        return reconstruct_secret(shares, KEY_BYTES)
+    except ValueError:
+        return None
+
+
 def _pk_matches(secret: bytes, pk: bytes) -> bool:
     try:
         return public_key_of(secret) == pk
     except CryptoError:
         return False
-
-
-def _reconstruct(
-    shares: list[tuple[int, int]], threshold: int, ok: Callable[[bytes], bool], what: str
-) -> bytes:
-    """Reconstruct from ``threshold`` shares, trying other subsets if verification fails."""
-    if len(shares) < threshold:
-        raise ProtocolError(f"{what}: {len(shares)} shares, need {threshold}")
-    for attempt, subset in enumerate(itertools.combinations(shares, threshold)):
-        if attempt >= MAX_RECONSTRUCTION_ATTEMPTS:
-            break
-        try:
-            secret = reconstruct_secret(subset, KEY_BYTES)
-        except ValueError:
-            continue
-        if ok(secret):
-            return secret
-    raise ProtocolError(f"{what}: shares do not reconstruct a verified secret")

@@ -4,12 +4,15 @@ Record keys and message types used on the wire:
 
 - ``"secagg"`` (ConfigRecord) in every secure-aggregation request and reply, holding the
   protocol fields (see :mod:`strategies.secagg.protocol`) and, in ``mask`` requests,
-  ``phase="mask"``, ``round``, ``mode``, ``quantization-bits``, ``value-range``,
-  ``metric-range``, ``max-weight``, ``weight-key`` and ``arrays-key``;
+  ``phase="mask"``, ``round``, ``mode``, ``weights`` (public/secret),
+  ``quantization-bits``, ``value-range``, ``metric-range``, ``max-weight``, ``weight-key``
+  and ``arrays-key``;
 - ``"secagg-masked"`` (ArrayRecord, one ``uint64`` array ``"y"``) in masked replies;
 - message types ``query.secagg_advertise``, ``query.secagg_share_keys`` and
   ``query.secagg_unmask`` for the key setup and unmask exchanges;
-- ``context.state["secagg"]`` (ConfigRecord) for the bank's keys and pending instance.
+- ``context.state["secagg"]`` (ConfigRecord) for the bank's keys, the shares it holds,
+  its pending instance, and the run-wide ``run-*`` entries (keys seen, pinned statistics
+  set, revealed models) that survive re-keying.
 """
 
 from __future__ import annotations

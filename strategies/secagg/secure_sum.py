@@ -20,7 +20,16 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from flwr.common import log
 from flwr.serverapp import Grid
 
-from .protocol import ProtocolError, ServerEpoch, ServerInstance, default_threshold
+from .identity import Consortium
+from .protocol import (
+    MIN_BANKS,
+    ProtocolError,
+    ServerEpoch,
+    ServerInstance,
+    accused_in,
+    default_threshold,
+    min_survivors,
+)
 from .records import (
     ADVERTISE,
     SECAGG_KEY,
@@ -32,7 +41,9 @@ from .records import (
     secagg_config,
     to_config,
 )
-from .vector import Bounds, Decoded, Layout, decode
+from .vector import Bounds, Decoded, Layout, check_sum, decode
+
+WEIGHTINGS = ("public", "secret")
 
 
 @dataclass
@@ -49,6 +60,9 @@ class AggregationReport:
         Node ids asked, node ids whose masked input was accepted, the rest.
     rejected : dict[int, str]
         Why each dropped node's input was not accepted (error, malformed, ...).
+    blamed : dict[int, str]
+        Nodes held responsible for breaking the protocol in this instance (excluded from
+        every later instance and key epoch of the run), and why.
     clipped : int
         Total number of values the survivors clipped.
     total_weight : float or None
@@ -72,6 +86,7 @@ class AggregationReport:
     survivors: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     rejected: dict[int, str] = field(default_factory=dict)
+    blamed: dict[int, str] = field(default_factory=dict)
     clipped: int = 0
     total_weight: float | None = None
     ok: bool = False
@@ -89,21 +104,33 @@ class PendingInstance:
     bounds: Bounds
     mode: str
     instance: ServerInstance | None = None
+    weights: str = "public"
 
     @property
     def participants(self) -> list[int]:
         """Nodes to send the request to (empty if the instance was skipped)."""
         return self.instance.participants if self.instance else []
 
-    def request_record(self, **extra: Any) -> ConfigRecord:
-        """The ``"secagg"`` ConfigRecord to attach to the request content."""
+    def request_record(self, node: int | None = None, **extra: Any) -> ConfigRecord:
+        """The ``"secagg"`` ConfigRecord to attach to the request content.
+
+        Parameters
+        ----------
+        node : int, optional
+            The participant the record is for: it then carries only the dealing shares
+            addressed to that bank (``n`` ciphertexts). Without it, the record carries
+            every participant's (``n^2``) and can be sent to all of them.
+        **extra
+            Further fields for the banks' mod (``weight-key``, ``arrays-key``).
+        """
         assert self.instance is not None
-        payload = self.instance.mask_request()
+        payload = self.instance.mask_request(node)
         payload.update(
             {
                 "phase": "mask",
                 "round": self.report.server_round,
                 "mode": self.mode,
+                "weights": self.weights,
                 "quantization-bits": self.bounds.bits,
                 "value-range": float(self.bounds.value_range),
                 "metric-range": float(self.bounds.metric_range),
@@ -112,6 +139,22 @@ class PendingInstance:
         )
         payload.update(extra)
         return to_config(payload)
+
+    def messages(
+        self, content: RecordDict, message_type: str, group_id: str = "", **extra: Any
+    ) -> list[Message]:
+        """One request per participant: ``content`` plus its own ``"secagg"`` record."""
+        return [
+            Message(
+                content=RecordDict(
+                    {**dict(content.items()), SECAGG_KEY: self.request_record(n, **extra)}
+                ),
+                dst_node_id=n,
+                message_type=message_type,
+                group_id=group_id,
+            )
+            for n in self.participants
+        ]
 
 
 @dataclass
@@ -148,13 +191,35 @@ class SecureAggregator:
         Timeout in seconds of the key-setup and unmask exchanges.
     max_instances_per_epoch : int, optional
         Start a fresh key epoch after this many instances (default: only when needed).
+    min_threshold : int, optional
+        Floor of the threshold: an epoch never has a smaller one, and an instance with
+        fewer banks is skipped instead of re-keying below it (bank-level DP plans its noise
+        for this many contributors).
+    colluders : int (default: 0)
+        Banks assumed to collude with the server. Their shares plus split views of the
+        honest banks reveal a bank's input when ``2 t <= n + colluders``, so the threshold
+        is at least ``floor((n + colluders) / 2) + 1`` (the default majority protects
+        against the server alone, and against one colluding bank when ``n`` is even).
+    consortium : Consortium, optional
+        The roster of bank identities. With it, the server verifies each advertisement's
+        signature, leaves out (and blames) forged ones, knows every bank's verified name
+        (:attr:`bank_names`) and its registered public weight. Without it, names are as
+        claimed (the banks still verify each other) and public weights count 1 each.
+    weights : str (default: ``"public"``)
+        ``"public"``: in weighted modes each bank encodes its registered weight from its
+        own roster, and the decoded total must equal the survivors' registered weights
+        exactly. ``"secret"``: each bank's own weight (e.g. its example count) goes inside
+        the masked vector; banks accept it only if configured to
+        (``install_secagg(..., allow_secret_weights=True)``); see the package docstring
+        for its risks.
 
     Notes
     -----
     A fresh key epoch (2 exchanges) is run when there is none, when the set of connected
-    nodes changed, when a wanted node dropped out of an earlier instance (it must re-key
-    before it takes part again), or after ``max_instances_per_epoch`` instances. Nodes that
-    failed the last setup are left out until the node set changes.
+    nodes changed, when a wanted node holds no key for the next instance (it dropped out,
+    or was left out, of an earlier one), or after ``max_instances_per_epoch`` instances.
+    Nodes that failed the last setup are left out until the node set changes; blamed nodes
+    for the rest of the run.
     """
 
     def __init__(
@@ -162,18 +227,58 @@ class SecureAggregator:
         threshold: int | None = None,
         timeout: float = 300.0,
         max_instances_per_epoch: int | None = None,
+        min_threshold: int | None = None,
+        consortium: Consortium | None = None,
+        weights: str = "public",
+        colluders: int = 0,
     ) -> None:
         if threshold is not None and threshold < 2:
             raise ValueError("threshold must be at least 2")
+        if min_threshold is not None and min_threshold < 2:
+            raise ValueError("min_threshold must be at least 2")
+        if weights not in WEIGHTINGS:
+            raise ValueError(f"weights must be one of {WEIGHTINGS}, got {weights!r}")
         self.threshold = threshold
+        if colluders < 0:
+            raise ValueError("colluders must be >= 0")
+        self.min_threshold = min_threshold
+        self.colluders = colluders
         self.timeout = timeout
         self.max_instances_per_epoch = max_instances_per_epoch
+        self.consortium = consortium
+        self.weights = weights
         self.epoch: ServerEpoch | None = None
         self.reports: list[AggregationReport] = []
+        self.blamed: dict[int, str] = {}
+        self._names: dict[int, str] = {}
         self._snapshot: frozenset[int] = frozenset()
         self._failed_setup: set[int] = set()
         self._instances_in_epoch = 0
         self._waiting = 0.0  # total time spent in exchanges, for the reports
+
+    @property
+    def bank_names(self) -> dict[int, str]:
+        """Bank name of every node id seen in a key epoch (verified against the roster
+        when the aggregator has one)."""
+        return dict(self._names)
+
+    def name_of(self, node: int) -> str:
+        """``bank_3`` for a node whose name is known, else the node id."""
+        return self._names.get(int(node), str(node))
+
+    def _names_of(self, nodes: Iterable[int]) -> str:
+        return "[" + ", ".join(self.name_of(n) for n in nodes) + "]"
+
+    @property
+    def threshold_in_force(self) -> int | None:
+        """Threshold of the current key epoch (None before the first)."""
+        return self.epoch.threshold if self.epoch else None
+
+    def public_weight(self, node: int) -> float:
+        """Registered weight of ``node``'s bank (1 without a roster)."""
+        if self.consortium is None:
+            return 1.0
+        return self.consortium.weight(self._names[int(node)])
 
     # -- exchanges --------------------------------------------------------------------
 
@@ -184,7 +289,7 @@ class SecureAggregator:
         action: str,
         payloads: Callable[[int], dict],
         rnd: int,
-    ) -> dict[int, dict[str, Any] | None]:
+    ) -> tuple[dict[int, dict[str, Any] | None], dict[int, str]]:
         messages = [
             Message(
                 content=RecordDict({SECAGG_KEY: to_config(payloads(n))}),
@@ -195,56 +300,92 @@ class SecureAggregator:
             for n in nodes
         ]
         out: dict[int, dict[str, Any] | None] = dict.fromkeys(nodes)
+        errors: dict[int, str] = {}
         t0 = time.perf_counter()
         replies = grid.send_and_receive(messages, timeout=self.timeout)
         self._waiting += time.perf_counter() - t0
         for node, msg in _replies_by_node(replies).items():
-            if node in out and msg.has_content():
+            if node not in out:
+                continue
+            if msg.has_error():
+                errors[node] = str(msg.error.reason)
+            elif msg.has_content():
                 out[node] = secagg_config(msg.content)
-        return out
+        return out, errors
 
-    def _threshold_for(self, num_banks: int) -> int:
-        minimum = default_threshold(num_banks)
-        if self.threshold is None:
-            return minimum
-        if self.threshold < minimum:
+    def threshold_for(self, num_banks: int) -> int:
+        """Threshold of a key epoch of ``num_banks`` banks: the largest of the strict
+        majority, ``floor((n + colluders) / 2) + 1``, ``threshold`` and ``min_threshold``
+        (it may exceed ``num_banks``: the epoch is then refused)."""
+        minimum = max(default_threshold(num_banks), (num_banks + self.colluders) // 2 + 1)
+        wanted = max(self.threshold or 0, self.min_threshold or 0)
+        if self.threshold is not None and self.threshold < minimum:
             log(
                 WARNING,
                 "secagg: threshold %d is below a majority of %d banks; using %d",
                 self.threshold,
                 num_banks,
-                minimum,
+                max(minimum, wanted),
             )
-            return minimum
-        return self.threshold
+        return max(minimum, wanted)
+
+    def _blame(self, node: int, reason: str, report: AggregationReport | None = None) -> None:
+        node = int(node)
+        if report is not None:
+            report.blamed[node] = reason
+        if node in self.blamed:
+            return
+        self.blamed[node] = reason
+        if self.epoch is not None:
+            self.epoch.ready.discard(node)
+        log(
+            WARNING,
+            "secagg: %s (node %d) blamed: %s; excluded from later instances and key epochs",
+            self.name_of(node),
+            node,
+            reason,
+        )
 
     def setup(self, grid: Grid, nodes: Sequence[int], server_round: int = 0) -> str:
         """Run a fresh key epoch with ``nodes``; return ``""`` on success or the reason."""
         t0 = time.perf_counter()
         self.epoch, self._instances_in_epoch = None, 0
         self._snapshot = frozenset(int(n) for n in grid.get_node_ids())
-        nodes = sorted(int(n) for n in nodes)
+        nodes = sorted(int(n) for n in nodes if int(n) not in self.blamed)
+        if len(nodes) < MIN_BANKS:
+            return _too_few(len(nodes))
         epoch_id = ServerEpoch.new_id()
-        adv = self._exchange(
+        adv, _ = self._exchange(
             grid,
             nodes,
             ADVERTISE,
             lambda _: {"epoch": epoch_id, "round": server_round},
             server_round,
         )
-        keys = ServerEpoch.collect_advertise({n: r for n, r in adv.items() if r is not None})
-        self._failed_setup = set(nodes) - set(keys)
-        t = self._threshold_for(len(keys))
-        if len(keys) < t:
-            return f"key setup: only {len(keys)} of {len(nodes)} banks answered, threshold {t}"
-        request = ServerEpoch.share_keys_request(epoch_id, keys, t)
-        request["round"] = server_round
-        shares = self._exchange(grid, sorted(keys), SHARE_KEYS, lambda _: request, server_round)
-        epoch = ServerEpoch.from_share_keys(
-            epoch_id, keys, t, {n: r for n, r in shares.items() if r is not None}
+        adverts, refused = ServerEpoch.collect_advertise(
+            epoch_id, {n: r for n, r in adv.items() if r is not None}, self.consortium
         )
+        for node, reason in refused.items():
+            self._blame(node, reason)
+        self._names.update({n: a.name for n, a in adverts.items()})
+        self._failed_setup = set(nodes) - set(adverts)
+        t = self.threshold_for(len(adverts))
+        if len(adverts) < max(t, MIN_BANKS):
+            if len(adverts) < MIN_BANKS:
+                return "key setup: " + _too_few(len(adverts))
+            return f"key setup: only {len(adverts)} of {len(nodes)} banks answered, threshold {t}"
+        request = ServerEpoch.share_keys_request(epoch_id, adverts, t)
+        request["round"] = server_round
+        shares, _ = self._exchange(
+            grid, sorted(adverts), SHARE_KEYS, lambda _: request, server_round
+        )
+        epoch = ServerEpoch.from_share_keys(
+            epoch_id, adverts, t, {n: r for n, r in shares.items() if r is not None}
+        )
+        for node, reason in epoch.rejected.items():
+            self._blame(node, reason)
         self._failed_setup = set(nodes) - epoch.ready
-        if len(epoch.ready) < t:
+        if len(epoch.ready) < min_survivors(t):
             n_ok = len(epoch.ready)
             return f"key setup: only {n_ok} of {len(nodes)} banks shared keys, threshold {t}"
         self.epoch = epoch
@@ -259,7 +400,7 @@ class SecureAggregator:
         return ""
 
     def _needs_setup(self, grid: Grid, wanted: set[int]) -> bool:
-        if self.epoch is None:
+        if self.epoch is None or self.epoch.open:
             return True
         if frozenset(int(n) for n in grid.get_node_ids()) != self._snapshot:
             return True
@@ -284,6 +425,7 @@ class SecureAggregator:
 
         Returns a :class:`PendingInstance`; if it has no participants the instance was
         skipped (reason logged, followed by ``consequence``, and in ``report.reason``).
+        Instances are strictly sequential: complete one before beginning the next.
         """
         t0, w0 = time.perf_counter(), self._waiting
         pending = self._begin(grid, wanted, mode, bounds, server_round, label, consequence)
@@ -301,11 +443,11 @@ class SecureAggregator:
         label: str,
         consequence: str,
     ) -> PendingInstance:
-        wanted_set = {int(n) for n in wanted}
+        wanted_set = {int(n) for n in wanted} - set(self.blamed)
         report = AggregationReport(
             label=label or f"round {server_round} ({mode})", server_round=server_round
         )
-        pending = PendingInstance(report=report, bounds=bounds, mode=mode)
+        pending = PendingInstance(report=report, bounds=bounds, mode=mode, weights=self.weights)
         if self._needs_setup(grid, wanted_set):
             report.exchanges += 2
             reason = self.setup(grid, sorted(self._snapshot_nodes(grid)), server_round)
@@ -314,15 +456,23 @@ class SecureAggregator:
         assert self.epoch is not None
         participants = sorted(wanted_set & self.epoch.ready)
         report.participants = participants
-        if len(participants) < self.epoch.threshold:
+        need = min_survivors(self.epoch.threshold)
+        if len(participants) < need:
             return self._skip(
                 pending,
                 f"only {len(participants)} of the {len(wanted_set)} requested banks hold keys, "
-                f"threshold {self.epoch.threshold}",
+                f"need {need} (threshold {self.epoch.threshold})",
                 consequence,
             )
         try:
             bounds.check(mode, len(participants), 1)
+            if mode != "sum" and self.weights == "public":
+                for node in participants:
+                    if not 0 < self.public_weight(node) <= bounds.max_weight:
+                        raise ValueError(
+                            f"public weight of {self.name_of(node)} outside "
+                            f"(0, {bounds.max_weight:g}]"
+                        )
         except ValueError as err:
             return self._skip(pending, str(err), consequence)
         pending.instance = self.epoch.open_instance(participants, bounds, mode)
@@ -376,7 +526,7 @@ class SecureAggregator:
         pending : PendingInstance
             From :meth:`begin`.
         replies : Iterable[Message]
-            Replies to the request that carried ``pending.request_record()``.
+            Replies to the requests built with ``pending.request_record(...)``.
         expected : callable, optional
             Extra layout check (e.g. arrays equal the global model's names and shapes).
         consequence : str
@@ -399,12 +549,32 @@ class SecureAggregator:
                 rep.label,
                 len(rep.participants),
                 len(rep.survivors),
-                rep.dropped or "none",
+                self._names_of(rep.dropped) if rep.dropped else "none",
                 rep.clipped,
                 rep.seconds - rep.exchange_seconds,
                 rep.exchange_seconds,
             )
         return decoded, rep
+
+    def _accusations(
+        self, inst: ServerInstance, errors: dict[int, str], rep: AggregationReport
+    ) -> None:
+        """Blame a bank whose dealing enough participants refused to be able to stall.
+
+        A participant refuses (and names the dealer) when a dealing addressed to it does
+        not authenticate or fails its commitments. A dealer named by at least
+        ``p - max(t, 3) + 1`` participants could have stalled the instance on its own; at
+        most ``p - max(t, 3)`` colluding banks cannot frame an honest dealer this way.
+        """
+        accusers: dict[int, set[int]] = {}
+        for node, reason in errors.items():
+            culprit = accused_in(reason)
+            if culprit is not None and culprit in inst.participants and culprit != node:
+                accusers.setdefault(culprit, set()).add(node)
+        need = len(inst.participants) - min_survivors(inst.epoch.threshold) + 1
+        for culprit, who in accusers.items():
+            if len(who) >= need:
+                self._blame(culprit, f"its dealing was refused by {len(who)} banks", rep)
 
     def _complete(
         self,
@@ -437,24 +607,28 @@ class SecureAggregator:
             cfg["masked"] = masked_vector(msg.content)
             layouts[node] = str(cfg.pop("layout", ""))
             payloads[node] = cfg
+        self._accusations(inst, errors, rep)
         try:
             inst.collect_masked(payloads, layouts, expected)
         except ProtocolError as err:
             # Overflowing layout: the participants' keys are spent, so all must re-key.
-            if self.epoch is not None:
-                self.epoch.ready -= set(inst.participants)
             return None, self._fail(rep, str(err), consequence)
+        finally:
+            for node, reason in inst.blamed.items():
+                self._blame(node, reason, rep)
         inst.rejected.update(errors)
         rep.survivors, rep.dropped = list(inst.survivors), list(inst.dropped)
         rep.rejected = {n: inst.rejected.get(n, "dropped") for n in inst.dropped}
-        if len(inst.survivors) < inst.epoch.threshold:
+        need = min_survivors(inst.epoch.threshold)
+        if len(inst.survivors) < need:
             return None, self._fail(
                 rep,
                 f"only {len(inst.survivors)} of {len(inst.participants)} banks survived "
-                f"(dropped {inst.dropped}), threshold {inst.epoch.threshold}",
+                f"(dropped {self._names_of(inst.dropped)}), need {need} "
+                f"(threshold {inst.epoch.threshold})",
                 consequence,
             )
-        unmask = self._exchange(
+        unmask, _ = self._exchange(
             grid,
             inst.survivors,
             UNMASK,
@@ -464,10 +638,22 @@ class SecureAggregator:
         rep.exchanges += 1
         try:
             total = inst.finish(unmask)
-            assert inst.layout is not None
-            decoded = decode(inst.layout, total, pending.bounds.bits)
-        except (ProtocolError, ZeroDivisionError, ValueError) as err:
+        except ProtocolError as err:
             return None, self._fail(rep, f"unmasking failed: {err}", consequence)
+        finally:
+            for node, reason in inst.blamed.items():
+                self._blame(node, reason, rep)
+        assert inst.layout is not None
+        public = None
+        if inst.layout.weighted and self.weights == "public":
+            public = [self.public_weight(u) for u in inst.survivors]
+        insane = check_sum(inst.layout, total, pending.bounds, len(inst.survivors), public)
+        if insane:
+            return None, self._fail(rep, f"sanity check failed: {insane}", consequence)
+        try:
+            decoded = decode(inst.layout, total, pending.bounds.bits)
+        except (ZeroDivisionError, ValueError) as err:
+            return None, self._fail(rep, f"decoding failed: {err}", consequence)
         rep.ok, rep.clipped, rep.total_weight = True, decoded.clipped, decoded.total_weight
         self.reports.append(rep)
         return decoded, rep
@@ -546,19 +732,20 @@ class SecureAggregator:
         )
         if pending.instance is None:
             return SumResult(None, pending.report)
-        record = RecordDict({**dict(content.items()), SECAGG_KEY: pending.request_record()})
-        messages = [
-            Message(
-                content=record, dst_node_id=n, message_type=message_type, group_id=str(server_round)
-            )
-            for n in pending.participants
-        ]
+        messages = pending.messages(content, message_type, str(server_round))
         t0 = time.perf_counter()
         replies = grid.send_and_receive(messages, timeout=timeout or self.timeout)
         pending.report.seconds += time.perf_counter() - t0
         pending.report.exchange_seconds += time.perf_counter() - t0
         decoded, report = self.complete(grid, pending, replies)
         return SumResult(decoded_to_records(decoded) if decoded else None, report)
+
+
+def _too_few(num_banks: int) -> str:
+    return (
+        f"{num_banks} banks available; secure aggregation needs at least {MIN_BANKS} "
+        "(with 2, each bank learns the other's input from the sum)"
+    )
 
 
 def plain_sum(

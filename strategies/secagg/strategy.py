@@ -20,8 +20,8 @@ from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
+from .identity import Consortium
 from .masking import check_overflow, quantization_error_bound
-from .records import SECAGG_KEY
 from .secure_sum import AggregationReport, PendingInstance, SecureAggregator, SumResult
 from .vector import Bounds, Decoded, Layout
 
@@ -30,12 +30,14 @@ class SecAggFedAvg(FedAvg):
     """Federated averaging over secure aggregation (pairwise masking with dropout recovery).
 
     Each round, every sampled bank masks the vector
-    ``[n_k * clip(w_k - w_global), n_k * metrics_k, n_k, clipped_k]`` (``n_k`` = its
-    "num-examples"); the server unmasks only the sum over the banks that survived and
+    ``[n_k * clip(w_k - w_global), n_k * metrics_k, n_k, clipped_k]``; the server unmasks
+    only the sum over the banks that survived, checks it (:func:`~.vector.check_sum`) and
     returns ``w_global + sum(n_k * delta_k) / sum(n_k)`` and the weighted-average metrics,
     like :class:`flwr.serverapp.strategy.FedAvg` (up to clipping and a rounding error of at
-    most ``n * 2^-(bits+1) / sum(n_k)`` per coordinate). Nothing about a single bank,
-    including its number of examples, reaches the server in plaintext.
+    most ``n * 2^-(bits+1) / sum(n_k)`` per coordinate). ``n_k`` is the bank's weight
+    registered in the consortium roster (``weights="public"``, the default) or its own
+    "num-examples" inside the masked vector (``weights="secret"``). Nothing about a single
+    bank's data reaches the server in plaintext.
 
     The banks' ClientApp must use :func:`~strategies.secagg.secagg_mod` and
     :func:`~strategies.secagg.install_secagg`.
@@ -52,7 +54,22 @@ class SecAggFedAvg(FedAvg):
     metric_range : float (default: 1e3)
         Training (and evaluation) metrics are clipped to this range.
     max_weight : float (default: 2**20)
-        Weights (number of examples) are clipped to ``[0, max_weight]``.
+        Largest weight; secret weights are clipped to ``[0, max_weight]``, public ones must
+        lie in ``(0, max_weight]``.
+    weights : str (default: ``"public"``)
+        ``"public"``: weights fixed at enrolment (the roster); a bank cannot inflate its
+        share and the decoded total weight is checked exactly. ``"secret"``: each bank's
+        "num-examples" inside the masked vector; the banks must allow it, a bank can then
+        claim up to ``max_weight``, and the total weight of two rounds whose survivors
+        differ by one bank gives that bank's count.
+    consortium : Consortium, optional
+        The roster of bank identities (verified names, public weights); see
+        :class:`~strategies.secagg.SecureAggregator`.
+    min_threshold : int, optional
+        Never run an instance with a threshold (or fewer survivors) below this.
+    colluders : int (default: 0)
+        Banks assumed to collude with the server; raises the threshold to at least
+        ``floor((n + colluders) / 2) + 1`` (see :class:`SecureAggregator`).
     secure_evaluate : bool (default: True)
         Aggregate federated-evaluation metrics securely too (2 exchanges instead of 1).
         If False, FedAvg's evaluation runs and each bank's evaluation metrics and
@@ -89,6 +106,10 @@ class SecAggFedAvg(FedAvg):
         secure_evaluate: bool = True,
         timeout: float = 300.0,
         aggregator: SecureAggregator | None = None,
+        weights: str = "public",
+        consortium: Consortium | None = None,
+        min_threshold: int | None = None,
+        colluders: int = 0,
         **kwargs: Any,
     ) -> None:
         for key in ("train_metrics_aggr_fn", "evaluate_metrics_aggr_fn"):
@@ -104,7 +125,14 @@ class SecAggFedAvg(FedAvg):
         # Fail at configuration time if even two banks could overflow the ring.
         check_overflow(2, self.bounds.max_abs("train", 0), quantization_bits)
         self.secure_evaluate = secure_evaluate
-        self.aggregator = aggregator or SecureAggregator(threshold=threshold, timeout=timeout)
+        self.aggregator = aggregator or SecureAggregator(
+            threshold=threshold,
+            timeout=timeout,
+            min_threshold=min_threshold,
+            colluders=colluders,
+            consortium=consortium,
+            weights=weights,
+        )
         self._train: tuple[Grid, PendingInstance, ArrayRecord] | None = None
         self._eval: tuple[Grid, PendingInstance] | None = None
 
@@ -160,16 +188,9 @@ class SecAggFedAvg(FedAvg):
         if pending.instance is None:
             return []
         self._train = (grid, pending, arrays)
-        content = RecordDict(
-            {
-                self.arrayrecord_key: arrays,
-                self.configrecord_key: config,
-                SECAGG_KEY: pending.request_record(
-                    **{"weight-key": self.weighted_by_key, "arrays-key": self.arrayrecord_key}
-                ),
-            }
-        )
-        return self._construct_messages(content, pending.participants, MessageType.TRAIN)
+        content = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        extra = {"weight-key": self.weighted_by_key, "arrays-key": self.arrayrecord_key}
+        return pending.messages(content, MessageType.TRAIN, str(server_round), **extra)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -218,14 +239,9 @@ class SecAggFedAvg(FedAvg):
         if pending.instance is None:
             return []
         self._eval = (grid, pending)
-        content = RecordDict(
-            {
-                self.arrayrecord_key: arrays,
-                self.configrecord_key: config,
-                SECAGG_KEY: pending.request_record(**{"weight-key": self.weighted_by_key}),
-            }
-        )
-        return self._construct_messages(content, pending.participants, MessageType.EVALUATE)
+        content = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        extra = {"weight-key": self.weighted_by_key, "arrays-key": self.arrayrecord_key}
+        return pending.messages(content, MessageType.EVALUATE, str(server_round), **extra)
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from .masking import check_overflow, clip, dequantize, quantize
+from .masking import check_overflow, clip, dequantize, max_encoded, quantize
 
 MODES = ("train", "mean", "sum")
 
@@ -208,6 +209,76 @@ def encode(
         parts.append(np.array([w]))
     parts.append(np.array([float(clipped)]))
     return quantize(np.concatenate(parts), bounds.bits), clipped
+
+
+def check_sum(
+    layout: Layout,
+    summed: np.ndarray,
+    bounds: Bounds,
+    num_banks: int,
+    public_weights: Sequence[float] | None = None,
+) -> str:
+    """Sanity checks on a summed ring vector before it is decoded; ``""`` if it passes.
+
+    Masking hides each input, so a bank can send any ring value; these checks bound what
+    such a value can do to the aggregate (exact integer arithmetic on the ring sum of
+    ``num_banks`` contributions):
+
+    - the clipped-value count is whole and lies in ``[0, num_banks * size]``;
+    - weighted modes: the total weight equals the sum of ``public_weights`` exactly when
+      weights are public, else ``0 < W <= num_banks * max_weight``; every averaged
+      coordinate lies within its clipping range (``|sum| <= range * W``, plus rounding);
+    - ``sum`` mode: every summed coordinate lies within ``num_banks * range``.
+
+    Parameters
+    ----------
+    layout : Layout
+        Layout of the vector.
+    summed : numpy.ndarray
+        The unmasked ring sum (``uint64``).
+    bounds : Bounds
+        Clipping bounds and precision of the instance.
+    num_banks : int
+        Number of contributions in the sum (the survivors).
+    public_weights : Sequence[float], optional
+        The survivors' public weights (public weights only).
+
+    Returns
+    -------
+    str
+        Why the sum is rejected, or ``""``.
+    """
+    ring = [int(v) for v in np.asarray(summed, dtype=np.uint64).view(np.int64)]
+    one, n = 2**bounds.bits, num_banks
+    clipped = ring[-1]
+    if clipped % one or not 0 <= clipped // one <= n * layout.size():
+        return f"clipped-value count {clipped / one:g} outside [0, {n * layout.size()}]"
+    if layout.weighted:
+        weight = ring[-2]
+        if public_weights is not None:
+            want = sum(int(np.rint(float(w) * one)) for w in public_weights)
+            if weight != want:
+                return f"total weight {weight / one:g} differs from the public {want / one:g}"
+        elif not 0 < weight <= n * max_encoded(bounds.max_weight, bounds.bits):
+            return f"total weight {weight / one:g} outside (0, {n} x {bounds.max_weight:g}]"
+        # Each |w_i c_i| rounds up by at most 1/2 unit and W down by at most n/2.
+        scale, unit = weight + n, weight
+    else:
+        scale, unit = n * one, one
+    pos = 0
+    for what, count, bound in (
+        ("array", sum(math.prod(s) for _, _, s in layout.arrays), bounds.value_range),
+        ("metric", sum(max(k, 1) for _, _, k in layout.metrics), bounds.metric_range),
+    ):
+        worst = max((abs(v) for v in ring[pos : pos + count]), default=0)
+        if worst > math.floor(Fraction(bound) * scale) + n:
+            where = "an averaged" if layout.weighted else "a summed"
+            return (
+                f"{where} {what} coordinate is {worst / unit:.4g}, beyond "
+                f"{'' if layout.weighted else f'{n} x '}its clipping range {bound:g}"
+            )
+        pos += count
+    return ""
 
 
 @dataclass
