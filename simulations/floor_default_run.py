@@ -9,11 +9,16 @@ score histograms), trains the baselines (pooled rows, scikit-learn, each bank al
 scores all six models with bootstrap intervals.
 
 This script does exactly that math with the same library functions for data preparation,
-local training, imbalance handling and metrics, and replaces only the federation (Flower's
-runtime, messages, secure aggregation, Hydra's app machinery, run files) by a loop over the
-banks in one process. It reads the same config (same ``conf/`` folder, same overrides), so
-the floor follows whatever optimizer and round count the default run uses; it refuses
-configurations whose math it does not reproduce (DP). It never imports Flower or Ray.
+local training (SGD, or Newton's bank-side sums and the same line-searched Newton iteration
+the strategy runs, ``strategies.newton.NewtonSearch``), the baselines
+(``fl_credit.baselines``), imbalance handling, prior correction and metrics, and replaces only
+the federation (Flower's runtime, messages, secure aggregation, Hydra's app machinery, the
+credit report and plots, run files) by a loop over the banks in one process. It reads the
+same config (same ``conf/`` folder, same overrides, ``train.optimizer=auto`` resolved the same
+way), so the floor follows whatever optimizer and round count the default run uses; it
+refuses configurations whose math it does not reproduce (DP). It never imports Flower's
+simulation runtime or Ray (the shared baseline and Newton modules import ``flwr.app``'s
+record types).
 
 Usage::
 
@@ -34,17 +39,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from torch import nn
 
-from fl_credit.config import ExperimentConfig
+from fl_credit.calibration import prior_correction
+from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.data.prepare import Prepared, prepare
 from fl_credit.data.scaling import (
-    Standardizer,
     centered_squares,
     first_moments,
     mean_from_sums,
-    pooled_standardizer,
     standardizer_from_sums,
 )
 from fl_credit.errors import FlCreditError
@@ -52,7 +55,7 @@ from fl_credit.hydra_compose import compose_experiment
 from fl_credit.imbalance import balance
 from fl_credit.metrics import evaluate_scores, round_metrics
 from fl_credit.thresholds import score_histograms, threshold_from_histograms
-from fl_credit.training import LocalTraining, train
+from fl_credit.training import LocalTraining, newton_terms, train
 
 SUPPORTED_OPTIMIZERS = ("sgd", "adam", "rmsprop", "newton")
 
@@ -97,32 +100,11 @@ def set_theta(model: nn.Module, values: np.ndarray) -> None:
         model.linear.bias.copy_(torch.as_tensor(values[-1:], dtype=torch.float32))
 
 
-def newton_terms(x: np.ndarray, y: np.ndarray, th: np.ndarray, pos_weight: float):
-    """Sums over rows of the class-weighted BCE gradient and Hessian wrt ``[w, b]``."""
-    xb = np.c_[x.astype(np.float64), np.ones(len(x))]
-    p = 1.0 / (1.0 + np.exp(-(xb @ th)))
-    weight = np.where(y == 1, pos_weight, 1.0)
-    grad = xb.T @ (weight * (p - y))
-    hess = (xb * (weight * p * (1 - p))[:, None]).T @ xb
-    return grad, hess
-
-
-def newton_step(th: np.ndarray, grad: np.ndarray, hess: np.ndarray, l2: float, n: float):
-    """One Newton step on ``sum weighted BCE + 0.5 l2 N |w|^2`` (bias not penalised)."""
-    penalty = np.r_[np.full(len(th) - 1, l2 * n), 0.0]
-    return th - np.linalg.solve(hess + np.diag(penalty), grad + penalty * th)
-
-
-def train_party(x, y, pos_weight, cfg: ExperimentConfig, seed: int, epochs: int, model):
-    """One party's local training for ``epochs`` epochs (the configured optimizer)."""
-    if cfg.train.optimizer == "newton":
-        th = theta(model)
-        for _ in range(epochs):
-            grad, hess = newton_terms(x, y, th, pos_weight)
-            th = newton_step(th, grad, hess, cfg.train.l2, float(len(y)))
-        set_theta(model, th)
-        return
-    local = LocalTraining.from_config(cfg.train, epochs=epochs, pos_weight=pos_weight, seed=seed)
+def train_party(x, y, pos_weight, cfg: ExperimentConfig, seed: int, model) -> None:
+    """One bank's local epochs of SGD (or another torch optimizer) in a round."""
+    local = LocalTraining.from_config(
+        cfg.train, epochs=cfg.train.local_epochs, pos_weight=pos_weight, seed=seed
+    )
     if cfg.strategy.name == "fedprox":
         local = LocalTraining(**{**local.__dict__, "proximal_mu": cfg.strategy.proximal_mu})
     train(model, x, y, local)
@@ -155,25 +137,34 @@ def federated(prep: Prepared, cfg: ExperimentConfig) -> tuple[np.ndarray, dict, 
     x_test = scaler.transform(prep.x_test)
     model = zero_model(x_test.shape[1])
     history = [{"round": 0, **round_metrics(prep.y_test, scores(model, x_test))}]
+    search = None
+    if cfg.train.optimizer == "newton":
+        from strategies.newton import NewtonSearch
+
+        search = NewtonSearch(
+            np.zeros(x_test.shape[1] + 1), l2=cfg.train.l2, total_rows=count, tol=cfg.train.tol
+        )
     for server_round in range(1, cfg.train.rounds + 1):
-        if cfg.train.optimizer == "newton":
-            th = theta(model)
-            grad = hess = 0.0
-            for x, y, pos_weight, _, _ in parties:
-                g, h = newton_terms(x, y, th, pos_weight)
-                grad, hess = grad + g, hess + h
-            set_theta(model, newton_step(th, grad, hess, cfg.train.l2, count))
+        if search is not None:
+            if search.converged:
+                break
+            # Every bank's sums at the candidate; the server's safeguarded Newton step.
+            terms = [newton_terms(x, y, w, search.candidate) for x, y, w, _, _ in parties]
+            search.observe(*(sum(t[i] for t in terms) for i in range(3)))
+            set_theta(model, search.theta)
         else:
             total, weighted = 0, 0.0
             for x, y, pos_weight, rows, _ in parties:
                 local = zero_model(x.shape[1])
                 local.load_state_dict(model.state_dict())
-                seed = cfg.seed * 10_007 + server_round
-                train_party(x, y, pos_weight, cfg, seed, cfg.train.local_epochs, local)
+                train_party(x, y, pos_weight, cfg, cfg.seed * 10_007 + server_round, local)
                 weighted = weighted + rows * theta(local)
                 total += rows
             set_theta(model, weighted / total)
         history.append({"round": server_round, **round_metrics(prep.y_test, scores(model, x_test))})
+    # Calibrated PDs: the same prior correction the federation applies to the final model.
+    correction = prior_correction(cfg.imbalance.method, agreed_pos_weight)
+    set_theta(model, theta(model) - np.r_[np.zeros(x_test.shape[1]), correction])
 
     hist = sum(
         score_histograms(bank.y_val, scores(model, x_val), cfg.histogram_bins)
@@ -182,56 +173,12 @@ def federated(prep: Prepared, cfg: ExperimentConfig) -> tuple[np.ndarray, dict, 
     return scores(model, x_test), {"threshold": threshold_from_histograms(hist)}, history
 
 
-def alone(bank, x_test: np.ndarray, cfg: ExperimentConfig, seed: int) -> tuple[np.ndarray, float]:
-    """One party trained alone for the whole budget: test scores and validation threshold."""
-    scaler: Standardizer = pooled_standardizer(bank.x_train)
-    x, y, pos_weight = balance(
-        scaler.transform(bank.x_train),
-        bank.y_train,
-        cfg.imbalance.method,
-        k_neighbors=cfg.imbalance.k_neighbors,
-        seed=seed,
-    )
-    torch.manual_seed(seed)
-    model = zero_model(x.shape[1])
-    epochs = cfg.train.rounds * cfg.train.local_epochs
-    train_party(x, y, pos_weight, cfg, seed, epochs, model)
-    val_scores = scores(model, scaler.transform(bank.x_val))
-    val = score_histograms(bank.y_val, val_scores, cfg.histogram_bins)
-    return scores(model, scaler.transform(x_test)), threshold_from_histograms(val)
-
-
-def pooled_bank(prep: Prepared):
-    """All banks' rows in one place (as ``fl_credit.baselines.pooled``)."""
-    from fl_credit.data.bank_file import BankData
-
-    banks = list(prep.banks.values())
-    return BankData(
-        feature_names=banks[0].feature_names,
-        x_train=np.vstack([b.x_train for b in banks]),
-        y_train=np.concatenate([b.y_train for b in banks]),
-        x_val=np.vstack([b.x_val for b in banks]),
-        y_val=np.concatenate([b.y_val for b in banks]),
-    )
-
-
-def reference(prep: Prepared, cfg: ExperimentConfig) -> tuple[np.ndarray, float]:
-    """scikit-learn's LogisticRegression on the pooled rows (as ``fl_credit.baselines``)."""
-    data = pooled_bank(prep)
-    scaler = pooled_standardizer(data.x_train)
-    weight = None if cfg.imbalance.method == "none" else "balanced"
-    model = SkLogisticRegression(class_weight=weight, max_iter=2000)
-    model.fit(scaler.transform(data.x_train), data.y_train)
-    val = model.predict_proba(scaler.transform(data.x_val))[:, 1]
-    threshold = threshold_from_histograms(score_histograms(data.y_val, val, cfg.histogram_bins))
-    return model.predict_proba(scaler.transform(prep.x_test))[:, 1], threshold
-
-
 def run_floor(overrides: list[str], federated_only: bool = False) -> dict:
     """Everything the default run computes, timed by phase."""
     times = {}
     started = time.perf_counter()
     cfg, _ = compose_experiment(overrides)
+    cfg = resolve_optimizer(cfg)
     if cfg.dp.mode != "off":
         raise FlCreditError("the floor reproduces runs without DP only (dp=off)")
     if cfg.train.optimizer not in SUPPORTED_OPTIMIZERS:
@@ -252,11 +199,16 @@ def run_floor(overrides: list[str], federated_only: bool = False) -> dict:
     t = time.perf_counter()
     metrics = {"federated": score(fed_scores, fed_extra["threshold"])}
     if not federated_only:
-        metrics["centralized"] = score(*alone(pooled_bank(prep), prep.x_test, cfg, cfg.seed))
-        metrics["reference"] = score(*reference(prep, cfg))
+        from fl_credit import baselines
+
+        for name, fitted in (
+            ("centralized", baselines.centralized(prep, cfg)),
+            ("reference", baselines.reference(prep, cfg)),
+        ):
+            metrics[name] = score(fitted.test_scores, fitted.threshold)
         metrics["local"] = {
-            name: score(*alone(bank, prep.x_test, cfg, cfg.seed + 1 + k))
-            for k, (name, bank) in enumerate(prep.banks.items())
+            name: None if fitted is None else score(fitted.test_scores, fitted.threshold)
+            for name, fitted in baselines.local_only(prep, cfg).items()
         }
     times["baselines_and_metrics_s"] = time.perf_counter() - t
     times["total_in_process_s"] = time.perf_counter() - started
