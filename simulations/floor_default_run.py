@@ -54,6 +54,7 @@ from fl_credit.errors import FlCreditError
 from fl_credit.hydra_compose import compose_experiment
 from fl_credit.imbalance import balance
 from fl_credit.metrics import evaluate_scores, round_metrics
+from fl_credit.threads import single_threaded_math
 from fl_credit.thresholds import score_histograms, threshold_from_histograms
 from fl_credit.training import LocalTraining, newton_terms, train
 
@@ -177,6 +178,7 @@ def run_floor(overrides: list[str], federated_only: bool = False) -> dict:
     """Everything the default run computes, timed by phase."""
     times = {}
     started = time.perf_counter()
+    single_threaded_math()  # as fl_credit.simulate: the same numbers
     cfg, _ = compose_experiment(overrides)
     cfg = resolve_optimizer(cfg)
     if cfg.dp.mode != "off":
