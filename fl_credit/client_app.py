@@ -17,6 +17,11 @@ Messages (Flower Message API):
 - ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
   data-dependent).
 
+torch is imported only by the handlers that carry a model (``train``, ``query.histogram``,
+``query.reliability``, ``query.evaluate``): under the Deployment Engine each message may start
+a fresh process, and the statistics and secure-aggregation messages need no torch (about
+1.2 s of imports, 3-4 s on a loaded 2-core machine).
+
 Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
 MetricRecord ``"metrics"`` holding ``"num-examples"``, so the same replies can be summed in the
 clear or through secure aggregation.
@@ -63,9 +68,7 @@ from fl_credit.data.scaling import (
 )
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
-from fl_credit.model import model_from_arrays, predict_proba, to_arrays
 from fl_credit.thresholds import logit_histograms, score_histograms
-from fl_credit.training import LocalTraining, log_loss, newton_reply, train
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,8 @@ def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer
 
 def rows_and_model(message: Message, context: Context) -> tuple[BankSettings, BankRows, object]:
     """What a model-carrying request needs: settings, the bank's rows, the received model."""
+    from fl_credit.model import model_from_arrays  # torch: only messages with a model
+
     settings = BankSettings.from_config(message.content["config"])
     rows = prepared_rows(context, settings, stored_scaler(context))
     if settings.imbalance == "class_weight":
@@ -247,6 +252,9 @@ def standardizer(message: Message, context: Context) -> Message:
 @app_handler("train", "default")
 def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
+    from fl_credit.model import to_arrays
+    from fl_credit.training import LocalTraining, log_loss, newton_reply, train
+
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
     server_round = int(config.get("server-round", 1))
@@ -338,6 +346,8 @@ def histogram(message: Message, context: Context) -> Message:
     alone) on a coarse public logit grid, plus the bank's noise share; one borrower moves one
     count by one.
     """
+    from fl_credit.model import predict_proba
+
     settings, rows, model = rows_and_model(message, context)
     bins = int(message.content["config"]["bins"])
     if settings.dp_mode != "opacus":
@@ -362,6 +372,8 @@ def histogram(message: Message, context: Context) -> Message:
 def reliability(message: Message, context: Context) -> Message:
     """Reliability bins of the received model's PDs on this bank's validation rows (refused
     under DP: they would be an un-noised release of the rows)."""
+    from fl_credit.model import predict_proba
+
     settings, rows, model = rows_and_model(message, context)
     if settings.dp_mode != "off":
         raise DataError(f"no reliability bins under dp={settings.dp_mode}")
@@ -377,6 +389,8 @@ def evaluate(message: Message, context: Context) -> Message:
     The reply is summable (per-class logit-bin counts, Brier and clipped log-loss sums); under
     ``dp=opacus`` it is a planned release with this bank's noise share.
     """
+    from fl_credit.model import model_from_arrays, predict_proba
+
     settings = BankSettings.from_config(message.content["config"])
     bank = load_bank(context, settings)
     if bank.y_test is None or len(bank.y_test) == 0:

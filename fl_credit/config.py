@@ -174,6 +174,7 @@ class EngineConfig:
     cpus_per_bank: float = 1.0
     timeout: float = 600.0
     keep_warm: bool = True
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,10 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
+    )
+    _check(
+        not cfg.engine.ray_address or cfg.engine.backend == "ray",
+        "engine.ray_address needs engine.backend=ray",
     )
     _check(cfg.eval.every >= 1, f"eval.every must be at least 1, got {cfg.eval.every}")
     _check(cfg.eval.bins >= 10, f"eval.bins must be at least 10, got {cfg.eval.bins}")

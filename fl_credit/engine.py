@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import multiprocessing as mp
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,30 +15,9 @@ from flwr.serverapp import Grid, ServerApp
 
 from fl_credit.config import EngineConfig
 from fl_credit.errors import FlCreditError
+from fl_credit.flower_patches import apply_patches
 
 log = logging.getLogger(__name__)
-
-
-def keep_ray_running() -> None:
-    """Let every simulation in this process share one Ray instance.
-
-    Flower 1.41's Ray backend calls ``ray.init`` only when Ray is not running, but calls
-    ``ray.shutdown`` after every run, so each point of a sweep pays Ray's start-up again.
-    This replaces the backend's ``terminate`` with one that still kills the run's actors but
-    leaves Ray up; Ray stops when the process exits. Idempotent.
-    """
-    from flwr.server.superlink.fleet.vce.backend import raybackend
-
-    backend = getattr(raybackend, "_fl_credit_ray_backend", raybackend.RayBackend)
-    if getattr(backend, "_fl_credit_keeps_ray", False):
-        return
-
-    def terminate(self) -> None:
-        if self.pool:
-            self.pool.terminate_all_actors()
-
-    backend.terminate = terminate
-    backend._fl_credit_keeps_ray = True
 
 
 class InProcessBackend:
@@ -81,17 +61,43 @@ class InProcessBackend:
             raise ClientAppException(str(ex)) from ex
 
 
-def use_backend(name: str) -> None:
-    """Select the backend Flower's simulation runtime builds for the next run.
+def backend_config(engine: EngineConfig, init_args: dict | None = None) -> dict:
+    """Flower's ``backend_config``: each bank's resources, ``ray.init`` arguments, and the
+    Ray cluster to join (``engine.ray_address``)."""
+    init = dict(init_args or {})
+    if engine.backend == "ray" and engine.ray_address:
+        # Flower's RayBackend passes init_args to ray.init (it starts no local Ray then).
+        init["address"] = engine.ray_address
+    return {
+        "client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0},
+        "init_args": init,
+    }
 
-    Flower 1.41 hard-codes ``RayBackend`` in the runtime but imports it from its module at
-    call time, so rebinding the module attribute selects the backend.
+
+_warned_parallel_ray = False
+
+
+def keep_ray_warm(engine: EngineConfig) -> bool:
+    """Whether this process may keep its own Ray instance between runs.
+
+    Not in a worker process of a parallel sweep launcher (Hydra's joblib launcher) that was
+    given no cluster to share: each worker would keep a Ray instance of its own, sized for
+    the whole machine, until the launcher ends it, possibly without Ray's shutdown. There,
+    every run starts and stops its own Ray (or use ``engine.ray_address``, or the in-process
+    backend the named experiments use).
     """
-    from flwr.server.superlink.fleet.vce.backend import raybackend
-
-    original = getattr(raybackend, "_fl_credit_ray_backend", raybackend.RayBackend)
-    raybackend._fl_credit_ray_backend = original
-    raybackend.RayBackend = InProcessBackend if name == "inprocess" else original
+    global _warned_parallel_ray
+    if not engine.keep_warm:
+        return False
+    if engine.backend == "ray" and not engine.ray_address and mp.parent_process() is not None:
+        if not _warned_parallel_ray:
+            log.warning(
+                "engine.backend=ray in a parallel sweep worker: each run starts and stops its "
+                "own Ray; set engine.ray_address (one shared cluster) or engine.backend=inprocess"
+            )
+            _warned_parallel_ray = True
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,6 @@ def simulate(
     """
     from flwr.simulation import run_simulation
 
-    use_backend(engine.backend)
-    if engine.keep_warm:
-        keep_ray_running()
     outcome: dict = {}
     server_app = ServerApp()
 
@@ -144,15 +147,14 @@ def simulate(
         num_banks,
     )
     started = time.perf_counter()
-    run_simulation(
-        server_app=server_app,
-        client_app=client_app,
-        num_supernodes=num_banks,
-        backend_config={
-            "client_resources": {"num_cpus": engine.cpus_per_bank, "num_gpus": 0.0},
-            "init_args": ray_init_args(),
-        },
-    )
+    backend = InProcessBackend if engine.backend == "inprocess" else None
+    with apply_patches(backend=backend, keep_ray=keep_ray_warm(engine)):
+        run_simulation(
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=num_banks,
+            backend_config=backend_config(engine, ray_init_args()),
+        )
     wall = time.perf_counter() - started
     if "error" in outcome:
         raise outcome["error"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.metrics import (
     brier_score_loss,
     log_loss,
@@ -21,22 +20,43 @@ def auc_interval(
     """Percentile bootstrap interval of ROC AUC.
 
     Resampling is stratified (defaults and repaid loans resampled separately), so every
-    resample has both classes; each resample's AUC comes from the Mann-Whitney rank sum,
-    all resamples at once.
+    resample has both classes. Each resample's AUC is the Mann-Whitney statistic, counted
+    exactly from the resample's multiplicities over the scores sorted once (no sort per
+    resample, and memory for a block of resamples at a time rather than for all of them:
+    on 44k test rows this took 2.2 GB and 20 s as a rank sum over all resamples at once,
+    with the same results).
     """
     if resamples <= 0:
         return [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
     pos, neg = p[y == 1], p[y == 0]
     n_pos, n_neg = len(pos), len(neg)
-    draws = np.hstack(
-        [
-            pos[rng.integers(0, n_pos, (resamples, n_pos))],
-            neg[rng.integers(0, n_neg, (resamples, n_neg))],
-        ]
-    )
-    ranks = rankdata(draws, axis=1)
-    aucs = (ranks[:, :n_pos].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    pos_draws = rng.integers(0, n_pos, (resamples, n_pos))
+    neg_draws = rng.integers(0, n_neg, (resamples, n_neg))
+    order = np.argsort(neg, kind="stable")
+    place = np.empty(n_neg, dtype=np.int64)
+    place[order] = np.arange(n_neg)
+    sorted_neg = neg[order]
+    # For each default: how many repaid scores lie below it, and below or level with it.
+    below = np.searchsorted(sorted_neg, pos, side="left")
+    up_to = np.searchsorted(sorted_neg, pos, side="right")
+    twice_u = np.empty(resamples, dtype=np.int64)
+    block = max(1, 2_000_000 // max(n_neg, 1))
+    for start in range(0, resamples, block):
+        rows = slice(start, min(start + block, resamples))
+        k = rows.stop - rows.start
+        counts = np.bincount(
+            (place[neg_draws[rows]] + (np.arange(k) * n_neg)[:, None]).ravel(),
+            minlength=k * n_neg,
+        ).reshape(k, n_neg)
+        cum = np.zeros((k, n_neg + 1), dtype=np.int64)
+        np.cumsum(counts, axis=1, out=cum[:, 1:])
+        drawn = pos_draws[rows]
+        lower = np.take_along_axis(cum, below[drawn], axis=1)
+        level_or_lower = np.take_along_axis(cum, up_to[drawn], axis=1)
+        # 2U = sum over drawn defaults of (#repaid below) + (#repaid below or level).
+        twice_u[rows] = (lower + level_or_lower).sum(axis=1)
+    aucs = twice_u / (2.0 * n_pos * n_neg)
     tail = (1.0 - level) / 2.0
     return [float(np.quantile(aucs, tail)), float(np.quantile(aucs, 1.0 - tail))]
 

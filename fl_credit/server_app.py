@@ -67,7 +67,7 @@ SCHEMA_PATH_KEY = "schema-path"
 NUM_BANKS_KEY = "num-banks"
 OUTPUT_DIR_KEY = "output-dir"
 CONSORTIUM_KEY = "consortium"
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)

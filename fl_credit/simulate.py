@@ -36,6 +36,7 @@ from fl_credit.config import from_dict
 from fl_credit.console import comparison_table, dropped_columns
 from fl_credit.errors import FlCreditError, TrainingFailedError, is_user_error, one_line
 from fl_credit.hydra_compose import resolve, to_yaml
+from fl_credit.threads import single_threaded_math
 
 log = logging.getLogger("fl_credit")
 
@@ -86,6 +87,7 @@ def _fail(line: str, multirun: bool) -> None:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra task: one experiment per call."""
+    single_threaded_math()  # the same numbers with any launcher (fl_credit/threads.py)
     # Flower logs through its own handlers; propagating would print every line twice.
     logging.getLogger("flwr").propagate = False
     logging.getLogger("alembic").setLevel(logging.WARNING)  # Flower's state store, chatty at INFO
@@ -177,4 +179,7 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    from fl_credit.fast_exit import without_teardown
+
+    with without_teardown():  # skips about 1 s of interpreter teardown (torch, Flower)
+        cli()
