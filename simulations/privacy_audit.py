@@ -142,7 +142,8 @@ def headline(result: dict) -> dict:
                 continue
             error = r["abs_error"] if np.isfinite(r["abs_error"]) else np.inf
             best_per_bank[r["bank"]] = min(best_per_bank.get(r["bank"], np.inf), error)
-        out["property_abs_error"] = float(np.mean(list(best_per_bank.values())))
+        if best_per_bank:  # none when no statistics left the banks (dp=central)
+            out["property_abs_error"] = float(np.mean(list(best_per_bank.values())))
     mia = result.get("membership")
     if mia:
         out["mia_auc"] = mia["lira_online"]["auc"]

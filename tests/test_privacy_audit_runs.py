@@ -170,3 +170,18 @@ def test_under_dp_colluders_reproduce_their_own_noisy_statistics(secagg_dp_run):
     assert [r["channel"] for r in rows][0].endswith("noised)")
     inversion = audit_inversion(known, run, rows_tried=1)
     assert not inversion["exact_case"]
+
+
+def test_audit_of_a_bank_level_dp_run_where_no_statistics_left_the_banks(tmp_path):
+    """Under dp=central the banks send no moments (public ranges and class weight): the audit
+    hands the attacker the exact moments instead of failing (it did, on the threat matrix)."""
+    from simulations.privacy_audit import audit_run
+
+    run = recorded_run(
+        tmp_path / "bank_dp", "strategy=secagg", "dp=central", "imbalance.pos_weight=18"
+    )
+    result = audit_run(run, membership=False, control=False)
+    labels = {r["setting"] for r in result["inversion"]["rows"]}
+    assert any("withholds" in label for label in labels), labels
+    assert "property_abs_error" not in result["headline"]
+    assert 0 <= result["headline"]["inversion_features_recovered"] <= 1

@@ -202,7 +202,7 @@ def _gradient_from_update(known: RoundOne, new: Weights, rows: float, banks: int
 
 
 def _generous(known: RoundOne) -> str:
-    return "" if known.moments_exact else " (exact moments given; DP noises them)"
+    return "" if known.moments_exact else " (exact moments given; DP noises or withholds them)"
 
 
 def _mean_row(label: str, target: str, estimate, truth, std, **extra) -> dict:

@@ -150,6 +150,10 @@ def round_one(view: ServerView) -> RoundOne:
     ]
     if requests:
         knowledge.moments_config = requests[0].config()
+    if not first_pass:
+        # No statistics left the banks (dp=central: public ranges and class weight); the
+        # audit then hands the attacker the exact moments, as it does under record-level DP.
+        knowledge.moments_exact = False
     if knowledge.newton:
         sums = [
             e

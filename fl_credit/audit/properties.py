@@ -151,6 +151,8 @@ def secure_channels(known: RoundOne, run: RunData) -> list[dict]:
     """The federation's rate as every bank's estimate, then ``k`` colluders' subtraction."""
     from fl_credit.strategy_factory import secagg_threshold
 
+    if known.moments_sum is None:
+        return []  # no statistics left the banks (dp=central): nothing to read a rate from
     names = list(run.banks)
     threshold = secagg_threshold(run.cfg, len(names))
     total = np.asarray(known.moments_sum, dtype=np.float64)
