@@ -36,6 +36,7 @@ from fl_credit.psi import (
     split_counts,
 )
 from fl_credit.reason_codes import contributions, reason_frequency, top_reasons
+from fl_credit.woe import WoeFeatures
 
 PSI_BINS = 10
 SCORE_GRID = 200
@@ -68,7 +69,10 @@ def model_parts(arrays: ArrayRecord) -> tuple[np.ndarray, float]:
 
 
 def grids(names: list[str], scaler: Standardizer) -> list[np.ndarray]:
-    """Each feature's agreed grid; ``column=value`` (one-hot) features are binary."""
+    """Each feature's agreed grid; ``column=value`` (one-hot) features are binary. Under
+    ``features=woe`` the grid of the raw features, from the federation's standardiser."""
+    if isinstance(scaler, WoeFeatures):
+        scaler = scaler.standardizer
     return [
         feature_edges(float(m), float(s), "=" in name)
         for name, m, s in zip(names, scaler.mean, scaler.std, strict=True)
@@ -140,6 +144,8 @@ def reason_codes(
     """Top-``k`` reasons towards default for each row of ``x`` (unscaled), and the
     characteristics' names."""
     weights, _ = model_parts(arrays)
+    if isinstance(scaler, WoeFeatures):  # contributions w_j * woe_j, relative to WoE 0
+        x = scaler.transform(x).astype(np.float64)
     contrib, variables = contributions(x, weights, scaler.mean, scaler.std, names)
     return top_reasons(contrib, variables, k), variables
 
@@ -174,14 +180,28 @@ def federated_credit_outputs(
     flagged = prepared.x_test[scores >= threshold]
     reasons, _ = reason_codes(flagged, arrays, scaler, names)
     stability = stability_report(prepared, arrays, scaler)
+    woe = isinstance(scaler, WoeFeatures)
+    extra = {"woe": woe_summary(scaler)} if woe else {}
     return {
+        **extra,
         "odds_ratios": odds_ratios(weights, scaler.mean, scaler.std, bias, names),
         "feature_histograms": stability.pop("feature_histograms"),
         "psi": stability,
         "reason_codes": {
-            "reference": "federation mean (standardiser mean)",
+            "reference": "WoE 0 (every bin's average risk)"
+            if woe
+            else "federation mean (standardiser mean)",
             "k": REASONS,
             "flagged_rows": int(len(flagged)),
             "first_reason_flagged": reason_frequency(reasons),
         },
+    }
+
+
+def woe_summary(features: WoeFeatures) -> dict:
+    """``credit.woe``: per feature its information value, bin edges and WoE (largest IV
+    first), fitted by the server on the banks' summed per-bin counts."""
+    return {
+        "source": "server: summed (noised under dp=opacus) default / repaid counts per fine bin",
+        "features": features.table.describe(),
     }

@@ -38,6 +38,28 @@ SMOOTHING = 0.5
 """Count added to the events and to the non-events of every bin before taking shares."""
 MAX_BINS = 6
 MIN_SHARE = 0.05
+FINE_BINS = 50
+"""Fine bins of a numeric feature's agreed grid (edges ``mean + z * std``, z in [-3, 3])."""
+
+
+def woe_edges(mean: float, std: float, binary: bool, fine_bins: int = FINE_BINS) -> np.ndarray:
+    """Agreed fine grid of one feature, fixed without rows, open at both ends.
+
+    A one-hot (0/1) feature gets two bins split at 0.5; a numeric one ``fine_bins`` bins
+    with inner edges ``mean + z * std`` for ``fine_bins - 1`` values of z evenly spaced on
+    [-3, 3] (the federation's standardiser).
+    """
+    if binary:
+        inner = np.array([0.5])
+    else:
+        z = np.linspace(-3.0, 3.0, max(fine_bins - 1, 1))
+        inner = np.unique(mean + z * (std if std > 0 else 1.0))
+    return np.r_[-np.inf, inner, np.inf]
+
+
+def counts_sensitivity(features: int) -> float:
+    """L2 sensitivity of :func:`bank_counts` to one borrower: one count of 1 per feature."""
+    return float(np.sqrt(features))
 
 
 def bank_counts(x: np.ndarray, y: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
@@ -207,14 +229,67 @@ class WoeTable:
         edges: list[np.ndarray],
         names: list[str],
         smoothing: float = SMOOTHING,
+        *,
+        binary: list[bool] | None = None,
+        max_bins: int = MAX_BINS,
+        min_share: float = MIN_SHARE,
     ) -> WoeTable:
-        """Fit every feature from the summed :func:`bank_counts` vector (``col=cat`` names
-        are binary one-hot columns)."""
+        """Fit every feature from the summed :func:`bank_counts` vector.
+
+        ``binary`` marks one-hot columns (default: the ``col=cat`` names); they keep their
+        two bins. ``max_bins`` and ``min_share`` go to :func:`woe_bins`.
+        """
+        flags = binary if binary is not None else ["=" in name for name in names]
         binnings = [
-            fit_binning(e, n, grid, binary="=" in name, smoothing=smoothing)
-            for name, grid, (e, n) in zip(names, edges, split_summed(vector, edges), strict=True)
+            fit_binning(
+                e,
+                n,
+                grid,
+                binary=bool(flag),
+                max_bins=max_bins,
+                min_share=min_share,
+                smoothing=smoothing,
+            )
+            for flag, grid, (e, n) in zip(flags, edges, split_summed(vector, edges), strict=True)
         ]
         return cls(names=tuple(names), binnings=tuple(binnings))
+
+    def renamed(self, names: list[str]) -> WoeTable:
+        """The same table with the features' real names (the server may know only indices)."""
+        return WoeTable(names=tuple(names), binnings=self.binnings)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat arrays (for a ConfigRecord, ``model.pt`` or JSON): ``inner_edges`` and
+        ``woe`` of every feature concatenated, ``edge_counts`` per feature, ``iv``."""
+        return {
+            "inner_edges": np.concatenate([b.inner_edges for b in self.binnings]),
+            "edge_counts": np.array([len(b.inner_edges) for b in self.binnings], dtype=np.int64),
+            "woe": np.concatenate([b.woe for b in self.binnings]),
+            "iv": np.array([b.iv for b in self.binnings]),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], names: list[str]) -> WoeTable:
+        """Inverse of :meth:`to_arrays`."""
+        edges = np.asarray(arrays["inner_edges"], dtype=np.float64)
+        woe = np.asarray(arrays["woe"], dtype=np.float64)
+        binnings, e0, w0 = [], 0, 0
+        for count, iv in zip(arrays["edge_counts"], arrays["iv"], strict=True):
+            count = int(count)
+            binnings.append(WoeBinning(edges[e0 : e0 + count], woe[w0 : w0 + count + 1], float(iv)))
+            e0, w0 = e0 + count, w0 + count + 1
+        if e0 != len(edges) or w0 != len(woe) or len(binnings) != len(names):
+            raise ValueError("WoE table arrays do not fit together")
+        return cls(names=tuple(names), binnings=tuple(binnings))
+
+    def describe(self) -> dict:
+        """JSON-ready: per feature its IV, bin edges and WoE, largest IV first."""
+        return {
+            name: {"iv": b.iv, "inner_edges": b.inner_edges.tolist(), "woe": b.woe.tolist()}
+            for name, b in sorted(
+                zip(self.names, self.binnings, strict=True), key=lambda item: -item[1].iv
+            )
+        }
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Rows with every feature replaced by the WoE of its bin."""
@@ -224,3 +299,130 @@ class WoeTable:
         """IV per feature, largest first."""
         ivs = {name: b.iv for name, b in zip(self.names, self.binnings, strict=True)}
         return dict(sorted(ivs.items(), key=lambda item: -item[1]))
+
+
+def fine_bin_woe(binning: WoeBinning, fine_edges: np.ndarray) -> np.ndarray:
+    """The WoE of every fine bin of the grid (coarse edges are fine edges)."""
+    inner = np.asarray(fine_edges, dtype=np.float64)[1:-1]
+    if len(inner) == 0:
+        return binning.woe[:1].copy()
+    left = np.r_[inner[0] - 1.0, inner]  # a point inside each fine bin [e_i, e_i+1)
+    return binning.transform(left)
+
+
+@dataclass(frozen=True)
+class WoeFeatures:
+    """The model's inputs under ``features=woe``: each feature's WoE, standardised.
+
+    Stands in for :class:`fl_credit.data.scaling.Standardizer` wherever rows are turned
+    into model inputs (``transform``, ``mean``, ``std``): ``mean`` and ``std`` are those of
+    the WoE features over the federation's training rows, computed from the same summed
+    counts (exact without DP), so the federated model sees the inputs the pooled baseline
+    gets from standardising the pooled rows' WoE, and a coefficient per unit of WoE is
+    ``w_j / std_j``. ``standardizer`` (server side) is the federation's standardiser of the
+    raw features, which placed the fine grid; ``counts`` the summed per-bin counts as the
+    server received them.
+    """
+
+    table: WoeTable
+    mean: np.ndarray
+    std: np.ndarray
+    standardizer: object = None
+    counts: np.ndarray | None = None
+    low = None
+    high = None
+
+    @classmethod
+    def fit(
+        cls,
+        table: WoeTable,
+        counts: np.ndarray,
+        edges: list[np.ndarray],
+        standardizer: object = None,
+    ) -> WoeFeatures:
+        """Mean and deviation of each WoE feature from the summed fine-bin counts."""
+        from fl_credit.data.scaling import standardizer_from_sums
+
+        means, squares, totals = [], [], []
+        for binning, grid, (e, n) in zip(
+            table.binnings, edges, split_summed(counts, edges), strict=True
+        ):
+            rows = np.maximum(e, 0.0) + np.maximum(n, 0.0)
+            woe = fine_bin_woe(binning, grid)
+            total = max(rows.sum(), 1.0)
+            mean = float(rows @ woe / total)
+            means.append(mean)
+            squares.append(float(rows @ (woe - mean) ** 2))
+            totals.append(total)
+        scaler = standardizer_from_sums(
+            float(np.mean(totals)), np.asarray(means), np.asarray(squares)
+        )
+        return cls(table, scaler.mean, scaler.std, standardizer, counts)
+
+    def woe(self, x: np.ndarray) -> np.ndarray:
+        """Raw rows to (unstandardised) WoE values."""
+        return self.table.transform(np.asarray(x, dtype=np.float64))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Raw rows to model inputs ``(woe - mean) / std``, float32."""
+        return ((self.woe(x) - self.mean) / self.std).astype(np.float32)
+
+    def arrays(self) -> list[np.ndarray]:
+        """The table and the moments as flat arrays (``model.pt``, cache keys)."""
+        return [*self.table.to_arrays().values(), self.mean, self.std]
+
+
+GRID_EDGES = "woe-edges"
+GRID_COUNTS = "woe-edge-counts"
+TABLE_KEYS = ("inner_edges", "edge_counts", "woe", "iv")
+MOMENT_KEYS = ("mean", "std")
+
+
+def grid_to_lists(edges: list[np.ndarray]) -> dict[str, list]:
+    """The fine grids as flat lists for a ConfigRecord: inner edges, and how many per feature."""
+    return {
+        GRID_EDGES: np.concatenate([e[1:-1] for e in edges]).tolist(),
+        GRID_COUNTS: [len(e) - 2 for e in edges],
+    }
+
+
+def grid_from_lists(values) -> list[np.ndarray]:
+    """Inverse of :func:`grid_to_lists` (any mapping, e.g. the received ConfigRecord)."""
+    inner = np.asarray(values[GRID_EDGES], dtype=np.float64)
+    edges, start = [], 0
+    for count in values[GRID_COUNTS]:
+        edges.append(np.r_[-np.inf, inner[start : start + int(count)], np.inf])
+        start += int(count)
+    if start != len(inner):
+        raise ValueError("WoE grid lists do not fit together")
+    return edges
+
+
+def features_to_arrays(features: WoeFeatures) -> dict[str, np.ndarray]:
+    """The table and the WoE moments as named flat arrays (``woe-<array>``)."""
+    arrays = dict(features.table.to_arrays())
+    arrays.update(mean=np.asarray(features.mean), std=np.asarray(features.std))
+    return {f"woe-{key}": value for key, value in arrays.items()}
+
+
+def features_to_lists(features: WoeFeatures) -> dict[str, list]:
+    """:func:`features_to_arrays` as lists, for a ConfigRecord."""
+    return {key: value.tolist() for key, value in features_to_arrays(features).items()}
+
+
+def features_from_lists(values, names: list[str] | None = None) -> WoeFeatures:
+    """Inverse of :func:`features_to_lists` (any mapping: a ConfigRecord, ``model.pt``'s
+    state with ``_`` for ``-``); features named ``x0, x1, ...`` unless ``names``."""
+
+    def get(key: str) -> np.ndarray:
+        name = f"woe-{key}" if f"woe-{key}" in values else f"woe_{key}"
+        value = values[name]
+        return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+    arrays = {key: get(key) for key in TABLE_KEYS}
+    names = names or [f"x{j}" for j in range(len(arrays["edge_counts"]))]
+    table = WoeTable.from_arrays(arrays, names)
+    mean, std = (get(key).astype(np.float64) for key in MOMENT_KEYS)
+    if len(mean) != len(names) or len(std) != len(names):
+        raise ValueError("WoE moments do not fit the table")
+    return WoeFeatures(table, mean, std)
