@@ -112,6 +112,7 @@ def test_run_files_and_a_scorecard_that_reproduces_the_scores(fedavg_folder, emb
         assert (folder / name).is_file(), name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["federated"]["auc"] > 0.72
+    assert "## Weight of evidence (federated bins)" in (folder / "report.md").read_text()
     result = subprocess.run(
         [sys.executable, "-m", "fl_credit.scorecard", str(folder)],
         cwd=ROOT,
