@@ -80,6 +80,7 @@ SCALER_STD = "scaler-std"
 SCALER_KEYS = (SCALER_MEAN, SCALER_STD, "scaler-low", "scaler-high")
 SCALER_STATE = "standardizer"
 WOE_STATE = "woe-table"
+WOE_RELEASED = "woe-released"
 POS_WEIGHT = "pos-weight"
 ATTACK_POISON = "attack-poison"
 
@@ -264,15 +265,26 @@ def standardizer(message: Message, context: Context) -> Message:
 def woe_counts(message: Message, context: Context) -> Message:
     """Defaults and repaid loans per fine bin of every feature, on the grid the server sent
     (``features=woe``). Under ``dp=opacus`` a planned release: one borrower adds 1 to one
-    count per feature (L2 sensitivity ``sqrt(features)``), plus this bank's noise share."""
-    from fl_credit.woe import bank_counts, counts_sensitivity, grid_from_lists
+    count per feature (L2 sensitivity ``sqrt(features)``), plus this bank's noise share.
+
+    Answered once per run and only on the agreed grid (the one the stored standardiser
+    gives): a grid with a tiny bin around a known borrower's value, or two answers on
+    shifted grids, would give that borrower's label away.
+    """
+    from fl_credit.woe import bank_counts, check_agreed_grid, counts_sensitivity, grid_from_lists
 
     config = message.content["config"]
     settings = BankSettings.from_config(config)
     bank = load_bank(context, settings)
-    edges = grid_from_lists(config)
-    if len(edges) != bank.x_train.shape[1]:
-        raise DataError(f"WoE grid has {len(edges)} features, this bank {bank.x_train.shape[1]}")
+    if WOE_RELEASED in context.state:
+        raise DataError("this bank has already released its WoE counts in this run")
+    scaler = stored_scaler(context)
+    try:
+        edges = grid_from_lists(config)
+        check_agreed_grid(edges, scaler.mean, scaler.std, list(bank.feature_names))
+    except (KeyError, ValueError) as err:
+        raise DataError(f"WoE counts refused: {err}") from None
+    context.state[WOE_RELEASED] = ConfigRecord({"done": True})
     values = private_release(
         bank_counts(bank.x_train, bank.y_train, edges),
         release="woe",

@@ -57,6 +57,37 @@ def woe_edges(mean: float, std: float, binary: bool, fine_bins: int = FINE_BINS)
     return np.r_[-np.inf, inner, np.inf]
 
 
+MAX_FINE_BINS = 1000
+
+
+def check_agreed_grid(
+    edges: list[np.ndarray], mean: np.ndarray, std: np.ndarray, names: list[str]
+) -> None:
+    """Refuse a grid other than the agreed one (bank side, before counting).
+
+    The only grid a bank counts on is :func:`woe_edges` of the federation's standardiser it
+    holds, with at most :data:`MAX_FINE_BINS` bins (two bins split at 0.5 for a one-hot
+    column). A coordinator free to choose the edges could place a tiny bin around a known
+    borrower's value and read the borrower's label off that bin's default / repaid counts.
+
+    Raises
+    ------
+    ValueError
+        Naming the first feature whose grid is not the agreed one.
+    """
+    if len(edges) != len(names):
+        raise ValueError(f"the grid has {len(edges)} features, this bank {len(names)}")
+    for j, grid in enumerate(edges):
+        inner = np.asarray(grid, dtype=np.float64)[1:-1]
+        bins = len(inner) + 1
+        if "=" in names[j] and bins == 2 and inner[0] == 0.5:
+            continue
+        expected = woe_edges(float(mean[j]), float(std[j]), False, bins)[1:-1]
+        agreed = bins <= MAX_FINE_BINS and expected.shape == inner.shape
+        if not agreed or not np.allclose(inner, expected, rtol=1e-12, atol=0.0):
+            raise ValueError(f"the WoE grid of {names[j]} is not the agreed one")
+
+
 def counts_sensitivity(features: int) -> float:
     """L2 sensitivity of :func:`bank_counts` to one borrower: one count of 1 per feature."""
     return float(np.sqrt(features))

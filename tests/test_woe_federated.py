@@ -210,3 +210,66 @@ def test_model_file_carries_the_table(fedavg_folder) -> None:
     features = features_from_lists(state)
     assert len(features.table.binnings) == state["linear.weight"].numel()
     np.testing.assert_allclose(features.mean, state["scaler_mean"].numpy())
+
+
+@pytest.fixture
+def bank_zero(embedded, tmp_path, monkeypatch):
+    """Bank 0's ClientApp and context after the federation's standardiser, without DP."""
+    from flwr.app import ArrayRecord, Context, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from fl_credit import client_app
+    from fl_credit.data.prepare import write_bank_files
+
+    for key in ("_run_id", "_node_id", "_task_id"):  # what a running SuperNode sets
+        if getattr(TaskIdentity, key) is None:
+            monkeypatch.setattr(TaskIdentity, key, 1)
+    cfg = woe_config()
+    prepared = prepare(cfg, embedded)
+    write_bank_files(prepared, tmp_path, suffix=".npz")
+    rows = pooled(list(prepared.banks.values()))
+    scaler = pooled_standardizer(rows.x_train)
+    context = Context(
+        run_id=1, node_id=5, node_config={"partition-id": 0}, state=RecordDict(), run_config={}
+    )
+    context.state[client_app.SCALER_STATE] = ArrayRecord(
+        [scaler.mean, scaler.std, np.array([18.0])]
+    )
+    settings = BankSettings.from_experiment(cfg, bank_dir=str(tmp_path))
+    return prepared, scaler, settings, context, client_app.make_client_app()
+
+
+def ask_counts(app, context, settings, edges):
+    from flwr.app import ConfigRecord, Message, RecordDict
+
+    from fl_credit.woe import grid_to_lists
+
+    config = ConfigRecord({**settings.to_config(), **grid_to_lists(edges)})
+    message = Message(RecordDict({"config": config}), dst_node_id=5, message_type="query.woe")
+    message.metadata.__dict__["_message_id"] = "m"
+    return app(message, context)
+
+
+def test_a_crafted_grid_cannot_single_out_a_borrowers_label(bank_zero) -> None:
+    """Attack: a coordinator sends a grid with a tiny bin around a known borrower's income;
+    that bin's default / repaid counts then give the borrower's label. The bank answers
+    only the agreed grid (the one its stored standardiser gives), and only once."""
+    prepared, scaler, settings, context, app = bank_zero
+    bank = prepared.banks["bank_0"]
+    j = prepared.feature_names.index("annual_inc")
+    values, counts = np.unique(bank.x_train[:, j], return_counts=True)
+    target = values[counts == 1][0]
+    label = int(bank.y_train[bank.x_train[:, j] == target][0])
+    agreed = agreed_grid(scaler, prepared.bounds, 50)
+    crafted = list(agreed)
+    crafted[j] = np.array([-np.inf, target - 1e-6, target + 1e-6, np.inf])
+    reply = ask_counts(app, context, settings, crafted)
+    if not reply.has_error():  # what the attack would read off the reply
+        vector = reply.content["arrays"].to_numpy_ndarrays()[0]
+        start = sum(2 * (len(e) - 1) for e in crafted[:j])
+        events, non_events = vector[start + 1], vector[start + 3 + 1]
+        assert (events, non_events) != (label, 1 - label), "the reply gave the label away"
+    assert reply.has_error()
+    assert not ask_counts(app, context, settings, agreed).has_error()
+    # Asked again (e.g. on a shifted grid, to difference the answers): refused.
+    assert ask_counts(app, context, settings, agreed).has_error()
