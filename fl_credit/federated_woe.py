@@ -90,7 +90,7 @@ def federated_woe(
     table = WoeTable.from_summed(
         counts,
         edges,
-        [f"x{j}" for j in range(len(edges))],
+        [f"column {j}" for j in range(len(edges))],
         f.smoothing,
         binary=binary_flags(bounds, scaler),
         max_bins=f.max_bins,
@@ -104,7 +104,7 @@ def federated_woe(
     share_table(grid, nodes, features, settings, cfg.engine.timeout)
     ivs = table.information_values()
     log.info(
-        "WoE table agreed: %d features, %d bins in all, largest IV %s",
+        "WoE table agreed: %d features, %d bins in all, largest IV (by column) %s",
         len(edges),
         sum(len(b.woe) for b in table.binnings),
         ", ".join(f"{k} {v:.3f}" for k, v in list(ivs.items())[:3]),

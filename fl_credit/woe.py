@@ -4,15 +4,17 @@ The federated flow this module serves (each step a plain sum over banks, so secu
 aggregation can carry it and DP noise can be added to it):
 
 1. Every bank counts its training rows on the *agreed grid* of each feature
-   (:func:`fl_credit.psi.feature_edges`: fine bins placed from the federation's mean and
-   standard deviation, open at both ends), separately for defaults (events) and repaid loans
-   (non-events): :func:`bank_counts` returns one vector to sum.
+   (:func:`woe_edges`: fine bins placed from the federation's mean and standard deviation,
+   open at both ends; a bank refuses any other grid, :func:`check_agreed_grid`), separately
+   for defaults (events) and repaid loans (non-events): :func:`bank_counts` returns one
+   vector to sum.
 2. The server splits the summed vector (:func:`split_summed`), merges fine bins into a few
    coarse bins per feature (:func:`woe_bins`: equal-population start, then adjacent merges
    until every bin holds a minimum share and, for numeric features, WoE is monotonic), and
    computes WoE and information value (:func:`woe_iv`) from the merged counts.
-3. The server sends each bank the resulting :class:`WoeTable`; banks replace each feature by
-   the WoE of its bin (:meth:`WoeTable.transform`) and train the logistic model on that.
+3. The server sends each bank the resulting :class:`WoeTable` with the WoE features' moments
+   (:class:`WoeFeatures`); banks replace each feature by the WoE of its bin, standardised, and
+   train the logistic model on that. :mod:`fl_credit.federated_woe` runs the flow.
 
 Convention (Siddiqi): ``WoE = ln(share of non-events / share of events)``, so a positive WoE
 marks a lower-risk bin, and ``IV = sum (share non-events - share events) * WoE``. Counts are

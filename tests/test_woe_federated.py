@@ -203,13 +203,18 @@ def test_bad_settings_end_with_one_line(override: str, expected: str) -> None:
     assert len(lines) == 1 and expected in lines[0], result.stderr
 
 
-def test_model_file_carries_the_table(fedavg_folder) -> None:
-    state = torch.load(fedavg_folder / "model.pt", weights_only=True)
+def test_model_file_alone_scores_new_rows(fedavg_folder, embedded) -> None:
+    from fl_credit.scores_file import read_scores
     from fl_credit.woe import features_from_lists
 
+    state = torch.load(fedavg_folder / "model.pt", weights_only=True)
     features = features_from_lists(state)
-    assert len(features.table.binnings) == state["linear.weight"].numel()
-    np.testing.assert_allclose(features.mean, state["scaler_mean"].numpy())
+    weights = state["linear.weight"].numpy().ravel().astype(np.float64)
+    assert len(features.table.binnings) == len(weights)
+    x = prepare(woe_config(), embedded).x_test
+    logit = features.transform(x).astype(np.float64) @ weights + float(state["linear.bias"])
+    expected = read_scores(fedavg_folder / "scores.csv")[1]["federated"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logit)), expected, rtol=1e-4, atol=1e-7)
 
 
 @pytest.fixture
