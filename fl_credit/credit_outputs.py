@@ -144,7 +144,7 @@ def reason_codes(
     """Top-``k`` reasons towards default for each row of ``x`` (unscaled), and the
     characteristics' names."""
     weights, _ = model_parts(arrays)
-    if isinstance(scaler, WoeFeatures):  # contributions w_j * woe_j, relative to WoE 0
+    if isinstance(scaler, WoeFeatures):  # inputs are standardised WoE: relative to their mean
         x = scaler.transform(x).astype(np.float64)
     contrib, variables = contributions(x, weights, scaler.mean, scaler.std, names)
     return top_reasons(contrib, variables, k), variables
@@ -188,7 +188,7 @@ def federated_credit_outputs(
         "feature_histograms": stability.pop("feature_histograms"),
         "psi": stability,
         "reason_codes": {
-            "reference": "WoE 0 (every bin's average risk)"
+            "reference": "federation mean of the WoE features (WoE standardiser mean)"
             if woe
             else "federation mean (standardiser mean)",
             "k": REASONS,
