@@ -144,9 +144,11 @@ def reason_codes(
     """Top-``k`` reasons towards default for each row of ``x`` (unscaled), and the
     characteristics' names."""
     weights, _ = model_parts(arrays)
+    mean, std = scaler.mean, scaler.std
     if isinstance(scaler, WoeFeatures):  # inputs are standardised WoE: relative to their mean
         x = scaler.transform(x).astype(np.float64)
-    contrib, variables = contributions(x, weights, scaler.mean, scaler.std, names)
+        mean, std = np.zeros(len(weights)), np.ones(len(weights))
+    contrib, variables = contributions(x, weights, mean, std, names)
     return top_reasons(contrib, variables, k), variables
 
 

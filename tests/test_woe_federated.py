@@ -75,6 +75,26 @@ def test_secure_sums_give_the_pooled_rows_table_exactly(secure_run) -> None:
     assert list(ivs)[0] == "int_rate" and ivs["int_rate"]["iv"] > 0.3
 
 
+def test_reason_codes_add_up_to_the_woe_logit(secure_run) -> None:
+    from fl_credit.credit_outputs import model_parts
+    from fl_credit.reason_codes import contributions
+
+    _, prepared, outcome = secure_run
+    fed = outcome.federation
+    weights, _ = model_parts(fed.arrays)
+    inputs = fed.scaler.transform(prepared.x_test).astype(np.float64)
+    zeros, ones = np.zeros(len(weights)), np.ones(len(weights))
+    contrib, _ = contributions(inputs, weights, zeros, ones, prepared.feature_names)
+    # Relative to the federation's mean WoE borrower (inputs 0): w . inputs exactly.
+    np.testing.assert_allclose(contrib.sum(axis=1), inputs @ weights, atol=1e-9)
+    from fl_credit.credit_outputs import reason_codes
+
+    reasons, _ = reason_codes(prepared.x_test[:50], fed.arrays, fed.scaler, prepared.feature_names)
+    first = contrib[:50].max(axis=1)
+    got = np.array([r[0][1] if r else 0.0 for r in reasons])
+    np.testing.assert_allclose(got[got > 0], first[got > 0], atol=1e-9)
+
+
 def test_woe_model_trains_like_the_pooled_woe_model(secure_run) -> None:
     _, _, outcome = secure_run
     m = outcome.metrics
