@@ -43,6 +43,8 @@ class BankSettings:
     dp_budget_validation: float = 0.05
     dp_budget_evaluation: float = 0.05
     dp_evaluation_releases: int = 0
+    dp_budget_woe: float = 0.1
+    dp_woe_releases: int = 0
     dp_noise_std: float = 0.0
     dp_secret_noise: bool = False
     total_rounds: int = 1
@@ -86,6 +88,8 @@ class BankSettings:
             dp_budget_validation=cfg.dp.budget_share("validation"),
             dp_budget_evaluation=cfg.dp.budget_share("evaluation"),
             dp_evaluation_releases=evaluation_releases,
+            dp_budget_woe=cfg.dp.budget_share("woe"),
+            dp_woe_releases=1 if cfg.features.kind == "woe" else 0,
             dp_secret_noise=secret_noise,
             total_rounds=cfg.train.rounds,
             bank_dir=bank_dir,
@@ -103,6 +107,7 @@ class BankSettings:
             ("statistics", self.dp_budget_statistics, 1),
             ("validation", self.dp_budget_validation, 1),
             ("evaluation", self.dp_budget_evaluation, self.dp_evaluation_releases),
+            ("woe", self.dp_budget_woe, self.dp_woe_releases),
         )
         return DPSettings(
             epsilon=self.dp_epsilon,

@@ -9,6 +9,9 @@ Messages (Flower Message API):
 - ``train``: train the received global model on the bank's rows; FedAvg reply contract.
   With ``optimizer="newton"``: the sums of the weighted BCE gradient and Hessian at the
   received model instead (``strategies/newton.py`` has the contract).
+- ``query.woe`` / ``query.woe_table`` (``features=woe``): the bank's defaults and repaid loans
+  per fine bin of every feature on the sent grid (a planned release under DP); then keep the
+  federation's WoE table, after which rows become WoE features (:mod:`fl_credit.woe`).
 - ``query.histogram``: score histograms of the received model, per class, for the decision
   threshold.
 - ``query.reliability``: reliability bins of the received model on the validation rows
@@ -76,6 +79,8 @@ SCALER_MEAN = "scaler-mean"
 SCALER_STD = "scaler-std"
 SCALER_KEYS = (SCALER_MEAN, SCALER_STD, "scaler-low", "scaler-high")
 SCALER_STATE = "standardizer"
+WOE_STATE = "woe-table"
+WOE_RELEASED = "woe-released"
 POS_WEIGHT = "pos-weight"
 ATTACK_POISON = "attack-poison"
 
@@ -161,10 +166,17 @@ def rows_and_model(message: Message, context: Context) -> tuple[BankSettings, Ba
 
 
 def stored_scaler(context: Context) -> Standardizer:
-    """The federation's standardiser, kept in ``context.state`` since ``query.standardizer``."""
+    """The federation's standardiser, kept in ``context.state`` since ``query.standardizer``;
+    under ``features=woe``, once the table came, the map of raw rows to WoE features instead
+    (:class:`fl_credit.woe.WoeFeatures`, which stands in for it)."""
     if SCALER_STATE not in context.state:
         raise DataError("this bank has not received the federation's standardiser yet")
-    return Standardizer.from_arrays(context.state[SCALER_STATE].to_numpy_ndarrays()[:-1])
+    scaler = Standardizer.from_arrays(context.state[SCALER_STATE].to_numpy_ndarrays()[:-1])
+    if WOE_STATE in context.state:
+        from fl_credit.woe import features_from_lists
+
+        return features_from_lists(context.state[WOE_STATE])  # type: ignore[return-value]
+    return scaler
 
 
 def agreed_pos_weight(context: Context) -> float:
@@ -246,6 +258,58 @@ def standardizer(message: Message, context: Context) -> Message:
     )
     pos_weight = np.asarray([config[POS_WEIGHT]], dtype=np.float64)
     context.state[SCALER_STATE] = ArrayRecord([*scaler.arrays(), pos_weight])
+    return Message(content=RecordDict(), reply_to=message)
+
+
+@app_handler("query", "woe")
+def woe_counts(message: Message, context: Context) -> Message:
+    """Defaults and repaid loans per fine bin of every feature, on the grid the server sent
+    (``features=woe``). Under ``dp=opacus`` a planned release: one borrower adds 1 to one
+    count per feature (L2 sensitivity ``sqrt(features)``), plus this bank's noise share.
+
+    Answered once per run and only on the agreed grid (the one the stored standardiser
+    gives): a grid with a tiny bin around a known borrower's value, or two answers on
+    shifted grids, would give that borrower's label away.
+    """
+    from fl_credit.woe import bank_counts, check_agreed_grid, counts_sensitivity, grid_from_lists
+
+    config = message.content["config"]
+    settings = BankSettings.from_config(config)
+    bank = load_bank(context, settings)
+    if WOE_RELEASED in context.state:
+        raise DataError("this bank has already released its WoE counts in this run")
+    scaler = stored_scaler(context)
+    try:
+        edges = grid_from_lists(config)
+        check_agreed_grid(edges, scaler.mean, scaler.std, list(bank.feature_names))
+    except (KeyError, ValueError) as err:
+        raise DataError(f"WoE counts refused: {err}") from None
+    context.state[WOE_RELEASED] = ConfigRecord({"done": True})
+    values = private_release(
+        bank_counts(bank.x_train, bank.y_train, edges),
+        release="woe",
+        sensitivity=counts_sensitivity(len(edges)),
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=len(bank.y_train),
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
+
+
+@app_handler("query", "woe_table")
+def woe_table(message: Message, context: Context) -> Message:
+    """Keep the federation's WoE table: from now on rows become WoE features."""
+    from fl_credit.woe import MOMENT_KEYS, TABLE_KEYS, features_from_lists
+
+    config = message.content["config"]
+    try:
+        features_from_lists(config)  # refuse a table that does not decode
+    except (KeyError, ValueError) as err:
+        raise DataError(f"bad WoE table: {err}") from None
+    keys = [f"woe-{key}" for key in (*TABLE_KEYS, *MOMENT_KEYS)]
+    context.state[WOE_STATE] = ConfigRecord({key: list(config[key]) for key in keys})
     return Message(content=RecordDict(), reply_to=message)
 
 

@@ -37,6 +37,7 @@ ATTACKS = (
 ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "bulyan", "norm_bound")
 """Defences that need each bank's update in plaintext."""
 GROUP_RULES = ("median", "trimmed_mean")
+FEATURE_KINDS = ("standard", "woe")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class DPConfig:
         ("statistics", 0.1),
         ("validation", 0.05),
         ("evaluation", 0.05),
+        ("woe", 0.1),
     )
 
     def budget_share(self, release: str) -> float:
@@ -178,6 +180,18 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    """What the model's inputs are (``features`` group): ``standard`` (standardised
+    features) or ``woe`` (weight of evidence of federated bins, :mod:`fl_credit.woe`)."""
+
+    kind: str = "standard"
+    max_bins: int = 6
+    min_share: float = 0.05
+    fine_bins: int = 50
+    smoothing: float = 0.5
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """Privacy-audit settings (``audit`` section)."""
 
@@ -201,6 +215,7 @@ class ExperimentConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
     calibration_bins: int = 15
@@ -299,6 +314,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         engine=_section(EngineConfig, raw.get("engine"), "engine"),
         eval=_section(EvalConfig, raw.get("eval"), "eval"),
         audit=_section(AuditConfig, raw.get("audit"), "audit"),
+        features=_section(FeaturesConfig, raw.get("features"), "features"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
         calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
@@ -392,6 +408,7 @@ def validate(cfg: ExperimentConfig) -> None:
     _check_dp(cfg)
     _check_defence(cfg)
     _check_attack(cfg)
+    _check_features(cfg)
     _check(
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
@@ -474,7 +491,7 @@ def _check_dp(cfg: ExperimentConfig) -> None:
         _check(dp.max_grad_norm > 0, "dp.max_grad_norm must be positive")
         _check(dp.accountant in ("prv", "rdp"), "dp.accountant must be prv or rdp")
         _check(0 < dp.sample_rate <= 1, f"dp.sample_rate must be in (0, 1], got {dp.sample_rate}")
-        known = {"statistics", "validation", "evaluation"}
+        known = {"statistics", "validation", "evaluation", "woe"}
         unknown = sorted({name for name, _ in dp.budget} - known)
         _check(not unknown, f"dp.budget has unknown releases {unknown}; known: {sorted(known)}")
         shares = [share for _, share in dp.budget]
@@ -602,6 +619,35 @@ def _check_attack(cfg: ExperimentConfig) -> None:
         not (attack_rewrites_model(a) and cfg.train.optimizer == "newton"),
         f"attack={a.name} rewrites model updates, which Newton rounds do not send; use "
         "train.optimizer=sgd (or auto)",
+    )
+
+
+def _check_features(cfg: ExperimentConfig) -> None:
+    f = cfg.features
+    _check(f.kind in FEATURE_KINDS, f"features must be one of {FEATURE_KINDS}, got {f.kind!r}")
+    if f.kind != "woe":
+        return
+    _check(f.max_bins >= 2, f"features.max_bins must be at least 2, got {f.max_bins}")
+    _check(0 <= f.min_share < 0.5, f"features.min_share must be in [0, 0.5), got {f.min_share}")
+    _check(
+        f.max_bins <= f.fine_bins <= 1000,
+        f"features.fine_bins must be in [features.max_bins, 1000], got {f.fine_bins}",
+    )
+    _check(f.smoothing > 0, f"features.smoothing must be positive, got {f.smoothing}")
+    _check(
+        cfg.dp.mode != "central",
+        "features=woe needs per-bin counts of the banks' rows, which bank-level DP (dp=central) "
+        "cannot release; use dp=opacus or features=standard",
+    )
+    _check(
+        cfg.attack.name not in ("label_flip", "backdoor"),
+        f"attack={cfg.attack.name} poisons raw rows, which features=woe does not train on; "
+        "use features=standard",
+    )
+    _check(
+        not cfg.audit.record_server_view,
+        "the privacy audit models a linear score of standardised features; use "
+        "features=standard with audit.record_server_view=true",
     )
 
 

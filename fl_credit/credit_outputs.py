@@ -36,6 +36,7 @@ from fl_credit.psi import (
     split_counts,
 )
 from fl_credit.reason_codes import contributions, reason_frequency, top_reasons
+from fl_credit.woe import WoeFeatures
 
 PSI_BINS = 10
 SCORE_GRID = 200
@@ -68,7 +69,10 @@ def model_parts(arrays: ArrayRecord) -> tuple[np.ndarray, float]:
 
 
 def grids(names: list[str], scaler: Standardizer) -> list[np.ndarray]:
-    """Each feature's agreed grid; ``column=value`` (one-hot) features are binary."""
+    """Each feature's agreed grid; ``column=value`` (one-hot) features are binary. Under
+    ``features=woe`` the grid of the raw features, from the federation's standardiser."""
+    if isinstance(scaler, WoeFeatures):
+        scaler = scaler.standardizer
     return [
         feature_edges(float(m), float(s), "=" in name)
         for name, m, s in zip(names, scaler.mean, scaler.std, strict=True)
@@ -140,7 +144,11 @@ def reason_codes(
     """Top-``k`` reasons towards default for each row of ``x`` (unscaled), and the
     characteristics' names."""
     weights, _ = model_parts(arrays)
-    contrib, variables = contributions(x, weights, scaler.mean, scaler.std, names)
+    mean, std = scaler.mean, scaler.std
+    if isinstance(scaler, WoeFeatures):  # inputs are standardised WoE: relative to their mean
+        x = scaler.transform(x).astype(np.float64)
+        mean, std = np.zeros(len(weights)), np.ones(len(weights))
+    contrib, variables = contributions(x, weights, mean, std, names)
     return top_reasons(contrib, variables, k), variables
 
 
@@ -174,14 +182,28 @@ def federated_credit_outputs(
     flagged = prepared.x_test[scores >= threshold]
     reasons, _ = reason_codes(flagged, arrays, scaler, names)
     stability = stability_report(prepared, arrays, scaler)
+    woe = isinstance(scaler, WoeFeatures)
+    extra = {"woe": woe_summary(scaler)} if woe else {}
     return {
+        **extra,
         "odds_ratios": odds_ratios(weights, scaler.mean, scaler.std, bias, names),
         "feature_histograms": stability.pop("feature_histograms"),
         "psi": stability,
         "reason_codes": {
-            "reference": "federation mean (standardiser mean)",
+            "reference": "federation mean of the WoE features (WoE standardiser mean)"
+            if woe
+            else "federation mean (standardiser mean)",
             "k": REASONS,
             "flagged_rows": int(len(flagged)),
             "first_reason_flagged": reason_frequency(reasons),
         },
+    }
+
+
+def woe_summary(features: WoeFeatures) -> dict:
+    """``credit.woe``: per feature its information value, bin edges and WoE (largest IV
+    first), fitted by the server on the banks' summed per-bin counts."""
+    return {
+        "source": "server: summed (noised under dp=opacus) default / repaid counts per fine bin",
+        "features": features.table.describe(),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -18,6 +18,7 @@ from fl_credit.config import ExperimentConfig, resolve_optimizer
 from fl_credit.credit_outputs import federated_credit_outputs
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.engine import EngineRun, simulate
+from fl_credit.federated_woe import model_state, on_woe_features
 from fl_credit.federation import (
     FederationResult,
     federated_test_scores,
@@ -29,6 +30,7 @@ from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
 from fl_credit.strategy_factory import secagg_threshold
+from fl_credit.woe import WoeFeatures
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,11 @@ def run_experiment(
     )
     log.info("%s", protection)
     fed, engine = federate(cfg, prepared, run_dir)
+    compared = prepared  # the baselines' rows: WoE features of the federation's table under WoE
+    if isinstance(fed.scaler, WoeFeatures):
+        table = fed.scaler.table.renamed(prepared.feature_names)
+        fed.scaler = replace(fed.scaler, table=table)
+        compared = on_woe_features(prepared, fed.scaler)
 
     def score(scored: baselines.Scored) -> dict:
         y, p = prepared.y_test, scored.test_scores
@@ -139,9 +146,9 @@ def run_experiment(
             "training": {"rounds": scored.rounds, "converged": scored.converged},
         }
 
-    central = baselines.centralized(prepared, cfg)
-    ref = baselines.reference(prepared, cfg)
-    local = baselines.local_only(prepared, cfg)
+    central = baselines.centralized(compared, cfg)
+    ref = baselines.reference(compared, cfg)
+    local = baselines.local_only(compared, cfg)
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
         "federated_evaluation": fed.evaluation,
@@ -199,17 +206,21 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
         "imbalance": cfg.imbalance.method,
         "rounds": cfg.train.rounds,
         "optimizer": cfg.train.optimizer,
+        "features": cfg.features.kind,
     }
 
 
 def save_model(path: Path, fed: FederationResult) -> None:
-    """Final federated weights plus the standardiser needed to score new rows.
+    """Final federated weights plus the standardiser needed to score new rows (under
+    ``features=woe`` the WoE table, ``woe_*``, and a unit standardiser).
 
     The weights are the calibrated model: the prior correction is already subtracted from the
     bias and kept as ``intercept_correction``; ``prior_correction`` (what is still to be
     subtracted, read by :mod:`fl_credit.scorecard`) is therefore 0.
     """
     state = fed.arrays.to_torch_state_dict()
+    if isinstance(fed.scaler, WoeFeatures):  # features=woe: the table maps new rows to inputs
+        state.update({k: torch.as_tensor(v) for k, v in model_state(fed.scaler).items()})
     state["scaler_mean"] = torch.as_tensor(fed.scaler.mean)
     state["scaler_std"] = torch.as_tensor(fed.scaler.std)
     if fed.scaler.low is not None and fed.scaler.high is not None:

@@ -40,6 +40,7 @@ from fl_credit.federated_statistics import (
     validation_threshold,
     with_values,
 )
+from fl_credit.federated_woe import federated_woe
 from fl_credit.metrics import evaluate_scores, round_metrics
 from fl_credit.model import model_from_arrays, new_model, predict_proba, to_arrays
 from fl_credit.privacy_accounting import central_dp_accountant, collect_privacy
@@ -207,6 +208,8 @@ def run_federation(
     if isinstance(grid, RecordingGrid):
         grid.observe(strategy, banks)  # audit.record_server_view: record the decoded sums too
     scaler, pos_weight, count = federated_standardizer(banks, grid, nodes, settings, cfg, bounds)
+    if cfg.features.kind == "woe":  # from here on, "scaler" maps raw rows to WoE features
+        scaler = federated_woe(banks, grid, nodes, settings, cfg, scaler, bounds)
     if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
         strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)
     correction = prior_correction(cfg.imbalance.method, pos_weight, private=cfg.dp.mode != "off")

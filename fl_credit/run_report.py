@@ -156,6 +156,27 @@ def odds_section(credit: dict | None) -> list[str]:
     return ["## Odds ratios (federated model)", "", intro, "", *_table(header, table)]
 
 
+def woe_section(credit: dict | None) -> list[str]:
+    """The federation's WoE bins (``features=woe``): information value and bins per feature."""
+    woe = (credit or {}).get("woe")
+    if not woe:
+        return []
+    items = list(woe["features"].items())
+    rows = [
+        [name, f"{v['iv']:.4f}", str(len(v["woe"])), ", ".join(f"{w:.3g}" for w in v["woe"])]
+        for name, v in items[:ODDS_ROWS]
+    ]
+    intro = (
+        f"Largest {len(rows)} of {len(items)} information values. Bins and WoE "
+        "(`ln(share repaid / share defaults)`) fitted by the server from the banks' summed "
+        "default and repaid counts per fine bin; the model's inputs are the standardised WoE, "
+        "so the odds ratios below are per unit of WoE. Full table: `metrics.json` "
+        "`credit.woe`; points per bin: `python -m fl_credit.scorecard RUN_DIR`."
+    )
+    header = ["feature", "IV", "bins", "WoE by bin (low to high values)"]
+    return ["## Weight of evidence (federated bins)", "", intro, "", *_table(header, rows)]
+
+
 def reasons_section(credit: dict | None) -> list[str]:
     """How often each characteristic is the first reason among flagged test borrowers."""
     codes = (credit or {}).get("reason_codes")
@@ -214,7 +235,7 @@ def render(run_dir: Path, metrics: dict, written: Sequence[str]) -> str:
     lines += psi_section((credit or {}).get("psi"))
     if PSI_FIGURE in written:
         lines += [f"![PSI per bank]({PSI_FIGURE})", ""]
-    lines += odds_section(credit) + reasons_section(credit)
+    lines += woe_section(credit) + odds_section(credit) + reasons_section(credit)
     lines += [
         "## Files",
         "",

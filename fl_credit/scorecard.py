@@ -24,6 +24,14 @@ per characteristic, relative to that mean borrower:
   ``-factor * (beta_cat - sum_k beta_k * mean_k)``, plus ``(other)`` for a category outside
   the vocabulary (all columns 0).
 
+WoE card (a run with ``features=woe``; ``model.pt`` holds the WoE table): the model is
+linear in each feature's WoE, ``logit = a + sum_j beta_j * woe_j`` with ``beta_j = w_j / std_j``
+and ``a = b - sum_j beta_j * mean_j`` (the WoE features' moments), so every coarse bin of a
+characteristic scores ``-factor * beta_j * woe`` points and the base points are
+``offset - factor * a``: a borrower's score is base points plus one bin's points per
+characteristic, exactly. A categorical characteristic's attribute (category ``c``) adds the
+points of its column ``col=c`` at 1 and of the other columns at 0.
+
 Calibration: with ``imbalance=class_weight`` the model's intercept is inflated by the log of
 the class weight; ``--prior-correction auto`` (default) subtracts ``ln(w)`` so that the odds
 are real good:bad odds. ``w`` is read from ``model.pt`` (key ``prior_correction``, the log
@@ -51,6 +59,7 @@ from scipy.stats import norm
 from fl_credit.data.schema import FeatureSchema
 from fl_credit.errors import FlCreditError
 from fl_credit.psi import coarsen
+from fl_credit.woe import WoeFeatures, features_from_lists
 
 MODEL = "model.pt"
 SCHEMA = "schema.json"
@@ -91,6 +100,7 @@ class FederatedModel:
     std: np.ndarray
     threshold: float
     prior_correction: float | None = None
+    woe: WoeFeatures | None = None
 
     @classmethod
     def load(cls, path: Path) -> FederatedModel:
@@ -106,6 +116,7 @@ class FederatedModel:
             std=state["scaler_std"].numpy().astype(np.float64),
             threshold=float(state["threshold"]),
             prior_correction=None if correction is None else float(correction),
+            woe=features_from_lists(state) if "woe_inner_edges" in state else None,
         )
 
     @property
@@ -216,7 +227,53 @@ def categorical_rows(
     return rows
 
 
+def woe_numeric_rows(name: str, j: int, model: FederatedModel, scaling: Scaling) -> list[dict]:
+    """One attribute per WoE bin of a numeric characteristic: ``-factor * beta_j * woe``."""
+    binning = model.woe.table.binnings[j]
+    edges = np.r_[-np.inf, binning.inner_edges, np.inf]
+    return [
+        {
+            "characteristic": name,
+            "attribute": _range_text(lo, hi),
+            "lower": lo,
+            "upper": hi,
+            "representative": np.nan,
+            "woe": float(woe),
+            "points": -scaling.factor * model.beta[j] * float(woe),
+            "points_per_unit": np.nan,
+        }
+        for lo, hi, woe in zip(edges[:-1], edges[1:], binning.woe, strict=True)
+    ]
+
+
+def woe_categorical_rows(
+    column: str, cats: Sequence[str], index: dict[str, int], model: FederatedModel, scaling: Scaling
+) -> list[dict]:
+    """One attribute per category: its column's WoE at 1, the other columns' at 0."""
+    cols = [index[f"{column}={cat}"] for cat in cats]
+    at = {j: model.woe.table.binnings[j].transform(np.array([0.0, 1.0])) for j in cols}
+    off = {j: model.beta[j] * at[j][0] for j in cols}
+    rows = []
+    for cat, chosen in [*zip(cats, cols, strict=True), (OTHER, None)]:
+        logit = sum(model.beta[j] * at[j][1] if j == chosen else off[j] for j in cols)
+        rows.append(
+            {
+                "characteristic": column,
+                "attribute": cat,
+                "lower": np.nan,
+                "upper": np.nan,
+                "representative": np.nan,
+                "woe": float(at[chosen][1]) if chosen is not None else np.nan,
+                "points": -scaling.factor * float(logit),
+                "points_per_unit": np.nan,
+            }
+        )
+    return rows
+
+
 def _range_text(lo: float, hi: float) -> str:
+    if np.isinf(lo) and np.isinf(hi):
+        return "(all values)"
     if np.isinf(lo):
         return f"< {hi:.4g}"
     if np.isinf(hi):
@@ -265,10 +322,17 @@ def build_scorecard(
         )
     index = {name: j for j, name in enumerate(names)}
     rows = []
+    woe = model.woe is not None
     for j, name in enumerate(schema.numeric):
-        rows += numeric_rows(name, j, model, scaling, bins, (histograms or {}).get(name))
+        if woe:
+            rows += woe_numeric_rows(name, j, model, scaling)
+        else:
+            rows += numeric_rows(name, j, model, scaling, bins, (histograms or {}).get(name))
     for column, cats in schema.categories.items():
-        rows += categorical_rows(column, cats, index, model, scaling)
+        if woe:
+            rows += woe_categorical_rows(column, cats, index, model, scaling)
+        else:
+            rows += categorical_rows(column, cats, index, model, scaling)
     table = pd.DataFrame(rows)
     table["points_rounded"] = table["points"].round().astype(int)
     t = min(max(model.threshold, 1e-9), 1 - 1e-9)
@@ -279,11 +343,20 @@ def build_scorecard(
         "factor": scaling.factor,
         "offset": scaling.offset,
         "correction": correction,
-        "base_points": float(scaling.score(model.bias - correction)),
+        "base_points": float(scaling.score(model.bias - correction - woe_centre(model))),
+        "woe": woe,
         "threshold": model.threshold,
         "cutoff_score": float(scaling.score(math.log(t / (1 - t)) - correction)),
     }
     return table, summary
+
+
+def woe_centre(model: FederatedModel) -> float:
+    """``sum_j beta_j * mean_j`` of a WoE model (0 otherwise): what moves from the features
+    into the base points when every bin scores ``-factor * beta_j * woe``."""
+    if model.woe is None:
+        return 0.0
+    return float(np.sum(model.beta * model.mean))
 
 
 def class_weight_correction(run_dir: Path, model: FederatedModel) -> tuple[float, str]:
@@ -319,6 +392,8 @@ def feature_histograms(run_dir: Path) -> dict[str, dict]:
 
 def render_markdown(table: pd.DataFrame, summary: dict, source: str) -> str:
     """The scorecard as Markdown: scaling, base points, cut-off, one table per characteristic."""
+    if summary.get("woe"):
+        return render_woe_markdown(table, summary, source)
     lines = [
         "# Scorecard (federated model)",
         "",
@@ -342,6 +417,33 @@ def render_markdown(table: pd.DataFrame, summary: dict, source: str) -> str:
         lines.append(
             f"| {row.characteristic} | {row.attribute} | {row.points_rounded} | {per_unit} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def render_woe_markdown(table: pd.DataFrame, summary: dict, source: str) -> str:
+    """The WoE scorecard as Markdown: one row per bin (or category) with its WoE and points."""
+    lines = [
+        "# Scorecard (federated model on WoE features)",
+        "",
+        f"Scaling: {summary['base_score']:g} points at good:bad odds {summary['base_odds']:g}:1, "
+        f"{summary['pdo']:g} points to double the odds (factor {summary['factor']:.4f}, offset "
+        f"{summary['offset']:.4f}). Score = base points + the points of each characteristic's "
+        "bin; a bin's points are -factor x coefficient x WoE.",
+        "",
+        "Bins and WoE: fitted by the server from the banks' summed default / repaid counts per "
+        "fine bin (the server holds no rows).",
+        "",
+        f"- Base points (every WoE at 0): **{summary['base_points']:.0f}**",
+        f"- Prior correction of the intercept: {summary['correction']:.4f} ({source})",
+        f"- Cut-off at the validation threshold {summary['threshold']:.3f}: scores below "
+        f"**{summary['cutoff_score']:.0f}** are flagged as likely defaults",
+        "",
+        "| characteristic | attribute | WoE | points |",
+        "|---|---|---:|---:|",
+    ]
+    for row in table.itertuples(index=False):
+        woe = "" if np.isnan(row.woe) else f"{row.woe:.4f}"
+        lines.append(f"| {row.characteristic} | {row.attribute} | {woe} | {row.points_rounded} |")
     return "\n".join(lines) + "\n"
 
 
@@ -388,6 +490,8 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str]:
     histograms = feature_histograms(run_dir)
     table, summary = build_scorecard(model, schema, scaling, args.bins, correction, histograms)
     summary["ranges"] = "quantiles of summed histograms" if histograms else "normal quantiles"
+    if model.woe is not None:
+        summary["ranges"] = "WoE bins fitted from summed counts"
     out = args.out or run_dir
     out.mkdir(parents=True, exist_ok=True)
     from fl_credit.plotting import write_text
