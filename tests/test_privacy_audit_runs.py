@@ -174,13 +174,15 @@ def test_under_dp_colluders_reproduce_their_own_noisy_statistics(secagg_dp_run):
 
 def test_audit_of_a_bank_level_dp_run_where_no_statistics_left_the_banks(tmp_path):
     """Under dp=central the banks send no moments (public ranges and class weight): the audit
-    hands the attacker the exact moments instead of failing (it did, on the threat matrix)."""
+    hands the attacker the exact moments instead of failing, and the shadow federations plan
+    the same noise shares (both failed on the threat matrix before the fix)."""
     from simulations.privacy_audit import audit_run
 
     run = recorded_run(
         tmp_path / "bank_dp", "strategy=secagg", "dp=central", "imbalance.pos_weight=18"
     )
-    result = audit_run(run, membership=False, control=False)
+    result = audit_run(run, shadows=2, control=False)  # shadows replay the noise shares
+    assert 0 <= result["headline"]["mia_auc"] <= 1
     labels = {r["setting"] for r in result["inversion"]["rows"]}
     assert any("withholds" in label for label in labels), labels
     assert "property_abs_error" not in result["headline"]

@@ -303,9 +303,11 @@ def _central_noise(cfg: ExperimentConfig, num_banks: int) -> float | None:
     """Per-bank noise std share under ``dp=central`` (None otherwise)."""
     if cfg.dp.mode != "central":
         return None
-    from fl_credit.federation import central_dp_accountant
+    from fl_credit.privacy_accounting import central_dp_accountant
+    from fl_credit.strategy_factory import secagg_threshold
 
-    return float(central_dp_accountant(cfg, num_banks).noise_std_share)
+    threshold = secagg_threshold(cfg, num_banks)
+    return float(central_dp_accountant(cfg, num_banks, threshold).noise_std_share)
 
 
 def _aggregate(
