@@ -218,12 +218,18 @@ def _privacy_columns(privacy: dict[str, Any], prefix: str) -> dict[str, Any]:
     if not per_bank:
         return {}
 
-    def largest(key: str) -> float:
-        values = [float(info[key]) for info in per_bank.values() if is_number(info.get(key))]
+    def largest(*keys: str) -> float:
+        # the first of ``keys`` a bank reports (the federated run's accounting says
+        # ``epsilon_spent``, the bank-alone baselines' ``epsilon``)
+        values = []
+        for info in per_bank.values():
+            value = next((info[k] for k in keys if is_number(info.get(k))), None)
+            if value is not None:
+                values.append(float(value))
         return max(values) if values else math.nan
 
     columns: dict[str, Any] = {
-        f"{prefix}.epsilon_max": largest("epsilon"),
+        f"{prefix}.epsilon_max": largest("epsilon_spent", "epsilon"),
         f"{prefix}.target_epsilon": largest("target_epsilon"),
         f"{prefix}.delta_max": largest("delta"),
     }

@@ -103,8 +103,8 @@ def test_every_attack_and_defence_config_composes():
 
 @pytest.mark.slow
 def test_median_and_multikrum_hold_against_one_sign_flipper(runs):
-    """Seed 0. Measured over seeds 0, 1, 2 (docs/results/seeds): the median under
-    attack is 0.010, 0.020 and 0.046 below its clean run, so "within 0.02" holds on two
+    """Seed 0. Measured over seeds 0, 1, 2 (docs/results/threat_matrix/runs.csv): the median
+    under attack is 0.010, 0.020 and 0.046 below its clean run, so "within 0.02" holds on two
     seeds of three; Multi-Krum stays within 0.007 of clean FedAvg on all three; Krum is not
     in this test because its clean run is already 0.05-0.14 below FedAvg (it keeps one
     bank's update per round)."""
@@ -124,9 +124,9 @@ def test_grouped_secagg_restores_robustness_that_secagg_lacks(runs):
     secagg = runs.auc(f"{TEN} strategy=secagg {flip}")
     _, prepared, fed = runs.run(f"{TEN} strategy=grouped_secagg {flip}")
     grouped = auc_of(prepared, fed)
-    # Measured over seeds 0-2 (docs/results/seeds): grouped 0.692-0.731 under attack, FedAvg
-    # and secagg 0.31-0.40, clean 0.735-0.781: robustness comes back, at a cost of 0.03-0.05
-    # AUC (a median of 3 groups).
+    # Measured over seeds 0-2 (docs/results/threat_matrix/runs.csv): grouped 0.692-0.731 under
+    # attack, FedAvg and secagg 0.31-0.40, clean 0.735-0.781: robustness comes back, at a cost
+    # of 0.03-0.05 AUC (a median of 3 groups).
     assert secagg < clean - 0.3
     assert grouped > secagg + 0.25 and grouped > clean - 0.06
     ranks = [row["grouped-membership-rank"] for row in fed.history[1:]]
