@@ -101,6 +101,7 @@ class FederatedModel:
     threshold: float
     prior_correction: float | None = None
     woe: WoeFeatures | None = None
+    applied_correction: float = 0.0
 
     @classmethod
     def load(cls, path: Path) -> FederatedModel:
@@ -117,6 +118,7 @@ class FederatedModel:
             threshold=float(state["threshold"]),
             prior_correction=None if correction is None else float(correction),
             woe=features_from_lists(state) if "woe_inner_edges" in state else None,
+            applied_correction=float(state.get("intercept_correction", 0.0)),
         )
 
     @property
@@ -362,6 +364,9 @@ def woe_centre(model: FederatedModel) -> float:
 def class_weight_correction(run_dir: Path, model: FederatedModel) -> tuple[float, str]:
     """The prior correction ``ln(w)`` of a class-weighted run, and where it came from."""
     if model.prior_correction is not None:
+        if model.prior_correction == 0.0 and model.applied_correction:
+            # the run already subtracted ln(w) from the saved intercept: nothing left to do
+            return 0.0, f"{model.applied_correction:.4f} already subtracted in model.pt"
         return model.prior_correction, "model.pt (prior_correction)"
     config = (
         (run_dir / "config_resolved.yaml").read_text()

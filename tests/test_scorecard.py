@@ -90,3 +90,15 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, capsys) -> None:
         check=False,
     )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_correction_already_in_model_pt_is_not_applied_twice_and_says_so(tmp_path) -> None:
+    """Runs save the prior-corrected intercept (``prior_correction`` 0, the applied one as
+    ``intercept_correction``): the card subtracts nothing more and names what was applied."""
+    from fl_credit.scorecard import class_weight_correction
+
+    model, _ = small_model()
+    model.prior_correction, model.applied_correction = 0.0, 2.8932
+    correction, source = class_weight_correction(tmp_path, model)
+    assert correction == 0.0
+    assert source == "2.8932 already subtracted in model.pt"
