@@ -97,8 +97,9 @@ def test_a_correction_already_in_model_pt_is_not_applied_twice_and_says_so(tmp_p
     ``intercept_correction``): the card subtracts nothing more and names what was applied."""
     from fl_credit.scorecard import class_weight_correction
 
-    model, _ = small_model()
-    model.prior_correction, model.applied_correction = 0.0, 2.8932
+    import dataclasses
+
+    model = dataclasses.replace(small_model()[0], prior_correction=0.0, applied_correction=2.8932)
     correction, source = class_weight_correction(tmp_path, model)
     assert correction == 0.0
     assert source == "2.8932 already subtracted in model.pt"
