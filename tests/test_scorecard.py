@@ -95,9 +95,9 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, capsys) -> None:
 def test_a_correction_already_in_model_pt_is_not_applied_twice_and_says_so(tmp_path) -> None:
     """Runs save the prior-corrected intercept (``prior_correction`` 0, the applied one as
     ``intercept_correction``): the card subtracts nothing more and names what was applied."""
-    from fl_credit.scorecard import class_weight_correction
-
     import dataclasses
+
+    from fl_credit.scorecard import class_weight_correction
 
     model = dataclasses.replace(small_model()[0], prior_correction=0.0, applied_correction=2.8932)
     correction, source = class_weight_correction(tmp_path, model)
