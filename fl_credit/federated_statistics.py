@@ -145,14 +145,24 @@ def share_standardizer(
     ``context.state``."""
     agreed = {key: a.tolist() for key, a in zip(SCALER_KEYS, scaler.arrays(), strict=False)}
     agreed[POS_WEIGHT] = pos_weight
-    config = with_values(settings, agreed)
-    replies = list(
-        grid.send_and_receive(query_messages(nodes, "standardizer", config), timeout=timeout)
-    )
+    hand_over(grid, nodes, "standardizer", with_values(settings, agreed), timeout, "standardiser")
+
+
+def hand_over(
+    grid: Grid, nodes: list[int], action: str, config: ConfigRecord, timeout: float, what: str
+) -> None:
+    """Send every bank ``query.<action>`` with ``config`` and require each to accept it.
+
+    Raises
+    ------
+    FlCreditError
+        When a bank replies with an error or does not reply before ``timeout``.
+    """
+    replies = list(grid.send_and_receive(query_messages(nodes, action, config), timeout=timeout))
     failed = [r for r in replies if r.has_error()]
     if failed or len(replies) < len(nodes):
         reason = failed[0].error.reason if failed else "no reply before the timeout"
-        raise FlCreditError(f"a bank did not take the standardiser: {last_line(reason)}")
+        raise FlCreditError(f"a bank did not take the {what}: {last_line(reason)}")
 
 
 def validation_threshold(

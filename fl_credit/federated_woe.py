@@ -32,9 +32,12 @@ from fl_credit.config import ExperimentConfig
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.prepare import Prepared
 from fl_credit.data.scaling import Standardizer
-from fl_credit.errors import FlCreditError
-from fl_credit.federated_statistics import HISTOGRAM_ENCODING, query_messages, with_values
-from fl_credit.strategy_factory import BankSum, last_line
+from fl_credit.federated_statistics import (
+    HISTOGRAM_ENCODING,
+    hand_over,
+    with_values,
+)
+from fl_credit.strategy_factory import BankSum
 from fl_credit.woe import (
     WoeFeatures,
     WoeTable,
@@ -124,13 +127,7 @@ def share_table(
 ) -> None:
     """Send every bank the WoE table and moments; it keeps them in its ``context.state``."""
     config = with_values(settings, features_to_lists(features))
-    replies = list(
-        grid.send_and_receive(query_messages(nodes, "woe_table", config), timeout=timeout)
-    )
-    failed = [r for r in replies if r.has_error()]
-    if failed or len(replies) < len(nodes):
-        reason = failed[0].error.reason if failed else "no reply before the timeout"
-        raise FlCreditError(f"a bank did not take the WoE table: {last_line(reason)}")
+    hand_over(grid, nodes, "woe_table", config, timeout, "WoE table")
 
 
 def on_woe_features(prepared: Prepared, features: WoeFeatures) -> Prepared:
