@@ -14,6 +14,7 @@ from flwr.app import ConfigRecord
 from fl_credit.config import ExperimentConfig
 
 if TYPE_CHECKING:
+    from fl_credit.training import LocalTraining
     from strategies.dp.opacus_training import LocalSteps
     from strategies.dp.plan import DPSettings
 
@@ -119,6 +120,25 @@ class BankSettings:
             total_rounds=self.total_rounds,
             # A share of 0 means the run makes no such release.
             releases=tuple(r for r in releases if r[1] > 0 and r[2] > 0),
+        )
+
+    def round_seed(self, server_round: int) -> int:
+        """The seed of this bank's local training in ``server_round``."""
+        return self.seed * 10_007 + server_round
+
+    def local_training(self, pos_weight: float, server_round: int) -> LocalTraining:
+        """The (non-DP) local training of ``server_round`` with the federation's class weight."""
+        from fl_credit.training import LocalTraining
+
+        return LocalTraining(
+            epochs=self.local_epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            l2=self.l2,
+            pos_weight=pos_weight,
+            proximal_mu=self.proximal_mu,
+            seed=self.round_seed(server_round),
         )
 
     def local_steps(self) -> LocalSteps:

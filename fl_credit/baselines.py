@@ -58,8 +58,22 @@ def pooled(banks: list[BankData]) -> BankData:
     )
 
 
-def train_alone(bank: BankData, x_test: np.ndarray, cfg: ExperimentConfig, seed: int) -> Scored:
-    """Train one party's model on ``bank`` for the whole federated budget."""
+@dataclass
+class Alone:
+    """One party's model trained alone, with its own scaler and validation threshold."""
+
+    model: torch.nn.Module
+    scaler: Standardizer
+    threshold: float
+    privacy: dict | None = None
+    rounds: int | None = None
+    converged: bool | None = None
+
+
+def fit_alone(bank: BankData, cfg: ExperimentConfig, seed: int) -> Alone:
+    """Train one party's model on ``bank`` for the whole federated budget: its own scaler,
+    the run's class handling, optimiser and DP plan, the prior correction, and the cut-off
+    from its validation rows."""
     cfg = resolve_optimizer(cfg)
     scaler = pooled_standardizer(bank.x_train)
     x, y, pos_weight = balance(
@@ -109,14 +123,21 @@ def train_alone(bank: BankData, x_test: np.ndarray, cfg: ExperimentConfig, seed:
         cfg.imbalance.method, positive_weight(bank.y_train), private=cfg.dp.mode == "opacus"
     )
     correct_intercept(model, correction)
+    threshold = validation_threshold(
+        model_scores(model, scaler, bank.x_val), bank.y_val, cfg.histogram_bins
+    )
+    return Alone(model, scaler, threshold, privacy, rounds, converged)
+
+
+def train_alone(bank: BankData, x_test: np.ndarray, cfg: ExperimentConfig, seed: int) -> Scored:
+    """:func:`fit_alone`, scored on ``x_test``."""
+    alone = fit_alone(bank, cfg, seed)
     return Scored(
-        test_scores=predict_proba(model, scaler.transform(x_test)),
-        threshold=validation_threshold(
-            model_scores(model, scaler, bank.x_val), bank.y_val, cfg.histogram_bins
-        ),
-        privacy=privacy,
-        rounds=rounds,
-        converged=converged,
+        test_scores=predict_proba(alone.model, alone.scaler.transform(x_test)),
+        threshold=alone.threshold,
+        privacy=alone.privacy,
+        rounds=alone.rounds,
+        converged=alone.converged,
     )
 
 

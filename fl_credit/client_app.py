@@ -317,12 +317,12 @@ def woe_table(message: Message, context: Context) -> Message:
 def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
     from fl_credit.model import to_arrays
-    from fl_credit.training import LocalTraining, log_loss, newton_reply, train
+    from fl_credit.training import log_loss, newton_reply, train
 
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
     server_round = int(config.get("server-round", 1))
-    seed = settings.seed * 10_007 + server_round
+    seed = settings.round_seed(server_round)
     if ATTACK_POISON in config:  # a simulated malicious bank (strategies.attacks)
         rows = poisoned(rows, str(config[ATTACK_POISON]), context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
@@ -346,16 +346,7 @@ def train_round(message: Message, context: Context) -> Message:
         )
         log_privacy_spent(bank_name(context, settings), server_round, context)
     else:
-        local = LocalTraining(
-            epochs=settings.local_epochs,
-            lr=settings.lr,
-            batch_size=settings.batch_size,
-            optimizer=settings.optimizer,
-            l2=settings.l2,
-            pos_weight=rows.pos_weight,
-            proximal_mu=settings.proximal_mu,
-            seed=seed,
-        )
+        local = settings.local_training(rows.pos_weight, server_round)
         train_loss = train(model, rows.x_train, rows.y_train, local)
     metrics = {"num-examples": rows.raw_train_rows}
     if settings.dp_mode == "off":

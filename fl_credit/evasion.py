@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_credit.config import ExperimentConfig, resolve_optimizer
+from fl_credit.config import ExperimentConfig
 from fl_credit.data.bank_file import BankData
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.errors import FlCreditError
@@ -270,73 +270,15 @@ def _key(budget: float) -> str:
 def bank_alone_score(
     bank: BankData, cfg: ExperimentConfig, seed: int
 ) -> tuple[LinearScore, Standardizer]:
-    """A bank's model alone, retrained as :func:`fl_credit.baselines.train_alone` trains it
-    (same scaler, class handling, seed, budget and validation threshold)."""
-    from dataclasses import replace
+    """A bank's model alone, retrained by :func:`fl_credit.baselines.fit_alone` (the code
+    that trains the run's bank-alone baselines: same scaler, class handling, seed, budget and
+    validation threshold)."""
+    from fl_credit.baselines import fit_alone
 
-    from flwr.app import RecordDict
-
-    from fl_credit.bank_settings import BankSettings
-    from fl_credit.baselines import correct_intercept, model_scores, validation_threshold
-    from fl_credit.calibration import prior_correction
-    from fl_credit.imbalance import balance, positive_weight
-    from fl_credit.model import new_model
-    from fl_credit.training import LocalTraining, train
-
-    cfg = resolve_optimizer(cfg)
-    scaler = pooled_standardizer(bank.x_train)
-    x, y, pos_weight = balance(
-        scaler.transform(bank.x_train),
-        bank.y_train,
-        cfg.imbalance.method,
-        k_neighbors=cfg.imbalance.k_neighbors,
-        seed=seed,
-    )
-    model = new_model(x.shape[1], seed)
-    epochs = cfg.train.rounds * cfg.train.local_epochs
-    if cfg.train.optimizer == "newton":
-        from fl_credit.training import fit_newton
-
-        model, _, _ = fit_newton(
-            x,
-            y,
-            pos_weight=pos_weight,
-            l2=cfg.train.l2,
-            tol=cfg.train.tol,
-            max_iterations=cfg.train.rounds,
-            total_rows=len(bank.y_train),
-        )
-    elif cfg.dp.mode == "opacus":
-        from strategies.dp.opacus_training import train_private
-
-        settings = replace(BankSettings.from_experiment(cfg), local_epochs=epochs, total_rounds=1)
-        train_private(
-            model,
-            x,
-            y,
-            pos_weight,
-            settings.dp_settings(),
-            RecordDict(),
-            1,
-            steps=settings.local_steps(),
-            seed=seed,
-        )
-    else:
-        train(
-            model,
-            x,
-            y,
-            LocalTraining.from_config(cfg.train, epochs=epochs, pos_weight=pos_weight, seed=seed),
-        )
-    correction = prior_correction(
-        cfg.imbalance.method, positive_weight(bank.y_train), private=cfg.dp.mode == "opacus"
-    )
-    correct_intercept(model, correction)
-    threshold = validation_threshold(
-        model_scores(model, scaler, bank.x_val), bank.y_val, cfg.histogram_bins
-    )
-    weight = model.linear.weight.detach().numpy().reshape(-1).astype(np.float64)
-    bias = float(model.linear.bias.detach().numpy()[0])
+    alone = fit_alone(bank, cfg, seed)
+    weight = alone.model.linear.weight.detach().numpy().reshape(-1).astype(np.float64)
+    bias = float(alone.model.linear.bias.detach().numpy()[0])
+    scaler, threshold = alone.scaler, alone.threshold
     return LinearScore.from_scaled(weight, bias, scaler, threshold), scaler
 
 

@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from flwr.app import Context, Message, RecordDict
+from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
-from flwr.supercore.run import Run
 
 from fl_credit import run_files
 from fl_credit.bank_identity import CONSORTIUM_FILE
@@ -53,6 +52,7 @@ from fl_credit.errors import (
 )
 from fl_credit.experiment import rounds_summary, save_model, summary_config
 from fl_credit.federation import run_federation, score_federated
+from fl_credit.grid_wrapper import PassThroughGrid
 from fl_credit.hydra_compose import compose_experiment, split_overrides, to_yaml
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
@@ -109,7 +109,7 @@ class DeploymentSettings:
         )
 
 
-class BankWatchGrid(Grid):
+class BankWatchGrid(PassThroughGrid):
     """The deployment grid, plus one log line for every bank that drops out of a stage.
 
     Flower's FedAvg logs a failed reply by node id only (and by node 1 when the SuperLink
@@ -130,46 +130,10 @@ class BankWatchGrid(Grid):
     """
 
     def __init__(self, grid: Grid) -> None:
-        self.grid = grid
+        super().__init__(grid)
         self.lost: list[dict] = []
         self._expected: set[int] = set()
         self._names: dict[int, str] = {}
-
-    def set_run(self, run: Run) -> None:
-        """Pass on to the wrapped grid."""
-        self.grid.set_run(run)
-
-    @property
-    def run(self) -> Run:
-        """The wrapped grid's run."""
-        return self.grid.run
-
-    def create_message(
-        self,
-        content: RecordDict,
-        message_type: str,
-        dst_node_id: int,
-        group_id: str,
-        ttl: float | None = None,
-    ) -> Message:
-        """Pass on to the wrapped grid."""
-        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
-
-    def get_node_ids(self) -> Iterable[int]:
-        """Node ids of the connected banks."""
-        return self.grid.get_node_ids()
-
-    def get_nodes(self) -> Iterable:
-        """Node records of the connected banks."""
-        return self.grid.get_nodes()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        """Pass on to the wrapped grid."""
-        return self.grid.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        """Pass on to the wrapped grid."""
-        return self.grid.pull_messages(message_ids)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None

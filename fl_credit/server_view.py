@@ -35,6 +35,8 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
+from fl_credit.grid_wrapper import PassThroughGrid
+
 log = logging.getLogger(__name__)
 
 SERVER_VIEW = "server_view"
@@ -80,7 +82,7 @@ def _round_of(message: Message) -> int | None:
         return None
 
 
-class RecordingGrid(Grid):
+class RecordingGrid(PassThroughGrid):
     """A Grid that passes every call on and records every message it carries.
 
     Parameters
@@ -92,7 +94,7 @@ class RecordingGrid(Grid):
     """
 
     def __init__(self, grid: Grid, folder: str | Path) -> None:
-        self.grid = grid
+        super().__init__(grid)
         self.folder = Path(folder)
         (self.folder / ARRAYS).mkdir(parents=True, exist_ok=True)
         self._index = self.folder / INDEX
@@ -102,34 +104,6 @@ class RecordingGrid(Grid):
         self._sent: dict[tuple[int, str], tuple[int, int | None]] = {}
 
     # -- Grid interface ------------------------------------------------------------
-
-    def set_run(self, run) -> None:
-        """Pass on to the wrapped grid."""
-        self.grid.set_run(run)
-
-    @property
-    def run(self):
-        """The wrapped grid's run."""
-        return self.grid.run
-
-    def create_message(
-        self,
-        content: RecordDict,
-        message_type: str,
-        dst_node_id: int,
-        group_id: str,
-        ttl: float | None = None,
-    ) -> Message:
-        """Pass on to the wrapped grid."""
-        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
-
-    def get_node_ids(self) -> Iterable[int]:
-        """Node ids of the connected banks."""
-        return self.grid.get_node_ids()
-
-    def get_nodes(self) -> Iterable:
-        """Node records of the connected banks."""
-        return self.grid.get_nodes()
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         """Record the outgoing messages, then push them."""

@@ -31,6 +31,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fl_credit.config import ATTACKS as CONFIG_ATTACKS
 from fl_credit.errors import FlCreditError
 from fl_credit.plotting import new_figure, save_png, write_text
 from simulations.report_runs import collect_runs
@@ -52,18 +53,8 @@ DEFENCES = (
     "secagg_dp",
     "secagg_bank_dp",
 )
-ATTACKS = (
-    "label_flip",
-    "sign_flip",
-    "scale",
-    "noise",
-    "alie",
-    "backdoor",
-    "free_rider",
-    "weight_inflation",
-    "colluding",
-)
 CLEAN = "none"
+ATTACKS = tuple(a for a in CONFIG_ATTACKS if a != CLEAN)
 GROUPED = "grouped_secagg"
 SUCCESS = {
     "backdoor": "backdoor effect (triggered defaults approved, minus the clean run's share)",

@@ -30,7 +30,7 @@ from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.errors import ConfigError
 from fl_credit.imbalance import balance, positive_weight
 from fl_credit.model import LogisticRegression
-from fl_credit.training import LocalTraining, train
+from fl_credit.training import train
 
 
 @dataclass(frozen=True)
@@ -152,17 +152,7 @@ def local_update(
             bank_key=bank_key,
         )
     else:
-        local = LocalTraining(
-            epochs=settings.local_epochs,
-            lr=settings.lr,
-            batch_size=settings.batch_size,
-            optimizer=settings.optimizer,
-            l2=settings.l2,
-            pos_weight=pos_weight,
-            proximal_mu=settings.proximal_mu,
-            seed=settings.seed * 10_007 + server_round,
-        )
-        train(model, x_scaled, y, local)
+        train(model, x_scaled, y, settings.local_training(pos_weight, server_round))
     return Weights.of(model)
 
 
