@@ -129,11 +129,12 @@ def headline(result: dict) -> dict:
         out["inversion_error_sd"] = min(r["mean_error_sd"] for r in alone)
         last = result["config"]["banks"] - 1
         colluding = [r for r in rows if r.get("colluders") == last]
-        out["inversion_colluders_features_recovered"] = (
-            max(r["features_recovered"] for r in colluding)
-            if colluding
-            else best["features_recovered"]
-        )
+        if colluding:
+            out["inversion_colluders_features_recovered"] = max(
+                r["features_recovered"] for r in colluding
+            )
+        elif not inversion.get("secure"):  # plaintext: the coordinator alone sees every update
+            out["inversion_colluders_features_recovered"] = best["features_recovered"]
     properties = result.get("properties")
     if properties:
         best_per_bank: dict[str, float] = {}

@@ -156,13 +156,7 @@ def privacy_table(runs: pd.DataFrame, *, shadows: int, jobs: int) -> pd.DataFram
             # the reconstruction attacks still apply.
             log.info("no membership inference for %s (%s)", defence, err)
             result = audit_run(run_dir, membership=False, control=False)
-        headline = dict(result["headline"])
-        if defence == GROUPED:
-            # The audit subtracts colluders from one secure sum; here the coordinator holds
-            # one sum per group and releases a robust mix of the group means, which it does
-            # not model. A coalition holding the rest of a bank's group reads it exactly.
-            headline["inversion_colluders_features_recovered"] = math.nan
-        rows.append({"threat_split": split, "defence": defence, **headline})
+        rows.append({"threat_split": split, "defence": defence, **result["headline"]})
     return pd.DataFrame(rows)
 
 

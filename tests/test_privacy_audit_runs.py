@@ -187,3 +187,23 @@ def test_audit_of_a_bank_level_dp_run_where_no_statistics_left_the_banks(tmp_pat
     assert any("withholds" in label for label in labels), labels
     assert "property_abs_error" not in result["headline"]
     assert 0 <= result["headline"]["inversion_features_recovered"] <= 1
+
+
+def test_grouped_secure_aggregation_gets_no_colluder_figure_it_does_not_model(tmp_path):
+    """The colluder subtraction assumes one secure sum of all banks; grouped aggregation
+    releases a robust mix of group means, so the audit reports no colluder figure instead of
+    a misleading one (it reported the subtraction's chance-level result before)."""
+    from simulations.privacy_audit import audit_run
+
+    run = recorded_run(
+        tmp_path / "grouped",
+        "partition=power",
+        "partition.banks=9",
+        "partition.skew=0",
+        "strategy=grouped_secagg",
+        "train.optimizer=sgd",
+    )
+    result = audit_run(run, membership=False, control=False)
+    assert not [r for r in result["inversion"]["rows"] if r.get("colluders")]
+    assert "inversion_colluders_features_recovered" not in result["headline"]
+    assert 0 <= result["headline"]["inversion_features_recovered"] <= 1
