@@ -1,0 +1,149 @@
+"""What a bank was asked, as one hash: the view bound into its masks, and the model it used.
+
+*One view per instance.* A bank's view of an instance is a canonical SHA-256 of the whole
+request it received: the message type, every record of the content (model arrays,
+configuration, the query's parameters), and the common fields of the ``"secagg"`` record
+(key epoch, sequence number, participants, their mask keys, mode and bounds) -- everything
+except the dealing ciphertexts and commitments relayed to that bank alone. The bank derives
+its pairwise masks from the view (:func:`strategies.secagg.protocol.pairwise_mask`), so the
+masks of two banks cancel only if both saw the same request. A coordinator that sends one
+bank another model, mean or configuration gets a sum with uncancelled ChaCha20 streams of
+the pairs concerned: it fails the decoded-sum check and reveals nothing.
+
+*Digest what is used.* :func:`model_digest` hashes a model the way the bank uses it: arrays
+by name (sorted), shapes, values as float64. A handler declares the digest of what it loaded
+with :func:`declare_used` (a reply record the secagg mod removes); without a declaration the
+mod digests every ArrayRecord of the request. Reordering arrays, renaming the record key or
+changing the dtype therefore does not make a model "new"; a train or evaluate request that
+carries no model is refused.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+
+from .keys import digest
+
+PER_BANK_FIELDS = frozenset({"deal-for", "deal-cts", "deal-key-commits", "deal-b-commits"})
+"""Fields of a ``mask`` request addressed to one bank alone (its dealing shares)."""
+
+USED_KEY = "secagg-used"
+"""Reply ConfigRecord in which a handler declares the digest of the model it used."""
+
+
+def _value(value: Any) -> bytes:
+    """Unambiguous bytes of a ConfigRecord / MetricRecord value (type tag + content)."""
+    if isinstance(value, bool):
+        return b"b" + (b"1" if value else b"0")
+    if isinstance(value, int):
+        return b"i" + str(value).encode()
+    if isinstance(value, float):
+        return b"f" + struct.pack("<d", value)
+    if isinstance(value, str):
+        return b"s" + value.encode()
+    if isinstance(value, bytes):
+        return b"y" + value
+    if isinstance(value, list | tuple):
+        return digest(b"l", *(_value(v) for v in value))
+    raise TypeError(f"cannot digest a value of type {type(value).__name__}")
+
+
+def _fields(items: Iterable[tuple[str, Any]]) -> list[bytes]:
+    parts: list[bytes] = []
+    for key, value in sorted(items, key=lambda kv: kv[0]):
+        parts += [key.encode(), _value(value)]
+    return parts
+
+
+def _array_parts(record: ArrayRecord) -> list[bytes]:
+    parts: list[bytes] = []
+    for name in sorted(record.keys()):
+        value = np.ascontiguousarray(record[name].numpy())
+        parts += [name.encode(), str(value.dtype).encode(), str(value.shape).encode()]
+        parts.append(value.tobytes())
+    return parts
+
+
+def request_view(
+    message_type: str, content: RecordDict, secagg_record: Mapping[str, Any], skip: str
+) -> bytes:
+    """Canonical hash of the request a bank received, its own dealing shares aside.
+
+    Parameters
+    ----------
+    message_type : str
+        The message's type (``train``, ``query.moments``, ...).
+    content : RecordDict
+        The message content.
+    secagg_record : Mapping
+        The ``"secagg"`` request fields.
+    skip : str
+        Record key of the secagg record in ``content`` (hashed through ``secagg_record``).
+
+    Returns
+    -------
+    bytes
+        32-byte SHA-256 digest.
+    """
+    parts = [b"request-view", message_type.encode()]
+    for key in sorted(k for k in content.keys() if k != skip):
+        record = content[key]
+        parts.append(key.encode())
+        if isinstance(record, ArrayRecord):
+            parts += [b"arrays", *_array_parts(record)]
+        else:
+            kind = b"config" if isinstance(record, ConfigRecord) else b"metrics"
+            parts += [kind, *_fields(record.items())]
+    common = [(k, v) for k, v in secagg_record.items() if k not in PER_BANK_FIELDS]
+    parts += [b"secagg", *_fields(common)]
+    return digest(*parts)
+
+
+def model_digest(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """Digest of a model as it is used: names sorted, shapes, values as float64."""
+    parts = [b"used-model"]
+    for name in sorted(arrays):
+        value = np.ascontiguousarray(np.asarray(arrays[name], dtype=np.float64))
+        parts += [name.encode(), str(value.shape).encode(), value.tobytes()]
+    return digest(*parts)
+
+
+def request_models_digest(content: RecordDict, skip: Iterable[str] = ()) -> bytes:
+    """Digest of every ArrayRecord of a request (``b""`` if it carries none).
+
+    The fallback when a handler does not declare what it used: all arrays the handler could
+    have read, each record canonical as in :func:`model_digest`.
+    """
+    records = sorted(k for k in content.array_records if k not in set(skip))
+    if not records:
+        return b""
+    parts = [b"request-models"]
+    for key in records:
+        rec = content.array_records[key]
+        parts += [key.encode(), model_digest({n: rec[n].numpy() for n in rec.keys()})]
+    return digest(*parts)
+
+
+def declare_used(reply: Message, arrays: Mapping[str, np.ndarray]) -> Message:
+    """Attach to ``reply`` the digest of the model the handler computed it with.
+
+    The secagg mod applies the once-per-model rule to this digest and removes the record
+    before anything leaves the bank.
+    """
+    if reply.has_content():
+        reply.content[USED_KEY] = ConfigRecord({"model": model_digest(arrays)})
+    return reply
+
+
+def pop_declared(reply: Message) -> bytes | None:
+    """Remove the handler's declaration from ``reply``; return its digest (None if absent)."""
+    if not reply.has_content() or USED_KEY not in reply.content.config_records:
+        return None
+    declared = reply.content.config_records[USED_KEY].get("model")
+    del reply.content[USED_KEY]
+    return declared if isinstance(declared, bytes) and declared else None
