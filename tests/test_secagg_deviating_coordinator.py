@@ -278,3 +278,38 @@ def test_statistics_minus_a_first_round_without_the_victim_is_refused(four: Coor
         )
     assert rest is None, "a first round without the victim was answered after the statistics"
     assert all("ledger" in r for r in report.rejected.values())
+
+
+def test_a_float32_copy_of_the_model_is_the_same_model(four: Coordinator) -> None:
+    """Smarter: the same model in another dtype (the bank then computes in float32, so the
+    old byte digest saw a new model). The digest of the used model is of float64 values."""
+    fed = four
+    fed.agree_standardizer()
+    theta = np.zeros(len(fed.scaler.mean) + 1)  # type: ignore[union-attr]
+    assert fed.newton(dict.fromkeys(fed.nodes, model(theta)))[0] is not None
+    single = ArrayRecord(
+        {name: Array(arr.numpy().astype(np.float32)) for name, arr in model(theta).items()}
+    )
+    again, report = fed.newton(dict.fromkeys(fed.others, single))
+    assert again is None
+    assert all("already revealed" in r for r in report.rejected.values())
+
+
+def test_near_identical_replay_isolates_a_bank_once_and_excludes_it(four: Coordinator) -> None:
+    """The remaining limit, measured: a model perturbed by 1e-12 is new, so a round over all
+    banks and the next one without the victim give its terms (a dropout between two rounds
+    looks the same). The ledger makes that a one-off: the victim can never be summed again,
+    and with 3 banks there is no smaller set to sum over. Only DP bounds the one-off."""
+    fed = four
+    fed.agree_standardizer()
+    theta = np.zeros(len(fed.scaler.mean) + 1)  # type: ignore[union-attr]
+    first, _ = fed.newton(dict.fromkeys(fed.nodes, model(theta)))
+    near, _ = fed.newton(dict.fromkeys(fed.others, model(theta + 1e-12)))
+    assert first is not None and near is not None
+    hess = first[("arrays", "hess")] - near[("arrays", "hess")]
+    error = relative(hess, fed.truth(theta)[1])
+    print(f"near-identical replay: victim's Hessian to {error:.1e} relative (documented)")
+    assert error < 1e-6
+    back, report = fed.newton(dict.fromkeys(fed.nodes, model(theta + 0.5)))
+    assert back is None  # the others' ledger never grows back to include the victim
+    assert all("ledger" in r for n, r in report.rejected.items() if n != fed.victim)
