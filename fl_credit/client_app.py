@@ -73,7 +73,7 @@ from fl_credit.data.scaling import (
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
 from fl_credit.thresholds import logit_histograms, score_histograms
-from strategies.secagg.view import declare_used
+from strategies.secagg.view import declare_held, declare_used, records_digest
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +194,16 @@ def app_handler(category: str, action: str):
     """Record a handler; :func:`make_client_app` registers all of them on a ClientApp.
 
     A bank-side input problem (:class:`FlCreditError`) becomes an error reply carrying its
-    one-line reason, instead of a traceback inside the simulation worker.
+    one-line reason, instead of a traceback inside the simulation worker. Every reply
+    declares what the bank computed with from earlier messages (:func:`held_digest`), which
+    secure aggregation binds into its masks.
     """
 
     def record(func):
         @functools.wraps(func)
         def handler(message: Message, context: Context) -> Message:
             try:
-                return func(message, context)
+                return declare_held(func(message, context), held_digest(context))
             except FlCreditError as err:
                 return Message(Error(code=BANK_ERROR_CODE, reason=str(err)), reply_to=message)
 
@@ -209,6 +211,13 @@ def app_handler(category: str, action: str):
         return handler
 
     return record
+
+
+def held_digest(context: Context) -> bytes:
+    """Digest of the agreed values this bank keeps from earlier messages (standardiser, class
+    weight, WoE table); ``b""`` before any. Every bank of an honest run holds the same."""
+    held = {key: context.state[key] for key in (SCALER_STATE, WOE_STATE) if key in context.state}
+    return records_digest(held) if held else b""
 
 
 def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> Message:

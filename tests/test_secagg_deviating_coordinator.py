@@ -313,3 +313,30 @@ def test_near_identical_replay_isolates_a_bank_once_and_excludes_it(four: Coordi
     back, report = fed.newton(dict.fromkeys(fed.nodes, model(theta + 0.5)))
     assert back is None  # the others' ledger never grows back to include the victim
     assert all("ledger" in r for n, r in report.rejected.items() if n != fed.victim)
+
+
+def test_a_standardizer_handed_to_the_victim_alone_gives_garbage(three: Coordinator) -> None:
+    """Smarter: equivocate outside the instance. The standardizer is handed over in a plain
+    message and kept by each bank; the coordinator re-hands the victim alone one that scales
+    its features to nearly zero and repeats the round (same model, same banks: allowed).
+    The difference was the feature part of the victim's gradient and Hessian."""
+    fed = three
+    fed.agree_standardizer()
+    assert fed.scaler is not None
+    theta = np.zeros(len(fed.scaler.mean) + 1)
+    first, _ = fed.newton(dict.fromkeys(fed.nodes, model(theta)))
+    assert first is not None
+    flat = [fed.scaler.mean, fed.scaler.std * 1e9, *fed.scaler.arrays()[2:]]
+    forged = {k: np.asarray(a).tolist() for k, a in zip(SCALER_KEYS, flat, strict=False)}
+    forged[POS_WEIGHT] = fed.pos_weight
+    fed.grid.send_and_receive(query_messages([fed.victim], "standardizer", fed.config(**forged)))
+    second, report = fed.newton(dict.fromkeys(fed.nodes, model(theta)))
+    if second is not None:
+        hess = first[("arrays", "hess")] - second[("arrays", "hess")]
+        truth = fed.truth(theta)[1]
+        print(
+            "standardizer equivocation: victim's feature Hessian to "
+            f"{relative(hess[:-1, :-1], truth[:-1, :-1]):.1e} relative"
+        )
+    assert second is None, "the victim's terms came out of an equivocated standardizer"
+    assert "sanity check failed" in report.reason

@@ -56,7 +56,7 @@ from .records import (
     to_config,
 )
 from .vector import Bounds, encode, make_layout
-from .view import pop_declared, request_models_digest, request_view
+from .view import masking_view, pop_declared, request_models_digest, request_view
 
 IdentityProvider = Callable[[Context], tuple[Identity, Consortium]]
 ALLOW_SECRET_KEY = "run-allow-secret-weights"
@@ -121,11 +121,11 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         The masked reply, the app's own error reply, or an error if the bank refuses.
     """
     msg = _without_context(msg)
-    if not msg.has_content():
-        return call_next(msg, context)
-    request = secagg_config(msg.content)
+    request = secagg_config(msg.content) if msg.has_content() else None
     if request is None or request.get("phase") != "mask":
-        return call_next(msg, context)
+        reply = call_next(msg, context)
+        pop_declared(reply)  # declarations never leave the bank
+        return reply
 
     me = int(msg.metadata.dst_node_id)
     state = load_state(context)
@@ -155,7 +155,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     )
     inner = Message(content=inner_content, metadata=msg.metadata)
     reply = call_next(inner, context)
-    declared = pop_declared(reply)
+    declared, held = pop_declared(reply)
     if reply.has_error():
         return reply
 
@@ -180,7 +180,8 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         layout = make_layout(mode, arrays, metrics)
         bounds.check(mode, len(req.participants), layout.size())
         plain, clipped = encode(layout, arrays, metrics, bounds, weight, reference)
-        payload = client_mask(state, me, request, plain, kind, model, parsed=req, view=view)
+        bound = masking_view(view, held)  # what it holds from earlier messages too
+        payload = client_mask(state, me, request, plain, kind, model, parsed=req, view=bound)
     except ProtocolError as err:
         return _refuse(msg, err.reason())
     except (ValueError, KeyError) as err:

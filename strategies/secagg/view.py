@@ -10,12 +10,19 @@ masks of two banks cancel only if both saw the same request. A coordinator that 
 bank another model, mean or configuration gets a sum with uncancelled ChaCha20 streams of
 the pairs concerned: it fails the decoded-sum check and reveals nothing.
 
+*What the bank holds.* A bank may also compute with values it received earlier and keeps
+(the agreed standardiser and class weight, a WoE table): a coordinator that re-hands those to
+one bank alone equivocates outside the instance. A handler declares them with
+:func:`declare_held`, and the mod binds their digest into the view as well
+(:func:`masking_view`).
+
 *Digest what is used.* :func:`model_digest` hashes a model the way the bank uses it: arrays
 by name (sorted), shapes, values as float64. A handler declares the digest of what it loaded
-with :func:`declare_used` (a reply record the secagg mod removes); without a declaration the
-mod digests every ArrayRecord of the request. Reordering arrays, renaming the record key or
-changing the dtype therefore does not make a model "new"; a train or evaluate request that
-carries no model is refused.
+with :func:`declare_used`; without a declaration the mod digests every ArrayRecord of the
+request. Reordering arrays, renaming the record key or changing the dtype therefore does not
+make a model "new"; a train or evaluate request that carries no model is refused. The
+declarations travel in a reply record that the secagg mod removes before anything leaves
+the bank.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ PER_BANK_FIELDS = frozenset({"deal-for", "deal-cts", "deal-key-commits", "deal-b
 """Fields of a ``mask`` request addressed to one bank alone (its dealing shares)."""
 
 USED_KEY = "secagg-used"
-"""Reply ConfigRecord in which a handler declares the digest of the model it used."""
+"""Reply ConfigRecord in which a handler declares what it used (``model``, ``held``)."""
 
 
 def _value(value: Any) -> bytes:
@@ -69,6 +76,29 @@ def _array_parts(record: ArrayRecord) -> list[bytes]:
     return parts
 
 
+def _records_parts(records: Mapping[str, Any]) -> list[bytes]:
+    parts: list[bytes] = []
+    for key in sorted(records):
+        record = records[key]
+        parts.append(key.encode())
+        if isinstance(record, ArrayRecord):
+            parts += [b"arrays", *_array_parts(record)]
+        else:
+            kind = b"config" if isinstance(record, ConfigRecord) else b"metrics"
+            parts += [kind, *_fields(record.items())]
+    return parts
+
+
+def records_digest(records: Mapping[str, Any]) -> bytes:
+    """Canonical digest of named records (ArrayRecord, ConfigRecord, MetricRecord)."""
+    return digest(b"records", *_records_parts(records))
+
+
+def masking_view(view: bytes, held: bytes) -> bytes:
+    """The view a bank masks under: its request's, bound to the digest of what it holds."""
+    return digest(b"masking-view", view, held) if held else view
+
+
 def request_view(
     message_type: str, content: RecordDict, secagg_record: Mapping[str, Any], skip: str
 ) -> bytes:
@@ -91,14 +121,7 @@ def request_view(
         32-byte SHA-256 digest.
     """
     parts = [b"request-view", message_type.encode()]
-    for key in sorted(k for k in content.keys() if k != skip):
-        record = content[key]
-        parts.append(key.encode())
-        if isinstance(record, ArrayRecord):
-            parts += [b"arrays", *_array_parts(record)]
-        else:
-            kind = b"config" if isinstance(record, ConfigRecord) else b"metrics"
-            parts += [kind, *_fields(record.items())]
+    parts += _records_parts({k: content[k] for k in content.keys() if k != skip})
     common = [(k, v) for k, v in secagg_record.items() if k not in PER_BANK_FIELDS]
     parts += [b"secagg", *_fields(common)]
     return digest(*parts)
@@ -129,21 +152,35 @@ def request_models_digest(content: RecordDict, skip: Iterable[str] = ()) -> byte
     return digest(*parts)
 
 
-def declare_used(reply: Message, arrays: Mapping[str, np.ndarray]) -> Message:
-    """Attach to ``reply`` the digest of the model the handler computed it with.
-
-    The secagg mod applies the once-per-model rule to this digest and removes the record
-    before anything leaves the bank.
-    """
-    if reply.has_content():
-        reply.content[USED_KEY] = ConfigRecord({"model": model_digest(arrays)})
+def _declare(reply: Message, field: str, value: bytes) -> Message:
+    if reply.has_content() and not reply.has_error():
+        record = reply.content.config_records.get(USED_KEY) or ConfigRecord()
+        record[field] = value
+        reply.content[USED_KEY] = record
     return reply
 
 
-def pop_declared(reply: Message) -> bytes | None:
-    """Remove the handler's declaration from ``reply``; return its digest (None if absent)."""
+def declare_used(reply: Message, arrays: Mapping[str, np.ndarray]) -> Message:
+    """Attach to ``reply`` the digest of the model the handler computed it with.
+
+    The secagg mod applies the once-per-model rule to this digest.
+    """
+    return _declare(reply, "model", model_digest(arrays))
+
+
+def declare_held(reply: Message, held: bytes) -> Message:
+    """Attach to ``reply`` the digest of the values the bank kept from earlier messages and
+    computed with (``b""``: none). The secagg mod binds it into the masking view."""
+    return _declare(reply, "held", held) if held else reply
+
+
+def pop_declared(reply: Message) -> tuple[bytes | None, bytes]:
+    """Remove the handler's declarations from ``reply``; return ``(model, held)`` digests
+    (``None`` / ``b""`` where absent)."""
     if not reply.has_content() or USED_KEY not in reply.content.config_records:
-        return None
-    declared = reply.content.config_records[USED_KEY].get("model")
+        return None, b""
+    record = reply.content.config_records[USED_KEY]
+    model, held = record.get("model"), record.get("held")
     del reply.content[USED_KEY]
-    return declared if isinstance(declared, bytes) and declared else None
+    model = model if isinstance(model, bytes) and model else None
+    return model, held if isinstance(held, bytes) else b""
