@@ -340,3 +340,23 @@ def test_a_standardizer_handed_to_the_victim_alone_gives_garbage(three: Coordina
         )
     assert second is None, "the victim's terms came out of an equivocated standardizer"
     assert "sanity check failed" in report.reason
+
+
+def test_a_claimed_dropout_in_the_first_round_is_refused_at_the_unmask(four: Coordinator) -> None:
+    """Smarter than leaving the victim out of round 1: ask every bank, then throw the
+    victim's reply away and claim it dropped. The survivors refuse to unmask: their last
+    sum (the statistics) was over all four banks."""
+    fed = four
+    fed.agree_standardizer()
+    theta = np.zeros(len(fed.scaler.mean) + 1)  # type: ignore[union-attr]
+    bits = fixed_point_bits(fed.n, RANGE_FACTOR * fed.pos_weight * fed.count)
+    value_range = RANGE_FACTOR * fed.pos_weight * fed.count
+    bounds = Bounds(value_range=value_range, metric_range=value_range, max_weight=1.0,
+                    bits=bits)  # fmt: skip
+    pending = fed.agg.begin(fed.grid, fed.nodes, "sum", bounds, label="round 1")
+    config = fed.config(optimizer="newton", **{"server-round": 1})
+    content = RecordDict({"arrays": model(theta), "config": config})
+    replies = fed.grid.send_and_receive(pending.messages(content, "train"))
+    kept = [r for r in replies if int(r.metadata.src_node_id) != fed.victim]
+    decoded, report = fed.agg.complete(fed.grid, pending, kept)
+    assert decoded is None and "unmasking failed" in report.reason

@@ -56,7 +56,8 @@ def _value(value: Any) -> bytes:
     if isinstance(value, bytes):
         return b"y" + value
     if isinstance(value, list | tuple):
-        return digest(b"l", *(_value(v) for v in value))
+        items = [_value(v) for v in value]
+        return b"l" + b"".join(len(item).to_bytes(4, "big") + item for item in items)
     raise TypeError(f"cannot digest a value of type {type(value).__name__}")
 
 
@@ -68,11 +69,12 @@ def _fields(items: Iterable[tuple[str, Any]]) -> list[bytes]:
 
 
 def _array_parts(record: ArrayRecord) -> list[bytes]:
+    """Each array as received (serialised bytes, dtype, shape): no deserialisation."""
     parts: list[bytes] = []
     for name in sorted(record.keys()):
-        value = np.ascontiguousarray(record[name].numpy())
-        parts += [name.encode(), str(value.dtype).encode(), str(value.shape).encode()]
-        parts.append(value.tobytes())
+        arr = record[name]
+        parts += [name.encode(), arr.stype.encode(), arr.dtype.encode()]
+        parts += [str(tuple(arr.shape)).encode(), arr.data]
     return parts
 
 
@@ -127,6 +129,26 @@ def request_view(
     return digest(*parts)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _float64_bytes(arr: Any) -> tuple[tuple[int, ...], bytes]:
+    """Shape and C-order little-endian float64 bytes of a Flower ``Array``.
+
+    A float64 C-order array is read straight from its ``.npy`` serialisation (Flower's
+    deserialisation costs more than the digest); anything else is deserialised and cast.
+    """
+    data = arr.data
+    if arr.stype == "numpy.ndarray" and arr.dtype == "float64" and data[:6] == _NPY_MAGIC:
+        size = 2 if data[6] == 1 else 4
+        start = 8 + size + int.from_bytes(data[8 : 8 + size], "little")
+        header = data[8 + size : start]
+        if b"'<f8'" in header and b"'fortran_order': False" in header:
+            return tuple(arr.shape), data[start:]
+    value = np.ascontiguousarray(np.asarray(arr.numpy(), dtype="<f8"))
+    return value.shape, value.tobytes()
+
+
 def model_digest(arrays: Mapping[str, np.ndarray]) -> bytes:
     """Digest of a model as it is used: names sorted, shapes, values as float64."""
     parts = [b"used-model"]
@@ -148,13 +170,18 @@ def request_models_digest(content: RecordDict, skip: Iterable[str] = ()) -> byte
     parts = [b"request-models"]
     for key in records:
         rec = content.array_records[key]
-        parts += [key.encode(), model_digest({n: rec[n].numpy() for n in rec.keys()})]
+        arrays = []
+        for name in sorted(rec.keys()):
+            shape, values = _float64_bytes(rec[name])
+            arrays += [name.encode(), str(shape).encode(), values]
+        parts += [key.encode(), digest(b"used-model", *arrays)]
     return digest(*parts)
 
 
 def _declare(reply: Message, field: str, value: bytes) -> Message:
     if reply.has_content() and not reply.has_error():
-        record = reply.content.config_records.get(USED_KEY) or ConfigRecord()
+        record = reply.content.get(USED_KEY)
+        record = record if isinstance(record, ConfigRecord) else ConfigRecord()
         record[field] = value
         reply.content[USED_KEY] = record
     return reply
@@ -177,9 +204,9 @@ def declare_held(reply: Message, held: bytes) -> Message:
 def pop_declared(reply: Message) -> tuple[bytes | None, bytes]:
     """Remove the handler's declarations from ``reply``; return ``(model, held)`` digests
     (``None`` / ``b""`` where absent)."""
-    if not reply.has_content() or USED_KEY not in reply.content.config_records:
+    record = reply.content.get(USED_KEY) if reply.has_content() else None
+    if not isinstance(record, ConfigRecord):
         return None, b""
-    record = reply.content.config_records[USED_KEY]
     model, held = record.get("model"), record.get("held")
     del reply.content[USED_KEY]
     model = model if isinstance(model, bytes) and model else None
