@@ -78,13 +78,25 @@ def _array_parts(record: ArrayRecord) -> list[bytes]:
     return parts
 
 
-def _records_parts(records: Mapping[str, Any]) -> list[bytes]:
+def _values_parts(record: ArrayRecord) -> list[bytes]:
+    """Each array by value (dtype, shape, C-order little-endian bytes), however serialised:
+    for values each bank stored itself, whose serialisation may differ between banks."""
+    parts: list[bytes] = []
+    for name in sorted(record.keys()):
+        value = np.asarray(record[name].numpy())
+        value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        parts += [name.encode(), value.dtype.str.encode(), str(value.shape).encode()]
+        parts.append(value.tobytes())
+    return parts
+
+
+def _records_parts(records: Mapping[str, Any], by_value: bool = False) -> list[bytes]:
     parts: list[bytes] = []
     for key in sorted(records):
         record = records[key]
         parts.append(key.encode())
         if isinstance(record, ArrayRecord):
-            parts += [b"arrays", *_array_parts(record)]
+            parts += [b"arrays", *(_values_parts(record) if by_value else _array_parts(record))]
         else:
             kind = b"config" if isinstance(record, ConfigRecord) else b"metrics"
             parts += [kind, *_fields(record.items())]
@@ -92,8 +104,9 @@ def _records_parts(records: Mapping[str, Any]) -> list[bytes]:
 
 
 def records_digest(records: Mapping[str, Any]) -> bytes:
-    """Canonical digest of named records (ArrayRecord, ConfigRecord, MetricRecord)."""
-    return digest(b"records", *_records_parts(records))
+    """Canonical digest of named records (ArrayRecord, ConfigRecord, MetricRecord), arrays
+    by value."""
+    return digest(b"records", *_records_parts(records, by_value=True))
 
 
 def masking_view(view: bytes, held: bytes) -> bytes:
