@@ -6,7 +6,8 @@ Messages (Flower Message API):
   from the global mean), for federated standardisation.
 - ``query.standardizer``: keep the agreed means, deviations and class weight in
   ``context.state``.
-- ``train``: train the received global model on the bank's rows; FedAvg reply contract.
+- ``train``: train the received global model on the bank's rows; FedAvg reply contract. The
+  reply declares the digest of the model it used (secure aggregation's once-per-model rule).
   With ``optimizer="newton"``: the sums of the weighted BCE gradient and Hessian at the
   received model instead (``strategies/newton.py`` has the contract).
 - ``query.woe`` / ``query.woe_table`` (``features=woe``): the bank's defaults and repaid loans
@@ -72,6 +73,7 @@ from fl_credit.data.scaling import (
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
 from fl_credit.thresholds import logit_histograms, score_histograms
+from strategies.secagg.view import declare_held, declare_used, records_digest
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ WOE_STATE = "woe-table"
 WOE_RELEASED = "woe-released"
 POS_WEIGHT = "pos-weight"
 ATTACK_POISON = "attack-poison"
+MODEL_ARRAYS = ("linear.weight", "linear.bias")  # what a model-carrying handler loads
 
 
 @dataclass(frozen=True)
@@ -191,14 +194,16 @@ def app_handler(category: str, action: str):
     """Record a handler; :func:`make_client_app` registers all of them on a ClientApp.
 
     A bank-side input problem (:class:`FlCreditError`) becomes an error reply carrying its
-    one-line reason, instead of a traceback inside the simulation worker.
+    one-line reason, instead of a traceback inside the simulation worker. Every reply
+    declares what the bank computed with from earlier messages (:func:`held_digest`), which
+    secure aggregation binds into its masks.
     """
 
     def record(func):
         @functools.wraps(func)
         def handler(message: Message, context: Context) -> Message:
             try:
-                return func(message, context)
+                return declare_held(func(message, context), held_digest(context))
             except FlCreditError as err:
                 return Message(Error(code=BANK_ERROR_CODE, reason=str(err)), reply_to=message)
 
@@ -206,6 +211,13 @@ def app_handler(category: str, action: str):
         return handler
 
     return record
+
+
+def held_digest(context: Context) -> bytes:
+    """Digest of the agreed values this bank keeps from earlier messages (standardiser, class
+    weight, WoE table); ``b""`` before any. Every bank of an honest run holds the same."""
+    held = {key: context.state[key] for key in (SCALER_STATE, WOE_STATE) if key in context.state}
+    return records_digest(held) if held else b""
 
 
 def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> Message:
@@ -321,12 +333,14 @@ def train_round(message: Message, context: Context) -> Message:
 
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
+    used = {name: message.content["arrays"][name].numpy() for name in MODEL_ARRAYS}
     server_round = int(config.get("server-round", 1))
     seed = settings.round_seed(server_round)
     if ATTACK_POISON in config:  # a simulated malicious bank (strategies.attacks)
         rows = poisoned(rows, str(config[ATTACK_POISON]), context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
-        return newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
+        reply = newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
+        return declare_used(reply, used)
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     if settings.dp_mode == "opacus":
         from strategies.dp.opacus_training import train_private
@@ -355,7 +369,7 @@ def train_round(message: Message, context: Context) -> Message:
         metrics.update({"train_loss": train_loss, "val_loss_before": val_loss_before})
     metrics = MetricRecord(metrics)
     content = RecordDict({"arrays": to_arrays(model), "metrics": metrics})
-    return Message(content=content, reply_to=message)
+    return declare_used(Message(content=content, reply_to=message), used)
 
 
 def poisoned(

@@ -1,8 +1,9 @@
 """What protects a run's banks, said once and checked before anything starts.
 
 Every run states what the coordinator can see (plain updates, or only sums of at least ``t``
-banks) and what bounds what the released model says about a borrower (nothing, or DP at a
-stated budget). Secure aggregation with fewer than three banks is refused: with two, each
+banks, each over the banks of the bank's previous sum and of one request all received), what a
+dropout gives away, and what bounds what the released model says about a borrower (nothing,
+or DP at a stated budget). Secure aggregation with fewer than three banks is refused: with two, each
 bank learns the other's input by subtracting its own from the sum.
 """
 
@@ -10,7 +11,19 @@ from __future__ import annotations
 
 from fl_credit.config import MIN_SECAGG_BANKS, ExperimentConfig, check_bank_count
 
-__all__ = ["check_bank_count", "describe"]
+__all__ = ["check_bank_count", "describe", "dropout_cost"]
+
+
+def dropout_cost(dp_mode: str) -> str:
+    """What a bank that drops out between two training rounds (or is claimed to) gives away.
+
+    The banks refuse every other way of summing over fewer banks (their ledger), but the
+    coordinator chooses the next round's model: one a hair away from the last gives the
+    dropped bank's last training reply by subtraction, once (it is never summed again).
+    """
+    if dp_mode == "off":
+        return "without DP, a dropped bank's last training reply can be recovered, once"
+    return "a dropped bank's last training reply is protected by DP alone"
 
 
 def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None) -> str:
@@ -32,9 +45,11 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
         tolerance = num_banks - survivors
         seen = (
             f"secure aggregation: the coordinator sees only sums of at least {survivors} of "
-            f"{num_banks} banks (threshold {t}); "
+            f"{num_banks} banks (threshold {t}), each of one request that every bank received "
+            "and over the same banks as before; "
             + (
-                f"tolerates {tolerance} bank(s) dropping out"
+                f"tolerates {tolerance} bank(s) dropping out between training rounds "
+                f"({dropout_cost(cfg.dp.mode)})"
                 if tolerance > 0
                 else "cannot tolerate any bank dropping out"
             )

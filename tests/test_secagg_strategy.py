@@ -265,7 +265,8 @@ def test_server_receives_only_masked_data() -> None:
     strat.start(grid, arrays, num_rounds=1)
     train_replies = [(n, r) for t, n, r in grid.log if t == "train"]
     assert len(train_replies) == N_BANKS
-    allowed = {"layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit"}
+    # "view": the hash of the request the bank received, bound into its masks
+    allowed = {"layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "view"}
     for node, reply in train_replies:
         assert set(reply.content.keys()) == {SECAGG_KEY, MASKED_KEY}
         assert set(reply.content[SECAGG_KEY].keys()) == allowed

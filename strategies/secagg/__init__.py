@@ -127,18 +127,75 @@ A blamed bank is treated as dropped, left out of every later instance and key ep
 run, and named in one WARNING line (``bank_3 (node ...) blamed: ...``). The aggregator
 exposes each node's verified bank name (:attr:`SecureAggregator.bank_names`).
 
-Differencing (issue 9.4; :mod:`.policy`)
-----------------------------------------
-Two sums of one quantity over sets differing by one bank give that bank's value. Each bank
-therefore answers masked ``query.*`` instances (data statistics) only when the
-participants, and at unmask the survivors, equal its first such instance's set (bank
-names, kept across epochs): a server can neither sum the statistics over another set nor
-claim a bank dropped. For ``train``/``evaluate`` it reveals an aggregate at a given global
-model at most once (or again with the same survivors); recorded at the unmask, since a
-round skipped before its unmask revealed nothing and must be retryable at the same model.
-Not covered: a *nearly* identical model. Training at ``w`` with all banks and at ``w +
-1e-9`` without the victim recovered its update to 5.5e-7 relative in
-``tests/test_secagg_attacks_flower.py`` -- only DP noise bounds this.
+One view per instance (:mod:`.view`)
+------------------------------------
+A bank checks every rule against what it received, and a deviating server may send each
+bank something else: the victim alone a different model (two instances at the "same" model
+then differ by the victim's terms), or a shifted mean inside the pinned statistics query.
+Each bank therefore hashes the request it received -- the message type, every record of the
+content (model arrays, configuration, the query's parameters) and the common fields of the
+``"secagg"`` record (epoch, sequence number, participants and their mask keys, mode, bounds,
+weighting) -- leaving out only the dealing ciphertexts and commitments addressed to it alone
+(which it authenticates with the pairwise AEAD and reads nothing else from). It derives its
+pairwise masks with that *view* in the HKDF label, bound to the digest of the values it
+keeps from earlier messages and computed with (the agreed standardiser, class weight and WoE
+table, declared by the handler: :func:`.view.declare_held`; re-handing the victim alone a
+standardiser that scales its features to zero, then repeating a round, gave the feature part
+of its Hessian to 5.2e-14). The masks of ``i`` and ``j`` cancel only
+if ``view_i = view_j``; otherwise the sum keeps ``PRG(s_ij, view_i) - PRG(s_ij, view_j)``,
+which only ``i`` or ``j`` can compute. The server could strip it only with ``i``'s or
+``j``'s mask key, i.e. by claiming that bank dropped -- and then that bank's input is not in
+the sum and its self mask still hides its reply (one secret per peer, above). So an
+equivocated instance decodes to uniformly random ring values: the sanity check fails (a
+coordinate within the clip range by chance has probability about ``2 n C 2^bits / 2^64``),
+nothing is released, and the honest server's failure line says the banks were sent
+different requests. The bank echoes its view (a hash of what the server sent, nothing
+about its data) so the server removes dropped banks' pairwise masks under the right label.
+
+*Why binding rather than an echo of signed views.* Signed views relayed with the unmask
+request would let honest banks refuse before revealing and carry evidence, for an Ed25519
+signature and ``n - 1`` verifications per bank and instance. Binding needs one SHA-256 of the
+request, no signature and no exchange, and its guarantee does not depend on any check being
+run: without equal views there is no sum. What it does not give is attribution to the
+banks (they do not see the sum); for confidentiality none is needed.
+
+Differencing: one ledger per bank (:mod:`.policy`)
+--------------------------------------------------
+Two sums of related quantities over sets differing by one bank give that bank's value --
+also across kinds: at the zero model a Newton round's gradient and Hessian are linear in the
+statistics, so the moments over all banks minus a first round without the victim gave its
+defaults, rows and feature sums. Each bank keeps one ledger for every data-dependent kind
+(``query``: statistics, WoE counts, histograms, federated evaluation; ``train``;
+``evaluate``), with bank names kept across key epochs:
+
+- a sum (participants at the request, survivors at the unmask) must be over the survivors of
+  the bank's last revealed sum; it may be over a subset of them only for ``train`` /
+  ``evaluate`` when the bank's last training sum was over that whole set (a bank dropped
+  between two training rounds); the set never grows back, and never shrinks between kinds;
+- ``query`` instances are pinned to the banks of the first one, and a claimed dropout in one
+  is refused at the unmask;
+- a ``train`` / ``evaluate`` aggregate at a given model is revealed once (or again with the
+  same survivors). The model is the digest of what the handler used (names sorted, values
+  as float64: a reordered, renamed or float32 copy is the same model), declared by the
+  handler (:func:`.view.declare_used`) or else of every array of the request; a request
+  without a model is refused. Recorded at the unmask: a round skipped before its unmask
+  revealed nothing and may be retried at the same model.
+
+What a dropout still reveals, without DP: a bank that drops out between two training rounds
+(or that the server claims dropped, or leaves out) is in the sum at ``w_k`` and not in the
+one at ``w_(k+1)``, and the server chooses ``w_(k+1)``: at ``w_k + 1e-12`` the difference
+is that bank's reply at ``w_k`` to 5e-14 relative
+(``test_near_identical_replay_isolates_a_bank_once_and_excludes_it``). The ledger makes this
+a one-off per bank -- it is never summed again -- and impossible when no smaller set is
+allowed (3 banks: at least 3 survivors). A bank that drops between the statistics and the
+first training round stops training (that round is exactly the cross-kind difference).
+Only DP bounds the one-off. Closing it needs a model chain the banks verify: each bank
+answers only at the agreed initial model or at the model it recomputes from the previous
+aggregate (Newton step and line-search schedule, FedAvg step), which needs the aggregate
+authenticated -- a coordinator that forges it (e.g. a loss that halves the line-search step
+30 times) reaches any model -- for example by a MAC under a group key dealt inside the
+dealing ciphertexts; and it shows every bank the sum the server sees (with 3 banks, the sum
+of the other two). Not built.
 
 Poisoning (issue 9.6)
 ---------------------
@@ -181,9 +238,11 @@ Threat model and limits
 -----------------------
 - Server, honest-but-curious or malicious (drops, delays, reorders, forges or replays
   messages, lies about who dropped, substitutes keys, sends different banks different
-  requests): learns the sum over at least ``max(t, 3)`` banks of each instance, the
-  public layout, participants and survivors, the total clipped count; plus what
-  differencing of *nearly* identical training models gives (bounded by DP only).
+  requests): learns the sum over at least ``max(t, 3)`` banks of each instance, every
+  bank of which received the same request, over the banks of each bank's previous sum; the
+  public layout, participants and survivors, the total clipped count; plus, once per bank
+  that drops out (or is claimed dropped) between two training rounds, that bank's last
+  training reply (bounded by DP only).
 - Up to ``c`` banks colluding with the server, ``t > (n + c) / 2``: additionally their own
   inputs, so the sum of the honest banks.
 - A malicious bank: can poison within the bound above, or stall (see Liveness); learns the
@@ -196,7 +255,8 @@ Threat model and limits
 Cost
 ----
 Exchanges: 2 per key epoch, 2 per instance (the request and the unmask), as before the
-hardening. Per instance and bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
+hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply. Per
+instance and bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
 ``8 d`` bytes (pairwise masks), ``n - 1`` AES-GCM decryptions and ``2 (n - 1)``
 commitment checks (received dealings), one X25519 key generation, two Shamir splits and
 ``n - 1`` AES-GCM encryptions (its dealing). Per key epoch and bank: ``n - 1`` Ed25519

@@ -33,7 +33,6 @@ from flwr.common.constant import ErrorCode
 
 from . import policy
 from .identity import Consortium, Identity, IdentityError, check_identity
-from .keys import digest
 from .protocol import (
     MaskRequest,
     ProtocolError,
@@ -57,6 +56,7 @@ from .records import (
     to_config,
 )
 from .vector import Bounds, encode, make_layout
+from .view import masking_view, pop_declared, request_models_digest, request_view
 
 IdentityProvider = Callable[[Context], tuple[Identity, Consortium]]
 ALLOW_SECRET_KEY = "run-allow-secret-weights"
@@ -66,19 +66,6 @@ WEIGHTINGS = ("public", "secret")
 def _refuse(msg: Message, reason: str) -> Message:
     log(WARNING, "secagg: refusing %s: %s", msg.metadata.message_type, reason)
     return Message(Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason), reply_to=msg)
-
-
-def model_digest(content: RecordDict, arrays_key: str) -> bytes:
-    """Digest of the global model a request carries (names, shapes, dtypes and bytes)."""
-    rec = content.array_records.get(arrays_key)
-    if rec is None:
-        return b""
-    parts = [arrays_key.encode()]
-    for name, arr in rec.items():
-        value = arr.numpy()
-        parts += [name.encode(), str(value.dtype).encode(), str(value.shape).encode()]
-        parts.append(value.tobytes())
-    return digest(b"global-model", *parts)
 
 
 def _bank_weight(state: dict[str, Any], request: dict[str, Any], claimed: float) -> float:
@@ -112,10 +99,12 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
 
     The mod strips the ``"secagg"`` ConfigRecord, checks the request (key bound to this
     instance, peers' dealings, differencing rules) before the app runs, lets the app
-    compute its normal reply, turns it into a plaintext ring vector (clipped, weighted,
-    quantized), masks it and replaces the whole reply content with the masked vector, the
-    public layout and the dealing for the next instance. Messages without a ``mask``
-    request pass through untouched.
+    compute its normal reply, checks the once-per-model rule on the model the app declares
+    it used (:func:`.view.declare_used`; else every array of the request), turns the reply
+    into a plaintext ring vector (clipped, weighted, quantized), masks it under the view of
+    the request (:func:`.view.request_view`) and replaces the whole reply content with the
+    masked vector, the public layout and the dealing for the next instance. Messages
+    without a ``mask`` request pass through untouched.
 
     Parameters
     ----------
@@ -132,19 +121,20 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         The masked reply, the app's own error reply, or an error if the bank refuses.
     """
     msg = _without_context(msg)
-    if not msg.has_content():
-        return call_next(msg, context)
-    request = secagg_config(msg.content)
+    request = secagg_config(msg.content) if msg.has_content() else None
     if request is None or request.get("phase") != "mask":
-        return call_next(msg, context)
+        reply = call_next(msg, context)
+        pop_declared(reply)  # declarations never leave the bank
+        return reply
 
     me = int(msg.metadata.dst_node_id)
     state = load_state(context)
     kind = policy.instance_kind(msg.metadata.message_type)
     arrays_key = str(request.get("arrays-key", "arrays"))
-    model = model_digest(msg.content, arrays_key) if kind in policy.ONCE_PER_MODEL_KINDS else b""
     try:
-        req = MaskRequest.parse(state, me, request, kind, model)  # refuse before training
+        view = request_view(msg.metadata.message_type, msg.content, request, SECAGG_KEY)
+        # Refuse before training; the model is checked once the app declared what it used.
+        req = MaskRequest.parse(state, me, request, kind, None)
         mode = str(request["mode"])
         bounds = Bounds(
             value_range=float(request["value-range"]),
@@ -156,7 +146,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
             _bank_weight(state, request, 0.0)
     except ProtocolError as err:
         return _refuse(msg, err.reason())
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, TypeError) as err:
         return _refuse(msg, str(err))
 
     inner_content = RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY})
@@ -165,9 +155,17 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     )
     inner = Message(content=inner_content, metadata=msg.metadata)
     reply = call_next(inner, context)
+    declared, held = pop_declared(reply)
     if reply.has_error():
         return reply
 
+    model = b""
+    if kind in policy.ONCE_PER_MODEL_KINDS:
+        model = declared or request_models_digest(msg.content, (SECAGG_KEY,))
+    try:
+        policy.check(state, kind, model, req.names)
+    except policy.PolicyError as err:
+        return _refuse(msg, str(err))
     try:
         arrays, metrics, claimed, reference = extract_values(
             mode,
@@ -182,7 +180,8 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         layout = make_layout(mode, arrays, metrics)
         bounds.check(mode, len(req.participants), layout.size())
         plain, clipped = encode(layout, arrays, metrics, bounds, weight, reference)
-        payload = client_mask(state, me, request, plain, kind, model, parsed=req)
+        bound = masking_view(view, held)  # what it holds from earlier messages too
+        payload = client_mask(state, me, request, plain, kind, model, parsed=req, view=bound)
     except ProtocolError as err:
         return _refuse(msg, err.reason())
     except (ValueError, KeyError) as err:

@@ -1,21 +1,32 @@
 """What a bank refuses to reveal, whatever the cryptography would allow: differencing rules.
 
-Secure aggregation hides each input inside a sum, but two sums of the same quantity over
-participant sets that differ by one bank give that bank's input by subtraction. The rules
-below are checked by each bank on its own view (bank names verified at key setup) and kept
-in its state for the whole run, across key epochs (the ``run-`` keys survive re-keying):
+Secure aggregation hides each input inside a sum, but two sums of related quantities over
+participant sets that differ by one bank give that bank's input by subtraction -- also when
+the two sums are of different kinds (the statistics' defaults and rows are linear functions
+of a Newton round at the zero model). The rules below are checked by each bank on its own
+view (bank names verified at key setup) and kept in its state for the whole run, across key
+epochs (the ``run-`` keys survive re-keying). They form one *ledger* per bank over every
+data-dependent instance kind (``query``: statistics, WoE counts, histograms, federated
+evaluation; ``train``; ``evaluate``):
 
-- ``query`` instances (data statistics: moments, histograms, bins, federated evaluation)
-  are *pinned*: a bank answers them only when the participants, and at unmask the
-  survivors, are exactly the banks of its first such instance. A server can therefore not
-  obtain two statistics sums over different sets, nor claim a bank dropped in one.
-- ``train`` and ``evaluate`` instances carry a global model: a bank reveals (answers the
-  unmask of) an aggregate at a given model only once, or again with the very same survivor
-  set. Recorded at the unmask, not at the request: a round skipped before its unmask (too
-  few replies) revealed nothing and may be retried at the same model.
+- the ledger set is the survivors of the bank's last revealed sum, of any kind. A later sum
+  (its participants at the request, its survivors at the unmask) must be over that same
+  set, or -- for ``train``/``evaluate`` only -- over a subset of it when the bank's last
+  ``train``/``evaluate`` sum was already over the whole ledger set: a bank that drops out
+  between two training rounds is left out from then on. The set never grows back, and it
+  never shrinks between kinds (statistics over all banks, then a first training round
+  without one of them, is refused).
+- ``query`` instances are also *pinned*: answered only over the banks of the bank's first
+  such instance, and a claimed dropout in one is refused at the unmask.
+- ``train`` and ``evaluate`` instances carry a model: a bank reveals an aggregate at a given
+  model only once, or again with the very same survivors. The model is the digest of what
+  the handler used (:mod:`.view`), never a field the request names; a request without one
+  is refused. Recorded at the unmask, not at the request: a round skipped before its
+  unmask revealed nothing and may be retried at the same model.
 
-A server that sends *nearly* the same model twice is not stopped by the second rule; what
-it learns then is bounded only by differential privacy (see the package docstring).
+What these rules leave (see the package docstring): a genuine or claimed dropout between two
+training rounds at models ``w`` and ``w'`` reveals the dropped bank's terms at ``w`` up to
+the others' change from ``w`` to ``w'``, once per excluded bank; only DP bounds that.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from .keys import digest
 
 PIN_KEY = "run-pin-query"
 REVEALED_KEY = "run-revealed"
+LEDGER_KEY = "run-ledger"  # survivors of the last revealed sum, of any kind
+CHAIN_KEY = "run-ledger-chain"  # survivors of the last revealed train/evaluate sum
 PINNED_KINDS = ("query",)
 ONCE_PER_MODEL_KINDS = ("train", "evaluate")
 _HALF = 16
@@ -60,7 +73,7 @@ def _revealed_with(state: Mapping[str, Any], kind: str, model: bytes) -> bytes |
 def check(
     state: Mapping[str, Any],
     kind: str,
-    model: bytes,
+    model: bytes | None,
     names: Sequence[str],
     dropped: Sequence[str] = (),
 ) -> None:
@@ -73,13 +86,16 @@ def check(
     kind : str
         Instance kind (message category); other kinds than ``query``, ``train`` and
         ``evaluate`` are not restricted.
-    model : bytes
-        Digest of the global model the request carries (train/evaluate), else ``b""``.
+    model : bytes or None
+        Digest of the model the handler used (train/evaluate), ``b""`` if there is none,
+        None if not known yet (checked again before masking).
     names : Sequence[str]
         Bank names of the participants (at the request) or survivors (at the unmask).
     dropped : Sequence[str]
         At the unmask: the banks the server claims dropped.
     """
+    if kind not in PINNED_KINDS + ONCE_PER_MODEL_KINDS:
+        return
     if kind in PINNED_KINDS:
         pinned = state.get(PIN_KEY)
         if dropped:
@@ -91,12 +107,29 @@ def check(
             raise PolicyError(
                 f"statistics are pinned to {list(pinned)}; refusing a sum over {sorted(names)}"
             )
-    elif kind in ONCE_PER_MODEL_KINDS and model:
+    _check_ledger(state, kind, sorted(names))
+    if kind in ONCE_PER_MODEL_KINDS and model is not None:
+        if not model:
+            raise PolicyError(f"refusing a {kind} request that carries no model")
         previous = _revealed_with(state, kind, model)
         if previous is not None and previous != _names_digest(names):
             raise PolicyError(
                 f"already revealed a {kind} aggregate at this global model with other banks"
             )
+
+
+def _check_ledger(state: Mapping[str, Any], kind: str, names: list[str]) -> None:
+    ledger = state.get(LEDGER_KEY)
+    if not ledger or names == list(ledger):
+        return
+    shrinks = set(names) < set(ledger)
+    if shrinks and kind in ONCE_PER_MODEL_KINDS and list(state.get(CHAIN_KEY) or []) == ledger:
+        return  # a bank left between two training rounds
+    why = "only between two training rounds over all of them" if shrinks else "and never grows back"
+    raise PolicyError(
+        f"ledger: this bank's last sum was over {list(ledger)}; a {kind} sum over {names} "
+        f"could be differenced with it (the set may shrink {why})"
+    )
 
 
 def pin(state: MutableMapping[str, Any], kind: str, names: Sequence[str]) -> None:
@@ -108,7 +141,12 @@ def pin(state: MutableMapping[str, Any], kind: str, names: Sequence[str]) -> Non
 def record_reveal(
     state: MutableMapping[str, Any], kind: str, model: bytes, names: Sequence[str]
 ) -> None:
-    """Remember that an aggregate at ``model`` was revealed with survivors ``names``."""
+    """Remember that an aggregate (at ``model``) was revealed with survivors ``names``."""
+    if kind not in PINNED_KINDS + ONCE_PER_MODEL_KINDS:
+        return
+    state[LEDGER_KEY] = sorted(names)
+    if kind in ONCE_PER_MODEL_KINDS:
+        state[CHAIN_KEY] = sorted(names)
     if kind in ONCE_PER_MODEL_KINDS and model and _revealed_with(state, kind, model) is None:
         entries = list(state.get(REVEALED_KEY, []))
         entries.append(_model_key(kind, model) + _names_digest(names))

@@ -140,8 +140,10 @@ def _enc_info(epoch: str, a: int, b: int) -> bytes:
     return label("share-encryption", epoch, min(a, b), max(a, b))
 
 
-def _mask_info(epoch: str, seq: int, a: int, b: int) -> bytes:
-    return label("pairwise-mask", epoch, seq, min(a, b), max(a, b))
+def _mask_info(epoch: str, seq: int, a: int, b: int, view: bytes = b"") -> bytes:
+    """HKDF label of a pairwise mask: the instance, the pair and the request view
+    (:mod:`.view`), so that two banks' masks cancel only if they received the same request."""
+    return label("pairwise-mask", epoch, seq, min(a, b), max(a, b), view)
 
 
 def _deal_ad(epoch: str, dealer: int, holder: int, seq: int, mask_pk: bytes) -> bytes:
@@ -165,10 +167,18 @@ def self_mask_commitment(epoch: str, seq: int, node: int, seed: bytes) -> bytes:
 
 
 def pairwise_mask(
-    secret_key: bytes, peer_pk: bytes, epoch: str, seq: int, me: int, peer: int, length: int
+    secret_key: bytes,
+    peer_pk: bytes,
+    epoch: str,
+    seq: int,
+    me: int,
+    peer: int,
+    length: int,
+    view: bytes = b"",
 ) -> np.ndarray:
-    """Mask ``me`` adds for ``peer`` in instance ``seq``: +PRG if ``peer > me``, else -PRG."""
-    seed = derive_key(secret_key, peer_pk, _mask_info(epoch, seq, me, peer))
+    """Mask ``me`` adds for ``peer`` in instance ``seq`` under request ``view``: +PRG if
+    ``peer > me``, else -PRG."""
+    seed = derive_key(secret_key, peer_pk, _mask_info(epoch, seq, me, peer, view))
     stream = prg(seed, length)
     return stream if peer > me else np.negative(stream)  # negation mod 2^64
 
@@ -362,12 +372,13 @@ class MaskRequest:
         me: int,
         request: Mapping[str, Any],
         kind: str = "",
-        model: bytes = b"",
+        model: bytes | None = b"",
     ) -> MaskRequest:
         """Check a ``mask`` request against the bank's state; raise ProtocolError to refuse.
 
         Opens and checks the dealing shares addressed to this bank, and applies the
-        differencing rules of :mod:`.policy` for instances of ``kind`` at ``model``.
+        differencing rules of :mod:`.policy` for instances of ``kind`` at ``model`` (None:
+        the model is not known yet and is checked by the caller before masking).
         """
         if state.get("stage") != "ready":
             raise ProtocolError("no key epoch set up")
@@ -473,6 +484,7 @@ def client_mask(
     kind: str = "",
     model: bytes = b"",
     parsed: MaskRequest | None = None,
+    view: bytes = b"",
 ) -> Payload:
     """Mask a plaintext ring vector for one instance and deal the keys of the next.
 
@@ -491,13 +503,17 @@ def client_mask(
     parsed : MaskRequest, optional
         ``MaskRequest.parse(state, me, request, kind, model)`` if the caller already ran
         it on this very state (the mod does, to refuse before training).
+    view : bytes
+        Digest of the request as this bank received it (:func:`.view.request_view`); bound
+        into the pairwise masks and echoed to the server for dropout recovery.
 
     Returns
     -------
     dict
-        ``masked`` (uint64 array) and the dealing for instance ``seq + 1`` (``mask-pk``,
-        ``cts``, ``key-commits``, ``b-commits``, ``seed-commit``; lists aligned with the
-        epoch's members, filled for this instance's participants).
+        ``masked`` (uint64 array), the ``view`` it masked under, and the dealing for
+        instance ``seq + 1`` (``mask-pk``, ``cts``, ``key-commits``, ``b-commits``,
+        ``seed-commit``; lists aligned with the epoch's members, filled for this instance's
+        participants).
     """
     req = parsed or MaskRequest.parse(state, me, request, kind, model)
     epoch, seq, length = req.epoch, req.seq, int(plain.shape[0])
@@ -505,7 +521,7 @@ def client_mask(
     for p, pk in zip(req.participants, req.mask_pks, strict=True):
         if p != me:
             try:
-                masked += pairwise_mask(state["mask-sk"], pk, epoch, seq, me, p, length)
+                masked += pairwise_mask(state["mask-sk"], pk, epoch, seq, me, p, length, view)
             except CryptoError:
                 raise ProtocolError(f"low-order mask key of node {p}", culprit=p) from None
     masked += prg(state["seed"], length)
@@ -524,7 +540,7 @@ def client_mask(
     )
     # The used key and seed are forgotten: each serves exactly one instance.
     dealing = _deal(state, me, seq + 1, set(req.participants))
-    return {"masked": masked, **dealing}
+    return {"masked": masked, "view": view, **dealing}
 
 
 def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payload:
@@ -787,6 +803,7 @@ class ServerInstance:
     blamed: dict[int, str] = field(default_factory=dict)
     layout: Layout | None = None
     masked: dict[int, np.ndarray] = field(default_factory=dict)
+    views: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def used_pks(self) -> dict[int, bytes]:
@@ -881,6 +898,8 @@ class ServerInstance:
                 self._blame(node, reason)
                 continue
             self.masked[node] = rep["masked"]
+            view = rep.get("view", b"")
+            self.views[node] = view if isinstance(view, bytes) else b""
         dup: dict[int, str] = {}
         _drop_duplicate_keys(dealings, dup)
         for node, reason in dup.items():
@@ -891,6 +910,11 @@ class ServerInstance:
         # Survivors' next keys serve instance seq + 1; everyone else must re-key.
         ep.dealings = {n: dealings[n] for n in self.survivors}
         ep.ready = set(self.survivors)
+
+    def views_differ(self) -> bool:
+        """Whether the survivors masked under different request views: the coordinator
+        sent them different requests (their masks do not cancel)."""
+        return len({self.views.get(u, b"") for u in self.survivors}) > 1
 
     def _blame(self, node: int, reason: str) -> None:
         self.rejected[node] = reason
@@ -1016,9 +1040,8 @@ class ServerInstance:
             for u in self.survivors:
                 # Survivor u added pairwise_mask(sk_u, pk_v, ..., me=u, peer=v); v's key gives
                 # the same seed from the other side.
-                seed = derive_key(
-                    keys[v], self.dealings[u].mask_pk, _mask_info(ep.epoch, self.seq, u, v)
-                )
+                info = _mask_info(ep.epoch, self.seq, u, v, self.views.get(u, b""))
+                seed = derive_key(keys[v], self.dealings[u].mask_pk, info)
                 stream = prg(seed, length)
                 if v > u:
                     total -= stream

@@ -7,7 +7,10 @@ Record keys and message types used on the wire:
   ``phase="mask"``, ``round``, ``mode``, ``weights`` (public/secret),
   ``quantization-bits``, ``value-range``, ``metric-range``, ``max-weight``, ``weight-key``
   and ``arrays-key``;
-- ``"secagg-masked"`` (ArrayRecord, one ``uint64`` array ``"y"``) in masked replies;
+- ``"secagg-masked"`` (ArrayRecord, one ``uint64`` array ``"y"``) in masked replies, whose
+  ``"secagg"`` record also echoes the ``view`` the bank masked under (:mod:`.view`);
+- ``"secagg-used"`` (ConfigRecord) in a handler's reply inside the bank: what it used
+  (:mod:`.view`); the mod removes it before anything leaves the bank;
 - message types ``query.secagg_advertise``, ``query.secagg_share_keys`` and
   ``query.secagg_unmask`` for the key setup and unmask exchanges;
 - ``context.state["secagg"]`` (ConfigRecord) for the bank's keys, the shares it holds,

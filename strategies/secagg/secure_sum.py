@@ -649,6 +649,8 @@ class SecureAggregator:
             public = [self.public_weight(u) for u in inst.survivors]
         insane = check_sum(inst.layout, total, pending.bounds, len(inst.survivors), public)
         if insane:
+            if inst.views_differ():  # an honest coordinator never gets here
+                insane += "; the banks were sent different requests (the coordinator equivocated)"
             return None, self._fail(rep, f"sanity check failed: {insane}", consequence)
         try:
             decoded = decode(inst.layout, total, pending.bounds.bits)
