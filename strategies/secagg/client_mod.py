@@ -31,6 +31,7 @@ from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import log
 from flwr.common.constant import ErrorCode
 
+from . import floors as bank_floors
 from . import policy
 from .identity import Consortium, Identity, IdentityError, check_identity
 from .keys import digest
@@ -145,6 +146,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     model = model_digest(msg.content, arrays_key) if kind in policy.ONCE_PER_MODEL_KINDS else b""
     try:
         req = MaskRequest.parse(state, me, request, kind, model)  # refuse before training
+        bank_floors.check_recorded(state, len(req.participants), "participants")
         mode = str(request["mode"])
         bounds = Bounds(
             value_range=float(request["value-range"]),
@@ -195,7 +197,10 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
 
 
 def make_secagg_handler(
-    identity_provider: IdentityProvider, *, allow_secret_weights: bool = False
+    identity_provider: IdentityProvider,
+    *,
+    allow_secret_weights: bool = False,
+    floors: bank_floors.FloorsProvider | None = None,
 ) -> Callable[[Message, Context], Message]:
     """The handler of ``query.secagg_{advertise,share_keys,unmask}`` for this bank.
 
@@ -207,7 +212,11 @@ def make_secagg_handler(
     allow_secret_weights : bool (default: False)
         Whether this bank accepts ``weights="secret"`` instances (its own example count
         as weight, inside the masked vector) instead of its registered public weight.
+    floors : callable, optional
+        ``context -> Floors`` from the bank's own configuration (:mod:`.floors`); default
+        :func:`~.floors.default_floors`.
     """
+    floors_of = floors or bank_floors.default_floors
 
     def handler(msg: Message, context: Context) -> Message:
         action = msg.metadata.message_type.partition(".")[2]
@@ -218,6 +227,7 @@ def make_secagg_handler(
         state = load_state(context)
         try:
             if action == UNMASK:
+                bank_floors.check_recorded(state, len(request["survivors"]), "survivors")
                 reply: dict[str, Any] = client_unmask(state, me, request)
             else:
                 identity, consortium = identity_provider(context)
@@ -227,6 +237,7 @@ def make_secagg_handler(
                     state[ALLOW_SECRET_KEY] = bool(allow_secret_weights)
                 else:
                     assert action == SHARE_KEYS
+                    bank_floors.admit_epoch(state, floors_of(context), request)
                     reply = client_share_keys(state, me, request, consortium)
         except ProtocolError as err:
             return _refuse(msg, err.reason())
@@ -243,6 +254,7 @@ def install_secagg(
     identity_provider: IdentityProvider,
     *,
     allow_secret_weights: bool = False,
+    floors: bank_floors.FloorsProvider | None = None,
 ) -> ClientApp:
     """Register the secagg query actions of ``app`` (:func:`make_secagg_handler`).
 
@@ -257,8 +269,12 @@ def install_secagg(
         ``context -> (Identity, Consortium)`` (see :mod:`.identity`).
     allow_secret_weights : bool (default: False)
         Accept secret weights when the server asks for them (see :class:`SecAggFedAvg`).
+    floors : callable, optional
+        ``context -> Floors``: the bank's own floors (:mod:`.floors`).
     """
-    handler = make_secagg_handler(identity_provider, allow_secret_weights=allow_secret_weights)
+    handler = make_secagg_handler(
+        identity_provider, allow_secret_weights=allow_secret_weights, floors=floors
+    )
     for action in ACTIONS:
         app.query(action)(handler)
     return app
