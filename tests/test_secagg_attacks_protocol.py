@@ -14,6 +14,7 @@ import pytest
 from strategies.secagg import SecureAggregator
 from strategies.secagg import protocol as proto
 from strategies.secagg.identity import generate_identity, make_consortium
+from strategies.secagg.blame import judge
 from strategies.secagg.inprocess import LocalFederation
 from strategies.secagg.keys import encrypt, generate_keypair, public_key_of
 from strategies.secagg.masking import check_overflow, max_encoded, quantize
@@ -230,7 +231,9 @@ def test_fresh_server_key_for_a_peer_does_not_authenticate() -> None:
 
 def _advertise(fed: LocalFederation, epoch_id: str) -> dict[int, dict]:
     return {
-        n: proto.client_advertise(fed.states[n], n, {"epoch": epoch_id}, fed.identities[n])
+        n: proto.client_advertise(
+            fed.states[n], n, {"epoch": epoch_id}, fed.identities[n], fed.consortium.members
+        )
         for n in NODES
     }
 
@@ -295,7 +298,7 @@ def test_duplicate_bank_name_is_refused_by_the_server() -> None:
     epoch_id = proto.ServerEpoch.new_id()
     replies = _advertise(fed, epoch_id)
     ident = fed.identities[3]
-    c_pk = generate_keypair()[1]
+    c_pk = b"".join(generate_keypair()[1] for _ in range(len(NODES) - 1))  # one per peer
     replies[99] = {  # a second node signing as bank 3 (with bank 3's own key)
         "name": ident.name,
         "c-pk": c_pk,
@@ -436,7 +439,10 @@ def test_bad_dealing_is_refused_before_anyone_masks() -> None:
         if n != cheat:
             with pytest.raises(proto.ProtocolError) as err:
                 proto.client_mask(fed.states[n], n, nxt.mask_request(n), _zeros())
-            assert err.value.culprit == cheat and f"[accuse {cheat}]" in err.value.reason()
+            assert err.value.culprit == cheat and f"[accuse {cheat} evidence " in err.value.reason()
+            # The evidence (the holder's key for the pair) convicts the dealer, checkably.
+            evidence = proto.evidence_in(err.value.reason())
+            assert judge(nxt, n, cheat, evidence, fed.consortium.members) == cheat
 
 
 def test_low_order_keys_are_rejected_on_receipt() -> None:

@@ -233,7 +233,7 @@ def make_secagg_handler(
                 identity, consortium = identity_provider(context)
                 check_identity(identity, consortium)
                 if action == ADVERTISE:
-                    reply = client_advertise(state, me, request, identity)
+                    reply = client_advertise(state, me, request, identity, consortium.members)
                     state[ALLOW_SECRET_KEY] = bool(allow_secret_weights)
                 else:
                     assert action == SHARE_KEYS

@@ -7,7 +7,9 @@ in its state for the whole run, across key epochs (the ``run-`` keys survive re-
 
 - ``query`` instances (data statistics: moments, histograms, bins, federated evaluation)
   are *pinned*: a bank answers them only when the participants, and at unmask the
-  survivors, are exactly the banks of its first such instance. A server can therefore not
+  survivors, are exactly the banks of its first such instance that it unmasked (pinned at
+  the reveal: an instance never unmasked revealed nothing, so a first query that a bank
+  spoiled by refusing can be retried without it). A server can therefore not
   obtain two statistics sums over different sets, nor claim a bank dropped in one.
 - ``train`` and ``evaluate`` instances carry a global model: a bank reveals (answers the
   unmask of) an aggregate at a given model only once, or again with the very same survivor
@@ -100,7 +102,7 @@ def check(
 
 
 def pin(state: MutableMapping[str, Any], kind: str, names: Sequence[str]) -> None:
-    """Pin the statistics set at the bank's first ``query`` instance."""
+    """Pin the statistics set at the bank's first unmasked ``query`` instance."""
     if kind in PINNED_KINDS and not state.get(PIN_KEY):
         state[PIN_KEY] = sorted(names)
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from . import policy
+from . import pairkeys, policy
 from .identity import Consortium, Identity
 from .keys import (
     KEY_BYTES,
@@ -67,7 +67,7 @@ SIGNATURE_BYTES = 64
 SHARE_PLAIN = SALT_BYTES + SHARE_BYTES  # one committed share: salt || share
 CT_BYTES = NONCE_BYTES + 2 * SHARE_PLAIN + 16  # one holder's ciphertext of a dealing
 SEEN_KEY = "run-seen"  # fingerprints of every public key this bank has seen in the run
-_ACCUSE = re.compile(r"\[accuse (\d+)\]")
+_ACCUSE = re.compile(r"\[accuse (\d+)(?: evidence ([0-9a-f]{64}))?\]")
 
 Payload = dict[str, Any]
 
@@ -76,23 +76,34 @@ class ProtocolError(Exception):
     """A request or reply violates the protocol; the bank refuses or the server rejects.
 
     ``culprit`` is the node the refusing side holds responsible, if it can tell (a dealer
-    whose shares do not open, a bank whose advertisement is not signed, ...).
+    whose shares do not open, a bank whose advertisement is not signed, ...). ``evidence``
+    is this bank's secret key for the pair with the culprit (:mod:`.pairkeys`), when the
+    accusation is about the dealing the culprit sent it: anyone can then check it.
     """
 
-    def __init__(self, message: str, culprit: int | None = None) -> None:
+    def __init__(self, message: str, culprit: int | None = None, evidence: bytes = b"") -> None:
         super().__init__(message)
         self.culprit = culprit
+        self.evidence = evidence
 
     def reason(self) -> str:
         """Message for the error reply; carries the accusation in a parseable tag."""
-        tag = f" [accuse {self.culprit}]" if self.culprit is not None else ""
-        return f"{self}{tag}"
+        if self.culprit is None:
+            return str(self)
+        proof = f" evidence {self.evidence.hex()}" if self.evidence else ""
+        return f"{self} [accuse {self.culprit}{proof}]"
 
 
 def accused_in(reason: str) -> int | None:
     """The node a refusal reason accuses (see :meth:`ProtocolError.reason`), if any."""
     match = _ACCUSE.search(reason or "")
     return int(match.group(1)) if match else None
+
+
+def evidence_in(reason: str) -> bytes:
+    """The evidence an accusation carries (empty if none)."""
+    match = _ACCUSE.search(reason or "")
+    return bytes.fromhex(match.group(2)) if match and match.group(2) else b""
 
 
 def default_threshold(num_banks: int) -> int:
@@ -246,15 +257,19 @@ def _deal(state: Payload, me: int, seq: int, recipients: set[int]) -> Payload:
 
 
 def client_advertise(
-    state: Payload, me: int, request: Mapping[str, Any], identity: Identity
+    state: Payload, me: int, request: Mapping[str, Any], identity: Identity, roster: Iterable[str]
 ) -> Payload:
-    """Start a key epoch: a fresh encryption key pair, signed with the bank's identity.
+    """Start a key epoch: fresh encryption keys, one per other ``roster`` member
+    (:mod:`.pairkeys`), signed with the bank's identity.
 
     Anything of an earlier epoch (keys, pending instance) is discarded; the run-wide
     entries (keys seen, pinned statistics set, revealed models) are kept.
     """
     epoch = str(request["epoch"])
-    c_sk, c_pk = generate_keypair()
+    peers = pairkeys.peer_order(roster, identity.name)
+    if not peers:
+        raise ProtocolError("the roster holds no other bank")
+    c_sk, c_pk = pairkeys.new_pair_keys(peers)
     _start_epoch(state)
     _remember(state, [c_pk])
     state.update(
@@ -265,6 +280,7 @@ def client_advertise(
             "name": identity.name,
             "c-sk": c_sk,
             "c-pk": c_pk,
+            "peer-names": peers,
         }
     )
     return {
@@ -316,12 +332,17 @@ def client_share_keys(
     if state["name"] not in consortium.members:
         raise ProtocolError(f"bank {state['name']!r} is not in its own consortium roster")
     enc_keys = []
+    roster = list(consortium.members)
     for k, member in enumerate(members):
         if member == me:
             enc_keys.append(b"")
             continue
+        if not pairkeys.valid_blob(c_pks[k], len(roster) - 1):
+            raise ProtocolError(f"node {member} sent a malformed or low-order key", culprit=member)
+        own_sk = pairkeys.key_for(state["c-sk"], roster, str(state["name"]), names[k])
+        their_pk = pairkeys.key_for(c_pks[k], roster, names[k], str(state["name"]))
         try:  # a low-order key is refused here
-            enc_keys.append(derive_key(state["c-sk"], c_pks[k], _enc_info(epoch, me, member)))
+            enc_keys.append(derive_key(own_sk, their_pk, _enc_info(epoch, me, member)))
         except CryptoError:
             raise ProtocolError(f"node {member} sent a low-order key", culprit=member) from None
     _remember(state, [pk for k, pk in enumerate(c_pks) if k != k_me])
@@ -420,7 +441,9 @@ class MaskRequest:
                 )
             except CryptoError:
                 raise ProtocolError(
-                    f"dealing of node {p} for instance {seq} does not authenticate", culprit=p
+                    f"dealing of node {p} for instance {seq} does not authenticate",
+                    culprit=p,
+                    evidence=pairkeys.pair_secret(state, p),
                 ) from None
             ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN:]
             if (
@@ -430,7 +453,11 @@ class MaskRequest:
                 or not _share_ok(ck)
                 or not _share_ok(cb)
             ):
-                raise ProtocolError(f"dealing of node {p} fails its commitments", culprit=p)
+                raise ProtocolError(
+                    f"dealing of node {p} fails its commitments",
+                    culprit=p,
+                    evidence=pairkeys.pair_secret(state, p),
+                )
             held_key.append(ck)
             held_b.append(cb)
         try:
@@ -510,7 +537,6 @@ def client_mask(
                 raise ProtocolError(f"low-order mask key of node {p}", culprit=p) from None
     masked += prg(state["seed"], length)
     _remember(state, [pk for p, pk in zip(req.participants, req.mask_pks, strict=True) if p != me])
-    policy.pin(state, kind, req.names)
     state.update(
         {
             "last-seq": seq,
@@ -567,6 +593,7 @@ def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payloa
         "b-shares": [held_b[participants.index(u)] for u in survivors],
         "key-shares": [held_key[participants.index(v)] for v in dropped],
     }
+    policy.pin(state, kind, surv_names)  # at the reveal: an instance never unmasked shows nothing
     policy.record_reveal(state, kind, model, surv_names)
     state["pending-seq"] = -1  # one answer per instance
     return reply
@@ -642,6 +669,11 @@ class ServerEpoch:
         Sequence number of the next instance.
     rejected : dict[int, str]
         Members whose share_keys reply was refused, and why.
+    open : bool
+        Whether an instance of the epoch awaits its masked replies.
+    pair_pks : dict[int, bytes]
+        Each member's signed blob of per-peer encryption keys (:mod:`.pairkeys`), to check
+        the evidence of an accusation (:mod:`.blame`).
     """
 
     epoch: str
@@ -653,6 +685,7 @@ class ServerEpoch:
     next_seq: int = FIRST_SEQ
     rejected: dict[int, str] = field(default_factory=dict)
     open: bool = False
+    pair_pks: dict[int, bytes] = field(default_factory=dict)  # advertised key blobs
 
     @staticmethod
     def new_id() -> str:
@@ -682,7 +715,9 @@ class ServerEpoch:
             name, c_pk, sig = rep.get("name"), rep.get("c-pk"), rep.get("signature")
             if not (isinstance(name, str) and name and isinstance(sig, bytes)):
                 rejected[node] = "malformed advertisement"
-            elif not is_valid_public_key(c_pk):
+            elif not pairkeys.valid_blob(
+                c_pk, None if consortium is None else len(consortium.members) - 1
+            ):
                 rejected[node] = "low-order or malformed encryption key"
             elif consortium is not None and not consortium.verify(
                 name,
@@ -736,6 +771,7 @@ class ServerEpoch:
             dealings=dealings,
             ready=set(dealings),
             rejected=rejected,
+            pair_pks={m: adverts[m].c_pk for m in members},
         )
 
     def open_instance(

@@ -20,6 +20,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from flwr.common import log
 from flwr.serverapp import Grid
 
+from .blame import judge
 from .identity import Consortium
 from .protocol import (
     MIN_BANKS,
@@ -28,6 +29,7 @@ from .protocol import (
     ServerInstance,
     accused_in,
     default_threshold,
+    evidence_in,
     min_survivors,
 )
 from .records import (
@@ -559,22 +561,24 @@ class SecureAggregator:
     def _accusations(
         self, inst: ServerInstance, errors: dict[int, str], rep: AggregationReport
     ) -> None:
-        """Blame a bank whose dealing enough participants refused to be able to stall.
+        """Act on accusations that carry checkable evidence (:mod:`.blame`).
 
-        A participant refuses (and names the dealer) when a dealing addressed to it does
-        not authenticate or fails its commitments. A dealer named by at least
-        ``p - max(t, 3) + 1`` participants could have stalled the instance on its own; at
-        most ``p - max(t, 3)`` colluding banks cannot frame an honest dealer this way.
+        A participant that refuses a dealing names its dealer and attaches its secret key
+        for the pair. If the dealing then fails to open or its commitments, the dealer is
+        blamed; if it checks, the false accuser is. Accusations without evidence, or whose
+        evidence does not verify (or without a roster to verify it), blame no one.
         """
-        accusers: dict[int, set[int]] = {}
+        if self.consortium is None:
+            return
         for node, reason in errors.items():
-            culprit = accused_in(reason)
-            if culprit is not None and culprit in inst.participants and culprit != node:
-                accusers.setdefault(culprit, set()).add(node)
-        need = len(inst.participants) - min_survivors(inst.epoch.threshold) + 1
-        for culprit, who in accusers.items():
-            if len(who) >= need:
-                self._blame(culprit, f"its dealing was refused by {len(who)} banks", rep)
+            culprit, evidence = accused_in(reason), evidence_in(reason)
+            if culprit is None or culprit == node or not evidence:
+                continue
+            guilty = judge(inst, node, culprit, evidence, self.consortium.members)
+            if guilty == culprit:
+                self._blame(culprit, f"its dealing to {self.name_of(node)} fails (checked)", rep)
+            elif guilty == node:
+                self._blame(node, f"falsely accused {self.name_of(culprit)}", rep)
 
     def _complete(
         self,
