@@ -13,8 +13,8 @@ import pytest
 
 from strategies.secagg import SecureAggregator
 from strategies.secagg import protocol as proto
-from strategies.secagg.identity import generate_identity, make_consortium
 from strategies.secagg.blame import judge
+from strategies.secagg.identity import generate_identity, make_consortium
 from strategies.secagg.inprocess import LocalFederation
 from strategies.secagg.keys import encrypt, generate_keypair, public_key_of
 from strategies.secagg.masking import check_overflow, max_encoded, quantize

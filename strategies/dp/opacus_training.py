@@ -30,7 +30,8 @@ only, from ``(seed, server_round, rounds done, bank_key, n_rows)``: the server k
 seed, the bank names and the row counts (public weights), so it could regenerate seeded
 noise and the sampled rows. The process-global torch RNG is neither used nor changed. The
 bank's ClientApp decides which (its floors), never the server. Opacus's own
-``secure_mode`` (a CSPRNG and floating-point attack hardening) needs ``torchcsprng``, which is not installed here.
+``secure_mode`` (a CSPRNG and floating-point attack hardening) needs ``torchcsprng``, which
+is not installed here.
 
 Not covered by the guarantee: metrics the caller sends in clear (the training loss returned
 here is computed on the sampled rows) and SMOTE's synthetic rows (the configuration refuses

@@ -204,8 +204,9 @@ advertisement, bad dealing, low-order or reused key, a false accusation) or its
 misbehaviour does not stop the unmask (a lying survivor): the run goes on with the other
 banks while the floors allow. Statistics are pinned at the first query a bank *unmasks*,
 so a first query spoiled by a refusing bank is retried without it. An instance that fails
-*after* the unmask (a dealer's inconsistent shares, or a sum that fails the sanity check) leaves the model unchanged, and
-the differencing rule then refuses that model with other survivors: training halts there.
+*after* the unmask (a dealer's inconsistent shares, or a sum that fails the sanity check)
+leaves the model unchanged, and the differencing rule then refuses that model with other
+survivors: training halts there.
 A bank that masks garbage forces such a failure without being identifiable; excluding it
 would need zero-knowledge input proofs with cheater identification.
 
