@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.secagg import SecureAggregator
+from strategies.secagg import SecureAggregator, pairkeys
 from strategies.secagg import protocol as proto
 from strategies.secagg.blame import judge
 from strategies.secagg.identity import generate_identity, make_consortium
@@ -298,7 +298,7 @@ def test_duplicate_bank_name_is_refused_by_the_server() -> None:
     epoch_id = proto.ServerEpoch.new_id()
     replies = _advertise(fed, epoch_id)
     ident = fed.identities[3]
-    c_pk = b"".join(generate_keypair()[1] for _ in range(len(NODES) - 1))  # one per peer
+    c_pk = b"".join(generate_keypair()[1] for _ in range(len(NODES)))  # per peer + signing
     replies[99] = {  # a second node signing as bank 3 (with bank 3's own key)
         "name": ident.name,
         "c-pk": c_pk,
@@ -412,6 +412,11 @@ def test_inconsistent_dealing_is_blamed_on_the_dealer() -> None:
     cheat = 99
     inst, replies = fed.mask({n: _zeros() for n in NODES}, BOUNDS)
     replies[cheat]["seed-commit"] = bytes(32)  # commits to a seed it did not share
+    st = fed.states[cheat]  # ... and signs that commitment (else it is caught on receipt)
+    signed = pairkeys.dealing_digest(
+        st["epoch"], st["key-seq"], cheat, st["threshold"], st["members"], replies[cheat]
+    )
+    replies[cheat]["dealing-sig"] = pairkeys.sign_dealing(st["c-sk"], signed)
     _collect(inst, replies)
     inst2, replies2 = fed.mask({n: np.full(D, 1, np.uint64) for n in NODES}, BOUNDS)
     _collect(inst2, replies2)

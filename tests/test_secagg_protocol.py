@@ -140,7 +140,8 @@ def test_reply_holds_only_masked_vector_and_ciphertexts() -> None:
     fed = _fed()
     _, replies = fed.mask(_plains(NODES), BOUNDS)
     reply = replies[3]
-    assert set(reply) == {"masked", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit"}
+    public = {"mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "dealing-sig"}
+    assert set(reply) == {"masked", *public}
     assert all(len(ct) in (0, proto.CT_BYTES) for ct in reply["cts"])
     assert all(len(c) == proto.COMMIT_BYTES for c in reply["key-commits"] + reply["b-commits"])
 

@@ -265,7 +265,7 @@ def test_server_receives_only_masked_data() -> None:
     strat.start(grid, arrays, num_rounds=1)
     train_replies = [(n, r) for t, n, r in grid.log if t == "train"]
     assert len(train_replies) == N_BANKS
-    allowed = {"layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit"}
+    allowed = {"layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "dealing-sig"}
     for node, reply in train_replies:
         assert set(reply.content.keys()) == {SECAGG_KEY, MASKED_KEY}
         assert set(reply.content[SECAGG_KEY].keys()) == allowed

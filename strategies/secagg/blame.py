@@ -15,22 +15,39 @@ The server -- or anyone holding the two signed advertisements and the dealing --
 Revealing the pair's key shows only what the two banks of the pair sent each other, which
 the lying one of them held already. An accusation without evidence (a refusal naming a
 peer) frames no one: the refusing bank is merely left out, as if it dropped.
+
+A dealer whose self-mask shares turn out inconsistent only after the unmask cannot be
+caught before anyone reveals; the instance fails and the model is unchanged. Its signed
+dealing and ``t`` revealed shares then prove it (:func:`failure_proof`): honest banks
+accept to be asked again at the same model without it (:func:`excused`). That is safe:
+either the server could not remove the cheater's self mask (the failed sum showed nothing),
+or the cheater gave it its seed, and then the difference of the two sums is the cheater's
+own input. Only a bank that signed inconsistent shares -- never an honest one -- can be
+excused this way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from . import pairkeys
+from .identity import Consortium, Member
 from .keys import CryptoError, decrypt, derive_key, public_key_of
 from .protocol import (
+    SALT_BYTES,
     SHARE_PLAIN,
     ServerInstance,
     _deal_ad,
     _enc_info,
+    _reconstruct,
     _share_ok,
+    advertisement,
+    self_mask_commitment,
     share_commitment,
 )
+from .shamir import share_from_bytes
 
 
 def judge(
@@ -89,3 +106,118 @@ def judge(
         and _share_ok(cb)
     )
     return accuser if sound else culprit
+
+
+# --- a dealer whose shares failed after the unmask ----------------------------------------
+
+
+def failure_proof(
+    inst: ServerInstance, owner: int, replies: Mapping[int, Mapping[str, Any] | None]
+) -> str | None:
+    """A transferable proof that survivor ``owner`` dealt inconsistent self-mask shares.
+
+    It holds the owner's signed advertisement (its epoch verification key), its signed
+    dealing (threshold, members, commitments) and ``t`` revealed shares that match their
+    signed commitments but do not reconstruct the signed seed commitment. Honest banks
+    accept it in place of the owner when the server retries the same model without it
+    (:func:`excused`). None if the dealing carries no signature or too few shares match.
+    """
+    ep, dealing = inst.epoch, inst.dealings[owner]
+    if not dealing.signature or owner not in inst.survivors or owner not in ep.advert_sigs:
+        return None
+    k_owner = inst.survivors.index(owner)
+    shares: list[list[Any]] = []
+    for holder in inst.survivors:
+        got = (replies.get(holder) or {}).get("b-shares")
+        if not isinstance(got, list) or len(got) != len(inst.survivors):
+            continue
+        raw, x = got[k_owner], ep.members.index(holder)
+        commit = share_commitment(ep.epoch, inst.seq, owner, holder, "self", raw)
+        if isinstance(raw, bytes) and commit == dealing.b_commits[x]:
+            shares.append([x + 1, raw.hex()])
+        if len(shares) == ep.threshold:
+            break
+    if len(shares) < ep.threshold:
+        return None
+    return json.dumps(
+        {
+            "epoch": ep.epoch,
+            "seq": inst.seq,
+            "node": owner,
+            "name": ep.names[owner],
+            "blob": ep.pair_pks[owner].hex(),
+            "advert-sig": ep.advert_sigs[owner].hex(),
+            "threshold": ep.threshold,
+            "members": ep.members,
+            "mask-pk": dealing.mask_pk.hex(),
+            "seed-commit": dealing.seed_commit.hex(),
+            "key-commits": [c.hex() for c in dealing.key_commits],
+            "b-commits": [c.hex() for c in dealing.b_commits],
+            "dealing-sig": dealing.signature.hex(),
+            "shares": shares,
+        }
+    )
+
+
+ROSTER_NAMES = "run-roster-names"
+ROSTER_KEYS = "run-roster-keys"
+
+
+def remember_roster(state: dict[str, Any], consortium: Consortium) -> None:
+    """Keep the roster's names and verification keys in the bank's state (run-wide), to
+    check failure proofs in later messages."""
+    names = consortium.names
+    state[ROSTER_NAMES] = names
+    state[ROSTER_KEYS] = [consortium.members[n].public_key for n in names]
+
+
+def excused(proofs: Iterable[str], state: Mapping[str, Any]) -> list[str]:
+    """The banks that ``proofs`` show dealt inconsistent shares (checked against the roster
+    the bank keeps in its state); malformed or unverifiable proofs excuse no one."""
+    names, keys = list(state.get(ROSTER_NAMES, [])), list(state.get(ROSTER_KEYS, []))
+    roster = Consortium({n: Member(k) for n, k in zip(names, keys, strict=True)})
+    out: list[str] = []
+    for text in proofs:
+        try:
+            name = _proven(json.loads(text), roster)
+        except (KeyError, TypeError, ValueError, IndexError):
+            name = None
+        if name is not None and name not in out:
+            out.append(name)
+    return sorted(out)
+
+
+def _proven(p: Mapping[str, Any], roster: Consortium) -> str | None:
+    epoch, seq, node, name = str(p["epoch"]), int(p["seq"]), int(p["node"]), str(p["name"])
+    blob, threshold = bytes.fromhex(p["blob"]), int(p["threshold"])
+    members = [int(m) for m in p["members"]]
+    if not roster.verify(
+        name, bytes.fromhex(p["advert-sig"]), advertisement(epoch, node, name, blob)
+    ):
+        return None
+    public = {
+        "mask-pk": bytes.fromhex(p["mask-pk"]),
+        "seed-commit": bytes.fromhex(p["seed-commit"]),
+        "key-commits": [bytes.fromhex(c) for c in p["key-commits"]],
+        "b-commits": [bytes.fromhex(c) for c in p["b-commits"]],
+    }
+    signed = pairkeys.dealing_digest(epoch, seq, node, threshold, members, public)
+    if not pairkeys.dealing_signed(blob, bytes.fromhex(p["dealing-sig"]), signed):
+        return None
+    shares, seen = [], set()
+    for x, raw_hex in p["shares"]:
+        x, raw = int(x), bytes.fromhex(raw_hex)
+        if x in seen or not 1 <= x <= len(members):
+            return None
+        seen.add(x)
+        commit = share_commitment(epoch, seq, node, members[x - 1], "self", raw)
+        if commit != public["b-commits"][x - 1]:
+            return None
+        shares.append((x, share_from_bytes(raw[SALT_BYTES:])))
+    if len(shares) != threshold or threshold < 2:
+        return None
+    seed = _reconstruct(shares)
+    consistent = seed is not None and (
+        self_mask_commitment(epoch, seq, node, seed) == public["seed-commit"]
+    )
+    return None if consistent else name

@@ -31,8 +31,8 @@ from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import log
 from flwr.common.constant import ErrorCode
 
+from . import blame, policy
 from . import floors as bank_floors
-from . import policy
 from .identity import Consortium, Identity, IdentityError, check_identity
 from .keys import digest
 from .protocol import (
@@ -145,7 +145,8 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     arrays_key = str(request.get("arrays-key", "arrays"))
     model = model_digest(msg.content, arrays_key) if kind in policy.ONCE_PER_MODEL_KINDS else b""
     try:
-        req = MaskRequest.parse(state, me, request, kind, model)  # refuse before training
+        excused = blame.excused(list(request.get("excuse-proofs", [])), state)
+        req = MaskRequest.parse(state, me, request, kind, model, excused)  # before training
         bank_floors.check_recorded(state, len(req.participants), "participants")
         mode = str(request["mode"])
         bounds = Bounds(
@@ -239,6 +240,7 @@ def make_secagg_handler(
                     assert action == SHARE_KEYS
                     bank_floors.admit_epoch(state, floors_of(context), request)
                     reply = client_share_keys(state, me, request, consortium)
+                    blame.remember_roster(state, consortium)
         except ProtocolError as err:
             return _refuse(msg, err.reason())
         except (IdentityError, KeyError, ValueError, TypeError) as err:

@@ -8,6 +8,10 @@ each other in the epoch -- and anyone holding the two signed advertisements can 
 (its public key is in i's blob) and re-derive the pair's AES key. That is what an
 accusation carries as evidence (:mod:`.blame`): it shows the server nothing that the
 accused or the accuser did not already hold, whichever of the two is lying.
+
+The blob ends with a one-epoch Ed25519 verification key: the bank signs each dealing's
+public part with it (:func:`sign_dealing`), so a dealing whose shares turn out inconsistent
+after the unmask is a transferable proof against its dealer (:mod:`.blame`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .keys import KEY_BYTES, generate_keypair, is_valid_public_key
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .keys import KEY_BYTES, digest, generate_keypair, is_valid_public_key, label
 
 
 def peer_order(roster: Iterable[str], own: str) -> list[str]:
@@ -24,18 +32,66 @@ def peer_order(roster: Iterable[str], own: str) -> list[str]:
 
 
 def new_pair_keys(peers: Sequence[str]) -> tuple[bytes, bytes]:
-    """Fresh key pairs, one per peer: ``(secret blob, public blob)``."""
+    """Fresh key pairs, one per peer, and an epoch signing key.
+
+    Returns ``(secret blob, public blob)``: the X25519 keys in peer order, then the Ed25519
+    signing key (secret) or its verification key (public).
+    """
     pairs = [generate_keypair() for _ in peers]
-    return b"".join(sk for sk, _ in pairs), b"".join(pk for _, pk in pairs)
+    signer = Ed25519PrivateKey.generate()
+    sign_sk = signer.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    sign_pk = signer.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return (
+        b"".join(sk for sk, _ in pairs) + sign_sk,
+        b"".join(pk for _, pk in pairs) + sign_pk,
+    )
 
 
 def valid_blob(blob: object, count: int | None = None) -> bool:
-    """Whether ``blob`` is ``count`` (any number if None, at least 1) usable public keys."""
-    if not isinstance(blob, bytes) or not blob or len(blob) % KEY_BYTES:
+    """Whether ``blob`` is ``count`` (any number if None) usable public keys and a
+    verification key."""
+    if not isinstance(blob, bytes) or len(blob) < 2 * KEY_BYTES or len(blob) % KEY_BYTES:
         return False
-    if count is not None and len(blob) != count * KEY_BYTES:
+    keys = len(blob) // KEY_BYTES - 1
+    if count is not None and keys != count:
         return False
-    return all(is_valid_public_key(slot(blob, k)) for k in range(len(blob) // KEY_BYTES))
+    return all(is_valid_public_key(slot(blob, k)) for k in range(keys))
+
+
+def signing_key(blob: bytes) -> bytes:
+    """The epoch signing (secret blob) or verification (public blob) key at its end."""
+    return blob[-KEY_BYTES:]
+
+
+def dealing_digest(
+    epoch: str, seq: int, dealer: int, threshold: int, members: Sequence[int], public: Mapping
+) -> bytes:
+    """What a dealer signs: the instance, the threshold, the members and its dealing's
+    public part (mask key, share and seed commitments)."""
+    parts = [label("dealing-signed", epoch, seq, dealer, threshold, *members)]
+    parts += [public["mask-pk"], public["seed-commit"]]
+    parts += list(public["key-commits"]) + list(public["b-commits"])
+    return digest(*parts)
+
+
+def sign_dealing(secret_blob: bytes, message: bytes) -> bytes:
+    """Ed25519 signature of a dealing digest with the epoch signing key."""
+    return Ed25519PrivateKey.from_private_bytes(signing_key(secret_blob)).sign(message)
+
+
+def dealing_signed(public_blob: bytes, signature: object, message: bytes) -> bool:
+    """Whether ``signature`` is the epoch signing key's signature of ``message``."""
+    if not isinstance(signature, bytes):
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(signing_key(public_blob)).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def slot(blob: bytes, index: int) -> bytes:

@@ -65,6 +65,7 @@ def check(
     model: bytes,
     names: Sequence[str],
     dropped: Sequence[str] = (),
+    excused: Sequence[str] = (),
 ) -> None:
     """Raise :class:`PolicyError` if contributing to a sum over ``names`` could difference.
 
@@ -81,6 +82,10 @@ def check(
         Bank names of the participants (at the request) or survivors (at the unmask).
     dropped : Sequence[str]
         At the unmask: the banks the server claims dropped.
+    excused : Sequence[str]
+        Banks proven to have dealt inconsistent shares (:func:`.blame.excused`): an
+        aggregate at a model already revealed with ``names`` plus these banks may be
+        revealed again without them (the failed sum showed nothing, or only their input).
     """
     if kind in PINNED_KINDS:
         pinned = state.get(PIN_KEY)
@@ -95,7 +100,10 @@ def check(
             )
     elif kind in ONCE_PER_MODEL_KINDS and model:
         previous = _revealed_with(state, kind, model)
-        if previous is not None and previous != _names_digest(names):
+        allowed = {_names_digest(names)}
+        if excused and not set(excused) & set(names):
+            allowed.add(_names_digest([*names, *excused]))
+        if previous is not None and previous not in allowed:
             raise PolicyError(
                 f"already revealed a {kind} aggregate at this global model with other banks"
             )

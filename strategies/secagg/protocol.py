@@ -244,13 +244,15 @@ def _deal(state: Payload, me: int, seq: int, recipients: set[int]) -> Payload:
             cts.append(encrypt(enc_keys[k], ck + cb, _deal_ad(epoch, me, member, seq, pk)))
     _remember(state, [pk])
     state.update({"key-seq": seq, "mask-sk": sk, "mask-pk": pk, "seed": seed, "own-shares": own})
-    return {
+    public = {
         "mask-pk": pk,
         "cts": cts,
         "key-commits": key_commits,
         "b-commits": b_commits,
         "seed-commit": self_mask_commitment(epoch, seq, me, seed),
     }
+    signed = pairkeys.dealing_digest(epoch, seq, me, threshold, members, public)
+    return {**public, "dealing-sig": pairkeys.sign_dealing(state["c-sk"], signed)}
 
 
 # --- client: key setup --------------------------------------------------------------------
@@ -375,6 +377,7 @@ class MaskRequest:
     held_key: list[bytes]  # this bank's committed share of each participant's mask key
     held_b: list[bytes]  # ... and of each participant's self-mask seed
     names: list[str]
+    excused: list[str] = field(default_factory=list)  # proven cheaters (.blame.excused)
 
     @classmethod
     def parse(
@@ -384,11 +387,13 @@ class MaskRequest:
         request: Mapping[str, Any],
         kind: str = "",
         model: bytes = b"",
+        excused: Sequence[str] = (),
     ) -> MaskRequest:
         """Check a ``mask`` request against the bank's state; raise ProtocolError to refuse.
 
         Opens and checks the dealing shares addressed to this bank, and applies the
-        differencing rules of :mod:`.policy` for instances of ``kind`` at ``model``.
+        differencing rules of :mod:`.policy` for instances of ``kind`` at ``model``
+        (``excused``: banks proven to have dealt inconsistent shares).
         """
         if state.get("stage") != "ready":
             raise ProtocolError("no key epoch set up")
@@ -461,10 +466,10 @@ class MaskRequest:
             held_key.append(ck)
             held_b.append(cb)
         try:
-            policy.check(state, kind, model, names)
+            policy.check(state, kind, model, names, excused=excused)
         except policy.PolicyError as err:
             raise ProtocolError(str(err)) from None
-        return cls(epoch, seq, participants, pks, held_key, held_b, names)
+        return cls(epoch, seq, participants, pks, held_key, held_b, names, list(excused))
 
 
 def _share_ok(committed: bytes) -> bool:
@@ -546,6 +551,7 @@ def client_mask(
             "pending-held-b": req.held_b,
             "pending-kind": kind,
             "pending-model": model,
+            "pending-excused": req.excused,
         }
     )
     # The used key and seed are forgotten: each serves exactly one instance.
@@ -584,7 +590,9 @@ def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payloa
     kind, model = str(state["pending-kind"]), bytes(state["pending-model"])
     surv_names = [all_names[members.index(u)] for u in survivors]
     try:
-        policy.check(state, kind, model, surv_names, [all_names[members.index(v)] for v in dropped])
+        dropped_names = [all_names[members.index(v)] for v in dropped]
+        excused = list(state.get("pending-excused", []))
+        policy.check(state, kind, model, surv_names, dropped_names, excused=excused)
     except policy.PolicyError as err:
         raise ProtocolError(str(err)) from None
     held_key: list[bytes] = list(state["pending-held-key"])
@@ -620,12 +628,22 @@ class Dealing:
     key_commits: list[bytes]
     b_commits: list[bytes]
     seed_commit: bytes
+    signature: bytes = b""
 
     @classmethod
     def parse(
-        cls, reply: Mapping[str, Any], members: Sequence[int], dealer: int, holders: set[int]
+        cls,
+        reply: Mapping[str, Any],
+        members: Sequence[int],
+        dealer: int,
+        holders: set[int],
+        signed_for: tuple[str, int, int, bytes] | None = None,
     ) -> Dealing:
-        """Validate a dealing in a reply; raise :class:`ProtocolError` blaming the dealer."""
+        """Validate a dealing in a reply; raise :class:`ProtocolError` blaming the dealer.
+
+        ``signed_for = (epoch, seq, threshold, dealer's advertised key blob)``: also check
+        the dealer's epoch signature over the dealing (:func:`.pairkeys.dealing_digest`).
+        """
         pk = reply.get("mask-pk")
         if not is_valid_public_key(pk):
             raise ProtocolError("mask key missing, malformed or of low order", culprit=dealer)
@@ -644,7 +662,15 @@ class Dealing:
         if not isinstance(seed_commit, bytes) or len(seed_commit) != COMMIT_BYTES:
             raise ProtocolError("malformed seed-commit", culprit=dealer)
         assert isinstance(pk, bytes)
-        return cls(pk, fields["cts"], fields["key-commits"], fields["b-commits"], seed_commit)
+        signature = reply.get("dealing-sig", b"")
+        if signed_for is not None:
+            epoch, seq, threshold, blob = signed_for
+            signed = pairkeys.dealing_digest(epoch, seq, dealer, threshold, members, reply)
+            if not pairkeys.dealing_signed(blob, signature, signed):
+                raise ProtocolError("dealing not signed by its epoch key", culprit=dealer)
+        return cls(
+            pk, fields["cts"], fields["key-commits"], fields["b-commits"], seed_commit, signature
+        )
 
 
 @dataclass
@@ -672,8 +698,10 @@ class ServerEpoch:
     open : bool
         Whether an instance of the epoch awaits its masked replies.
     pair_pks : dict[int, bytes]
-        Each member's signed blob of per-peer encryption keys (:mod:`.pairkeys`), to check
-        the evidence of an accusation (:mod:`.blame`).
+        Each member's signed blob of per-peer encryption keys and epoch verification key
+        (:mod:`.pairkeys`), to check accusations and dealing signatures (:mod:`.blame`).
+    advert_sigs : dict[int, bytes]
+        Each member's advertisement signature (long-term identity), for failure proofs.
     """
 
     epoch: str
@@ -686,6 +714,7 @@ class ServerEpoch:
     rejected: dict[int, str] = field(default_factory=dict)
     open: bool = False
     pair_pks: dict[int, bytes] = field(default_factory=dict)  # advertised key blobs
+    advert_sigs: dict[int, bytes] = field(default_factory=dict)
 
     @staticmethod
     def new_id() -> str:
@@ -759,7 +788,10 @@ class ServerEpoch:
         rejected: dict[int, str] = {}
         for node, rep in replies.items():
             try:
-                dealings[int(node)] = Dealing.parse(rep, members, int(node), set(members))
+                signed_for = (epoch, FIRST_SEQ, threshold, adverts[int(node)].c_pk)
+                dealings[int(node)] = Dealing.parse(
+                    rep, members, int(node), set(members), signed_for
+                )
             except ProtocolError as err:
                 rejected[int(node)] = str(err)
         _drop_duplicate_keys(dealings, rejected)
@@ -772,6 +804,7 @@ class ServerEpoch:
             ready=set(dealings),
             rejected=rejected,
             pair_pks={m: adverts[m].c_pk for m in members},
+            advert_sigs={m: adverts[m].signature for m in members},
         )
 
     def open_instance(
@@ -910,7 +943,10 @@ class ServerInstance:
             reason = self._check_vector(layout, rep)
             if not reason:
                 try:
-                    dealings[node] = Dealing.parse(rep, ep.members, node, set(self.participants))
+                    signed_for = (ep.epoch, self.seq + 1, ep.threshold, ep.pair_pks[node])
+                    dealings[node] = Dealing.parse(
+                        rep, ep.members, node, set(self.participants), signed_for
+                    )
                 except ProtocolError as err:
                     reason = str(err)
             if reason:

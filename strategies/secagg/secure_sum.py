@@ -20,7 +20,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from flwr.common import log
 from flwr.serverapp import Grid
 
-from .blame import judge
+from .blame import failure_proof, judge
 from .identity import Consortium
 from .protocol import (
     MIN_BANKS,
@@ -107,6 +107,7 @@ class PendingInstance:
     mode: str
     instance: ServerInstance | None = None
     weights: str = "public"
+    excuses: list[str] = field(default_factory=list)  # failure proofs (.blame)
 
     @property
     def participants(self) -> list[int]:
@@ -139,6 +140,8 @@ class PendingInstance:
                 "max-weight": float(self.bounds.max_weight),
             }
         )
+        if self.excuses:
+            payload["excuse-proofs"] = list(self.excuses)
         payload.update(extra)
         return to_config(payload)
 
@@ -252,6 +255,7 @@ class SecureAggregator:
         self.epoch: ServerEpoch | None = None
         self.reports: list[AggregationReport] = []
         self.blamed: dict[int, str] = {}
+        self.proofs: dict[int, str] = {}  # failure proofs of blamed dealers (.blame)
         self._names: dict[int, str] = {}
         self._snapshot: frozenset[int] = frozenset()
         self._failed_setup: set[int] = set()
@@ -449,7 +453,13 @@ class SecureAggregator:
         report = AggregationReport(
             label=label or f"round {server_round} ({mode})", server_round=server_round
         )
-        pending = PendingInstance(report=report, bounds=bounds, mode=mode, weights=self.weights)
+        pending = PendingInstance(
+            report=report,
+            bounds=bounds,
+            mode=mode,
+            weights=self.weights,
+            excuses=list(self.proofs.values()),
+        )
         if self._needs_setup(grid, wanted_set):
             report.exchanges += 2
             reason = self.setup(grid, sorted(self._snapshot_nodes(grid)), server_round)
@@ -643,6 +653,10 @@ class SecureAggregator:
         try:
             total = inst.finish(unmask)
         except ProtocolError as err:
+            for owner in inst.blamed:
+                proof = failure_proof(inst, owner, unmask) if owner in inst.survivors else None
+                if proof is not None:  # lets the banks retry this model without it
+                    self.proofs[owner] = proof
             return None, self._fail(rep, f"unmasking failed: {err}", consequence)
         finally:
             for node, reason in inst.blamed.items():
