@@ -41,7 +41,10 @@ per other member of its roster (:mod:`.pairkeys`) and signs ``(epoch id, node id
 name, encryption public keys)`` with its long-term Ed25519 identity. The pair ``(i, j)``
 derives its AES key from ``i``'s key for ``j`` and ``j``'s key for ``i``, so revealing one
 bank's key for one peer opens that pair's channel only (the evidence of an accusation,
-below). *share_keys*: the server relays every advertisement; each bank verifies
+below). The advertisement also carries a one-epoch Ed25519 key with which the bank signs
+each of its dealings (instance, threshold, members, mask key, commitments); the server
+checks that signature on receipt and blames a dealing that fails it.
+*share_keys*: the server relays every advertisement; each bank verifies
 each signature against the roster it holds locally (never taken from the server), refuses
 a name twice, a key seen before in the run, a low-order key, and an epoch or threshold
 below its own floors (next section), derives the pairwise AES keys (HKDF, label = epoch and the
@@ -140,7 +143,8 @@ training); the server checks every revealed share against the same commitment. H
 - the first ``t`` verified shares decide a secret; if they do not reconstruct the
   committed seed or key, the dealer committed to inconsistent shares and is blamed (every
   accepted share is the dealer's own, so no consistency check over further shares is
-  needed);
+  needed); its signed dealing and those shares are a proof anyone can check
+  (:func:`.blame.failure_proof`, used for liveness below);
 - a dealing that does not open or fails its commitments makes its holder refuse the
   request, naming the dealer and attaching *evidence*: its secret key for the pair
   (:mod:`.blame`). The server -- or anyone with the two signed advertisements and the
@@ -204,9 +208,20 @@ advertisement, bad dealing, low-order or reused key, a false accusation) or its
 misbehaviour does not stop the unmask (a lying survivor): the run goes on with the other
 banks while the floors allow. Statistics are pinned at the first query a bank *unmasks*,
 so a first query spoiled by a refusing bank is retried without it. An instance that fails
-*after* the unmask (a dealer's inconsistent shares, or a sum that fails the sanity check)
-leaves the model unchanged, and the differencing rule then refuses that model with other
-survivors: training halts there.
+*after* the unmask leaves the model unchanged, and the differencing rule refuses that
+model with other survivors -- unless the server shows each bank a *failure proof* for the
+missing ones: a survivor whose self-mask shares do not reconstruct its signed seed
+commitment is proven by its signed advertisement and dealing plus ``t`` revealed shares
+matching their signed commitments. Each bank checks the proof against its own roster
+(:func:`.blame.excused`) and then answers the same model without that bank. This is safe:
+either the server could not remove the cheater's self mask (the failed sum showed
+nothing), or the cheater gave it its seed, and then the difference of the two sums is the
+cheater's own input; an honest bank never signs inconsistent shares, so it can never be
+left out this way. A proof is not bound to the model: a bank proven to have cheated once
+may be differenced out of any later model -- its own input, which no honest bank needs
+hidden. A dropped bank whose *mask-key* shares fail leaves the same survivors, which the
+rule already allows. One case still halts training at a model: a sum that fails the
+sanity check (a bank masked garbage).
 A bank that masks garbage forces such a failure without being identifiable; excluding it
 would need zero-knowledge input proofs with cheater identification.
 
@@ -231,7 +246,11 @@ Threat model and limits
 Cost
 ----
 Exchanges: 2 per key epoch, 2 per instance (the request and the unmask), as before the
-hardening. Per instance and bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
+hardening; floors, evidence and failure proofs add none (an accusation rides in the
+refusal, a proof in the next request). Per key epoch and bank: ``m - 1`` X25519 key pairs
+(``m`` roster members) and one Ed25519 key pair; per instance one Ed25519 signature, and on
+the server one verification per participant. Per instance and bank: ``n - 1`` X25519
+agreements and ChaCha20 streams of
 ``8 d`` bytes (pairwise masks), ``n - 1`` AES-GCM decryptions and ``2 (n - 1)``
 commitment checks (received dealings), one X25519 key generation, two Shamir splits and
 ``n - 1`` AES-GCM encryptions (its dealing). Per key epoch and bank: ``n - 1`` Ed25519
