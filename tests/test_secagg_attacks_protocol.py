@@ -470,10 +470,11 @@ def test_low_order_encryption_key_is_refused_at_setup() -> None:
     replies = _advertise(fed, epoch_id)
     cheat = 99
     ident = fed.identities[cheat]
+    zeros = bytes(32 * len(NODES))  # a low-order key for every peer (and a signing key)
     replies[cheat] = {
         "name": ident.name,
-        "c-pk": bytes(32),
-        "signature": ident.sign(proto.advertisement(epoch_id, cheat, ident.name, bytes(32))),
+        "c-pk": zeros,
+        "signature": ident.sign(proto.advertisement(epoch_id, cheat, ident.name, zeros)),
     }
     kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
     assert cheat not in kept and "low-order" in refused[cheat]  # a server with the roster

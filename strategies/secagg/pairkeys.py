@@ -51,6 +51,12 @@ def new_pair_keys(peers: Sequence[str]) -> tuple[bytes, bytes]:
     )
 
 
+def blob_size_ok(blob: object, count: int) -> bool:
+    """Whether ``blob`` holds ``count`` keys and a verification key (a bank checks only the
+    one key it uses for low order, when it derives the pair's key)."""
+    return isinstance(blob, bytes) and len(blob) == (count + 1) * KEY_BYTES
+
+
 def valid_blob(blob: object, count: int | None = None) -> bool:
     """Whether ``blob`` is ``count`` (any number if None) usable public keys and a
     verification key."""

@@ -339,8 +339,8 @@ def client_share_keys(
         if member == me:
             enc_keys.append(b"")
             continue
-        if not pairkeys.valid_blob(c_pks[k], len(roster) - 1):
-            raise ProtocolError(f"node {member} sent a malformed or low-order key", culprit=member)
+        if not pairkeys.blob_size_ok(c_pks[k], len(roster) - 1):
+            raise ProtocolError(f"node {member} sent malformed keys", culprit=member)
         own_sk = pairkeys.key_for(state["c-sk"], roster, str(state["name"]), names[k])
         their_pk = pairkeys.key_for(c_pks[k], roster, names[k], str(state["name"]))
         try:  # a low-order key is refused here
