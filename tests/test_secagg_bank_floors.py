@@ -160,6 +160,19 @@ def test_plaintext_request_is_refused_by_a_deployed_bank(embedded, tmp_path, run
     reply = _ask(app, context, {**settings.to_config(), "pass": 1})
     assert reply.has_error(), f"plaintext reply: {_values(reply)[:3]}"
     assert "without secure aggregation" in reply.error.reason
+    # Smarter: a secure-aggregation record that is not a mask request is no cover either.
+    fake = Message(
+        RecordDict(
+            {
+                "config": ConfigRecord({**settings.to_config(), "pass": 1}),
+                "secagg": ConfigRecord({"phase": "unmask"}),
+            }
+        ),
+        dst_node_id=5,
+        message_type="query.moments",
+    )
+    fake.metadata.__dict__["_message_id"] = "m"
+    assert "without secure aggregation" in app(fake, context).error.reason
     # Data-free requests are still answered in the clear (the standardiser hand-over).
     hand_over = _ask(app, context, {"scaler-mean": [0.0], "scaler-std": [1.0], "pos-weight": 1.0},
                      "query.standardizer")  # fmt: skip
