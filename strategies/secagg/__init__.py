@@ -269,6 +269,7 @@ from .client_mod import (
     make_secagg_handler,
     secagg_mod,
 )
+from .floors import Floors
 from .identity import (
     Consortium,
     Identity,
@@ -298,6 +299,7 @@ __all__ = [
     "AggregationReport",
     "Bounds",
     "Consortium",
+    "Floors",
     "Identity",
     "IdentityError",
     "IdentityProvider",
