@@ -92,7 +92,9 @@ def federate(
             make_client_app(
                 simulation_mods(cfg, len(prepared.banks)),
                 identity_provider(bank_dir),
-                BankFloors.from_experiment(cfg, secagg_threshold(cfg, len(prepared.banks))),
+                BankFloors.from_experiment(
+                    cfg, secagg_threshold(cfg, len(prepared.banks)), len(prepared.banks)
+                ),
             ),
             len(prepared.banks),
             cfg.engine,

@@ -259,3 +259,62 @@ def test_protection_line_flags_reproducible_noise_and_floors_follow_the_config()
     )
     assert deployed.secagg.colluders == 1 and deployed.dp_mode == "central"
     assert not deployed.reproducible_noise and deployed.secagg.secure_aggregation
+
+
+def _central_chain(floors):
+    """The bank's chain for a ``train`` request under ``dp=central``: its floors, the
+    central-DP mod, and a stand-in training step (update 0.1 on one weight)."""
+    from fl_credit.bank.floors import floors_mod, floors_provider
+    from strategies.dp.central import central_dp_mod
+
+    def train(msg: Message, context: Context) -> Message:
+        w = msg.content["arrays"]["w"].numpy()
+        step = np.array([[0.1, 0.0, 0.0, 0.0]])
+        return Message(RecordDict({"arrays": ArrayRecord({"w": Array(w + step)})}), reply_to=msg)
+
+    mod = floors_mod(floors_provider(floors))
+    return lambda msg, context: mod(msg, context, lambda m, c: central_dp_mod(m, c, train))
+
+
+def _central_request(cfg, std: float, clip: float) -> Message:
+    from fl_credit.bank_settings import BankSettings
+
+    config = {
+        **BankSettings.from_experiment(cfg).to_config(),
+        "server-round": 1,
+        "dp-noise-std": std,
+        "dp-clip-norm": clip,
+    }
+    arrays = ArrayRecord({"w": Array(np.zeros((1, 4)))})
+    msg = Message(
+        RecordDict({"arrays": arrays, "config": ConfigRecord(config)}),
+        dst_node_id=5,
+        message_type="train",
+    )
+    msg.metadata.__dict__["_message_id"] = "m"
+    return msg
+
+
+def test_central_dp_noise_share_or_clip_below_the_floor_is_refused(running_node) -> None:
+    """Smarter than switching DP off: keep ``dp-mode=central`` and the epsilon, but send a
+    noise share of 0 (or a 100x clip norm). The bank's chain (floors, central-DP mod)
+    returned the exact update (0.1) before; the floors now hold the noise share and the
+    clip norm planned from the agreed configuration."""
+    from fl_credit.bank.floors import BankFloors
+    from fl_credit.privacy_accounting import central_dp_accountant
+
+    cfg = _cfg(mode="central", epsilon=4.0, clip_norm=1.0)
+    planned = central_dp_accountant(cfg, 3, 2)
+    floors = BankFloors.from_experiment(cfg, 2, num_banks=3)
+    assert floors.dp_min_noise_std == pytest.approx(planned.noise_std_share)
+    plain = dataclasses.replace(floors, secagg=Floors(secure_aggregation=False))
+    bank = _central_chain(plain)
+
+    def ask(std: float, clip: float = 1.0) -> Message:
+        context = Context(run_id=1, node_id=5, node_config={}, state=RecordDict(), run_config={})
+        return bank(_central_request(cfg, std, clip), context)
+
+    assert not ask(planned.noise_std_share).has_error()  # the agreed request is answered
+    for reply in (ask(0.0), ask(planned.noise_std_share, clip=100.0)):
+        assert reply.has_error(), f"exact update: {reply.content['arrays']['w'].numpy()}"
+        assert "below this bank's floor" in reply.error.reason

@@ -8,8 +8,9 @@ checks each request against them before anything reads its rows:
   ``mask`` request is refused (it would be answered in the clear);
 - the least threshold, the colluders ``c`` (``2 t > n + c``) and the fewest banks of any
   epoch or sum (:mod:`strategies.secagg.floors`);
-- DP required: a request whose ``dp-mode`` is not the bank's, or whose ``dp-epsilon``
-  exceeds the bank's, is refused;
+- DP required: a request whose ``dp-mode`` is not the bank's, whose ``dp-epsilon`` exceeds
+  the bank's, or (bank-level DP) whose noise share ``dp-noise-std`` is below or clip norm
+  ``dp-clip-norm`` above the bank's, is refused;
 - secret noise: whenever DP is on, the bank draws its noise from the OS's randomness,
   whatever the request says; reproducible (seeded) noise only when the bank itself opts in
   (``dp-reproducible-noise``, for studies; the run's ``protection:`` line then says the
@@ -47,6 +48,8 @@ NODE_MIN_BANKS = "secagg-min-banks"
 NODE_DP_MODE = "dp-required"
 NODE_DP_EPSILON = "dp-max-epsilon"
 NODE_REPRODUCIBLE = "dp-reproducible-noise"
+NODE_NOISE_STD = "dp-min-noise-std"
+NODE_CLIP = "dp-max-clip-norm"
 
 ANSWERED_IN_CLEAR = frozenset({"query.standardizer", "query.woe_table", "query.privacy"})
 """Requests whose replies hold nothing of the bank's rows (acknowledgements, counters)."""
@@ -55,6 +58,8 @@ SETTINGS_KEY = "config"
 DP_MODE = "dp-mode"
 DP_EPSILON = "dp-epsilon"
 SECRET_NOISE = "dp-secret-noise"
+NOISE_STD = "dp-noise-std"
+CLIP_NORM = "dp-clip-norm"
 
 
 @dataclass(frozen=True)
@@ -71,20 +76,35 @@ class BankFloors:
         Largest epsilon a request may ask for (0: no bound).
     reproducible_noise : bool
         Seed the DP noise from public values (studies only: not private).
+    dp_min_noise_std : float
+        Least per-bank noise share under bank-level DP (0: no bound).
+    dp_max_clip_norm : float
+        Largest update clip norm under bank-level DP (0: no bound).
     """
 
     secagg: Floors = field(default_factory=Floors)
     dp_mode: str = "off"
     dp_max_epsilon: float = 0.0
     reproducible_noise: bool = False
+    dp_min_noise_std: float = 0.0
+    dp_max_clip_norm: float = 0.0
 
     @classmethod
-    def from_experiment(cls, cfg: ExperimentConfig, threshold: int | None) -> BankFloors:
+    def from_experiment(
+        cls, cfg: ExperimentConfig, threshold: int | None, num_banks: int | None = None
+    ) -> BankFloors:
         """The floors every simulated bank holds for the agreed configuration ``cfg``.
 
-        ``threshold`` is the run's planned secure-aggregation threshold (None without).
+        ``threshold`` is the run's planned secure-aggregation threshold (None without);
+        with ``num_banks``, bank-level DP's planned noise share is a floor too.
         """
         secure = cfg.strategy.name == "secagg"
+        std, clip = 0.0, 0.0
+        if cfg.dp.mode == "central" and num_banks:
+            from fl_credit.privacy_accounting import central_dp_accountant
+
+            planned = central_dp_accountant(cfg, num_banks, threshold)
+            std, clip = planned.noise_std_share, planned.clip_norm
         return cls(
             secagg=Floors(
                 secure_aggregation=secure,
@@ -94,6 +114,8 @@ class BankFloors:
             dp_mode=cfg.dp.mode,
             dp_max_epsilon=float(cfg.dp.epsilon or 0.0) if cfg.dp.mode != "off" else 0.0,
             reproducible_noise=cfg.dp.reproducible_noise,
+            dp_min_noise_std=std,
+            dp_max_clip_norm=clip,
         )
 
     def refusal(self, msg: Message) -> str | None:
@@ -113,6 +135,23 @@ class BankFloors:
                 f"below this bank's floor: dp-epsilon {epsilon:g}, it allows at most "
                 f"{self.dp_max_epsilon:g}"
             )
+        return self._central_refusal(settings)
+
+    def _central_refusal(self, settings: ConfigRecord) -> str | None:
+        if self.dp_min_noise_std and NOISE_STD in settings:
+            std = float(settings[NOISE_STD])  # type: ignore[arg-type]
+            if not std >= self.dp_min_noise_std * (1 - 1e-9):
+                return (
+                    f"below this bank's floor: dp-noise-std {std:g}, it requires at least "
+                    f"{self.dp_min_noise_std:g}"
+                )
+        if self.dp_max_clip_norm and CLIP_NORM in settings:
+            clip = float(settings[CLIP_NORM])  # type: ignore[arg-type]
+            if not clip <= self.dp_max_clip_norm * (1 + 1e-9):
+                return (
+                    f"below this bank's floor: dp-clip-norm {clip:g}, it allows at most "
+                    f"{self.dp_max_clip_norm:g}"
+                )
         return None
 
     def with_own_noise(self, msg: Message) -> Message:
@@ -151,6 +190,8 @@ def floors_from_node_config(node_config: Mapping[str, object]) -> BankFloors:
             dp_mode=dp_mode,
             dp_max_epsilon=float(node_config.get(NODE_DP_EPSILON, 0.0)),  # type: ignore[arg-type]
             reproducible_noise=_flag(node_config.get(NODE_REPRODUCIBLE, False)),
+            dp_min_noise_std=float(node_config.get(NODE_NOISE_STD, 0.0)),  # type: ignore[arg-type]
+            dp_max_clip_norm=float(node_config.get(NODE_CLIP, 0.0)),  # type: ignore[arg-type]
         )
     except (TypeError, ValueError) as err:
         raise DataError(f"bad floor in --node-config: {err}") from None
