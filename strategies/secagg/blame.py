@@ -16,8 +16,9 @@ Revealing the pair's key shows only what the two banks of the pair sent each oth
 the lying one of them held already. If the liar does not collude with the server, the
 server gains one share per secret of the honest bank's dealings to the liar in this epoch:
 as if one more bank colluded, which the floors' ``t >= c + 2`` absorbs; the accuser itself
-re-keys (its key for the refused instance is spent). An accusation without evidence (a refusal naming a
-peer) frames no one: the refusing bank is merely left out, as if it dropped.
+re-keys (its key for the refused instance is spent). An accusation without evidence (a
+refusal naming a peer) frames no one: the refusing bank is merely left out, as if it
+dropped.
 
 A dealer whose self-mask shares turn out inconsistent only after the unmask cannot be
 caught before anyone reveals; the instance fails and the model is unchanged. Its signed
