@@ -39,7 +39,12 @@ def noise_contributors(message: Message) -> int:
 
 
 def noise_rng(settings: BankSettings, release: str, bank_key: str) -> np.random.Generator:
-    """Seeded in simulation (reproducible), from the OS in deployment (``dp-secret-noise``)."""
+    """From the OS's randomness, unless the bank itself opted into reproducible noise.
+
+    ``dp-secret-noise`` is set by the bank's floors (:mod:`fl_credit.bank.floors`), never
+    taken from the coordinator: seeded noise (seed, release, bank name: all public) can be
+    regenerated and removed by the coordinator, so it is for studies only.
+    """
     if settings.dp_secret_noise:
         return np.random.default_rng(secrets.randbits(64))
     digest = hashlib.sha256(f"release|{settings.seed}|{release}|{bank_key}".encode()).digest()

@@ -47,7 +47,7 @@ class BankSettings:
     dp_budget_woe: float = 0.1
     dp_woe_releases: int = 0
     dp_noise_std: float = 0.0
-    dp_secret_noise: bool = False
+    dp_secret_noise: bool = True
     total_rounds: int = 1
     bank_dir: str = ""
 
@@ -57,13 +57,14 @@ class BankSettings:
         cfg: ExperimentConfig,
         bank_dir: str = "",
         *,
-        secret_noise: bool = False,
+        secret_noise: bool = True,
         evaluation_releases: int = 0,
     ) -> BankSettings:
         """The settings every bank gets for experiment ``cfg``.
 
-        ``secret_noise`` draws DP noise from the OS's randomness instead of the run's seed:
-        required in deployment, where the server knows the seed and could remove seeded noise.
+        ``secret_noise`` draws DP noise from the OS's randomness instead of the run's seed
+        (the server knows the seed and could remove seeded noise). A bank does not take this
+        from the server: its own floors (:mod:`fl_credit.bank.floors`) overwrite it.
         ``evaluation_releases`` is how many federated evaluations of the banks' test rows the
         run makes (they are part of the privacy budget under ``dp=opacus``).
         """

@@ -506,22 +506,34 @@ def privacy(message: Message, context: Context) -> Message:
     return Message(content=content, reply_to=message)
 
 
-def make_client_app(extra_mods: list | None = None, identity_provider=None) -> ClientApp:
+def make_client_app(
+    extra_mods: list | None = None, identity_provider=None, floors=None
+) -> ClientApp:
     """The bank's ClientApp with its standard mods, around ``extra_mods`` (simulated faults).
 
     Mods, outermost first: error privacy (the coordinator learns only the kind of an error,
-    never its text), simulated faults, secure aggregation (masks the reply last, so it must
-    sit outside every mod that changes the plaintext), bank-level DP (clips and noises the
-    update). The last two are inert unless the server's message asks for them.
-    ``identity_provider`` gives the bank's secure-aggregation identity and roster (default:
-    from the node config, see :mod:`fl_credit.bank_identity`).
+    never its text), the bank's floors (refuse a request below them, impose the bank's own
+    noise randomness; :mod:`fl_credit.bank.floors`), simulated faults, secure aggregation
+    (masks the reply last, so it must sit outside every mod that changes the plaintext),
+    bank-level DP (clips and noises the update). The last two are inert unless the server's
+    message asks for them. ``identity_provider`` gives the bank's secure-aggregation
+    identity and roster (default: from the node config, see :mod:`fl_credit.bank_identity`);
+    ``floors`` (:class:`~fl_credit.bank.floors.BankFloors`) the simulated banks' floors from
+    the run's agreed configuration (default: each bank's node config).
     """
     from fl_credit import bank_identity
+    from fl_credit.bank.floors import floors_mod, floors_provider
     from strategies.dp.central import central_dp_mod
     from strategies.secagg import install_secagg, secagg_mod
 
-    client = ClientApp(mods=[private_errors_mod, *(extra_mods or []), secagg_mod, central_dp_mod])
-    install_secagg(client, identity_provider or bank_identity.identity_provider())
+    floors_of = floors_provider(floors)
+    mods = [private_errors_mod, floors_mod(floors_of), *(extra_mods or [])]
+    client = ClientApp(mods=[*mods, secagg_mod, central_dp_mod])
+    install_secagg(
+        client,
+        identity_provider or bank_identity.identity_provider(),
+        floors=lambda context: floors_of(context).secagg,
+    )
     for category, action, func in _HANDLERS:
         getattr(client, category)(action)(func)
     return client

@@ -113,6 +113,7 @@ class DPConfig:
     sample_rate: float = 0.1
     clip_norm: float = 1.0
     colluders: int = 0
+    reproducible_noise: bool = False
     budget: tuple[tuple[str, float], ...] = (
         ("statistics", 0.1),
         ("validation", 0.05),

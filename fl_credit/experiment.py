@@ -11,6 +11,7 @@ import torch
 
 from fl_credit import baselines, server_view
 from fl_credit.attacks import attack_metrics, attack_mods
+from fl_credit.bank.floors import BankFloors
 from fl_credit.bank_identity import identity_provider, write_identities
 from fl_credit.calibration import calibration_scores
 from fl_credit.client_app import make_client_app
@@ -88,7 +89,13 @@ def federate(
 
         run = simulate(
             server_main,
-            make_client_app(simulation_mods(cfg, len(prepared.banks)), identity_provider(bank_dir)),
+            make_client_app(
+                simulation_mods(cfg, len(prepared.banks)),
+                identity_provider(bank_dir),
+                BankFloors.from_experiment(
+                    cfg, secagg_threshold(cfg, len(prepared.banks)), len(prepared.banks)
+                ),
+            ),
             len(prepared.banks),
             cfg.engine,
         )

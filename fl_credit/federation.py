@@ -154,7 +154,7 @@ def run_federation(
     y_test: np.ndarray | None,
     bounds: FeatureBounds | None = None,
     bank_dir: str = "",
-    secret_noise: bool = False,
+    secret_noise: bool = True,
     consortium: str = "",
 ) -> FederationResult:
     """Run one federated experiment over the banks connected to ``grid``.
@@ -175,7 +175,7 @@ def run_federation(
     bank_dir : str
         Simulation only: the folder holding each simulated bank's file.
     secret_noise : bool
-        Banks draw DP noise from the OS instead of the seed (deployment).
+        Asks the banks for secret DP noise (default); each bank decides itself (its floors).
     consortium : str
         The banks' identity roster for secure aggregation (default: ``consortium.json`` in
         ``bank_dir``).

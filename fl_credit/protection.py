@@ -64,4 +64,9 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
         bound = f"bank-level DP, epsilon {cfg.dp.epsilon:g}"
     else:
         bound = "no DP: nothing bounds what the released model reveals about a borrower"
+    if cfg.dp.mode != "off" and cfg.dp.reproducible_noise:
+        bound += (
+            " -- NOT PRIVATE: dp.reproducible_noise seeds the noise from public values, so "
+            "the coordinator can regenerate and remove it"
+        )
     return f"protection: {seen}; {bound}"

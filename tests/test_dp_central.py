@@ -154,14 +154,17 @@ def test_noise_share_has_the_requested_std():
 
 
 def test_seeded_noise_repeats_per_bank_and_secret_noise_does_not():
+    """Noise is secret unless the bank opts into seeded noise (``dp-secret-noise`` false)."""
     zero = {k: np.zeros_like(v) for k, v in GLOBAL.items()}
+    seeded = {"dp-secret-noise": False}
 
     def noise(partition: int, **extra) -> np.ndarray:
         message = make_message(GLOBAL, central_config(1.0, 0.5, **extra))
         return reply_update(central_dp_mod(message, make_context(partition), trainer(zero)))
 
-    assert np.array_equal(noise(0), noise(0))
-    assert not np.allclose(noise(0), noise(1))
+    assert np.array_equal(noise(0, **seeded), noise(0, **seeded))
+    assert not np.allclose(noise(0, **seeded), noise(1, **seeded))
+    assert not np.allclose(noise(0), noise(0))  # the default: secret
     assert not np.allclose(
         noise(0, **{"dp-secret-noise": True}), noise(0, **{"dp-secret-noise": True})
     )

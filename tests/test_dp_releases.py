@@ -130,7 +130,12 @@ def test_a_bank_refuses_a_statistics_release_beyond_its_plan(embedded, tmp_path)
     context = Context(
         run_id=1, node_id=5, node_config={"partition-id": 0}, state=RecordDict(), run_config={}
     )
-    app = client_app.make_client_app()
+    from fl_credit.bank.floors import BankFloors
+    from strategies.secagg.floors import Floors
+
+    # A bank of a plaintext (fedavg) consortium that requires DP: the request is answered.
+    plain = BankFloors(secagg=Floors(secure_aggregation=False), dp_mode="opacus")
+    app = client_app.make_client_app(floors=plain)
 
     def ask() -> Message:
         message = Message(

@@ -277,6 +277,7 @@ def test_plain_newton_under_flower_start_stops_sending_and_equals_the_secure_run
     standardiser and class weight, the plain sums give the secure run's coefficients up to
     the fixed-point rounding of the secure sums (2^-31 per bank and value, i.e. about 1e-9 on
     gradient sums whose Hessian has eigenvalues of at least l2 * N = 63)."""
+    from fl_credit.bank.floors import BankFloors
     from fl_credit.bank_settings import BankSettings
     from fl_credit.client_app import make_client_app
     from fl_credit.data.prepare import write_bank_files
@@ -312,7 +313,8 @@ def test_plain_newton_under_flower_start_stops_sending_and_equals_the_secure_run
 
     with tempfile.TemporaryDirectory() as bank_dir:
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
-        run = simulate(server_main, make_client_app(), len(prepared.banks), cfg.engine)
+        app = make_client_app(floors=BankFloors.from_experiment(cfg, None))  # plain fedavg
+        run = simulate(server_main, app, len(prepared.banks), cfg.engine)
     strategy, result, sent = run.result
     assert type(strategy).__name__ == "FedNewton"
     assert strategy.converged_round is not None and strategy.converged_round < rounds

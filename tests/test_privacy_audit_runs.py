@@ -56,6 +56,7 @@ def secagg_dp_run(tmp_path_factory):
         "dp=opacus",
         "dp.epsilon=8",
         "dp.accountant=rdp",
+        "dp.reproducible_noise=true",  # the audit replays each colluder's noise from its seed
     )
 
 

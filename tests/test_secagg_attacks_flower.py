@@ -24,10 +24,12 @@ from strategies.secagg import (
     SecureAggregator,
     dropout_mod,
     install_secagg,
+    pairkeys,
     secagg_mod,
 )
+from strategies.secagg.blame import failure_proof
 from strategies.secagg.inprocess import InProcessGrid, partition_identities, simulated_identities
-from strategies.secagg.records import MASKED_ARRAY, MASKED_KEY, SECAGG_KEY
+from strategies.secagg.records import MASKED_ARRAY, MASKED_KEY, SECAGG_KEY, load_state
 from strategies.secagg.vector import Bounds
 
 N = 5
@@ -374,21 +376,83 @@ def test_lying_survivor_is_blamed_and_the_round_still_aggregates() -> None:
     np.testing.assert_allclose(model, after_one + honest_average(after_one, rest), atol=1e-4)
 
 
-def test_inconsistent_dealing_is_blamed_but_halts_training_at_that_model(
+def test_missigned_dealing_is_blamed_at_receipt_without_losing_a_round(
     flwr_log: list[str],
 ) -> None:
-    """A wrong seed commitment is only caught after the unmask: the round fails and the
-    dealer is blamed and excluded. The banks have then revealed at that model, so the
-    differencing rule refuses the same model with other banks: training stops there
-    (documented limitation; statistics and later models are unaffected)."""
+    """A seed commitment changed after signing fails the dealer's epoch signature: the
+    server blames it on receipt, before anyone reveals, and the round goes on without it."""
     cheat = 2
     bad = field_mod(cheat, "seed-commit", lambda _: bytes(32), rounds={1})
     strat, grid, _ = run([bad, secagg_mod], rounds=3)
     node = grid.node_ids[cheat]
-    assert [r.ok for r in strat.reports] == [True, False, False]
-    assert node in strat.reports[1].blamed and "inconsistent" in strat.reports[1].reason
-    assert node not in strat.reports[2].participants
-    assert all("already revealed" in r for r in strat.reports[2].rejected.values())
+    assert [r.ok for r in strat.reports] == [True, True, True]
+    assert node in strat.reports[0].blamed and "signed" in strat.reports[0].blamed[node]
+    assert node not in strat.reports[1].participants
+
+
+def signed_bad_seed(pid: int, server_round: int) -> Mod:
+    """Bank ``pid`` commits to a seed its shares do not give, and signs that commitment."""
+
+    def _mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        reply = call_next(msg, context)
+        hit = int(context.node_config["partition-id"]) == pid and _round(msg) == server_round
+        if not hit or reply.has_error() or SECAGG_KEY not in reply.content.config_records:
+            return reply
+        rec = reply.content.config_records[SECAGG_KEY]
+        st = load_state(context)
+        rec["seed-commit"] = bytes(32)
+        signed = pairkeys.dealing_digest(
+            st["epoch"], st["key-seq"], st["node-id"], st["threshold"], st["members"], rec
+        )
+        rec["dealing-sig"] = pairkeys.sign_dealing(st["c-sk"], signed)
+        return reply
+
+    return _mod
+
+
+def test_a_dealer_with_inconsistent_shares_cannot_halt_training() -> None:
+    """Before: its seed commitment failed only after the unmask, the model stayed unchanged
+    and the honest banks refused it with the other four for good ("already revealed").
+    Now the server shows them the dealer's signed dealing and t revealed shares
+    (:func:`strategies.secagg.blame.failure_proof`); they accept the same model without it."""
+    cheat = 2
+    strat, grid, model = run([signed_bad_seed(cheat, 1), secagg_mod], rounds=3)
+    node = grid.node_ids[cheat]
+    assert [r.ok for r in strat.reports] == [True, False, True], strat.reports[2].reason
+    assert node in strat.reports[1].blamed and node not in strat.reports[2].participants
+    after_one = honest_average(np.zeros(DIM), list(range(N)))
+    rest = [p for p in range(N) if p != cheat]
+    np.testing.assert_allclose(model, after_one + honest_average(after_one, rest), atol=1e-4)
+
+
+def test_a_proof_against_an_honest_bank_does_not_excuse_it() -> None:
+    """Smarter coordinator: train at w with all five, then at w without the victim, with a
+    'proof' built from an instance where the victim's shares were consistent (or with
+    garbage): the banks refuse, the victim's update stays hidden."""
+    grid = InProcessGrid(make_app([secagg_mod]), N)
+    agg = SecureAggregator(threshold=3, consortium=CONSORTIUM)
+    nodes, victim = grid.get_node_ids(), grid.node_ids[2]
+    unmasked: dict = {}
+    opened: list = []
+    exchange, begin = agg._exchange, agg.begin
+
+    def keep(*args):  # the server keeps the unmask replies it gets
+        out = exchange(*args)
+        unmasked.update(out[0])
+        return out
+
+    agg._exchange = keep
+    agg.begin = lambda *a, **k: opened.append(begin(*a, **k)) or opened[-1]
+    model = np.full(DIM, 0.3)
+    first, _ = train_once(agg, grid, nodes, model)
+    assert first is not None
+    proof = failure_proof(opened[0].instance, victim, unmasked)
+    assert proof is not None  # well-formed and signed, but the shares are consistent
+    for forged in (proof, "{not json"):
+        agg.proofs = {victim: forged}
+        again, report = train_once(agg, grid, [n for n in nodes if n != victim], model)
+        assert again is None
+        assert all("already revealed" in r for r in report.rejected.values())
 
 
 # --- 9. threshold floor ------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.secagg import SecureAggregator
+from strategies.secagg import SecureAggregator, pairkeys
 from strategies.secagg import protocol as proto
+from strategies.secagg.blame import judge
 from strategies.secagg.identity import generate_identity, make_consortium
 from strategies.secagg.inprocess import LocalFederation
 from strategies.secagg.keys import encrypt, generate_keypair, public_key_of
@@ -230,7 +231,9 @@ def test_fresh_server_key_for_a_peer_does_not_authenticate() -> None:
 
 def _advertise(fed: LocalFederation, epoch_id: str) -> dict[int, dict]:
     return {
-        n: proto.client_advertise(fed.states[n], n, {"epoch": epoch_id}, fed.identities[n])
+        n: proto.client_advertise(
+            fed.states[n], n, {"epoch": epoch_id}, fed.identities[n], fed.consortium.members
+        )
         for n in NODES
     }
 
@@ -295,7 +298,7 @@ def test_duplicate_bank_name_is_refused_by_the_server() -> None:
     epoch_id = proto.ServerEpoch.new_id()
     replies = _advertise(fed, epoch_id)
     ident = fed.identities[3]
-    c_pk = generate_keypair()[1]
+    c_pk = b"".join(generate_keypair()[1] for _ in range(len(NODES)))  # per peer + signing
     replies[99] = {  # a second node signing as bank 3 (with bank 3's own key)
         "name": ident.name,
         "c-pk": c_pk,
@@ -409,6 +412,11 @@ def test_inconsistent_dealing_is_blamed_on_the_dealer() -> None:
     cheat = 99
     inst, replies = fed.mask({n: _zeros() for n in NODES}, BOUNDS)
     replies[cheat]["seed-commit"] = bytes(32)  # commits to a seed it did not share
+    st = fed.states[cheat]  # ... and signs that commitment (else it is caught on receipt)
+    signed = pairkeys.dealing_digest(
+        st["epoch"], st["key-seq"], cheat, st["threshold"], st["members"], replies[cheat]
+    )
+    replies[cheat]["dealing-sig"] = pairkeys.sign_dealing(st["c-sk"], signed)
     _collect(inst, replies)
     inst2, replies2 = fed.mask({n: np.full(D, 1, np.uint64) for n in NODES}, BOUNDS)
     _collect(inst2, replies2)
@@ -436,7 +444,10 @@ def test_bad_dealing_is_refused_before_anyone_masks() -> None:
         if n != cheat:
             with pytest.raises(proto.ProtocolError) as err:
                 proto.client_mask(fed.states[n], n, nxt.mask_request(n), _zeros())
-            assert err.value.culprit == cheat and f"[accuse {cheat}]" in err.value.reason()
+            assert err.value.culprit == cheat and f"[accuse {cheat} evidence " in err.value.reason()
+            # The evidence (the holder's key for the pair) convicts the dealer, checkably.
+            evidence = proto.evidence_in(err.value.reason())
+            assert judge(nxt, n, cheat, evidence, fed.consortium.members) == cheat
 
 
 def test_low_order_keys_are_rejected_on_receipt() -> None:
@@ -459,10 +470,11 @@ def test_low_order_encryption_key_is_refused_at_setup() -> None:
     replies = _advertise(fed, epoch_id)
     cheat = 99
     ident = fed.identities[cheat]
+    zeros = bytes(32 * len(NODES))  # a low-order key for every peer (and a signing key)
     replies[cheat] = {
         "name": ident.name,
-        "c-pk": bytes(32),
-        "signature": ident.sign(proto.advertisement(epoch_id, cheat, ident.name, bytes(32))),
+        "c-pk": zeros,
+        "signature": ident.sign(proto.advertisement(epoch_id, cheat, ident.name, zeros)),
     }
     kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
     assert cheat not in kept and "low-order" in refused[cheat]  # a server with the roster

@@ -140,8 +140,8 @@ def test_reply_holds_only_masked_vector_and_ciphertexts() -> None:
     fed = _fed()
     _, replies = fed.mask(_plains(NODES), BOUNDS)
     reply = replies[3]
-    fields = {"masked", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "view"}
-    assert set(reply) == fields
+    public = {"mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "dealing-sig", "view"}
+    assert set(reply) == {"masked", *public}
     assert all(len(ct) in (0, proto.CT_BYTES) for ct in reply["cts"])
     assert all(len(c) == proto.COMMIT_BYTES for c in reply["key-commits"] + reply["b-commits"])
 

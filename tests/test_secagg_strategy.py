@@ -266,7 +266,9 @@ def test_server_receives_only_masked_data() -> None:
     train_replies = [(n, r) for t, n, r in grid.log if t == "train"]
     assert len(train_replies) == N_BANKS
     # "view": the hash of the request the bank received, bound into its masks
-    allowed = {"layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "view"}
+    allowed = {
+        "layout", "mask-pk", "cts", "key-commits", "b-commits", "seed-commit", "view", "dealing-sig"
+    }
     for node, reply in train_replies:
         assert set(reply.content.keys()) == {SECAGG_KEY, MASKED_KEY}
         assert set(reply.content[SECAGG_KEY].keys()) == allowed

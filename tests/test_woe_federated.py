@@ -261,7 +261,11 @@ def bank_zero(embedded, tmp_path, monkeypatch):
         [scaler.mean, scaler.std, np.array([18.0])]
     )
     settings = BankSettings.from_experiment(cfg, bank_dir=str(tmp_path))
-    return prepared, scaler, settings, context, client_app.make_client_app()
+    from fl_credit.bank.floors import BankFloors
+    from strategies.secagg.floors import Floors
+
+    plain = BankFloors(secagg=Floors(secure_aggregation=False))  # the grid check alone
+    return prepared, scaler, settings, context, client_app.make_client_app(floors=plain)
 
 
 def ask_counts(app, context, settings, edges):

@@ -16,6 +16,7 @@ Channels (``c`` = the federation's class weight, ``n`` rows, ``n_1`` defaults):
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -120,7 +121,10 @@ class _Request:
 
 def own_reply(known: RoundOne, bank: BankData, name: str, threshold: int | None) -> np.ndarray:
     """A bank's own moments reply, as it sent it: exact, or under ``dp=opacus`` its noised
-    release (the bank's own code and seed: a colluding bank knows its noise share)."""
+    release (the bank's own code and seed: a colluding bank knows its noise share). The
+    replay draws the seeded noise, so it matches only runs whose banks opted into
+    reproducible noise (``dp.reproducible_noise``); with secret noise only the bank itself
+    knows its share."""
     if known.moments_exact:
         return moments_of(bank.x_train, bank.y_train)
     from flwr.app import ConfigRecord, Context, RecordDict
@@ -141,7 +145,7 @@ def own_reply(known: RoundOne, bank: BankData, name: str, threshold: int | None)
         sensitivity=private_moments_sensitivity(bounds),
         message=_Request(content),
         context=Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
-        settings=BankSettings.from_config(config),
+        settings=replace(BankSettings.from_config(config), dp_secret_noise=False),
         n_rows=len(bank.y_train),
         bank_key=name,
     )

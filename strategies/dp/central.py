@@ -41,9 +41,11 @@ With few banks the noise dominates: at t = 3, epsilon 4 over 20 rounds needs sig
 the averaged update carries noise of norm about ``5.2 * C * sqrt(d) / 3`` against a signal of
 norm at most ``C``. Bank-level DP pays off with many banks, not three.
 
-Randomness. By default the noise is seeded from ``seed``, ``server-round``, the bank's own
-count of noised rounds and its identity (reproducible simulations); a server that knows these
-could remove the noise, so set ``dp-secret-noise`` to true in a deployment (fresh OS entropy).
+Randomness. By default the noise is secret (fresh OS entropy). Only when ``dp-secret-noise``
+is false is it seeded from ``seed``, ``server-round``, the bank's own count of noised rounds
+and its identity (reproducible studies): a server that knows these can remove the noise, so a
+bank decides this itself (``fl_credit.bank.floors`` overwrites the key with the bank's own
+choice before this mod reads it).
 
 The mod sends only ``num-examples`` in the reply's metrics: other metrics (losses) are
 computed from the bank's data, are not covered by the noise and would bypass secure
@@ -58,7 +60,7 @@ Message ConfigRecord (``"config"``) keys read by :func:`central_dp_mod`; ``dp-mo
 - ``seed`` (int), ``server-round`` (int): seed the noise when it is not secret;
 - ``dp-noise-std`` (float): per-bank noise std share s, from
   :attr:`CentralDPAccountant.noise_std_share`;
-- ``dp-secret-noise`` (bool, optional, default false).
+- ``dp-secret-noise`` (bool, optional, default true).
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def _is_central_train(message: Message) -> bool:
 
 
 def _noise_rng(config: ConfigRecord, context: Context) -> np.random.Generator:
-    if bool(config.get(KEY_SECRET_NOISE, False)):
+    if bool(config.get(KEY_SECRET_NOISE, True)):
         return np.random.default_rng()
     bank = context.node_config.get("partition-id", context.node_config.get("data-path"))
     record = context.state.config_records.get(STATE_KEY)

@@ -24,14 +24,14 @@ taken, as in Opacus: the gradient sum is zero (a zero loss, no NaN), the optimiz
 noise, and the accountant counts the step. Skipping the update would reveal that the batch
 was empty, which the subsampled-Gaussian analysis does not cover.
 
-Randomness. Batches come from a numpy generator and noise from a torch generator, both
-seeded from ``(seed, server_round, rounds done, bank_key, n_rows)``: a run is
-reproducible, no round reuses another's noise, and the process-global torch RNG is neither
-used nor changed. Reproducible noise is a research
-convenience: the server sends the seed, so a curious server that knows ``bank_key`` could
-regenerate the noise and the sampled rows. In a deployment pass ``secret_noise=True`` (fresh
-OS entropy, never stored). Opacus's own ``secure_mode`` (a CSPRNG and floating-point attack
-hardening) needs ``torchcsprng``, which is not installed here.
+Randomness. Batches come from a numpy generator and noise from a torch generator, seeded
+from fresh OS entropy (``secret_noise=True``, never stored) or, for reproducible studies
+only, from ``(seed, server_round, rounds done, bank_key, n_rows)``: the server knows the
+seed, the bank names and the row counts (public weights), so it could regenerate seeded
+noise and the sampled rows. The process-global torch RNG is neither used nor changed. The
+bank's ClientApp decides which (its floors), never the server. Opacus's own
+``secure_mode`` (a CSPRNG and floating-point attack hardening) needs ``torchcsprng``, which
+is not installed here.
 
 Not covered by the guarantee: metrics the caller sends in clear (the training loss returned
 here is computed on the sampled rows) and SMOTE's synthetic rows (the configuration refuses

@@ -36,17 +36,46 @@ signatures Ed25519, all from ``cryptography``.
 
 Key epochs and identities (issue 9.3)
 -------------------------------------
-A key epoch takes 2 exchanges. *advertise*: each bank makes an X25519 encryption key pair
-and signs ``(epoch id, node id, bank name, encryption public key)`` with its long-term
-Ed25519 identity. *share_keys*: the server relays every advertisement; each bank verifies
+A key epoch takes 2 exchanges. *advertise*: each bank makes one X25519 encryption key pair
+per other member of its roster (:mod:`.pairkeys`) and signs ``(epoch id, node id, bank
+name, encryption public keys)`` with its long-term Ed25519 identity. The pair ``(i, j)``
+derives its AES key from ``i``'s key for ``j`` and ``j``'s key for ``i``, so revealing one
+bank's key for one peer opens that pair's channel only (the evidence of an accusation,
+below). The advertisement also carries a one-epoch Ed25519 key with which the bank signs
+each of its dealings (instance, threshold, members, mask key, commitments); the server
+checks that signature on receipt and blames a dealing that fails it.
+*share_keys*: the server relays every advertisement; each bank verifies
 each signature against the roster it holds locally (never taken from the server), refuses
-a name twice, a key seen before in the run, a low-order key, an epoch of fewer than 3
-banks or a minority threshold, derives the pairwise AES keys (HKDF, label = epoch and the
+a name twice, a key seen before in the run, a low-order key, and an epoch or threshold
+below its own floors (next section), derives the pairwise AES keys (HKDF, label = epoch and the
 pair) and answers with its dealing for the epoch's first instance. A server holding the
 roster (recommended) drops forged advertisements itself and blames their sender. Signing
 the encryption keys suffices: every later key is authenticated by the pairwise AEAD keys
 derived from them, so a server that substitutes or replays keys (man in the middle) is
 refused; an advertisement from another epoch or node fails its signature.
+
+Bank-side floors (:mod:`.floors`)
+---------------------------------
+The server chooses the threshold, the banks of each epoch and of each sum, and whether a
+request is masked at all; a bank checks each such choice against its own configuration
+(``install_secagg(..., floors=...)``: the node config in a deployment, the run's agreed
+configuration in a simulation), never against a request field:
+
+- the threshold must satisfy ``2 t > n + c`` for an epoch of ``n`` banks, ``c`` the
+  colluders the bank declares, and be at least its ``min_threshold`` (and a majority);
+- an epoch, a sum's participants and an unmask's survivors must hold at least
+  ``max(3, min_banks, c + 2)`` banks, so that at least two honest inputs remain in every
+  sum once ``c`` colluders subtract theirs (an epoch of {victim, colluder, colluder} gave
+  the victim's input exactly before);
+- with ``secure_aggregation`` required, a data-dependent request without a ``mask``
+  request is refused instead of being answered in the clear (the app lists its data-free
+  messages: acknowledgements, public counters).
+
+The server may raise any of these (a larger threshold or epoch), never lower them; a
+request below a floor is refused with one WARNING line in the bank's log. A threshold
+above ``n`` or one that no dropout can meet only stops the run; it reveals nothing.
+Floors bound what a *declared* number of colluders learns: more colluders than a bank
+declares get what ``2 t <= n + c`` allows (see the bound below).
 
 One-time mask keys bound to their instance (issue 9.1, 9.2)
 -----------------------------------------------------------
@@ -114,12 +143,19 @@ training); the server checks every revealed share against the same commitment. H
 - the first ``t`` verified shares decide a secret; if they do not reconstruct the
   committed seed or key, the dealer committed to inconsistent shares and is blamed (every
   accepted share is the dealer's own, so no consistency check over further shares is
-  needed);
-- a dealing that does not open or fails its commitments makes its holders refuse the
-  request naming the dealer; a dealer named by at least ``p - max(t, 3) + 1`` of the ``p``
-  participants -- enough to stall the instance alone -- is blamed (at most ``p - max(t,
-  3)`` colluding banks cannot frame an honest one; fewer accusers leave the instance to
-  proceed without them);
+  needed); its signed dealing and those shares are a proof anyone can check
+  (:func:`.blame.failure_proof`, used for liveness below);
+- a dealing that does not open or fails its commitments makes its holder refuse the
+  request, naming the dealer and attaching *evidence*: its secret key for the pair
+  (:mod:`.blame`). The server -- or anyone with the two signed advertisements and the
+  dealing -- checks that the key is the accuser's advertised key for the dealer, derives
+  the pair's AES key, opens the dealer's ciphertext and checks the share commitments: the
+  dealer is blamed if that fails, the accuser if it succeeds (a false accusation). An
+  accusation without evidence, or whose key is not the advertised one, is ignored: the
+  refusing bank is merely dropped from the instance. Revealing the pair's key shows the
+  server only what the two banks sent each other, which the lying one of them held
+  already. So one malicious bank can no longer get an honest one excluded (with 3 banks
+  one refusal naming an honest bank did before);
 - a low-order, reused or duplicate mask key, or a malformed reply, blames its sender at
   receipt; the instance goes on without it (treated as dropped).
 
@@ -225,14 +261,26 @@ close to honest update sizes. Before the hardening one raw value moved the model
 Liveness
 --------
 Blame restores progress when the culprit is caught before anyone reveals (forged
-advertisement, bad dealing, low-order or reused key) or its misbehaviour does not stop the
-unmask (a lying survivor). An instance that fails *after* the unmask (a dealer's
-inconsistent shares, or a sum that fails the sanity check) leaves the model unchanged, and
-the differencing rule then refuses that model with other survivors: training halts there.
+advertisement, bad dealing, low-order or reused key, a false accusation) or its
+misbehaviour does not stop the unmask (a lying survivor): the run goes on with the other
+banks while the floors allow. Statistics are pinned at the first query a bank *unmasks*,
+so a first query spoiled by a refusing bank is retried without it. An instance that fails
+*after* the unmask leaves the model unchanged, and the differencing rule refuses that
+model with other survivors -- unless the server shows each bank a *failure proof* for the
+missing ones: a survivor whose self-mask shares do not reconstruct its signed seed
+commitment is proven by its signed advertisement and dealing plus ``t`` revealed shares
+matching their signed commitments. Each bank checks the proof against its own roster
+(:func:`.blame.excused`) and then answers the same model without that bank. This is safe:
+either the server could not remove the cheater's self mask (the failed sum showed
+nothing), or the cheater gave it its seed, and then the difference of the two sums is the
+cheater's own input; an honest bank never signs inconsistent shares, so it can never be
+left out this way. A proof is not bound to the model: a bank proven to have cheated once
+may be differenced out of any later model -- its own input, which no honest bank needs
+hidden. A dropped bank whose *mask-key* shares fail leaves the same survivors, which the
+rule already allows. One case still halts training at a model: a sum that fails the
+sanity check (a bank masked garbage).
 A bank that masks garbage forces such a failure without being identifiable; excluding it
-would need zero-knowledge input proofs with cheater identification. A dealer that deals
-bad shares to fewer than the blame quorum keeps those banks out of every instance (they
-refuse and re-key) without stalling the rest.
+would need zero-knowledge input proofs with cheater identification.
 
 Threat model and limits
 -----------------------
@@ -243,10 +291,12 @@ Threat model and limits
   public layout, participants and survivors, the total clipped count; plus, once per bank
   that drops out (or is claimed dropped) between two training rounds, that bank's last
   training reply (bounded by DP only).
-- Up to ``c`` banks colluding with the server, ``t > (n + c) / 2``: additionally their own
-  inputs, so the sum of the honest banks.
+- Up to ``c`` banks colluding with the server, ``c`` declared in every honest bank's floors
+  (which enforce ``t > (n + c) / 2`` and at least ``c + 2`` banks per sum): additionally
+  their own inputs, so the sum of at least two honest banks.
 - A malicious bank: can poison within the bound above, or stall (see Liveness); learns the
-  released aggregates (with 2 banks that is the other's input, hence the minimum of 3).
+  released aggregates (with 2 banks that is the other's input, hence the minimum of 3);
+  cannot get an honest bank blamed (accusations need evidence).
 - Out of scope: a compromised bank identity key (roster distribution is the enrolment's
   job), traffic analysis, the plaintext messages the integrator sends outside this module
   (e.g. federated evaluation with ``secure_evaluate=False``), the released model itself
@@ -255,8 +305,12 @@ Threat model and limits
 Cost
 ----
 Exchanges: 2 per key epoch, 2 per instance (the request and the unmask), as before the
-hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply. Per
-instance and bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
+hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply;
+floors, evidence and failure proofs add none (an accusation rides in the refusal, a proof in
+the next request). Per key epoch and bank: ``m - 1`` X25519 key pairs (``m`` roster
+members) and one Ed25519 key pair; per instance one Ed25519 signature, and on the server
+one verification per participant. Per instance and bank: ``n - 1`` X25519 agreements and
+ChaCha20 streams of
 ``8 d`` bytes (pairwise masks), ``n - 1`` AES-GCM decryptions and ``2 (n - 1)``
 commitment checks (received dealings), one X25519 key generation, two Shamir splits and
 ``n - 1`` AES-GCM encryptions (its dealing). Per key epoch and bank: ``n - 1`` Ed25519
@@ -275,6 +329,7 @@ from .client_mod import (
     make_secagg_handler,
     secagg_mod,
 )
+from .floors import Floors
 from .identity import (
     Consortium,
     Identity,
@@ -304,6 +359,7 @@ __all__ = [
     "AggregationReport",
     "Bounds",
     "Consortium",
+    "Floors",
     "Identity",
     "IdentityError",
     "IdentityProvider",

@@ -31,7 +31,8 @@ from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import log
 from flwr.common.constant import ErrorCode
 
-from . import policy
+from . import blame, policy
+from . import floors as bank_floors
 from .identity import Consortium, Identity, IdentityError, check_identity
 from .protocol import (
     MaskRequest,
@@ -133,8 +134,10 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     arrays_key = str(request.get("arrays-key", "arrays"))
     try:
         view = request_view(msg.metadata.message_type, msg.content, request, SECAGG_KEY)
+        excused = blame.excused(list(request.get("excuse-proofs", [])), state)
         # Refuse before training; the model is checked once the app declared what it used.
-        req = MaskRequest.parse(state, me, request, kind, None)
+        req = MaskRequest.parse(state, me, request, kind, None, excused)
+        bank_floors.check_recorded(state, len(req.participants), "participants")
         mode = str(request["mode"])
         bounds = Bounds(
             value_range=float(request["value-range"]),
@@ -163,7 +166,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     if kind in policy.ONCE_PER_MODEL_KINDS:
         model = declared or request_models_digest(msg.content, (SECAGG_KEY,))
     try:
-        policy.check(state, kind, model, req.names)
+        policy.check(state, kind, model, req.names, excused=req.excused)
     except policy.PolicyError as err:
         return _refuse(msg, str(err))
     try:
@@ -194,7 +197,10 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
 
 
 def make_secagg_handler(
-    identity_provider: IdentityProvider, *, allow_secret_weights: bool = False
+    identity_provider: IdentityProvider,
+    *,
+    allow_secret_weights: bool = False,
+    floors: bank_floors.FloorsProvider | None = None,
 ) -> Callable[[Message, Context], Message]:
     """The handler of ``query.secagg_{advertise,share_keys,unmask}`` for this bank.
 
@@ -206,7 +212,11 @@ def make_secagg_handler(
     allow_secret_weights : bool (default: False)
         Whether this bank accepts ``weights="secret"`` instances (its own example count
         as weight, inside the masked vector) instead of its registered public weight.
+    floors : callable, optional
+        ``context -> Floors`` from the bank's own configuration (:mod:`.floors`); default
+        :func:`~.floors.default_floors`.
     """
+    floors_of = floors or bank_floors.default_floors
 
     def handler(msg: Message, context: Context) -> Message:
         action = msg.metadata.message_type.partition(".")[2]
@@ -217,16 +227,19 @@ def make_secagg_handler(
         state = load_state(context)
         try:
             if action == UNMASK:
+                bank_floors.check_recorded(state, len(request["survivors"]), "survivors")
                 reply: dict[str, Any] = client_unmask(state, me, request)
             else:
                 identity, consortium = identity_provider(context)
                 check_identity(identity, consortium)
                 if action == ADVERTISE:
-                    reply = client_advertise(state, me, request, identity)
+                    reply = client_advertise(state, me, request, identity, consortium.members)
                     state[ALLOW_SECRET_KEY] = bool(allow_secret_weights)
                 else:
                     assert action == SHARE_KEYS
+                    bank_floors.admit_epoch(state, floors_of(context), request)
                     reply = client_share_keys(state, me, request, consortium)
+                    blame.remember_roster(state, consortium)
         except ProtocolError as err:
             return _refuse(msg, err.reason())
         except (IdentityError, KeyError, ValueError, TypeError) as err:
@@ -242,6 +255,7 @@ def install_secagg(
     identity_provider: IdentityProvider,
     *,
     allow_secret_weights: bool = False,
+    floors: bank_floors.FloorsProvider | None = None,
 ) -> ClientApp:
     """Register the secagg query actions of ``app`` (:func:`make_secagg_handler`).
 
@@ -256,8 +270,12 @@ def install_secagg(
         ``context -> (Identity, Consortium)`` (see :mod:`.identity`).
     allow_secret_weights : bool (default: False)
         Accept secret weights when the server asks for them (see :class:`SecAggFedAvg`).
+    floors : callable, optional
+        ``context -> Floors``: the bank's own floors (:mod:`.floors`).
     """
-    handler = make_secagg_handler(identity_provider, allow_secret_weights=allow_secret_weights)
+    handler = make_secagg_handler(
+        identity_provider, allow_secret_weights=allow_secret_weights, floors=floors
+    )
     for action in ACTIONS:
         app.query(action)(handler)
     return app

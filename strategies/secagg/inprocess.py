@@ -99,7 +99,11 @@ class LocalFederation:
         epoch_id = ServerEpoch.new_id()
         adv = {
             n: client_advertise(
-                self.states[n], n, ServerEpoch.advertise_request(epoch_id), self.identities[n]
+                self.states[n],
+                n,
+                ServerEpoch.advertise_request(epoch_id),
+                self.identities[n],
+                self.consortium.members,
             )
             for n in nodes
         }

@@ -17,12 +17,15 @@ evaluation; ``train``; ``evaluate``):
   never shrinks between kinds (statistics over all banks, then a first training round
   without one of them, is refused).
 - ``query`` instances are also *pinned*: answered only over the banks of the bank's first
-  such instance, and a claimed dropout in one is refused at the unmask.
+  such instance that it unmasked (pinned at the reveal: an instance never unmasked revealed
+  nothing, so a first query that a bank spoiled by refusing can be retried without it), and
+  a claimed dropout in one is refused at the unmask.
 - ``train`` and ``evaluate`` instances carry a model: a bank reveals an aggregate at a given
-  model only once, or again with the very same survivors. The model is the digest of what
-  the handler used (:mod:`.view`), never a field the request names; a request without one
-  is refused. Recorded at the unmask, not at the request: a round skipped before its
-  unmask revealed nothing and may be retried at the same model.
+  model only once, or again with the very same survivors (or without banks proven to have
+  dealt inconsistent shares). The model is the digest of what the handler used
+  (:mod:`.view`), never a field the request names; a request without one is refused.
+  Recorded at the unmask, not at the request: a round skipped before its unmask revealed
+  nothing and may be retried at the same model.
 
 What these rules leave (see the package docstring): a genuine or claimed dropout between two
 training rounds at models ``w`` and ``w'`` reveals the dropped bank's terms at ``w`` up to
@@ -76,6 +79,7 @@ def check(
     model: bytes | None,
     names: Sequence[str],
     dropped: Sequence[str] = (),
+    excused: Sequence[str] = (),
 ) -> None:
     """Raise :class:`PolicyError` if contributing to a sum over ``names`` could difference.
 
@@ -93,6 +97,10 @@ def check(
         Bank names of the participants (at the request) or survivors (at the unmask).
     dropped : Sequence[str]
         At the unmask: the banks the server claims dropped.
+    excused : Sequence[str]
+        Banks proven to have dealt inconsistent shares (:func:`.blame.excused`): an
+        aggregate at a model already revealed with ``names`` plus these banks may be
+        revealed again without them (the failed sum showed nothing, or only their input).
     """
     if kind not in PINNED_KINDS + ONCE_PER_MODEL_KINDS:
         return
@@ -112,7 +120,10 @@ def check(
         if not model:
             raise PolicyError(f"refusing a {kind} request that carries no model")
         previous = _revealed_with(state, kind, model)
-        if previous is not None and previous != _names_digest(names):
+        allowed = {_names_digest(names)}
+        if excused and not set(excused) & set(names):
+            allowed.add(_names_digest([*names, *excused]))
+        if previous is not None and previous not in allowed:
             raise PolicyError(
                 f"already revealed a {kind} aggregate at this global model with other banks"
             )
@@ -133,7 +144,7 @@ def _check_ledger(state: Mapping[str, Any], kind: str, names: list[str]) -> None
 
 
 def pin(state: MutableMapping[str, Any], kind: str, names: Sequence[str]) -> None:
-    """Pin the statistics set at the bank's first ``query`` instance."""
+    """Pin the statistics set at the bank's first unmasked ``query`` instance."""
     if kind in PINNED_KINDS and not state.get(PIN_KEY):
         state[PIN_KEY] = sorted(names)
 

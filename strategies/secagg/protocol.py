@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from . import policy
+from . import pairkeys, policy
 from .identity import Consortium, Identity
 from .keys import (
     KEY_BYTES,
@@ -67,7 +67,7 @@ SIGNATURE_BYTES = 64
 SHARE_PLAIN = SALT_BYTES + SHARE_BYTES  # one committed share: salt || share
 CT_BYTES = NONCE_BYTES + 2 * SHARE_PLAIN + 16  # one holder's ciphertext of a dealing
 SEEN_KEY = "run-seen"  # fingerprints of every public key this bank has seen in the run
-_ACCUSE = re.compile(r"\[accuse (\d+)\]")
+_ACCUSE = re.compile(r"\[accuse (\d+)(?: evidence ([0-9a-f]{64}))?\]")
 
 Payload = dict[str, Any]
 
@@ -76,23 +76,34 @@ class ProtocolError(Exception):
     """A request or reply violates the protocol; the bank refuses or the server rejects.
 
     ``culprit`` is the node the refusing side holds responsible, if it can tell (a dealer
-    whose shares do not open, a bank whose advertisement is not signed, ...).
+    whose shares do not open, a bank whose advertisement is not signed, ...). ``evidence``
+    is this bank's secret key for the pair with the culprit (:mod:`.pairkeys`), when the
+    accusation is about the dealing the culprit sent it: anyone can then check it.
     """
 
-    def __init__(self, message: str, culprit: int | None = None) -> None:
+    def __init__(self, message: str, culprit: int | None = None, evidence: bytes = b"") -> None:
         super().__init__(message)
         self.culprit = culprit
+        self.evidence = evidence
 
     def reason(self) -> str:
         """Message for the error reply; carries the accusation in a parseable tag."""
-        tag = f" [accuse {self.culprit}]" if self.culprit is not None else ""
-        return f"{self}{tag}"
+        if self.culprit is None:
+            return str(self)
+        proof = f" evidence {self.evidence.hex()}" if self.evidence else ""
+        return f"{self} [accuse {self.culprit}{proof}]"
 
 
 def accused_in(reason: str) -> int | None:
     """The node a refusal reason accuses (see :meth:`ProtocolError.reason`), if any."""
     match = _ACCUSE.search(reason or "")
     return int(match.group(1)) if match else None
+
+
+def evidence_in(reason: str) -> bytes:
+    """The evidence an accusation carries (empty if none)."""
+    match = _ACCUSE.search(reason or "")
+    return bytes.fromhex(match.group(2)) if match and match.group(2) else b""
 
 
 def default_threshold(num_banks: int) -> int:
@@ -243,28 +254,34 @@ def _deal(state: Payload, me: int, seq: int, recipients: set[int]) -> Payload:
             cts.append(encrypt(enc_keys[k], ck + cb, _deal_ad(epoch, me, member, seq, pk)))
     _remember(state, [pk])
     state.update({"key-seq": seq, "mask-sk": sk, "mask-pk": pk, "seed": seed, "own-shares": own})
-    return {
+    public = {
         "mask-pk": pk,
         "cts": cts,
         "key-commits": key_commits,
         "b-commits": b_commits,
         "seed-commit": self_mask_commitment(epoch, seq, me, seed),
     }
+    signed = pairkeys.dealing_digest(epoch, seq, me, threshold, members, public)
+    return {**public, "dealing-sig": pairkeys.sign_dealing(state["c-sk"], signed)}
 
 
 # --- client: key setup --------------------------------------------------------------------
 
 
 def client_advertise(
-    state: Payload, me: int, request: Mapping[str, Any], identity: Identity
+    state: Payload, me: int, request: Mapping[str, Any], identity: Identity, roster: Iterable[str]
 ) -> Payload:
-    """Start a key epoch: a fresh encryption key pair, signed with the bank's identity.
+    """Start a key epoch: fresh encryption keys, one per other ``roster`` member
+    (:mod:`.pairkeys`), signed with the bank's identity.
 
     Anything of an earlier epoch (keys, pending instance) is discarded; the run-wide
     entries (keys seen, pinned statistics set, revealed models) are kept.
     """
     epoch = str(request["epoch"])
-    c_sk, c_pk = generate_keypair()
+    peers = pairkeys.peer_order(roster, identity.name)
+    if not peers:
+        raise ProtocolError("the roster holds no other bank")
+    c_sk, c_pk = pairkeys.new_pair_keys(peers)
     _start_epoch(state)
     _remember(state, [c_pk])
     state.update(
@@ -275,6 +292,7 @@ def client_advertise(
             "name": identity.name,
             "c-sk": c_sk,
             "c-pk": c_pk,
+            "peer-names": peers,
         }
     )
     return {
@@ -326,12 +344,17 @@ def client_share_keys(
     if state["name"] not in consortium.members:
         raise ProtocolError(f"bank {state['name']!r} is not in its own consortium roster")
     enc_keys = []
+    roster = list(consortium.members)
     for k, member in enumerate(members):
         if member == me:
             enc_keys.append(b"")
             continue
+        if not pairkeys.blob_size_ok(c_pks[k], len(roster) - 1):
+            raise ProtocolError(f"node {member} sent malformed keys", culprit=member)
+        own_sk = pairkeys.key_for(state["c-sk"], roster, str(state["name"]), names[k])
+        their_pk = pairkeys.key_for(c_pks[k], roster, names[k], str(state["name"]))
         try:  # a low-order key is refused here
-            enc_keys.append(derive_key(state["c-sk"], c_pks[k], _enc_info(epoch, me, member)))
+            enc_keys.append(derive_key(own_sk, their_pk, _enc_info(epoch, me, member)))
         except CryptoError:
             raise ProtocolError(f"node {member} sent a low-order key", culprit=member) from None
     _remember(state, [pk for k, pk in enumerate(c_pks) if k != k_me])
@@ -364,6 +387,7 @@ class MaskRequest:
     held_key: list[bytes]  # this bank's committed share of each participant's mask key
     held_b: list[bytes]  # ... and of each participant's self-mask seed
     names: list[str]
+    excused: list[str] = field(default_factory=list)  # proven cheaters (.blame.excused)
 
     @classmethod
     def parse(
@@ -373,12 +397,14 @@ class MaskRequest:
         request: Mapping[str, Any],
         kind: str = "",
         model: bytes | None = b"",
+        excused: Sequence[str] = (),
     ) -> MaskRequest:
         """Check a ``mask`` request against the bank's state; raise ProtocolError to refuse.
 
         Opens and checks the dealing shares addressed to this bank, and applies the
         differencing rules of :mod:`.policy` for instances of ``kind`` at ``model`` (None:
-        the model is not known yet and is checked by the caller before masking).
+        the model is not known yet and is checked by the caller before masking;
+        ``excused``: banks proven to have dealt inconsistent shares).
         """
         if state.get("stage") != "ready":
             raise ProtocolError("no key epoch set up")
@@ -431,7 +457,9 @@ class MaskRequest:
                 )
             except CryptoError:
                 raise ProtocolError(
-                    f"dealing of node {p} for instance {seq} does not authenticate", culprit=p
+                    f"dealing of node {p} for instance {seq} does not authenticate",
+                    culprit=p,
+                    evidence=pairkeys.pair_secret(state, p),
                 ) from None
             ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN:]
             if (
@@ -441,14 +469,18 @@ class MaskRequest:
                 or not _share_ok(ck)
                 or not _share_ok(cb)
             ):
-                raise ProtocolError(f"dealing of node {p} fails its commitments", culprit=p)
+                raise ProtocolError(
+                    f"dealing of node {p} fails its commitments",
+                    culprit=p,
+                    evidence=pairkeys.pair_secret(state, p),
+                )
             held_key.append(ck)
             held_b.append(cb)
         try:
-            policy.check(state, kind, model, names)
+            policy.check(state, kind, model, names, excused=excused)
         except policy.PolicyError as err:
             raise ProtocolError(str(err)) from None
-        return cls(epoch, seq, participants, pks, held_key, held_b, names)
+        return cls(epoch, seq, participants, pks, held_key, held_b, names, list(excused))
 
 
 def _share_ok(committed: bytes) -> bool:
@@ -526,7 +558,6 @@ def client_mask(
                 raise ProtocolError(f"low-order mask key of node {p}", culprit=p) from None
     masked += prg(state["seed"], length)
     _remember(state, [pk for p, pk in zip(req.participants, req.mask_pks, strict=True) if p != me])
-    policy.pin(state, kind, req.names)
     state.update(
         {
             "last-seq": seq,
@@ -536,6 +567,7 @@ def client_mask(
             "pending-held-b": req.held_b,
             "pending-kind": kind,
             "pending-model": model,
+            "pending-excused": req.excused,
         }
     )
     # The used key and seed are forgotten: each serves exactly one instance.
@@ -574,7 +606,9 @@ def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payloa
     kind, model = str(state["pending-kind"]), bytes(state["pending-model"])
     surv_names = [all_names[members.index(u)] for u in survivors]
     try:
-        policy.check(state, kind, model, surv_names, [all_names[members.index(v)] for v in dropped])
+        dropped_names = [all_names[members.index(v)] for v in dropped]
+        excused = list(state.get("pending-excused", []))
+        policy.check(state, kind, model, surv_names, dropped_names, excused=excused)
     except policy.PolicyError as err:
         raise ProtocolError(str(err)) from None
     held_key: list[bytes] = list(state["pending-held-key"])
@@ -583,6 +617,7 @@ def client_unmask(state: Payload, me: int, request: Mapping[str, Any]) -> Payloa
         "b-shares": [held_b[participants.index(u)] for u in survivors],
         "key-shares": [held_key[participants.index(v)] for v in dropped],
     }
+    policy.pin(state, kind, surv_names)  # at the reveal: an instance never unmasked shows nothing
     policy.record_reveal(state, kind, model, surv_names)
     state["pending-seq"] = -1  # one answer per instance
     return reply
@@ -609,12 +644,22 @@ class Dealing:
     key_commits: list[bytes]
     b_commits: list[bytes]
     seed_commit: bytes
+    signature: bytes = b""
 
     @classmethod
     def parse(
-        cls, reply: Mapping[str, Any], members: Sequence[int], dealer: int, holders: set[int]
+        cls,
+        reply: Mapping[str, Any],
+        members: Sequence[int],
+        dealer: int,
+        holders: set[int],
+        signed_for: tuple[str, int, int, bytes] | None = None,
     ) -> Dealing:
-        """Validate a dealing in a reply; raise :class:`ProtocolError` blaming the dealer."""
+        """Validate a dealing in a reply; raise :class:`ProtocolError` blaming the dealer.
+
+        ``signed_for = (epoch, seq, threshold, dealer's advertised key blob)``: also check
+        the dealer's epoch signature over the dealing (:func:`.pairkeys.dealing_digest`).
+        """
         pk = reply.get("mask-pk")
         if not is_valid_public_key(pk):
             raise ProtocolError("mask key missing, malformed or of low order", culprit=dealer)
@@ -633,7 +678,15 @@ class Dealing:
         if not isinstance(seed_commit, bytes) or len(seed_commit) != COMMIT_BYTES:
             raise ProtocolError("malformed seed-commit", culprit=dealer)
         assert isinstance(pk, bytes)
-        return cls(pk, fields["cts"], fields["key-commits"], fields["b-commits"], seed_commit)
+        signature = reply.get("dealing-sig", b"")
+        if signed_for is not None:
+            epoch, seq, threshold, blob = signed_for
+            signed = pairkeys.dealing_digest(epoch, seq, dealer, threshold, members, reply)
+            if not pairkeys.dealing_signed(blob, signature, signed):
+                raise ProtocolError("dealing not signed by its epoch key", culprit=dealer)
+        return cls(
+            pk, fields["cts"], fields["key-commits"], fields["b-commits"], seed_commit, signature
+        )
 
 
 @dataclass
@@ -658,6 +711,13 @@ class ServerEpoch:
         Sequence number of the next instance.
     rejected : dict[int, str]
         Members whose share_keys reply was refused, and why.
+    open : bool
+        Whether an instance of the epoch awaits its masked replies.
+    pair_pks : dict[int, bytes]
+        Each member's signed blob of per-peer encryption keys and epoch verification key
+        (:mod:`.pairkeys`), to check accusations and dealing signatures (:mod:`.blame`).
+    advert_sigs : dict[int, bytes]
+        Each member's advertisement signature (long-term identity), for failure proofs.
     """
 
     epoch: str
@@ -669,6 +729,8 @@ class ServerEpoch:
     next_seq: int = FIRST_SEQ
     rejected: dict[int, str] = field(default_factory=dict)
     open: bool = False
+    pair_pks: dict[int, bytes] = field(default_factory=dict)  # advertised key blobs
+    advert_sigs: dict[int, bytes] = field(default_factory=dict)
 
     @staticmethod
     def new_id() -> str:
@@ -698,7 +760,9 @@ class ServerEpoch:
             name, c_pk, sig = rep.get("name"), rep.get("c-pk"), rep.get("signature")
             if not (isinstance(name, str) and name and isinstance(sig, bytes)):
                 rejected[node] = "malformed advertisement"
-            elif not is_valid_public_key(c_pk):
+            elif not pairkeys.valid_blob(
+                c_pk, None if consortium is None else len(consortium.members) - 1
+            ):
                 rejected[node] = "low-order or malformed encryption key"
             elif consortium is not None and not consortium.verify(
                 name,
@@ -740,7 +804,10 @@ class ServerEpoch:
         rejected: dict[int, str] = {}
         for node, rep in replies.items():
             try:
-                dealings[int(node)] = Dealing.parse(rep, members, int(node), set(members))
+                signed_for = (epoch, FIRST_SEQ, threshold, adverts[int(node)].c_pk)
+                dealings[int(node)] = Dealing.parse(
+                    rep, members, int(node), set(members), signed_for
+                )
             except ProtocolError as err:
                 rejected[int(node)] = str(err)
         _drop_duplicate_keys(dealings, rejected)
@@ -752,6 +819,8 @@ class ServerEpoch:
             dealings=dealings,
             ready=set(dealings),
             rejected=rejected,
+            pair_pks={m: adverts[m].c_pk for m in members},
+            advert_sigs={m: adverts[m].signature for m in members},
         )
 
     def open_instance(
@@ -891,7 +960,10 @@ class ServerInstance:
             reason = self._check_vector(layout, rep)
             if not reason:
                 try:
-                    dealings[node] = Dealing.parse(rep, ep.members, node, set(self.participants))
+                    signed_for = (ep.epoch, self.seq + 1, ep.threshold, ep.pair_pks[node])
+                    dealings[node] = Dealing.parse(
+                        rep, ep.members, node, set(self.participants), signed_for
+                    )
                 except ProtocolError as err:
                     reason = str(err)
             if reason:

@@ -20,6 +20,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from flwr.common import log
 from flwr.serverapp import Grid
 
+from .blame import failure_proof, judge
 from .identity import Consortium
 from .protocol import (
     MIN_BANKS,
@@ -28,6 +29,7 @@ from .protocol import (
     ServerInstance,
     accused_in,
     default_threshold,
+    evidence_in,
     min_survivors,
 )
 from .records import (
@@ -105,6 +107,7 @@ class PendingInstance:
     mode: str
     instance: ServerInstance | None = None
     weights: str = "public"
+    excuses: list[str] = field(default_factory=list)  # failure proofs (.blame)
 
     @property
     def participants(self) -> list[int]:
@@ -137,6 +140,8 @@ class PendingInstance:
                 "max-weight": float(self.bounds.max_weight),
             }
         )
+        if self.excuses:
+            payload["excuse-proofs"] = list(self.excuses)
         payload.update(extra)
         return to_config(payload)
 
@@ -250,6 +255,7 @@ class SecureAggregator:
         self.epoch: ServerEpoch | None = None
         self.reports: list[AggregationReport] = []
         self.blamed: dict[int, str] = {}
+        self.proofs: dict[int, str] = {}  # failure proofs of blamed dealers (.blame)
         self._names: dict[int, str] = {}
         self._snapshot: frozenset[int] = frozenset()
         self._failed_setup: set[int] = set()
@@ -447,7 +453,13 @@ class SecureAggregator:
         report = AggregationReport(
             label=label or f"round {server_round} ({mode})", server_round=server_round
         )
-        pending = PendingInstance(report=report, bounds=bounds, mode=mode, weights=self.weights)
+        pending = PendingInstance(
+            report=report,
+            bounds=bounds,
+            mode=mode,
+            weights=self.weights,
+            excuses=list(self.proofs.values()),
+        )
         if self._needs_setup(grid, wanted_set):
             report.exchanges += 2
             reason = self.setup(grid, sorted(self._snapshot_nodes(grid)), server_round)
@@ -559,22 +571,24 @@ class SecureAggregator:
     def _accusations(
         self, inst: ServerInstance, errors: dict[int, str], rep: AggregationReport
     ) -> None:
-        """Blame a bank whose dealing enough participants refused to be able to stall.
+        """Act on accusations that carry checkable evidence (:mod:`.blame`).
 
-        A participant refuses (and names the dealer) when a dealing addressed to it does
-        not authenticate or fails its commitments. A dealer named by at least
-        ``p - max(t, 3) + 1`` participants could have stalled the instance on its own; at
-        most ``p - max(t, 3)`` colluding banks cannot frame an honest dealer this way.
+        A participant that refuses a dealing names its dealer and attaches its secret key
+        for the pair. If the dealing then fails to open or its commitments, the dealer is
+        blamed; if it checks, the false accuser is. Accusations without evidence, or whose
+        evidence does not verify (or without a roster to verify it), blame no one.
         """
-        accusers: dict[int, set[int]] = {}
+        if self.consortium is None:
+            return
         for node, reason in errors.items():
-            culprit = accused_in(reason)
-            if culprit is not None and culprit in inst.participants and culprit != node:
-                accusers.setdefault(culprit, set()).add(node)
-        need = len(inst.participants) - min_survivors(inst.epoch.threshold) + 1
-        for culprit, who in accusers.items():
-            if len(who) >= need:
-                self._blame(culprit, f"its dealing was refused by {len(who)} banks", rep)
+            culprit, evidence = accused_in(reason), evidence_in(reason)
+            if culprit is None or culprit == node or not evidence:
+                continue
+            guilty = judge(inst, node, culprit, evidence, self.consortium.members)
+            if guilty == culprit:
+                self._blame(culprit, f"its dealing to {self.name_of(node)} fails (checked)", rep)
+            elif guilty == node:
+                self._blame(node, f"falsely accused {self.name_of(culprit)}", rep)
 
     def _complete(
         self,
@@ -639,6 +653,10 @@ class SecureAggregator:
         try:
             total = inst.finish(unmask)
         except ProtocolError as err:
+            for owner in inst.blamed:
+                proof = failure_proof(inst, owner, unmask) if owner in inst.survivors else None
+                if proof is not None:  # lets the banks retry this model without it
+                    self.proofs[owner] = proof
             return None, self._fail(rep, f"unmasking failed: {err}", consequence)
         finally:
             for node, reason in inst.blamed.items():

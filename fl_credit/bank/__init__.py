@@ -1,0 +1,1 @@
+"""The bank's side: ClientApp, message handlers and bank-side privacy."""
