@@ -71,6 +71,7 @@ from fl_credit.data.scaling import (
 )
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
+from fl_credit.protocol.public_weights import public_weight
 from fl_credit.thresholds import logit_histograms, score_histograms
 
 log = logging.getLogger(__name__)
@@ -348,7 +349,8 @@ def train_round(message: Message, context: Context) -> Message:
     else:
         local = settings.local_training(rows.pos_weight, server_round)
         train_loss = train(model, rows.x_train, rows.y_train, local)
-    metrics = {"num-examples": rows.raw_train_rows}
+    # Under DP the exact row count is never sent: the bank's public weight instead.
+    metrics = {"num-examples": public_weight(settings.dp_mode, rows.raw_train_rows)}
     if settings.dp_mode == "off":
         # Losses are computed from the bank's rows and no DP noise covers them: sent only
         # without DP (and then, under secure aggregation, only their weighted sum is seen).
