@@ -115,13 +115,16 @@ class BudgetPlan:
         )
 
     def report(self, done: Mapping[str, int] | None = None) -> dict:
-        """JSON-ready summary: target, composed epsilon (planned and spent), each release."""
+        """JSON-ready summary: target, composed epsilon (planned and spent, with the RDP bound
+        of the spent history as a cross-check), each release."""
         return {
             "target_epsilon": self.epsilon,
             "delta": self.delta,
             "accountant": self.accountant,
             "epsilon_planned": self.epsilon_spent(None),
             "epsilon_spent": self.epsilon_spent(done) if done is not None else None,
+            # Independent cross-check: the RDP bound of the same history (looser than PRV).
+            "epsilon_spent_rdp": self.epsilon_spent(done, "rdp") if done is not None else None,
             "releases": [
                 {
                     "name": r.name,
