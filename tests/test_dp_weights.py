@@ -143,3 +143,16 @@ class _StopError(Exception):
 
 def _stop(*args, **kwargs):
     raise _StopError
+
+
+def test_protection_line_says_what_dp_covers_and_what_it_does_not():
+    from fl_credit.protection import describe
+
+    opacus = describe(dataclasses.replace(CENTRAL, dp=DPConfig(mode="opacus", epsilon=4.0)), 3, 2)
+    assert "epsilon 4 per bank over statistics, validation and training" in opacus
+    assert "weights: public size bands" in opacus
+    assert "not_private/" in opacus and "not covered" in opacus
+    central = describe(CENTRAL, 3, 2)
+    assert "every bank weighs 1" in central and "not_private/" in central
+    plain = describe(dataclasses.replace(CENTRAL, dp=DPConfig()), 3, 2)
+    assert "not_private" not in plain
