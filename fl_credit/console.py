@@ -40,16 +40,23 @@ def comparison_table(metrics: dict) -> str:
     """Federated vs centralized vs sklearn reference vs each bank alone, on the test set.
 
     In a DP run the scikit-learn reference is the one model trained without DP, and its row
-    says so.
+    says so; the federated row is the release at the run's epsilon, and the pooled and
+    bank-alone rows say they are not private (counterfactuals kept in ``not_private/``).
     """
-    reference = "sklearn reference (pooled" + (", not DP)" if is_dp_run(metrics) else ")")
+    dp = is_dp_run(metrics)
+    reference = "sklearn reference (pooled" + (", not DP)" if dp else ")")
+    federated, hidden = "federated", ""
+    if dp:  # what each row spends: the release, or a counterfactual DP does not cover
+        epsilon = (metrics.get("config") or {}).get("dp_epsilon")
+        federated = f"federated (released, epsilon {epsilon:g} per bank)"
+        hidden = "; not private"
     rows = [
-        ("federated", metrics["federated"]),
-        ("centralized (pooled rows)", metrics["centralized"]),
+        (federated, metrics["federated"]),
+        (f"centralized (pooled rows{hidden})", metrics["centralized"]),
         (reference, metrics["reference"]),
     ]
     for name, m in metrics["local"].items():
-        rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows)", m))
+        rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows{hidden})", m))
     width = max(MIN_LABEL, *(len(label) for label, _ in rows))
     header = (
         f"{'model':<{width}} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
