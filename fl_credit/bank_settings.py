@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from flwr.app import ConfigRecord
 
 from fl_credit.config import ExperimentConfig
+from fl_credit.thresholds import DP_VALIDATION_RELEASES
 
 if TYPE_CHECKING:
     from fl_credit.training import LocalTraining
@@ -107,7 +108,7 @@ class BankSettings:
 
         releases = (
             ("statistics", self.dp_budget_statistics, 1),
-            ("validation", self.dp_budget_validation, 1),
+            ("validation", self.dp_budget_validation, DP_VALIDATION_RELEASES),
             ("evaluation", self.dp_budget_evaluation, self.dp_evaluation_releases),
             ("woe", self.dp_budget_woe, self.dp_woe_releases),
         )

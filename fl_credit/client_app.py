@@ -59,7 +59,11 @@ from flwr.clientapp import ClientApp
 from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
 from fl_credit.bank_privacy import private_release
 from fl_credit.bank_settings import BankSettings
-from fl_credit.binned_metrics import evaluation_sensitivity, evaluation_vector
+from fl_credit.binned_metrics import (
+    DP_EVALUATION_BINS,
+    evaluation_sensitivity,
+    evaluation_vector,
+)
 from fl_credit.calibration import reliability_bins
 from fl_credit.data.bank_file import BankData, read_bank
 from fl_credit.data.dictionary import FeatureBounds
@@ -72,7 +76,14 @@ from fl_credit.data.scaling import (
 )
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
-from fl_credit.thresholds import logit_histograms, score_histograms
+from fl_credit.protocol.public_weights import public_weight
+from fl_credit.thresholds import (
+    checked_span,
+    logit_histograms,
+    model_logit_span,
+    score_counts,
+    score_histograms,
+)
 from strategies.secagg.view import declare_held, declare_used, records_digest
 
 log = logging.getLogger(__name__)
@@ -362,7 +373,8 @@ def train_round(message: Message, context: Context) -> Message:
     else:
         local = settings.local_training(rows.pos_weight, server_round)
         train_loss = train(model, rows.x_train, rows.y_train, local)
-    metrics = {"num-examples": rows.raw_train_rows}
+    # Under DP the exact row count is never sent: the bank's public weight instead.
+    metrics = {"num-examples": public_weight(settings.dp_mode, rows.raw_train_rows)}
     if settings.dp_mode == "off":
         # Losses are computed from the bank's rows and no DP noise covers them: sent only
         # without DP (and then, under secure aggregation, only their weighted sum is seen).
@@ -406,14 +418,32 @@ def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:
     )
 
 
+def received_span(message: Message) -> tuple[float, float]:
+    """The DP score grid's span sent with the query (checked to lie in the public range;
+    any such grid keeps one borrower's effect on the counts at one), else the model's own
+    span on standardised inputs."""
+    config = message.content["config"]
+    if "span-low" in config and "span-high" in config:
+        try:
+            return checked_span(config["span-low"], config["span-high"])
+        except ValueError as err:
+            raise DataError(str(err)) from None
+    from fl_credit.model import theta_from_arrays
+
+    theta = theta_from_arrays(message.content["arrays"])
+    return model_logit_span(theta[:-1], theta[-1])
+
+
 @app_handler("query", "histogram")
 def histogram(message: Message, context: Context) -> Message:
     """Per-class histograms of the received model's scores, for the decision threshold.
 
     Without DP: the bank's validation rows on a [0, 1] grid. Under ``dp=opacus``: a planned
     release over all the bank's rows (training and validation, 5x the defaults of validation
-    alone) on a coarse public logit grid, plus the bank's noise share; one borrower moves one
-    count by one.
+    alone), in two stages that share the validation budget: ``stage="span"``, the count of
+    scores per logit bin over the public range (where the scores lie); then per-class counts
+    on a few bins over the span the coordinator found (:func:`received_span`). Each carries
+    the bank's noise share; one borrower moves one count by one.
     """
     from fl_credit.model import predict_proba
 
@@ -424,8 +454,13 @@ def histogram(message: Message, context: Context) -> Message:
         return summed_reply(message, score_histograms(rows.y_val, scores, bins))
     x = np.vstack([rows.x_train, rows.x_val])
     y = np.concatenate([rows.y_train, rows.y_val])
+    scores = predict_proba(model, x)
+    if message.content["config"].get("stage") == "span":  # where the scores lie
+        values = score_counts(scores, bins)
+    else:
+        values = logit_histograms(y, scores, bins, received_span(message))
     values = private_release(
-        logit_histograms(y, predict_proba(model, x), bins),
+        values,
         release="validation",
         sensitivity=1.0,
         message=message,
@@ -456,7 +491,9 @@ def evaluate(message: Message, context: Context) -> Message:
     """Federated evaluation: the received model scored on this bank's own test rows.
 
     The reply is summable (per-class logit-bin counts, Brier and clipped log-loss sums); under
-    ``dp=opacus`` it is a planned release with this bank's noise share.
+    ``dp=opacus`` it is a planned release of the per-class counts only, on
+    :data:`~fl_credit.binned_metrics.DP_EVALUATION_BINS` bins over the model's score span
+    (sensitivity 1), with this bank's noise share.
     """
     from fl_credit.model import model_from_arrays, predict_proba
 
@@ -467,11 +504,16 @@ def evaluate(message: Message, context: Context) -> Message:
     scaler = stored_scaler(context)
     model = model_from_arrays(message.content["arrays"])
     scores = predict_proba(model, scaler.transform(bank.x_test))
-    bins = int(message.content["config"]["bins"])
+    if settings.dp_mode == "opacus":  # score histograms only, over the model's score span
+        span = received_span(message)
+        values, sensitivity = logit_histograms(bank.y_test, scores, DP_EVALUATION_BINS, span), 1.0
+    else:
+        bins = int(message.content["config"]["bins"])
+        values, sensitivity = evaluation_vector(bank.y_test, scores, bins), evaluation_sensitivity()
     values = private_release(
-        evaluation_vector(bank.y_test, scores, bins),
+        values,
         release="evaluation",
-        sensitivity=evaluation_sensitivity(),
+        sensitivity=sensitivity,
         message=message,
         context=context,
         settings=settings,

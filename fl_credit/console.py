@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 HEADER_TAIL = "   default recall / precision @ threshold"
+UNRELIABLE_RECALL_SD = 0.1
 MIN_LABEL = 28
 
 
@@ -39,16 +40,23 @@ def comparison_table(metrics: dict) -> str:
     """Federated vs centralized vs sklearn reference vs each bank alone, on the test set.
 
     In a DP run the scikit-learn reference is the one model trained without DP, and its row
-    says so.
+    says so; the federated row is the release at the run's epsilon, and the pooled and
+    bank-alone rows say they are not private (counterfactuals kept in ``not_private/``).
     """
-    reference = "sklearn reference (pooled" + (", not DP)" if is_dp_run(metrics) else ")")
+    dp = is_dp_run(metrics)
+    reference = "sklearn reference (pooled" + (", not DP)" if dp else ")")
+    federated, hidden = "federated", ""
+    if dp:  # what each row spends: the release, or a counterfactual DP does not cover
+        epsilon = (metrics.get("config") or {}).get("dp_epsilon")
+        federated = f"federated (released, epsilon {epsilon:g} per bank)"
+        hidden = "; not private"
     rows = [
-        ("federated", metrics["federated"]),
-        ("centralized (pooled rows)", metrics["centralized"]),
+        (federated, metrics["federated"]),
+        (f"centralized (pooled rows{hidden})", metrics["centralized"]),
         (reference, metrics["reference"]),
     ]
     for name, m in metrics["local"].items():
-        rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows)", m))
+        rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows{hidden})", m))
     width = max(MIN_LABEL, *(len(label) for label, _ in rows))
     header = (
         f"{'model':<{width}} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
@@ -57,8 +65,35 @@ def comparison_table(metrics: dict) -> str:
     lines = [header, "-" * len(header)]
     lines.extend(_row(label, m, width) for label, m in rows)
     lines.append(_calibration_note(metrics["federated"]))
+    note = threshold_note(metrics["federated"])
+    if note:
+        lines.append(note)
     lines.extend(_footer(metrics))
     return "\n".join(lines)
+
+
+def threshold_note(fed: dict) -> str:
+    """Under DP: how far the federated cut-off can be trusted, and a warning when it flags
+    fewer than the stated share of validation defaults ("" without a DP cut-off report)."""
+    from fl_credit.thresholds import MIN_FLAGGED_SHARE
+
+    report = fed.get("threshold_validation")
+    if not report:
+        return ""
+    line = (
+        f"DP cut-off {report['threshold']:.4f} from {report['bins']} noised logit bins over "
+        f"[{report['span_logit'][0]:.2f}, {report['span_logit'][1]:.2f}] (count noise sd "
+        f"{report['count_sd']:.1f}): estimated validation recall "
+        f"{report['validation_recall']:.2f} +- {report['recall_sd']:.2f}"
+    )
+    if report["recall_sd"] > UNRELIABLE_RECALL_SD:
+        line += "; the noise leaves this cut-off unreliable"
+    if report["flags_too_few"]:
+        line += (
+            f"; WARNING: it flags fewer than {MIN_FLAGGED_SHARE:.0%} of validation defaults, "
+            "choose a cut-off from the score distribution instead"
+        )
+    return line
 
 
 def _calibration_note(fed: dict) -> str:

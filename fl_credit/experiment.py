@@ -30,6 +30,7 @@ from fl_credit.metrics import evaluate_scores
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
+from fl_credit.protocol.public_weights import registered_weights
 from fl_credit.strategy_factory import secagg_threshold
 from fl_credit.woe import WoeFeatures
 
@@ -72,7 +73,8 @@ def federate(
     with tempfile.TemporaryDirectory(prefix="fl_credit_banks_") as bank_dir:
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
         rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
-        write_identities(Path(bank_dir), rows, weights=rows)  # secagg identities, this run
+        # secagg identities, this run; under DP the roster holds public weights, not row counts
+        write_identities(Path(bank_dir), rows, weights=registered_weights(cfg.dp.mode, rows))
 
         def server_main(grid):
             if record:

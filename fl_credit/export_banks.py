@@ -9,7 +9,8 @@ overrides (same ``conf/``, same seed), then written to ``DIR``:
   SuperNode (``--node-config 'data-path="DIR/bank_<i>.csv"'``);
 - ``bank_<i>.identity.json``: that bank's secure-aggregation signing identity (private: give
   it to that bank only), and ``consortium.json``: the public roster of all banks' identities
-  and registered weights (their training row counts), for every bank and the coordinator
+  and registered weights (training row counts; public size bands under DP), for every bank
+  and the coordinator
   (see :mod:`fl_credit.bank_identity`); taken from ``--certs`` when that folder holds
   identities from ``python -m fl_credit.certs --bank-identities``, else issued here;
 - ``test.csv`` and ``schema.json``: the coordinator's held-out test rows and the encoding;
@@ -44,6 +45,7 @@ from fl_credit.bank_identity import CONSORTIUM_FILE, IDENTITY_SUFFIX, distribute
 from fl_credit.data.prepare import Prepared, prepare, write_bank_files
 from fl_credit.errors import ConfigError, FlCreditError
 from fl_credit.hydra_compose import compose_experiment
+from fl_credit.protocol.public_weights import registered_weights
 from fl_credit.run_files import write_atomic
 
 RUN_CONFIG = "run_config.toml"
@@ -218,7 +220,8 @@ def export(options: ExportOptions) -> ExportResult:
         source = (
             options.certs if options.certs and (options.certs / CONSORTIUM_FILE).is_file() else None
         )
-        distribute_identities(out, [p.stem for p in paths], rows, source)
+        weights = registered_weights(cfg.dp.mode, rows)
+        distribute_identities(out, [p.stem for p in paths], weights, source)
     except OSError as err:
         raise FlCreditError(f"cannot write identities into {out}: {err.strerror}") from None
     test_file = out / "test.csv"

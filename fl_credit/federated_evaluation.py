@@ -8,8 +8,10 @@ comparisons and adds federated evaluation with ``eval.federated=true``; the bank
 are then exactly that held-out set, dealt out, so both evaluations see the same loans.
 
 Under ``dp=opacus`` only the final model is evaluated, as one release accounted in every
-bank's budget; under ``dp=central`` nothing is (each bank's histogram would be a release of
-its whole test set at bank level).
+bank's budget: per-class score counts only, each metric with its noise, and a metric whose
+noise exceeds :data:`~fl_credit.binned_metrics.MAX_DP_ERROR` withheld with the reason.
+Under ``dp=central`` nothing is (each bank's histogram would be a release of its whole test
+set at bank level).
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ import logging
 from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
-from fl_credit.binned_metrics import metrics_from_vector
+from fl_credit.binned_metrics import (
+    DP_EVALUATION_BINS,
+    dp_metrics_from_histograms,
+    metrics_from_vector,
+)
 from fl_credit.config import ExperimentConfig
 from fl_credit.errors import FlCreditError
 from fl_credit.federated_statistics import with_values
 from fl_credit.strategy_factory import BankSum
+from fl_credit.thresholds import LOGIT_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +48,21 @@ def federated_evaluation(
     arrays: ArrayRecord,
     settings: ConfigRecord,
     cfg: ExperimentConfig,
+    span: list[float] | None = None,
 ) -> dict[str, float] | None:
-    """Test metrics of ``arrays`` from the banks' summed evaluation vectors.
+    """Test metrics of ``arrays`` from the banks' summed evaluation vectors (under DP on the
+    logit ``span`` where the scores lie, found by the validation release).
 
     Returns None (with a warning) when too few banks answer to form a sum.
     """
     nodes = sorted(grid.get_node_ids())
+    private = cfg.dp.mode == "opacus"
     config = with_values(settings, {"bins": cfg.eval.bins})
+    if private:  # a few bins over the scores' span (found by the validation release)
+        span = span or LOGIT_RANGE
+        config = with_values(
+            settings, {"bins": DP_EVALUATION_BINS, "span-low": span[0], "span-high": span[1]}
+        )
     try:
         summed = banks.sum(
             grid,
@@ -61,7 +76,15 @@ def federated_evaluation(
     except FlCreditError as err:
         log.warning("no federated evaluation (%s)", err)
         return None
-    return metrics_from_vector(summed, cfg.eval.bins)
+    if not private:
+        return metrics_from_vector(summed, cfg.eval.bins)
+    from fl_credit.bank_settings import BankSettings
+
+    budget = BankSettings.from_config(settings).dp_settings().budget()
+    result = dp_metrics_from_histograms(summed, budget.noise_multiplier("evaluation"), cfg.seed)
+    if result["withheld"]:
+        log.warning("federated evaluation under DP: %s", result["note"])
+    return result
 
 
 def wants_round_evaluation(cfg: ExperimentConfig, server_round: int) -> bool:

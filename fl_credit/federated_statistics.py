@@ -38,7 +38,13 @@ from fl_credit.data.scaling import (
 )
 from fl_credit.errors import ConfigError, FlCreditError
 from fl_credit.strategy_factory import BankSum, last_line
-from fl_credit.thresholds import threshold_from_histograms, threshold_from_logit_histograms
+from fl_credit.thresholds import (
+    DP_THRESHOLD_BINS,
+    SPAN_BINS,
+    dp_cutoff,
+    span_from_counts,
+    threshold_from_histograms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,6 @@ log = logging.getLogger(__name__)
 SUM_ENCODING = {"value_range": 1e13}
 VARIANCE_ENCODING = {"value_range": 1e11}
 HISTOGRAM_ENCODING = {"value_range": 1e8}
-DP_THRESHOLD_BINS = 30
 
 
 def with_values(base: ConfigRecord, extra: dict) -> ConfigRecord:
@@ -171,40 +176,59 @@ def validation_threshold(
     arrays: ArrayRecord,
     config: ConfigRecord,
     cfg: ExperimentConfig,
-) -> float:
-    """The KS-maximising cut-off from the banks' summed score histograms.
+) -> tuple[float, dict | None]:
+    """The KS-maximising cut-off from the banks' summed score histograms, and under DP its
+    report (:func:`fl_credit.thresholds.dp_cutoff`: estimated validation recall with its
+    noise, whether it flags too few defaults, and the score span it used).
 
-    Without DP, validation rows on a fine [0, 1] grid. Under ``dp=opacus``, a noised release
-    of coarse logit-scale histograms over all the banks' rows: on the validation rows alone
-    (about 80 defaults here) the noise swamped the counts and the cut-off fell into an empty
-    bin (default recall 0); with 5x the rows and 30 bins the noised cut-off equalled the
-    exact one in 5 of 5 noise draws at a budget share of 0.05. Under ``dp=central`` no
-    histogram can be released (bank-level sensitivity is a whole bank): 0.5 on the
-    class-weighted score, where the classes' likelihood ratio is 1 for a calibrated model.
-    Falls back to 0.5, with a warning, when too few banks are left to form a sum.
+    Without DP, validation rows on a fine logit grid. Under ``dp=opacus``, two noised
+    releases over all the banks' rows (5x the defaults of the validation rows alone), each
+    half of the validation budget: first the count of scores in
+    :data:`~fl_credit.thresholds.SPAN_BINS` bins over the whole public logit range, which
+    locates the span where the scores lie (:func:`~fl_credit.thresholds.span_from_counts`);
+    then per-class counts in :data:`~fl_credit.thresholds.DP_THRESHOLD_BINS` bins over that
+    span. A fixed grid over the whole public range left three or four cut-offs where a DP
+    model's PDs lie, and the cut-off often flagged nobody. Under ``dp=central`` no histogram
+    can be released (bank-level sensitivity is a whole bank): 0.5 on the class-weighted
+    score, where the classes' likelihood ratio is 1 for a calibrated model. Falls back to
+    0.5, with a warning, when too few banks are left to form a sum.
     """
     if cfg.dp.mode == "central":
         log.info("bank-level DP: decision threshold 0.5 on the class-weighted score")
-        return 0.5
-    if cfg.dp.mode == "opacus":
-        config = with_values(config, {"bins": DP_THRESHOLD_BINS})
+        return 0.5, None
     nodes = sorted(grid.get_node_ids())
+
+    def summed(query: ConfigRecord) -> np.ndarray:
+        return banks.sum(
+            grid, nodes, "histogram", query, arrays=arrays, require_all=False, **HISTOGRAM_ENCODING
+        )
+
     try:
-        hist = banks.sum(
-            grid,
-            nodes,
-            "histogram",
-            config,
-            arrays=arrays,
-            require_all=False,
-            **HISTOGRAM_ENCODING,
+        if cfg.dp.mode != "opacus":
+            return threshold_from_histograms(np.clip(summed(config), 0.0, None)), None
+        from fl_credit.bank_settings import BankSettings
+
+        budget = BankSettings.from_config(config).dp_settings().budget()
+        sigma = budget.noise_multiplier("validation")
+        counts = summed(with_values(config, {"bins": SPAN_BINS, "stage": "span"}))
+        span = span_from_counts(counts, sigma)
+        hist = summed(
+            with_values(
+                config, {"bins": DP_THRESHOLD_BINS, "span-low": span[0], "span-high": span[1]}
+            )
         )
     except FlCreditError as err:
         log.warning("no validation threshold (%s); using 0.5", err)
-        return 0.5
-    if cfg.dp.mode == "opacus":
-        return threshold_from_logit_histograms(hist)
-    return threshold_from_histograms(np.clip(hist, 0.0, None))
+        return 0.5, None
+    report = dp_cutoff(hist, span, count_sd=sigma)
+    if report["flags_too_few"]:
+        log.warning(
+            "the DP cut-off %.4f flags an estimated %.2f +- %.2f of validation defaults",
+            report["threshold"],
+            report["validation_recall"],
+            report["recall_sd"],
+        )
+    return report["threshold"], report
 
 
 def calibration_check(

@@ -69,6 +69,8 @@ class FederationResult:
     evaluation: dict | None = None
     intercept_correction: float = 0.0
     calibration: dict = field(default_factory=dict)
+    threshold_report: dict | None = None
+    """Under DP: the cut-off's estimated validation recall and noise (``dp_cutoff``)."""
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -98,6 +100,7 @@ def score_federated(
             "intercept_correction": fed.intercept_correction,
         },
         "calibration_validation": fed.calibration,
+        **({"threshold_validation": fed.threshold_report} if fed.threshold_report else {}),
     }
 
 
@@ -248,18 +251,19 @@ def run_federation(
             row["dp_epsilon"] = central.epsilon_after(releases)
 
     final = corrected(rounds.arrays, correction)
+    decision_threshold, threshold_report = validation_threshold(
+        banks, grid, final, with_values(settings, {"bins": cfg.histogram_bins}), cfg
+    )
     evaluation = None
     if cfg.eval.federated and cfg.dp.mode != "central":
         evaluated_last = last_federated.get("round") == history[-1]["round"]
         evaluation = last_federated.get("metrics") if evaluated_last else None
-        if evaluation is None:
-            evaluation = federated_evaluation(banks, grid, final, settings, cfg)
+        if evaluation is None:  # under DP on the score span the validation release found
+            span = (threshold_report or {}).get("span_logit")
+            evaluation = federated_evaluation(banks, grid, final, settings, cfg, span)
     elif cfg.eval.federated:
         log.info("no federated evaluation under bank-level DP (a whole test set per bank)")
     nodes = sorted(grid.get_node_ids())
-    decision_threshold = validation_threshold(
-        banks, grid, final, with_values(settings, {"bins": cfg.histogram_bins}), cfg
-    )
     calibration = calibration_check(
         banks, grid, final, with_values(settings, {"bins": cfg.calibration_bins}), cfg
     )
@@ -275,6 +279,7 @@ def run_federation(
         arrays=final,
         scaler=scaler,
         threshold=decision_threshold,
+        threshold_report=threshold_report,
         history=history,
         privacy=privacy,
         seconds=time.perf_counter() - started,

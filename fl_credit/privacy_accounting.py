@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 COUNTERFACTUAL_NOTE = (
     "centralized, reference and bank-alone models are counterfactual research references: "
-    "they train on the same borrowers again, a real bank would not release them, and under DP "
+    "they train on the same borrowers again, a real bank would not release them (they are in "
+    "not_private/), and under DP "
     "each would spend its own budget on top of the released federated model's"
 )
 
@@ -121,7 +122,10 @@ def privacy_summary(cfg: ExperimentConfig, privacy: dict[str, dict]) -> dict:
     return {
         "mode": cfg.dp.mode,
         "level": level,
-        "released": "federated model (model.pt), its metrics and history",
+        "released": (
+            "the run folder's top level: the federated model (model.pt), its metrics, history, "
+            "scores and report; not_private/ holds what DP does not cover"
+        ),
         "target_epsilon": float(cfg.dp.epsilon),
         "epsilon_per_bank": max(spent) if spent else None,
         "delta": first.get("delta"),

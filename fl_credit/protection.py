@@ -58,10 +58,20 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
         seen = "grouped secure aggregation: the coordinator sees sums of each group of banks"
     else:
         seen = f"plain {name}: the coordinator sees each bank's update"
+    not_private = (
+        "; counterfactual models and exact counts go to not_private/ (not covered by DP, "
+        "must not leave the consortium)"
+    )
     if cfg.dp.mode == "opacus":
-        bound = f"record-level DP (Opacus DP-SGD), epsilon {cfg.dp.epsilon:g} per bank"
+        releases = ["statistics", "validation"]
+        releases += ["evaluation"] if cfg.eval.federated else []
+        releases += ["woe"] if cfg.features.kind == "woe" else []
+        bound = (
+            f"record-level DP (Opacus DP-SGD), epsilon {cfg.dp.epsilon:g} per bank over "
+            f"{', '.join(releases)} and training; weights: public size bands" + not_private
+        )
     elif cfg.dp.mode == "central":
-        bound = f"bank-level DP, epsilon {cfg.dp.epsilon:g}"
+        bound = f"bank-level DP, epsilon {cfg.dp.epsilon:g}; every bank weighs 1" + not_private
     else:
         bound = "no DP: nothing bounds what the released model reveals about a borrower"
     if cfg.dp.mode != "off" and cfg.dp.reproducible_noise:

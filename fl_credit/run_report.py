@@ -34,7 +34,7 @@ ODDS_ROWS = 15
 
 def model_metrics(metrics: dict) -> dict[str, dict]:
     """Each scored model's metrics under its ``scores.csv`` column name."""
-    out = {name: metrics[name] for name in ("federated", "centralized", "reference")}
+    out = {name: metrics.get(name) for name in ("federated", "centralized", "reference")}
     out = {name: m for name, m in out.items() if isinstance(m, dict)}
     for bank, m in (metrics.get("local") or {}).items():
         if isinstance(m, dict):
@@ -90,8 +90,15 @@ def models_section(metrics: dict) -> list[str]:
     header = ["model", "AUC [95% CI]", "KS", "Gini", "Brier", "log loss", "threshold"]
     header.append("default recall / precision @ threshold")
     lines = ["## Models on the test set", ""]
-    if is_dp(metrics):
+    if is_dp(metrics) and "reference" in metrics:
         lines += ["DP run: every model trained with DP except the scikit-learn reference.", ""]
+    elif is_dp(metrics):
+        lines += [
+            "DP run, private release: the federated model only. The counterfactual models "
+            "(pooled, each bank alone, scikit-learn) are in `not_private/`, which DP does not "
+            "cover and which must not leave the consortium.",
+            "",
+        ]
     return [*lines, *_table(header, rows)]
 
 

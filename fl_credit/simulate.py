@@ -54,15 +54,12 @@ def run_in_folder(
     from fl_credit.data.prepare import prepare
 
     prepared = prepare(experiment)  # data problems surface before the engine starts
-    from fl_credit.experiment import run_experiment, save_model
-    from fl_credit.run_outputs import write_run_outputs
+    from fl_credit.experiment import run_experiment
+    from fl_credit.run.private_release import write_release
 
     outcome = run_experiment(experiment, prepared, run_dir)
-    run_files.write_history(run_dir / run_files.HISTORY, outcome.history)
-    save_model(run_dir / run_files.MODEL, outcome.federation)
-    metrics = {**outcome.metrics, "overrides": overrides}
-    run_files.write_json(run_dir / run_files.METRICS, metrics)
-    write_run_outputs(run_dir, outcome, prepared)  # scores.csv, reason codes, report.md
+    # model.pt, history, metrics.json, scores.csv, reason codes, report.md (+ not_private/)
+    metrics = write_release(run_dir, outcome, prepared, overrides)
     if outcome.federation.failure:
         print_results(metrics, run_dir)
         raise TrainingFailedError(outcome.federation.failure)

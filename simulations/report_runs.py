@@ -100,8 +100,11 @@ def _read_overrides(run_dir: Path, status: dict[str, Any]) -> list[str]:
 
 
 def _read_metrics(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """``metrics.json`` of a successful run, or None and the reason."""
-    path = run_dir / "metrics.json"
+    """``metrics.json`` of a successful run, or None and the reason (a DP run's full metrics,
+    from ``not_private/``: sweep summaries compare the counterfactual models too)."""
+    from fl_credit.run.private_release import full_metrics_path
+
+    path = full_metrics_path(run_dir)
     if not path.is_file():
         return None, "status is ok but metrics.json is missing"
     try:

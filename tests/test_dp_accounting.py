@@ -67,3 +67,63 @@ def test_small_budgets_plan_every_release(epsilon):
     )
     assert epsilon - 0.011 <= plan.epsilon_spent() <= epsilon
     assert plan.epsilon_alone("validation") <= 0.05 * epsilon + 0.011
+
+
+def test_budget_report_carries_an_rdp_cross_check_beside_prv():
+    """metrics.json's per-bank report states the RDP bound of the same history next to PRV."""
+    from strategies.dp.budget import plan_budget
+
+    plan = plan_budget(
+        epsilon=4.0,
+        delta=1e-7,
+        accountant="prv",
+        fixed={"statistics": (0.1, 1), "validation": (0.05, 1)},
+        training=(0.1, 200),
+    )
+    done = {"statistics": 1, "validation": 1, "training": 200}
+    report = plan.report(done)
+    assert report["epsilon_spent_rdp"] == pytest.approx(plan.epsilon_spent(done, "rdp"))
+    assert report["epsilon_spent"] <= report["epsilon_spent_rdp"] <= 1.3 * report["epsilon_spent"]
+
+
+def test_threat_model_states_the_noise_the_code_uses():
+    """The sigmas docs/threat_model.md gives for the default plan (epsilon 4, delta 1e-7, PRV)
+    are the planned ones, to the digits printed."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from fl_credit.bank_settings import BankSettings
+    from fl_credit.config import DPConfig, ExperimentConfig, resolve_optimizer
+
+    cfg = dataclasses.replace(ExperimentConfig(), dp=DPConfig(mode="opacus", epsilon=4.0))
+    plan = BankSettings.from_experiment(resolve_optimizer(cfg)).dp_settings().budget()
+    text = (Path(__file__).parents[1] / "docs" / "threat_model.md").read_text()
+    for release in ("statistics", "validation"):
+        stated = re.search(rf"{release} release \(sigma ([0-9.]+)", text)
+        assert stated, f"the threat model states no sigma for the {release} release"
+        digits = len(stated.group(1).split(".")[1])
+        assert float(stated.group(1)) == round(plan.noise_multiplier(release), digits)
+
+
+def test_a_very_large_epsilon_plans_with_rdp_instead_of_a_minutes_long_prv_search():
+    """At epsilon 1000 the training noise is about 0.17, where PRV's privacy-loss domain
+    explodes (the plan alone ran for more than 10 minutes); the plan switches to the valid
+    RDP bound, says so in its accountant, and the banks' plans follow it."""
+    from strategies.dp.budget import PRV_MIN_NOISE, plan_budget
+    from strategies.dp.plan import DPSettings, plan_inputs
+
+    plan = plan_budget(
+        epsilon=1000.0,
+        delta=1e-7,
+        accountant="prv",
+        fixed={"statistics": (0.1, 1), "validation": (0.05, 1)},
+        training=(0.1, 200),
+    )
+    assert plan.accountant == "rdp"
+    assert min(r.noise_multiplier for r in plan.releases) < PRV_MIN_NOISE
+    assert plan.epsilon_spent() <= 1000.0
+    settings = DPSettings(
+        epsilon=1000.0, total_rounds=20, releases=(("statistics", 0.1, 1), ("validation", 0.05, 1))
+    )
+    assert plan_inputs(settings, 1000)["accountant"] == "rdp"

@@ -23,3 +23,14 @@ def test_non_dp_run_has_no_dp_note() -> None:
     table = comparison_table(_metrics(0.25, 0))
     assert "DP" not in table
     assert reference_row(table).startswith("sklearn reference (pooled) ")
+
+
+def test_dp_run_labels_what_each_row_spends() -> None:
+    """The federated row is the release at the run's epsilon; every other row is a
+    counterfactual that DP does not cover (it lives in not_private/)."""
+    table = comparison_table(_metrics(0.25, 0, dp="opacus", epsilon=2.0))
+    rows = table.splitlines()[2:]
+    assert rows[0].startswith("federated (released, epsilon 2 per bank)")
+    counterfactual = [r for r in rows if r.startswith(("centralized", "bank_"))]
+    assert counterfactual and all("not private" in r for r in counterfactual)
+    assert "recall" in table.splitlines()[0] and "ECE" in table.splitlines()[0]

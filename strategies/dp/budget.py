@@ -23,6 +23,8 @@ each bank's composed epsilon without being told anything about the bank.
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,7 +38,11 @@ from strategies.dp.accounting import (
 )
 from strategies.dp.errors import PrivacyConfigError
 
+log = logging.getLogger(__name__)
+
 TRAINING = "training"
+PRV_MIN_NOISE = 0.5
+"""Below this noise multiplier a plan uses the RDP accountant (see :func:`plan_budget`)."""
 SEARCH_STEPS = 40
 TOLERANCE = 0.01  # epsilon tolerance of the noise search (Opacus uses the same)
 MAX_NOISE = 1_000.0
@@ -115,13 +121,16 @@ class BudgetPlan:
         )
 
     def report(self, done: Mapping[str, int] | None = None) -> dict:
-        """JSON-ready summary: target, composed epsilon (planned and spent), each release."""
+        """JSON-ready summary: target, composed epsilon (planned and spent, with the RDP bound
+        of the spent history as a cross-check), each release."""
         return {
             "target_epsilon": self.epsilon,
             "delta": self.delta,
             "accountant": self.accountant,
             "epsilon_planned": self.epsilon_spent(None),
             "epsilon_spent": self.epsilon_spent(done) if done is not None else None,
+            # Independent cross-check: the RDP bound of the same history (looser than PRV).
+            "epsilon_spent_rdp": self.epsilon_spent(done, "rdp") if done is not None else None,
             "releases": [
                 {
                     "name": r.name,
@@ -167,6 +176,14 @@ def plan_budget(
     ------
     PrivacyConfigError
         When the shares are out of range or leave no usable noise level for training.
+
+    Notes
+    -----
+    With ``accountant="prv"`` every noise level is first found with the RDP bound (fast),
+    then refined with PRV. When any RDP level is below :data:`PRV_MIN_NOISE` (very large
+    epsilon) the plan keeps the RDP levels and reports with RDP: PRV's discretised
+    privacy-loss domain grows without bound as the noise vanishes, and a plan at epsilon
+    1000 would take many minutes per evaluation of the accountant.
     """
     items = tuple(sorted((k, float(v[0]), int(v[1])) for k, v in fixed.items()))
     train = None if training is None else (float(training[0]), int(training[1]))
@@ -192,14 +209,40 @@ def _plan(
             "dp.budget shares must each be in (0, 1) and sum below 1, got "
             + ", ".join(f"{name}={share:g}" for name, share, _ in active)
         )
-    releases = [
-        Release(name, _gaussian_noise(share * epsilon, delta, steps, accountant), 1.0, steps)
+    started = time.perf_counter()
+    log.info("planning the noise of every release (epsilon %g, %s accountant)", epsilon, accountant)
+    rdp_fixed = [
+        Release(name, _gaussian_noise(share * epsilon, delta, steps), 1.0, steps)
         for name, share, steps in active
     ]
+    rdp_training = None
     if training is not None:
         rate, steps = training
-        sigma = _training_noise(epsilon, delta, accountant, releases, rate, steps)
+        rdp_training = _training_noise(epsilon, delta, rdp_fixed, rate, steps)
+    smallest = min([r.noise_multiplier for r in rdp_fixed] + [rdp_training or np.inf])
+    if accountant == "prv" and smallest < PRV_MIN_NOISE:
+        log.warning(
+            "noise multiplier %.3f is below %.1f, where the PRV accountant's privacy-loss "
+            "domain grows without bound (minutes per evaluation): this plan and its reports "
+            "use the RDP bound instead, which is valid and slightly looser",
+            smallest,
+            PRV_MIN_NOISE,
+        )
+        accountant = "rdp"
+    if accountant == "rdp":
+        releases = rdp_fixed
+    else:
+        releases = [
+            Release(r.name, _prv_gaussian_noise(r, share, epsilon, delta), 1.0, r.steps)
+            for r, (_, share, _) in zip(rdp_fixed, active, strict=True)
+        ]
+    if training is not None:
+        rate, steps = training
+        sigma = rdp_training
+        if accountant == "prv":
+            sigma = _prv_training_noise(epsilon, delta, releases, rate, steps, rdp_training)
         releases.append(Release(TRAINING, sigma, rate, steps))
+    log.info("noise planned in %.1f s", time.perf_counter() - started)
     return BudgetPlan(epsilon, delta, accountant, tuple(releases))
 
 
@@ -254,40 +297,41 @@ def _search(spent, epsilon: float, low: float, high: float) -> float:
     return float(high)
 
 
-def _gaussian_noise(epsilon: float, delta: float, steps: int, accountant: str) -> float:
-    """Noise multiplier of ``steps`` Gaussian releases that together spend ``epsilon``."""
-    sigma = _search(lambda s: _rdp_epsilon(_rdp([(s, 1.0, steps)]), delta), epsilon, 0.05, 1.0)
-    if accountant == "rdp":
-        return sigma
+def _gaussian_noise(epsilon: float, delta: float, steps: int) -> float:
+    """Noise multiplier of ``steps`` Gaussian releases that together spend ``epsilon`` (RDP)."""
+    return _search(lambda s: _rdp_epsilon(_rdp([(s, 1.0, steps)]), delta), epsilon, 0.05, 1.0)
+
+
+def _prv_gaussian_noise(rdp: Release, share: float, epsilon: float, delta: float) -> float:
+    """:func:`_gaussian_noise` under PRV, refined below the RDP answer ``rdp``."""
     return _search(
-        lambda s: accountant_epsilon([(s, 1.0, steps)], delta, "prv"), epsilon, sigma / 4, sigma
+        lambda s: accountant_epsilon([(s, 1.0, rdp.steps)], delta, "prv"),
+        share * epsilon,
+        rdp.noise_multiplier / 4,
+        rdp.noise_multiplier,
     )
 
 
 def _training_noise(
-    epsilon: float,
-    delta: float,
-    accountant: str,
-    fixed: list[Release],
-    rate: float,
-    steps: int,
+    epsilon: float, delta: float, fixed: list[Release], rate: float, steps: int
 ) -> float:
-    """Smallest training noise multiplier keeping the whole composition within epsilon.
-
-    The RDP bound is searched first (fast); with the PRV accountant, which is tighter, the
-    search is refined below the RDP answer.
-    """
-    base = [(r.noise_multiplier, r.sample_rate, r.steps) for r in fixed]
-    base_rdp = _rdp(base)
+    """Smallest training noise multiplier keeping the whole composition within epsilon by
+    the RDP bound (fast; PRV, tighter, is then searched below it)."""
+    base_rdp = _rdp([(r.noise_multiplier, r.sample_rate, r.steps) for r in fixed])
 
     def rdp_spent(sigma: float) -> float:
         return _rdp_epsilon(base_rdp + _rdp([(sigma, rate, steps)]), delta)
 
-    sigma = _search(rdp_spent, epsilon, 0.05, 1.0)
-    if accountant == "rdp":
-        return sigma
+    return _search(rdp_spent, epsilon, 0.05, 1.0)
+
+
+def _prv_training_noise(
+    epsilon: float, delta: float, fixed: list[Release], rate: float, steps: int, rdp: float
+) -> float:
+    """The PRV training noise, searched below the RDP answer ``rdp``."""
+    base = [(r.noise_multiplier, r.sample_rate, r.steps) for r in fixed]
 
     def prv_spent(sigma: float) -> float:
         return accountant_epsilon([*base, (sigma, rate, steps)], delta, "prv")
 
-    return _search(prv_spent, epsilon, sigma / 2.0, sigma)
+    return _search(prv_spent, epsilon, rdp / 2.0, rdp)

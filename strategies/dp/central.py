@@ -32,7 +32,11 @@ colluders leave ``(t - k) s^2``. Planning with ``colluders=k`` scales each share
 Why equal weights. FedAvg weights updates by row counts: the weight would reveal each bank's
 size and make a bank's influence on the average data-dependent, so its sensitivity would no
 longer be ``C``. With every weight 1 the aggregate is (sum of clipped updates + noise) / m with
-m public, and replacing one bank's update by zero moves the sum by at most ``C``.
+m public, and replacing one bank's update by zero moves the sum by at most ``C``. Secure
+aggregation ignores ``num-examples`` and weighs each bank by its registered roster weight, so
+a bank-level DP consortium must register weight 1 for every bank (the application does); with
+row counts as weights bank j's effective noise multiplier would drop to about
+``sigma * sum(n) / (m * n_j)``, below ``sigma`` for any bank larger than the average.
 
 Accounting. One release per round over a fixed set of banks (no sampling amplification): RDP
 of the Gaussian mechanism with sample rate 1 and steps = rounds. ``sigma`` is fixed once for

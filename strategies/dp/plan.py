@@ -178,7 +178,8 @@ def plan_inputs(settings: DPSettings, n_rows: int) -> dict[str, int | float | st
     return {
         "target_epsilon": float(settings.epsilon),
         "delta": delta,
-        "accountant": check_accountant(settings.accountant),
+        # The plan's own accountant: RDP when the noise is too small for PRV (budget.py).
+        "accountant": settings.budget().accountant,
         "sample_rate": float(settings.sample_rate),
         "expected_batch_size": max(1, round(settings.sample_rate * n_rows)),
         "steps_per_epoch": settings.steps_per_epoch,

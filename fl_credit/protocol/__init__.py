@@ -1,0 +1,1 @@
+"""What banks and coordinator agree on: message names, record keys, public settings."""

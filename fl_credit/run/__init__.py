@@ -1,0 +1,1 @@
+"""Running one experiment and writing its run folder."""
