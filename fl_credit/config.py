@@ -210,6 +210,8 @@ class ModelConfig:
     bins: int = 50
     increasing: tuple[str, ...] = ("int_rate",)
     decreasing: tuple[str, ...] = ()
+    bank_min_hessian: float = 1.0
+    bank_min_rows: int = 10
 
 
 @dataclass(frozen=True)
@@ -689,10 +691,12 @@ def _check_model(cfg: ExperimentConfig) -> None:
         return
     _check(m.trees >= 1, f"model.trees must be at least 1, got {m.trees}")
     _check(1 <= m.depth <= 6, f"model.depth must be in [1, 6], got {m.depth}")
-    _check(0 < m.learning_rate <= 1, f"model.learning_rate must be in (0, 1], not {m.learning_rate}")
+    lr = m.learning_rate
+    _check(0 < lr <= 1, f"model.learning_rate must be in (0, 1], got {lr}")
     _check(m.reg_lambda >= 0, f"model.reg_lambda must be >= 0, got {m.reg_lambda}")
     _check(m.gamma >= 0, f"model.gamma must be >= 0, got {m.gamma}")
-    _check(m.min_child_weight >= 0, f"model.min_child_weight must be >= 0, not {m.min_child_weight}")
+    mcw = m.min_child_weight
+    _check(mcw >= 0, f"model.min_child_weight must be >= 0, got {mcw}")
     _check(m.patience >= 0, f"model.patience must be >= 0 (0 = never stop early), got {m.patience}")
     _check(2 <= m.bins <= 1000, f"model.bins must be in [2, 1000], got {m.bins}")
     both = sorted(set(m.increasing) & set(m.decreasing))

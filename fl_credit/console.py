@@ -151,5 +151,10 @@ def _boosting_lines(boosting: dict | None) -> list[str]:
         f"({boosting['exchanges_per_tree']:.1f} per tree), {boosting['seconds_per_tree']:.2f} s "
         "per tree",
         f"federated vs pooled trees on the same bins: splits equal {versus.get('splits_equal')}"
-        + (f", largest node-value difference {diff:.1e}" if diff is not None else ""),
+        + (f", largest node-value difference {diff:.1e}" if diff is not None else "")
+        + (
+            f" ({boosting['withheld_nodes']} nodes withheld by the banks' own floors)"
+            if boosting.get("withheld_nodes")
+            else ""
+        ),
     ]

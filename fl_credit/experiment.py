@@ -73,6 +73,10 @@ def federate(
         write_bank_files(prepared, Path(bank_dir), suffix=".npz")
         rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
         write_identities(Path(bank_dir), rows, weights=rows)  # secagg identities, this run
+        if cfg.model.kind == "gbm":  # the simulated banks' own floors (never in a message)
+            from fl_credit.boosting.bank import write_limits
+
+            write_limits(Path(bank_dir), cfg.model.bank_min_hessian, cfg.model.bank_min_rows)
 
         def server_main(grid):
             if record:

@@ -8,10 +8,11 @@ The bank recomputes everything from its own rows and what it can verify:
 - the tree it is asked about may be at most as deep as the bank's own limit
   (``gbm-max-depth`` in the bank's node config, default :data:`MAX_DEPTH`), and the nodes
   asked must be open nodes of that tree;
-- a floor on what a node reveals (``gbm-min-child-hessian`` in the bank's node config,
-  default :data:`MIN_CHILD_HESSIAN`): the bank sends zeros for a node, instead of its sums,
-  when its own rows in that node, or in the node's sibling, weigh more than nothing but less
-  than the floor in Hessian. Without the sibling rule, the parent's sums minus one child's
+- a floor on what a node reveals (``gbm-min-child-rows`` and ``gbm-min-child-hessian`` in
+  the bank's node config, defaults :data:`MIN_CHILD_ROWS` and :data:`MIN_CHILD_HESSIAN`):
+  the bank sends zeros for a node, instead of its sums, when its own rows in that node, or
+  in the node's sibling, are more than none but fewer than the row floor, or weigh less than
+  the Hessian floor (a minimum child weight on the bank's own rows). Without the sibling rule, the parent's sums minus one child's
   would give the other child's. The floor is the bank's own setting, never a value from the
   message. An honest run whose nodes all clear the floor at every bank is unchanged (and
   equals the pooled trees); a node withheld by a bank only loses that bank's rows.
@@ -19,12 +20,15 @@ The bank recomputes everything from its own rows and what it can verify:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 from flwr.app import RecordDict
 
 from fl_credit.bank_settings import BankSettings
 from fl_credit.boosting.binning import Layout
-from fl_credit.boosting.histogram import level_vector, node_hessians, party_rows
+from fl_credit.boosting.histogram import level_vector, node_weights, party_rows
 from fl_credit.boosting.tree import Tree, TreeEnsemble
 from fl_credit.data.bank_file import BankData
 from fl_credit.data.scaling import Standardizer
@@ -33,15 +37,35 @@ from fl_credit.woe import check_agreed_grid, grid_from_lists
 
 MAX_DEPTH = 6
 MIN_CHILD_HESSIAN = 1.0
+MIN_CHILD_ROWS = 10
 FINISHED = "gbm-finished"
 NODES = "gbm-nodes"
 
 
-def bank_limits(node_config) -> tuple[int, float]:
-    """The bank's own depth limit and Hessian floor (node config, else the defaults)."""
-    depth = int(node_config.get("gbm-max-depth", MAX_DEPTH))
-    floor = float(node_config.get("gbm-min-child-hessian", MIN_CHILD_HESSIAN))
-    return depth, floor
+LIMITS_FILE = "bank_limits.json"
+"""Simulation: the simulated banks' own limits, in their folder (like their data files)."""
+
+
+def bank_limits(node_config, bank_dir: str = "") -> tuple[int, tuple[float, float]]:
+    """The bank's own depth limit and its (Hessian, rows) floor: its node config
+    (``gbm-max-depth``, ``gbm-min-child-hessian``, ``gbm-min-child-rows``), else, in
+    simulation, :data:`LIMITS_FILE` in the banks' folder, else the defaults."""
+    own = dict(node_config)
+    path = Path(bank_dir) / LIMITS_FILE if bank_dir else None
+    if path is not None and path.is_file():
+        own = {**json.loads(path.read_text()), **own}
+    depth = int(own.get("gbm-max-depth", MAX_DEPTH))
+    hessian = float(own.get("gbm-min-child-hessian", MIN_CHILD_HESSIAN))
+    rows = float(own.get("gbm-min-child-rows", MIN_CHILD_ROWS))
+    return depth, (hessian, rows)
+
+
+def write_limits(bank_dir: Path, min_hessian: float, min_rows: int) -> Path:
+    """Simulation: write the simulated banks' own floors into their folder."""
+    path = Path(bank_dir) / LIMITS_FILE
+    limits = {"gbm-min-child-hessian": float(min_hessian), "gbm-min-child-rows": int(min_rows)}
+    path.write_text(json.dumps(limits))
+    return path
 
 
 def checked_request(
@@ -93,18 +117,23 @@ def check_tree(tree: Tree, layout: Layout, max_depth: int) -> None:
         raise DataError(f"boosting query refused: a tree deeper than this bank's {max_depth}")
 
 
-def kept_nodes(own: np.ndarray, partial: Tree, nodes: list[int], floor: float) -> np.ndarray:
-    """Per asked node: False when it or its sibling holds a non-zero own Hessian below
-    ``floor`` (module docstring)."""
+def kept_nodes(
+    own: np.ndarray, partial: Tree, nodes: list[int], floor: tuple[float, float]
+) -> np.ndarray:
+    """Per asked node: False when it or its sibling holds some of the bank's rows but fewer
+    than the row floor or less Hessian than the Hessian floor (module docstring); ``own`` is
+    :func:`~fl_credit.boosting.histogram.node_weights`."""
     sibling = {}
     for lo, hi in zip(partial.left, partial.right, strict=True):
         if lo >= 0:
             sibling[lo], sibling[hi] = hi, lo
 
     def small(node: int) -> bool:
-        return 0.0 < own[node] < floor
+        hessian, rows = own[node]
+        return rows > 0 and (rows < floor[1] or hessian < floor[0])
 
-    return np.array([not small(n) and not (n in sibling and small(sibling[n])) for n in nodes])
+    kept = [not small(n) and not (n in sibling and small(sibling[n])) for n in nodes]
+    return np.array(kept, dtype=bool)
 
 
 def level_reply(
@@ -118,10 +147,10 @@ def level_reply(
     """This bank's summable vector for one ``query.gbm`` (module docstring)."""
     if settings.dp_mode != "off":
         raise DataError(f"model=gbm has no dp={settings.dp_mode} release; use dp=off")
-    max_depth, floor = bank_limits(node_config)
+    max_depth, floor = bank_limits(node_config, settings.bank_dir)
     names = list(bank.feature_names)
     layout, finished, partial, nodes = checked_request(content, scaler, names, max_depth)
     weighted = pos_weight if settings.imbalance == "class_weight" else 1.0
     rows = party_rows(bank.x_train, bank.y_train, bank.x_val, bank.y_val, layout, weighted)
-    keep = kept_nodes(node_hessians(rows, finished, partial), partial, nodes, floor)
+    keep = kept_nodes(node_weights(rows, finished, partial), partial, nodes, floor)
     return level_vector(rows, finished, partial, nodes, layout, keep)

@@ -45,6 +45,8 @@ class BoostResult:
     exchanges: int = 0
     tree_seconds: list[float] = field(default_factory=list)
     stopped_early: bool = False
+    withheld_nodes: int = 0
+    """Nodes made leaves because a bank withheld its sums (its own floor)."""
 
 
 def grow_tree(
@@ -53,18 +55,27 @@ def grow_tree(
     root_hist: np.ndarray,
     layout: Layout,
     params: TreeParams,
-) -> tuple[Tree, int]:
-    """One tree from the root histogram; returns it and the exchanges it took after the root."""
+) -> tuple[Tree, int, int]:
+    """One tree from the root histogram; returns it, the exchanges it took after the root and
+    how many nodes were withheld.
+
+    A node whose histogram holds fewer rows than its parent's split gave it was withheld by
+    a bank (:mod:`fl_credit.boosting.bank`): it becomes a leaf (its weight is from the
+    parent's complete sums) rather than being split on part of its rows."""
     lam, lr = params.reg_lambda, params.learning_rate
     tree = Tree()
     seg = root_hist[layout.offsets[0] : layout.offsets[1]].sum(axis=0)
     totals = {0: (float(seg[0]), float(seg[1]), float(seg[2]))}
     bounds = {0: OPEN}
     tree.add_node(lr * float(weight(seg[0], seg[1], lam, OPEN)), seg[1], seg[2])
-    open_nodes, hist, exchanges = [0], root_hist[None], 0
+    open_nodes, hist, exchanges, withheld = [0], root_hist[None], 0, 0
     for depth in range(params.depth):
         opened = []
         for k, node in enumerate(open_nodes):
+            rows = hist[k][layout.offsets[0] : layout.offsets[1], 2].sum()
+            if abs(rows - totals[node][2]) > 0.5:
+                withheld += 1
+                continue
             split = best_split(hist[k], totals[node], bounds[node], layout, params)
             if split is None:
                 continue
@@ -80,7 +91,7 @@ def grow_tree(
             break
         hist, _ = split_level(source(finished, tree, opened), len(opened), layout)
         open_nodes, exchanges = opened, exchanges + 1
-    return tree, exchanges
+    return tree, exchanges, withheld
 
 
 def boost(
@@ -116,8 +127,9 @@ def boost(
             break
         if t == trees:
             break
-        tree, exchanges = grow_tree(source, ensemble, hist[0], layout, params)
+        tree, exchanges, withheld = grow_tree(source, ensemble, hist[0], layout, params)
         result.exchanges += exchanges
+        result.withheld_nodes += withheld
         ensemble = TreeEnsemble(base, [*ensemble.trees, tree])
         result.trees_grown += 1
         result.tree_seconds.append(time.perf_counter() - started)

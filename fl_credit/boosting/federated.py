@@ -146,6 +146,7 @@ def boosting_rounds(
         "trees_grown": result.trees_grown,
         "trees_kept": result.best_trees,
         "stopped_early": result.stopped_early,
+        "withheld_nodes": result.withheld_nodes,
         "val_losses": result.val_losses,
         "exchanges": result.exchanges,
         "exchanges_per_tree": result.exchanges / max(result.trees_grown, 1),

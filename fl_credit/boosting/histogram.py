@@ -113,13 +113,18 @@ def level_vector(
     return np.concatenate([np.concatenate(parts).ravel() if parts else np.zeros(0), loss])
 
 
-def node_hessians(rows: PartyRows, ensemble: TreeEnsemble, partial: Tree) -> np.ndarray:
-    """This party's summed Hessian in every node of the partial tree (leaves and inner)."""
+def node_weights(rows: PartyRows, ensemble: TreeEnsemble, partial: Tree) -> np.ndarray:
+    """This party's summed Hessian and row count in every node of the partial tree (leaves
+    and inner nodes), shape ``(nodes, 2)``."""
     margin = ensemble.margin_binned(rows.bins)
     _, h = gradients(margin, rows.y, rows.weight)
     node_of_row = leaf_of_binned(partial, rows.bins)
-    own = np.bincount(node_of_row, h, minlength=len(partial.value))
-    for node in range(len(partial.value) - 1, -1, -1):  # inner nodes: sum of their children
+    size = len(partial.value)
+    own = np.stack(
+        [np.bincount(node_of_row, h, minlength=size), np.bincount(node_of_row, minlength=size)],
+        axis=1,
+    ).astype(np.float64)
+    for node in range(size - 1, -1, -1):  # inner nodes: the sum of their children
         if partial.left[node] >= 0:
             own[node] = own[partial.left[node]] + own[partial.right[node]]
     return own
