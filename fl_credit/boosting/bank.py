@@ -12,10 +12,12 @@ The bank recomputes everything from its own rows and what it can verify:
   the bank's node config, defaults :data:`MIN_CHILD_ROWS` and :data:`MIN_CHILD_HESSIAN`):
   the bank sends zeros for a node, instead of its sums, when its own rows in that node, or
   in the node's sibling, are more than none but fewer than the row floor, or weigh less than
-  the Hessian floor (a minimum child weight on the bank's own rows). Without the sibling rule, the parent's sums minus one child's
-  would give the other child's. The floor is the bank's own setting, never a value from the
-  message. An honest run whose nodes all clear the floor at every bank is unchanged (and
-  equals the pooled trees); a node withheld by a bank only loses that bank's rows.
+  the Hessian floor (a minimum child weight on the bank's own rows). Without the sibling
+  rule, the parent's sums minus one child's would give the other child's. The floor is the
+  bank's own setting, never a value from the message (in simulation: the banks' folder,
+  :data:`LIMITS_FILE`). An honest run whose nodes all clear every bank's floor is unchanged
+  (and equals the pooled trees); the coordinator sees that a node was withheld (its
+  histogram holds fewer rows than its parent's split gave it) and makes it a leaf.
 """
 
 from __future__ import annotations

@@ -46,7 +46,9 @@ def test_federated_trees_equal_pooled_trees(source, tmp_path):
     model = GBM
     data = DataConfig()
     if source == "credit_data":
-        data = DataConfig(kind="csv", path=credit_data_csv(tmp_path), target="Status", positive="bad")
+        data = DataConfig(
+            kind="csv", path=credit_data_csv(tmp_path), target="Status", positive="bad"
+        )
         # Banks of ~650 rows: their own default floors withhold some deep nodes (tested in
         # test_gbm_bank.py); with the floors off the trees are the pooled ones.
         model = dataclasses.replace(GBM, bank_min_hessian=0.0, bank_min_rows=0)
