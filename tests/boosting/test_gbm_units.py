@@ -149,3 +149,17 @@ def test_sklearn_on_the_same_bins_is_close(lending):
     auc_theirs = roc_auc_score(prepared.y_test, theirs)
     assert abs(auc_ours - auc_theirs) < 0.03
     assert np.corrcoef(ours, theirs)[0, 1] > 0.9
+
+
+def test_leaf_size_check_counts_every_row_once_per_tree(lending, tmp_path):
+    from fl_credit.boosting.leaf_audit import leaf_sizes
+
+    cfg, prepared, data, layout = lending
+    ensemble = fit(cfg, data, layout, prepared.feature_names).ensemble
+    path = save_json(tmp_path / "model.json", ensemble)
+    check = leaf_sizes(path, prepared.banks, floor=10**6)
+    assert check["leaves"] == sum(len(t.leaves()) for t in ensemble.trees)
+    assert check["small_leaves"] == check["leaves"]  # every leaf is below a huge floor
+    assert check["smallest_leaf_rows"] == min(
+        min(t.count[n] for n in t.leaves()) for t in ensemble.trees
+    )
