@@ -58,6 +58,8 @@ def comparison_table(metrics: dict) -> str:
     ]
     for name, m in metrics["local"].items():
         rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows)", m))
+    if metrics.get("gbm_pooled_with_floors"):
+        rows.append(("pooled gbm, banks' floors", metrics["gbm_pooled_with_floors"]))
     for name, m in (metrics.get("lr") or {}).items():
         rows.append((LR_LABELS.get(name, f"LR {name}"), m))
     width = max(MIN_LABEL, *(len(label) for label, _ in rows))
@@ -145,6 +147,8 @@ def _boosting_lines(boosting: dict | None) -> list[str]:
         return []
     versus = boosting.get("versus_pooled") or {}
     diff = versus.get("max_value_difference")
+    floors = boosting.get("versus_pooled_with_floors") or {}
+    floors_diff = floors.get("max_value_difference")
     return [
         f"boosting: {boosting['trees_kept']} of {boosting['trees_grown']} trees kept "
         f"(federated validation loss), {boosting['exchanges']} exchanges "
@@ -157,4 +161,6 @@ def _boosting_lines(boosting: dict | None) -> list[str]:
             if boosting.get("withheld_nodes")
             else ""
         ),
+        f"federated vs pooled with the banks' floors: splits equal {floors.get('splits_equal')}"
+        + (f", largest node-value difference {floors_diff:.1e}" if floors_diff is not None else ""),
     ]

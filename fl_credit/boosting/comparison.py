@@ -37,6 +37,9 @@ class GbmBaselines:
     lr: dict[str, baselines.Scored]
     pooled: Fitted
     layout: Layout
+    pooled_floors: Fitted
+    """The pooled twin with every bank's floor applied (equals the federation exactly)."""
+    with_floors: baselines.Scored
 
 
 def scored(fitted: Fitted, x_val: np.ndarray, y_val: np.ndarray, x_test, cfg) -> baselines.Scored:
@@ -59,6 +62,16 @@ def gbm_baselines(
     data = baselines.pooled(list(prepared.banks.values()))
     pooled = fit_pooled(data.x_train, data.y_train, data.x_val, data.y_val, layout, cfg, names)
     centralized = scored(pooled, data.x_val, data.y_val, prepared.x_test, cfg)
+    floored = fit_pooled(
+        data.x_train,
+        data.y_train,
+        data.x_val,
+        data.y_val,
+        layout,
+        cfg,
+        names,
+        banks=list(prepared.banks.values()),
+    )
     predict = fit_sklearn(data.x_train, data.y_train, layout, cfg, names, kept_trees)
     reference = baselines.Scored(
         test_scores=predict(prepared.x_test),
@@ -80,7 +93,8 @@ def gbm_baselines(
         "pooled": baselines.centralized(prepared, cfg),
         "reference": baselines.reference(prepared, cfg),
     }
-    return GbmBaselines(centralized, reference, local, lr, pooled, layout)
+    with_floors = scored(floored, data.x_val, data.y_val, prepared.x_test, cfg)
+    return GbmBaselines(centralized, reference, local, lr, pooled, layout, floored, with_floors)
 
 
 def trees_difference(federated: TreeEnsemble, pooled: TreeEnsemble) -> dict:
@@ -105,6 +119,8 @@ def boosting_metrics(fed, gbm: GbmBaselines, score) -> dict:
             **fed.boosting,
             "pooled_trees_kept": len(gbm.pooled.ensemble.trees),
             "versus_pooled": trees_difference(federated, gbm.pooled.ensemble),
+            "versus_pooled_with_floors": trees_difference(federated, gbm.pooled_floors.ensemble),
         },
+        "gbm_pooled_with_floors": score(gbm.with_floors),
         "lr": {name: score(s) for name, s in gbm.lr.items()},
     }

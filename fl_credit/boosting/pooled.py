@@ -22,11 +22,12 @@ import numpy as np
 
 from fl_credit.boosting.binning import Layout
 from fl_credit.boosting.builder import BoostResult, boost
-from fl_credit.boosting.histogram import PartyRows, level_vector, party_rows
+from fl_credit.boosting.histogram import PartyRows, level_vector, node_weights, party_rows
 from fl_credit.boosting.splits import TreeParams
 from fl_credit.boosting.tree import Tree, TreeEnsemble
 from fl_credit.calibration import prior_correction
 from fl_credit.config import ExperimentConfig
+from fl_credit.data.bank_file import BankData
 from fl_credit.imbalance import positive_weight
 
 
@@ -63,6 +64,22 @@ def row_source(rows: PartyRows, layout: Layout):
     return source
 
 
+def floored_source(parts: list[PartyRows], layout: Layout, floor: tuple[float, float]):
+    """A histogram source over rows held in one place that knows which bank each row comes
+    from and applies every bank's floor (:func:`fl_credit.boosting.bank.kept_nodes`): the
+    pooled twin of a federation whose banks withhold nodes."""
+    from fl_credit.boosting.bank import kept_nodes
+
+    def source(ensemble: TreeEnsemble, partial: Tree, nodes: list[int]) -> np.ndarray:
+        total = 0.0
+        for rows in parts:
+            keep = kept_nodes(node_weights(rows, ensemble, partial), partial, nodes, floor)
+            total = total + level_vector(rows, ensemble, partial, nodes, layout, keep)
+        return total
+
+    return source
+
+
 def boost_rows(
     rows: PartyRows,
     layout: Layout,
@@ -70,10 +87,11 @@ def boost_rows(
     cfg: ExperimentConfig,
     pos_weight: float,
     after_tree=None,
+    source=None,
 ) -> BoostResult:
-    """:func:`boost` over rows held in one place, with the run's settings."""
+    """:func:`boost` over rows held in one place (or ``source``), with the run's settings."""
     return boost(
-        row_source(rows, layout),
+        source or row_source(rows, layout),
         layout,
         params,
         base=base_log_odds(cfg.imbalance.method, pos_weight),
@@ -101,12 +119,25 @@ def fit_pooled(
     layout: Layout,
     cfg: ExperimentConfig,
     feature_names: list[str],
+    banks: list[BankData] | None = None,
 ) -> Fitted:
-    """This package's booster on rows held in one place (pooled, or one bank alone)."""
+    """This package's booster on rows held in one place (pooled, or one bank alone).
+
+    With ``banks`` (whose rows make up ``x``, ``y``), every bank's floor
+    (``model.bank_min_hessian``, ``model.bank_min_rows``) is applied as the federation's banks
+    apply it (:func:`floored_source`)."""
     pos_weight = positive_weight(y)
     weighted = pos_weight if cfg.imbalance.method == "class_weight" else 1.0
     rows = party_rows(x, y, x_val, y_val, layout, weighted)
-    result = boost_rows(rows, layout, tree_params(cfg, feature_names), cfg, pos_weight)
+    source = None
+    if banks is not None:
+        parts = [
+            party_rows(b.x_train, b.y_train, b.x_val, b.y_val, layout, weighted) for b in banks
+        ]
+        floor = (cfg.model.bank_min_hessian, float(cfg.model.bank_min_rows))
+        source = floored_source(parts, layout, floor)
+    params = tree_params(cfg, feature_names)
+    result = boost_rows(rows, layout, params, cfg, pos_weight, source=source)
     correction = prior_correction(cfg.imbalance.method, pos_weight, private=cfg.dp.mode != "off")
     ensemble = result.ensemble.corrected(correction)
     ensemble.feature_names = list(feature_names)

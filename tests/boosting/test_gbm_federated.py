@@ -29,35 +29,29 @@ def credit_data_csv(folder) -> str:
     return str(path)
 
 
-def federated_and_pooled(cfg: ExperimentConfig):
+def federated_and_pooled(cfg: ExperimentConfig, floors: bool = False):
+    """The federated trees, and the pooled ones on the same bins (with ``floors``: the pooled
+    twin that applies every bank's floor)."""
     prepared = prepare(cfg)
     fed, _ = federate(cfg, prepared)
     federated = TreeEnsemble.from_arrays(fed.arrays)
     layout = agreed_layout(fed.scaler, prepared.bounds, cfg.model.bins)
     data = baselines.pooled(list(prepared.banks.values()))
+    banks = list(prepared.banks.values()) if floors else None
     pooled = fit_pooled(
-        data.x_train, data.y_train, data.x_val, data.y_val, layout, cfg, prepared.feature_names
+        data.x_train,
+        data.y_train,
+        data.x_val,
+        data.y_val,
+        layout,
+        cfg,
+        prepared.feature_names,
+        banks=banks,
     )
     return prepared, fed, federated, pooled
 
 
-@pytest.mark.parametrize("source", ["embedded", "credit_data"])
-def test_federated_trees_equal_pooled_trees(source, tmp_path):
-    model = GBM
-    data = DataConfig()
-    if source == "credit_data":
-        data = DataConfig(
-            kind="csv", path=credit_data_csv(tmp_path), target="Status", positive="bad"
-        )
-        # Banks of ~650 rows: their own default floors withhold some deep nodes (tested in
-        # test_gbm_bank.py); with the floors off the trees are the pooled ones.
-        model = dataclasses.replace(GBM, bank_min_hessian=0.0, bank_min_rows=0)
-    cfg = ExperimentConfig(
-        data=data, model=model, engine=EngineConfig(backend="inprocess"), bootstrap=0
-    )
-    prepared, fed, federated, pooled = federated_and_pooled(cfg)
-
-    assert fed.boosting["withheld_nodes"] == 0
+def assert_same_trees(prepared, federated, pooled):
     assert len(federated.trees) >= 2
     difference = trees_difference(federated, pooled.ensemble)
     assert difference["splits_equal"], difference
@@ -69,3 +63,37 @@ def test_federated_trees_equal_pooled_trees(source, tmp_path):
     auc_fed = roc_auc_score(prepared.y_test, p_fed)
     assert auc_fed == pytest.approx(roc_auc_score(prepared.y_test, p_pool), abs=1e-12)
     assert auc_fed > 0.7
+
+
+def config(data: DataConfig, model: ModelConfig = GBM) -> ExperimentConfig:
+    return ExperimentConfig(
+        data=data, model=model, engine=EngineConfig(backend="inprocess"), bootstrap=0
+    )
+
+
+def credit_data(folder) -> DataConfig:
+    return DataConfig(kind="csv", path=credit_data_csv(folder), target="Status", positive="bad")
+
+
+def test_federated_trees_equal_pooled_trees_on_the_embedded_data():
+    prepared, fed, federated, pooled = federated_and_pooled(config(DataConfig()))
+    assert fed.boosting["withheld_nodes"] == 0  # every node clears every bank's floor
+    assert_same_trees(prepared, federated, pooled)
+
+
+def test_federated_trees_equal_pooled_trees_on_credit_data_without_bank_floors(tmp_path):
+    model = dataclasses.replace(GBM, bank_min_hessian=0.0, bank_min_rows=0)
+    prepared, fed, federated, pooled = federated_and_pooled(config(credit_data(tmp_path), model))
+    assert fed.boosting["withheld_nodes"] == 0
+    assert_same_trees(prepared, federated, pooled)
+
+
+def test_with_bank_floors_the_trees_equal_the_pooled_twin_that_applies_them(tmp_path):
+    # Banks of ~650 rows: their own default floors withhold some deep nodes, which the
+    # coordinator makes leaves; the pooled twin applying the same floors grows the same trees.
+    model = dataclasses.replace(GBM, trees=15, patience=0)
+    prepared, fed, federated, pooled = federated_and_pooled(
+        config(credit_data(tmp_path), model), floors=True
+    )
+    assert fed.boosting["withheld_nodes"] > 0
+    assert_same_trees(prepared, federated, pooled)
