@@ -163,3 +163,21 @@ def test_leaf_size_check_counts_every_row_once_per_tree(lending, tmp_path):
     assert check["smallest_leaf_rows"] == min(
         min(t.count[n] for n in t.leaves()) for t in ensemble.trees
     )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=gbm", "dp=opacus"], "no dp=opacus mode"),
+        (["model=gbm", "features=woe"], "use features=standard"),
+        (["model=gbm", "model.depth=9"], "model.depth must be in"),
+        (["model=gbm", "strategy=krum"], "needs summed histograms"),
+        (["model=gbm", "model.increasing=[int_rate]", "model.decreasing=[int_rate]"], "both"),
+    ],
+)
+def test_bad_gbm_settings_are_one_clear_line(overrides, message):
+    from fl_credit.errors import ConfigError
+    from fl_credit.hydra_compose import compose_experiment
+
+    with pytest.raises(ConfigError, match=message):
+        compose_experiment(overrides)
