@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: need at least two finished model=gbm runs", file=sys.stderr)
         return 2
     data = runs[0].get("banks", {})
-    print(f"{len(runs)} seeds; banks {({k: v['rows'] for k, v in data.items()})}")
+    rows = {name: bank["rows"] for name, bank in data.items()}
+    print(f"{len(runs)} seeds; banks {rows}")
     print(f"{'metric':<6} {'gbm':>7} {'LR':>7} {'gbm - LR':>9}  95% t-interval over seeds")
     for metric in METRICS:
         row = paired(runs, metric)
