@@ -22,6 +22,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord
 
 BIAS = "linear.bias"
+GBM_BASE = "gbm.base"  # a tree ensemble's base log-odds (fl_credit/boosting/tree.py)
 # Reliability grid: edges equally spaced in logit between these PDs, plus 0 and 1.
 LOWEST_PD, HIGHEST_PD = 0.005, 0.995
 
@@ -46,7 +47,7 @@ def corrected(arrays: ArrayRecord, correction: float) -> ArrayRecord:
     out = ArrayRecord()
     for name, array in arrays.items():
         values = array.numpy()
-        if name == BIAS and correction:
+        if name in (BIAS, GBM_BASE) and correction:
             values = (values.astype(np.float64) - correction).astype(values.dtype)
         out[name] = Array(np.asarray(values))
     return out

@@ -18,6 +18,8 @@ Messages (Flower Message API):
 - ``query.reliability``: reliability bins of the received model on the validation rows
   (rows, defaults and summed PD per bin), for the calibration check (refused under DP).
 - ``query.evaluate``: federated evaluation of the received model on the bank's own test rows.
+- ``query.gbm`` (``model=gbm``): gradient and Hessian sums per node, feature and bin of the
+  tree being grown (:mod:`fl_credit.boosting.bank`).
 - ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
   data-dependent).
 
@@ -147,7 +149,8 @@ def prepared_rows(context: Context, settings: BankSettings, scaler: Standardizer
     """Scale with the federation's statistics, then rebalance the training rows."""
     bank = load_bank(context, settings)
     digest = hashlib.sha1(b"".join(a.tobytes() for a in scaler.arrays())).hexdigest()
-    key = f"{bank_path(context, settings)}|{digest}|{settings.imbalance}|{settings.seed}"
+    kind = type(scaler).__name__  # RawInputs (trees) keep rows unscaled
+    key = f"{bank_path(context, settings)}|{kind}|{digest}|{settings.imbalance}|{settings.seed}"
     if key not in _ROWS:
         x_train = scaler.transform(bank.x_train)
         x_bal, y_bal, pos_weight = balance(
@@ -173,10 +176,21 @@ def rows_and_model(message: Message, context: Context) -> tuple[BankSettings, Ba
     from fl_credit.model import model_from_arrays  # torch: only messages with a model
 
     settings = BankSettings.from_config(message.content["config"])
-    rows = prepared_rows(context, settings, stored_scaler(context))
+    arrays = message.content["arrays"]
+    rows = prepared_rows(context, settings, model_inputs(context, arrays))
     if settings.imbalance == "class_weight":
         rows = dataclasses.replace(rows, pos_weight=agreed_pos_weight(context))
-    return settings, rows, model_from_arrays(message.content["arrays"])
+    return settings, rows, model_from_arrays(arrays)
+
+
+def model_inputs(context: Context, arrays: ArrayRecord) -> Standardizer:
+    """What the received model scores: rows scaled by the stored standardiser, or unscaled
+    rows for a tree ensemble (``model=gbm``)."""
+    from fl_credit.boosting.inputs import RawInputs
+    from fl_credit.boosting.tree import is_ensemble
+
+    scaler = stored_scaler(context)
+    return RawInputs.of(scaler) if is_ensemble(arrays) else scaler
 
 
 def stored_scaler(context: Context) -> Standardizer:
@@ -501,7 +515,7 @@ def evaluate(message: Message, context: Context) -> Message:
     bank = load_bank(context, settings)
     if bank.y_test is None or len(bank.y_test) == 0:
         raise DataError("this bank's file holds no test rows for federated evaluation")
-    scaler = stored_scaler(context)
+    scaler = model_inputs(context, message.content["arrays"])
     model = model_from_arrays(message.content["arrays"])
     scores = predict_proba(model, scaler.transform(bank.x_test))
     if settings.dp_mode == "opacus":  # score histograms only, over the model's score span
@@ -519,6 +533,27 @@ def evaluate(message: Message, context: Context) -> Message:
         settings=settings,
         n_rows=len(bank.y_train),
         bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
+
+
+@app_handler("query", "gbm")
+def gbm_level(message: Message, context: Context) -> Message:
+    """``model=gbm``: this bank's gradient and Hessian sums per node, feature and bin of the
+    tree being grown, and its validation loss under the finished trees
+    (:mod:`fl_credit.boosting.bank` has the checks the bank makes on its own)."""
+    from fl_credit.boosting.bank import level_reply
+
+    settings = BankSettings.from_config(message.content["config"])
+    if WOE_STATE in context.state:
+        raise DataError("boosting query refused: this bank trains on WoE features")
+    values = level_reply(
+        message.content,
+        load_bank(context, settings),
+        stored_scaler(context),
+        agreed_pos_weight(context),
+        settings,
+        context.node_config,
     )
     return summed_reply(message, values)
 

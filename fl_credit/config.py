@@ -38,6 +38,7 @@ ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "bulyan",
 """Defences that need each bank's update in plaintext."""
 GROUP_RULES = ("median", "trimmed_mean")
 FEATURE_KINDS = ("standard", "woe")
+MODEL_KINDS = ("lr", "gbm")
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,28 @@ class FeaturesConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Which model the banks train (``model`` group): ``lr`` (logistic regression) or ``gbm``
+    (federated histogram gradient boosting, :mod:`fl_credit.boosting`); the tree settings are
+    used by ``gbm`` only."""
+
+    kind: str = "lr"
+    trees: int = 50
+    depth: int = 3
+    learning_rate: float = 0.3
+    reg_lambda: float = 1.0
+    gamma: float = 0.0
+    min_child_weight: float = 1.0
+    patience: int = 5
+    min_delta: float = 1e-6
+    bins: int = 50
+    increasing: tuple[str, ...] = ("int_rate",)
+    decreasing: tuple[str, ...] = ()
+    bank_min_hessian: float = 1.0
+    bank_min_rows: int = 10
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """Privacy-audit settings (``audit`` section)."""
 
@@ -217,6 +240,7 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
     calibration_bins: int = 15
@@ -316,6 +340,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         eval=_section(EvalConfig, raw.get("eval"), "eval"),
         audit=_section(AuditConfig, raw.get("audit"), "audit"),
         features=_section(FeaturesConfig, raw.get("features"), "features"),
+        model=_section(ModelConfig, raw.get("model"), "model"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
         calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
@@ -410,6 +435,7 @@ def validate(cfg: ExperimentConfig) -> None:
     _check_defence(cfg)
     _check_attack(cfg)
     _check_features(cfg)
+    _check_model(cfg)
     _check(
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
@@ -657,3 +683,38 @@ def attack_rewrites_model(a: AttackConfig) -> bool:
     if a.name in ("none", "label_flip"):
         return False
     return not (a.name == "backdoor" and (a.factor or 1.0) == 1.0)
+
+
+def _check_model(cfg: ExperimentConfig) -> None:
+    m = cfg.model
+    _check(m.kind in MODEL_KINDS, f"model must be one of {MODEL_KINDS}, got {m.kind!r}")
+    if m.kind != "gbm":
+        return
+    _check(m.trees >= 1, f"model.trees must be at least 1, got {m.trees}")
+    _check(1 <= m.depth <= 6, f"model.depth must be in [1, 6], got {m.depth}")
+    lr = m.learning_rate
+    _check(0 < lr <= 1, f"model.learning_rate must be in (0, 1], got {lr}")
+    _check(m.reg_lambda >= 0, f"model.reg_lambda must be >= 0, got {m.reg_lambda}")
+    _check(m.gamma >= 0, f"model.gamma must be >= 0, got {m.gamma}")
+    mcw = m.min_child_weight
+    _check(mcw >= 0, f"model.min_child_weight must be >= 0, got {mcw}")
+    _check(m.patience >= 0, f"model.patience must be >= 0 (0 = never stop early), got {m.patience}")
+    _check(2 <= m.bins <= 1000, f"model.bins must be in [2, 1000], got {m.bins}")
+    both = sorted(set(m.increasing) & set(m.decreasing))
+    _check(not both, f"model.increasing and model.decreasing both name {both}")
+    _check(
+        cfg.features.kind == "standard",
+        "model=gbm splits the raw features on the agreed grid; use features=standard",
+    )
+    _check(
+        cfg.imbalance.method in ("class_weight", "none"),
+        f"model=gbm weighs classes itself; use imbalance=class_weight or none, not "
+        f"{cfg.imbalance.method}",
+    )
+    _check(
+        cfg.strategy.name in SUM_STRATEGIES,
+        f"model=gbm needs summed histograms (strategy={' or '.join(SUM_STRATEGIES)}), not "
+        f"strategy={cfg.strategy.name}",
+    )
+    _check(cfg.dp.mode == "off", f"model=gbm has no dp={cfg.dp.mode} mode yet; use dp=off")
+    _check(cfg.attack.name == "none", "model=gbm has no simulated attacks; use attack=none")

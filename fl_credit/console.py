@@ -5,6 +5,12 @@ from __future__ import annotations
 HEADER_TAIL = "   default recall / precision @ threshold"
 UNRELIABLE_RECALL_SD = 0.1
 MIN_LABEL = 28
+GBM_LABELS = (
+    "federated gbm",
+    "pooled gbm (same bins)",
+    "sklearn HistGB (pooled, same bins)",
+)
+LR_LABELS = {"pooled": "LR pooled (= federated Newton)", "reference": "LR sklearn (pooled)"}
 
 
 def _row(name: str, m: dict | None, width: int) -> str:
@@ -50,13 +56,20 @@ def comparison_table(metrics: dict) -> str:
         epsilon = (metrics.get("config") or {}).get("dp_epsilon")
         federated = f"federated (released, epsilon {epsilon:g} per bank)"
         hidden = "; not private"
+    labels = (federated, f"centralized (pooled rows{hidden})", reference)
+    if (metrics.get("config") or {}).get("model") == "gbm":
+        labels = GBM_LABELS
     rows = [
-        (federated, metrics["federated"]),
-        (f"centralized (pooled rows{hidden})", metrics["centralized"]),
-        (reference, metrics["reference"]),
+        (labels[0], metrics["federated"]),
+        (labels[1], metrics["centralized"]),
+        (labels[2], metrics["reference"]),
     ]
     for name, m in metrics["local"].items():
         rows.append((f"{name} alone ({metrics['banks'][name]['rows']} rows{hidden})", m))
+    if metrics.get("gbm_pooled_with_floors"):
+        rows.append(("pooled gbm, banks' floors", metrics["gbm_pooled_with_floors"]))
+    for name, m in (metrics.get("lr") or {}).items():
+        rows.append((LR_LABELS.get(name, f"LR {name}"), m))
     width = max(MIN_LABEL, *(len(label) for label, _ in rows))
     header = (
         f"{'model':<{width}} {'AUC':<6} {'95% CI':<16} {'KS':<6} {'Gini':<6} {'Brier':<6}"
@@ -131,6 +144,7 @@ def _footer(metrics: dict) -> list[str]:
         lines[-1] += f", {len(rounds['skipped'])} skipped (rounds {rounds['skipped']})"
     if rounds.get("converged_round"):
         lines[-1] += f", converged in round {rounds['converged_round']}"
+    lines.extend(_boosting_lines(metrics.get("boosting")))
     if rounds.get("failure"):
         lines.append(f"RUN FAILED: {rounds['failure']}")
     return lines
@@ -159,4 +173,29 @@ def _privacy_lines(summary: dict) -> list[str]:
         f"composed over: {parts} (each alone)",
         "centralized and bank-alone rows are counterfactual references (the same borrowers "
         "trained on again; not released)",
+    ]
+
+
+def _boosting_lines(boosting: dict | None) -> list[str]:
+    """``model=gbm``: trees kept, cost, and how the federated trees compare with the pooled."""
+    if not boosting:
+        return []
+    versus = boosting.get("versus_pooled") or {}
+    diff = versus.get("max_value_difference")
+    floors = boosting.get("versus_pooled_with_floors") or {}
+    floors_diff = floors.get("max_value_difference")
+    return [
+        f"boosting: {boosting['trees_kept']} of {boosting['trees_grown']} trees kept "
+        f"(federated validation loss), {boosting['exchanges']} exchanges "
+        f"({boosting['exchanges_per_tree']:.1f} per tree), {boosting['seconds_per_tree']:.2f} s "
+        "per tree",
+        f"federated vs pooled trees on the same bins: splits equal {versus.get('splits_equal')}"
+        + (f", largest node-value difference {diff:.1e}" if diff is not None else "")
+        + (
+            f" ({boosting['withheld_nodes']} nodes withheld by the banks' own floors)"
+            if boosting.get("withheld_nodes")
+            else ""
+        ),
+        f"federated vs pooled with the banks' floors: splits equal {floors.get('splits_equal')}"
+        + (f", largest node-value difference {floors_diff:.1e}" if floors_diff is not None else ""),
     ]

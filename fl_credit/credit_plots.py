@@ -28,6 +28,8 @@ CALIBRATION_MODELS = ("federated", "centralized", "reference")
 
 def model_label(name: str) -> str:
     """Legend text of a ``scores.csv`` column (``local.bank_0`` -> ``bank_0 alone``)."""
+    if name.startswith("lr."):  # model=gbm runs: the logistic rows beside the trees
+        return "LR " + name.removeprefix("lr.")
     return LABELS.get(name, name.removeprefix("local.") + " alone")
 
 

@@ -27,6 +27,7 @@ from fl_credit.federation import (
     score_federated,
 )
 from fl_credit.metrics import evaluate_scores
+from fl_credit.model import model_from_arrays
 from fl_credit.privacy_accounting import privacy_summary
 from fl_credit.protection import check_bank_count
 from fl_credit.protection import describe as describe_protection
@@ -75,6 +76,10 @@ def federate(
         rows = {name: info["rows"] for name, info in prepared.bank_info.items()}
         # secagg identities, this run; under DP the roster holds public weights, not row counts
         write_identities(Path(bank_dir), rows, weights=registered_weights(cfg.dp.mode, rows))
+        if cfg.model.kind == "gbm":  # the simulated banks' own floors (never in a message)
+            from fl_credit.boosting.bank import write_limits
+
+            write_limits(Path(bank_dir), cfg.model.bank_min_hessian, cfg.model.bank_min_rows)
 
         def server_main(grid):
             if record:
@@ -87,6 +92,7 @@ def federate(
                 y_test=prepared.y_test,
                 bounds=prepared.bounds,
                 bank_dir=bank_dir,
+                feature_names=list(prepared.feature_names),
             )
 
         run = simulate(
@@ -155,9 +161,17 @@ def run_experiment(
             "training": {"rounds": scored.rounds, "converged": scored.converged},
         }
 
-    central = baselines.centralized(compared, cfg)
-    ref = baselines.reference(compared, cfg)
-    local = baselines.local_only(compared, cfg)
+    gbm = None
+    if cfg.model.kind == "gbm":  # boosting rows on the federation's bins, LR rows beside them
+        from fl_credit.boosting.comparison import gbm_baselines
+
+        kept = len(model_from_arrays(fed.arrays).trees)
+        gbm = gbm_baselines(prepared, cfg, fed.scaler, kept)
+        central, ref, local = gbm.centralized, gbm.reference, gbm.local
+    else:
+        central = baselines.centralized(compared, cfg)
+        ref = baselines.reference(compared, cfg)
+        local = baselines.local_only(compared, cfg)
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
         "federated_evaluation": fed.evaluation,
@@ -165,7 +179,7 @@ def run_experiment(
         "reference": score(ref),
         "local": {name: None if s is None else score(s) for name, s in local.items()},
         "banks": prepared.bank_info,
-        "credit": federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold),
+        "credit": credit_outputs(prepared, fed, cfg),
         "privacy": fed.privacy,
         "privacy_summary": privacy_summary(cfg, fed.privacy),
         # Counterfactual references: the same borrowers trained on again (see the summary).
@@ -181,15 +195,30 @@ def run_experiment(
         },
     }
     metrics["attack"] = attack_metrics(cfg, prepared, fed, metrics)
+    if gbm is not None:
+        from fl_credit.boosting.comparison import boosting_metrics
+
+        metrics.update(boosting_metrics(fed, gbm, score))
     scores = {
         "federated": federated_test_scores(fed, prepared.x_test),
         "centralized": central.test_scores,
         "reference": ref.test_scores,
         "local": {name: None if s is None else s.test_scores for name, s in local.items()},
     }
+    if gbm is not None:
+        scores["lr"] = {name: s.test_scores for name, s in gbm.lr.items()}
     return ExperimentOutcome(
         metrics=metrics, history=fed.history, federation=fed, engine=engine, scores=scores
     )
+
+
+def credit_outputs(prepared: Prepared, fed: FederationResult, cfg: ExperimentConfig) -> dict:
+    """``metrics.json``'s ``credit`` section for the run's model kind."""
+    if cfg.model.kind == "gbm":
+        from fl_credit.boosting.explain import gbm_credit_outputs
+
+        return gbm_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold)
+    return federated_credit_outputs(prepared, fed.arrays, fed.scaler, fed.threshold)
 
 
 def rounds_summary(fed: FederationResult) -> dict:
@@ -216,6 +245,7 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
         "rounds": cfg.train.rounds,
         "optimizer": cfg.train.optimizer,
         "features": cfg.features.kind,
+        "model": cfg.model.kind,
     }
 
 
@@ -240,3 +270,9 @@ def save_model(path: Path, fed: FederationResult) -> None:
     state["intercept_correction"] = torch.tensor(fed.intercept_correction)
     state["prior_correction"] = torch.tensor(0.0)
     torch.save(state, path)
+    from fl_credit.boosting.tree import TreeEnsemble, is_ensemble, save_json
+
+    if is_ensemble(fed.arrays):  # model=gbm: the documented tree file beside model.pt
+        ensemble = TreeEnsemble.from_arrays(fed.arrays)
+        ensemble.feature_names = list(fed.boosting.get("feature_names", []))
+        save_json(path.with_name("model.json"), ensemble)

@@ -71,6 +71,8 @@ class FederationResult:
     calibration: dict = field(default_factory=dict)
     threshold_report: dict | None = None
     """Under DP: the cut-off's estimated validation recall and noise (``dp_cutoff``)."""
+    boosting: dict = field(default_factory=dict)
+    """``model=gbm``: trees grown and kept, exchanges, seconds per tree, smallest leaves."""
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -159,6 +161,7 @@ def run_federation(
     bank_dir: str = "",
     secret_noise: bool = True,
     consortium: str = "",
+    feature_names: list[str] | None = None,
 ) -> FederationResult:
     """Run one federated experiment over the banks connected to ``grid``.
 
@@ -182,6 +185,8 @@ def run_federation(
     consortium : str
         The banks' identity roster for secure aggregation (default: ``consortium.json`` in
         ``bank_dir``).
+    feature_names : list of str, optional
+        The encoded features' names (``model=gbm``: monotone constraints are set by name).
 
     Returns
     -------
@@ -231,17 +236,38 @@ def run_federation(
         last_federated["metrics"] = federated_evaluation(banks, grid, arrays, settings, cfg)
         return last_federated["metrics"]
 
+    boosting: dict = {}
+    if cfg.model.kind == "gbm":  # trees split unscaled rows on the agreed grid
+        from fl_credit.boosting.inputs import RawInputs
+
+        scaler = RawInputs.of(scaler)
     test = None if x_test is None else (scaler.transform(x_test), y_test)
     evaluate = make_round_evaluator(test, federated if cfg.eval.federated else None, history)
-    rounds = run_rounds(
-        strategy,
-        grid,
-        initial,
-        num_rounds=cfg.train.rounds,
-        timeout=cfg.engine.timeout,
-        train_config=settings,
-        evaluate=lambda server_round, arrays: evaluate(server_round, corrected(arrays, correction)),
-    )
+    if cfg.model.kind == "gbm":
+        from fl_credit.boosting.federated import boosting_rounds
+
+        rounds, boosting = boosting_rounds(
+            banks,
+            grid,
+            nodes,
+            settings,
+            cfg,
+            scaler,
+            bounds,
+            pos_weight,
+            feature_names,
+            evaluate=lambda trees, arrays: evaluate(trees, corrected(arrays, correction)),
+        )
+    else:
+        rounds = run_rounds(
+            strategy,
+            grid,
+            initial,
+            num_rounds=cfg.train.rounds,
+            timeout=cfg.engine.timeout,
+            train_config=settings,
+            evaluate=lambda r, arrays: evaluate(r, corrected(arrays, correction)),
+        )
     for row in history:
         metrics = rounds.train_metrics.get(row["round"], {})
         row.update({k: float(v) for k, v in metrics.items() if k != "num-examples"})
@@ -291,4 +317,5 @@ def run_federation(
         evaluation=evaluation,
         intercept_correction=correction,
         calibration=calibration,
+        boosting=boosting,
     )

@@ -49,7 +49,11 @@ def load_arrays(model: nn.Module, arrays: ArrayRecord) -> nn.Module:
 
 def model_from_arrays(arrays: ArrayRecord) -> LogisticRegression:
     """Build a model whose shape, weights and precision (float32 or float64) come from
-    ``arrays``."""
+    ``arrays`` (a :class:`~fl_credit.boosting.tree.TreeEnsemble` for ``model=gbm`` arrays)."""
+    from fl_credit.boosting.tree import TreeEnsemble, is_ensemble
+
+    if is_ensemble(arrays):
+        return TreeEnsemble.from_arrays(arrays)
     state = arrays.to_torch_state_dict()
     model = LogisticRegression(state["linear.weight"].shape[1]).to(state["linear.weight"].dtype)
     model.load_state_dict(state)
@@ -57,7 +61,10 @@ def model_from_arrays(arrays: ArrayRecord) -> LogisticRegression:
 
 
 def predict_proba(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """Default probabilities for rows ``x`` (already scaled)."""
+    """Default probabilities for rows ``x`` (already scaled; unscaled for a tree ensemble,
+    whose ``model=gbm`` runs use :class:`~fl_credit.boosting.inputs.RawInputs`)."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(np.asarray(x, dtype=np.float64))
     model.eval()
     dtype = next(model.parameters()).dtype
     with torch.no_grad():

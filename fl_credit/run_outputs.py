@@ -33,7 +33,15 @@ SCHEMA = "schema.json"
 
 def reason_code_table(prepared: Prepared, fed: FederationResult, scores) -> pd.DataFrame:
     """One row per test borrower: score, then ``reason_<i>`` and ``contribution_<i>``."""
-    reasons, _ = reason_codes(prepared.x_test, fed.arrays, fed.scaler, prepared.feature_names)
+    from fl_credit.boosting.tree import TreeEnsemble, is_ensemble
+
+    if is_ensemble(fed.arrays):  # model=gbm: per-tree path contributions
+        from fl_credit.boosting.explain import reason_codes as tree_reasons
+
+        ensemble = TreeEnsemble.from_arrays(fed.arrays)
+        reasons = tree_reasons(prepared.x_test, ensemble, prepared.feature_names)
+    else:
+        reasons, _ = reason_codes(prepared.x_test, fed.arrays, fed.scaler, prepared.feature_names)
     table = {"row": range(len(scores)), "federated": scores}
     for i in range(REASONS):
         table[f"reason_{i + 1}"] = [r[i][0] if len(r) > i else "" for r in reasons]

@@ -39,6 +39,8 @@ def model_metrics(metrics: dict) -> dict[str, dict]:
     for bank, m in (metrics.get("local") or {}).items():
         if isinstance(m, dict):
             out[f"local.{bank}"] = m
+    for name, m in (metrics.get("lr") or {}).items():  # model=gbm: the logistic rows
+        out[f"lr.{name}"] = m
     return out
 
 
@@ -50,6 +52,11 @@ def is_dp(metrics: dict) -> bool:
 def row_label(name: str, metrics: dict) -> str:
     """Table label of a model; the scikit-learn reference says it is not DP in a DP run."""
     label = credit_plots.model_label(name)
+    if (metrics.get("config") or {}).get("model") == "gbm":
+        from fl_credit.console import GBM_LABELS, LR_LABELS
+
+        gbm = dict(zip(("federated", "centralized", "reference"), GBM_LABELS, strict=True))
+        label = gbm.get(name, LR_LABELS.get(name.removeprefix("lr."), label))
     if name == "reference" and is_dp(metrics):
         return label + ", not DP"
     if name.startswith("local."):

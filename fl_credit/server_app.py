@@ -282,6 +282,13 @@ def deployment_bounds(cfg: ExperimentConfig, schema_path: Path | None) -> Featur
     return feature_bounds(schema, column_bounds(cfg.data.kind, cfg.data.bounds))
 
 
+def schema_feature_names(schema_path: Path | None) -> list[str] | None:
+    """The encoded features' names from the data dictionary (None without one)."""
+    if schema_path is None or not schema_path.is_file():
+        return None
+    return list(FeatureSchema.from_json(schema_path).feature_names)
+
+
 def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     """Compose the config, run the federation over the connected banks, write the run folder.
 
@@ -318,6 +325,7 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         bounds=deployment_bounds(cfg, settings.schema_path),
         secret_noise=True,
         consortium=str(consortium_path(settings)),
+        feature_names=schema_feature_names(settings.schema_path),  # model=gbm monotone names
     )
     metrics = {
         "federated": {**(fed.evaluation or {}), "evaluation": "federated (banks' own test rows)"},

@@ -52,6 +52,16 @@ def audit_run(
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     cfg = run.cfg
+    if cfg.model.kind == "gbm":  # the attacks below model a logistic score: leaf sizes only
+        from fl_credit.boosting.leaf_audit import leaf_sizes
+
+        return {
+            "run_dir": str(run_dir),
+            "config": {"model": "gbm", "dp": cfg.dp.mode, "seed": cfg.seed},
+            "data": run.source,
+            "leaf_sizes": leaf_sizes(run_dir / "model.json", run.banks),
+            "headline": {},
+        }
     result: dict = {
         "run_dir": str(run_dir),
         "config": {
@@ -194,6 +204,11 @@ def _mia_table(entries: list[dict]) -> list[str]:
 def to_markdown(result: dict) -> str:
     """One run's audit as markdown."""
     c = result["config"]
+    if "leaf_sizes" in result:
+        from fl_credit.boosting.leaf_audit import to_markdown as leaf_markdown
+
+        head = [f"# Privacy audit of {result['run_dir']}", "", f"model=gbm, dp={c['dp']}"]
+        return "\n".join([*head, "", *leaf_markdown(result["leaf_sizes"])])
     eps = f" epsilon {c['dp_epsilon']:g}" if c["dp_epsilon"] else ""
     lines = [
         f"# Privacy audit of {result['run_dir']}",

@@ -1,0 +1,1 @@
+"""Federated histogram gradient boosting (``model=gbm``); see docs/boosting.md."""
