@@ -84,6 +84,7 @@ def federate(
                 y_test=prepared.y_test,
                 bounds=prepared.bounds,
                 bank_dir=bank_dir,
+                feature_names=prepared.feature_names,
             )
 
         run = simulate(

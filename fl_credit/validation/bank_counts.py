@@ -1,0 +1,93 @@
+"""A bank's side of the validation query: its own rows graded and counted.
+
+The request names the master scale, the decision threshold and the groupings; the bank
+resolves the populations itself from its feature names and the standardiser the federation
+agreed earlier (:func:`fl_credit.validation.settings.populations`), so a coordinator cannot
+make it count an arbitrary slice of its rows, and it answers once per run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from fl_credit.data.bank_file import BankData
+from fl_credit.errors import DataError
+from fl_credit.validation.grade_counts import Layout, split_vector
+from fl_credit.validation.master_scale import MasterScale
+from fl_credit.validation.settings import MAX_BANDS, populations
+
+SCALE_EDGES = "validation-scale-edges"
+THRESHOLD = "validation-threshold"
+GROUPS = "validation-groups"
+BANDS = "validation-bands"
+MAX_GRADES = 25
+
+
+def request_values(scale: MasterScale, threshold: float, groups: tuple, bands: dict | None) -> dict:
+    """What the coordinator sends (ConfigRecord values)."""
+    return {
+        SCALE_EDGES: list(scale.edges),
+        THRESHOLD: float(threshold),
+        GROUPS: list(groups),
+        BANDS: json.dumps(bands or {}),
+    }
+
+
+def checked_request(config) -> tuple[MasterScale, float, tuple[str, ...], dict]:
+    """The request's scale, threshold, groupings and bands, refused when out of range.
+
+    Raises
+    ------
+    DataError
+        On a scale that is not increasing PDs in (0, 1) or has too many grades, a threshold
+        outside (0, 1), or bands with too many cut points.
+    """
+    try:
+        edges = [float(e) for e in config[SCALE_EDGES]]
+        threshold = float(config[THRESHOLD])
+        groups = tuple(str(g) for g in config[GROUPS])
+        bands = json.loads(str(config[BANDS]))
+    except (KeyError, ValueError, TypeError) as err:
+        raise DataError(f"validation counts refused: bad request ({err})") from None
+    if not (1 <= len(edges) < MAX_GRADES and all(0 < e < 1 for e in edges)) or any(
+        b <= a for a, b in zip(edges, edges[1:], strict=False)
+    ):
+        raise DataError("validation counts refused: the master scale is not increasing PDs")
+    if not 0 < threshold < 1:
+        raise DataError(f"validation counts refused: threshold {threshold} not in (0, 1)")
+    if not isinstance(bands, dict) or any(len(v) > MAX_BANDS - 1 for v in bands.values()):
+        raise DataError(f"validation counts refused: at most {MAX_BANDS - 1} cut points per band")
+    return MasterScale(tuple(edges)), threshold, groups, bands
+
+
+def bank_layout(
+    names: list[str], scale: MasterScale, groups: tuple, bands: dict, mean, std, edges
+) -> Layout:
+    """The layout both sides derive from the same public values."""
+    return Layout(
+        scale.grades,
+        tuple(populations(names, groups, np.asarray(mean), np.asarray(std), bands)),
+        tuple(len(e) - 1 for e in edges),
+    )
+
+
+def bank_vector(
+    bank: BankData,
+    layout: Layout,
+    scale: MasterScale,
+    threshold: float,
+    edges: list[np.ndarray],
+    score,
+    other_score=None,
+) -> np.ndarray:
+    """The bank's validation then test counts (``score(x)``: the federated model's PDs on
+    unscaled rows; ``other_score``: the second model's, or None)."""
+    if bank.y_test is None or len(bank.y_test) == 0:
+        raise DataError("this bank's file holds no test rows for the validation counts")
+    parts = []
+    for x, y in ((bank.x_val, bank.y_val), (bank.x_test, bank.y_test)):
+        other = None if other_score is None else other_score(x)
+        parts.append(split_vector(layout, scale, x, y, score(x), threshold, edges, other))
+    return np.concatenate(parts)
