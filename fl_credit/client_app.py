@@ -491,7 +491,7 @@ def grade_counts(message: Message, context: Context) -> Message:
     base = getattr(scaler, "standardizer", scaler)
     names = list(bank.feature_names)
     edges = grids(names, scaler)
-    layout = bank_layout(names, scale, groups, bands, base.mean, base.std, edges)
+    layout = bank_layout(names, scale, groups, bands, base.mean, base.std, edges, settings.dp_mode)
     context.state[GRADES_RELEASED] = ConfigRecord({"done": True})
 
     def score(x: np.ndarray) -> np.ndarray:

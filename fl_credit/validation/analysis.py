@@ -37,7 +37,12 @@ def layout_of(stored: dict) -> tuple[Layout, list[np.ndarray], MasterScale]:
     )
     edges = [np.r_[-np.inf, np.asarray(e, dtype=np.float64), np.inf] for e in stored["inner_edges"]]
     scale = MasterScale(tuple(stored["scale_edges"]))
-    layout = Layout(scale.grades, populations, tuple(len(e) - 1 for e in edges))
+    layout = Layout(
+        scale.grades,
+        populations,
+        tuple(len(e) - 1 for e in edges),
+        float(stored.get("pd_scale", 1.0)),
+    )
     return layout, edges, scale
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from fl_credit.data.bank_file import BankData
 from fl_credit.errors import DataError
-from fl_credit.validation.grade_counts import Layout, split_vector
+from fl_credit.validation.grade_counts import Layout, pd_scale, split_vector
 from fl_credit.validation.master_scale import MasterScale
 from fl_credit.validation.settings import MAX_BANDS, populations
 
@@ -63,13 +63,21 @@ def checked_request(config) -> tuple[MasterScale, float, tuple[str, ...], dict]:
 
 
 def bank_layout(
-    names: list[str], scale: MasterScale, groups: tuple, bands: dict, mean, std, edges
+    names: list[str],
+    scale: MasterScale,
+    groups: tuple,
+    bands: dict,
+    mean,
+    std,
+    edges,
+    dp_mode: str,
 ) -> Layout:
     """The layout both sides derive from the same public values."""
     return Layout(
         scale.grades,
         tuple(populations(names, groups, np.asarray(mean), np.asarray(std), bands)),
         tuple(len(e) - 1 for e in edges),
+        pd_scale(dp_mode),
     )
 
 

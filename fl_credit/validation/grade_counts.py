@@ -12,7 +12,8 @@ For each split (``validation``, ``test``) a bank counts on its own rows:
 
 The vectors are summed over banks through secure aggregation; no row leaves a bank. One
 borrower is in one split and in ``1 + groupings`` populations, so the L2 sensitivity is
-``sqrt(5 (1 + groupings) + 2 + 1 + features)`` (:func:`sensitivity`). Under DP the second
+``sqrt(5 (1 + groupings) + 2 + 1 + features)`` (:func:`sensitivity`; PD sums are sent times
+1 under DP). Under DP the second
 model is left out (a bank's own model depends on all its rows, so its counts would not have
 that sensitivity): its blocks are zero.
 
@@ -30,7 +31,15 @@ from fl_credit.validation.master_scale import MasterScale
 from fl_credit.validation.settings import Population
 
 SPLITS = ("validation", "test")
-POPULATION_FIELDS = ("n", "defaults", "pd_sum")
+EXACT_PD_SCALE = 2.0**10
+"""PD sums are sent times this without DP: the fixed-point encoding of secure aggregation
+then keeps them to about 1e-12 instead of 1e-9 (a power of two: scaling is exact)."""
+
+
+def pd_scale(dp_mode: str) -> float:
+    """The factor on the PD sums: :data:`EXACT_PD_SCALE` without DP, 1 under DP (where one
+    borrower's PD must move a sum by at most 1)."""
+    return EXACT_PD_SCALE if dp_mode == "off" else 1.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Layout:
     grades: int
     populations: tuple[Population, ...]
     feature_bins: tuple[int, ...]
+    pd_scale: float = 1.0
 
     @property
     def population_size(self) -> int:
@@ -64,17 +74,25 @@ class Layout:
 
 
 def sensitivity(layout: Layout) -> float:
-    """L2 sensitivity of the bank's vector to one borrower (see the module docstring)."""
-    return float(np.sqrt(5 * (1 + layout.groupings) + 3 + len(layout.feature_bins)))
+    """L2 sensitivity of the bank's vector to one borrower (see the module docstring; a PD
+    sum sent times ``pd_scale`` moves by up to that much)."""
+    per_population = 4 + layout.pd_scale**2
+    return float(np.sqrt(per_population * (1 + layout.groupings) + 3 + len(layout.feature_bins)))
 
 
 def population_block(
-    grade: np.ndarray, y: np.ndarray, pd: np.ndarray, approved: np.ndarray, grades: int
+    grade: np.ndarray,
+    y: np.ndarray,
+    pd: np.ndarray,
+    approved: np.ndarray,
+    grades: int,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """``[n per grade, defaults per grade, PD sum per grade, approved, approved defaults]``."""
+    """``[n per grade, defaults per grade, PD sum per grade (times scale), approved,
+    approved defaults]``."""
     n = np.bincount(grade, minlength=grades)
     d = np.bincount(grade, weights=y, minlength=grades)
-    s = np.bincount(grade, weights=pd, minlength=grades)
+    s = np.bincount(grade, weights=pd, minlength=grades) * scale
     return np.r_[n, d, s, approved.sum(), (approved * y).sum()].astype(np.float64)
 
 
@@ -96,7 +114,7 @@ def split_vector(
     parts = []
     for population in layout.populations:
         m = population.members(x)
-        parts.append(population_block(grade[m], y[m], pd[m], approved[m], g))
+        parts.append(population_block(grade[m], y[m], pd[m], approved[m], g, layout.pd_scale))
     if other_pd is None:
         parts.append(np.zeros(2 * g + g * g))
     else:
@@ -148,7 +166,11 @@ def decode(vector: np.ndarray, layout: Layout, edges: list[np.ndarray]) -> dict[
         for i, population in enumerate(layout.populations):
             block = part[i * layout.population_size : (i + 1) * layout.population_size]
             pops[population.name] = PopulationCounts(
-                block[:g], block[g : 2 * g], block[2 * g : 3 * g], block[3 * g], block[3 * g + 1]
+                block[:g],
+                block[g : 2 * g],
+                block[2 * g : 3 * g] / layout.pd_scale,
+                block[3 * g],
+                block[3 * g + 1],
             )
         rest = part[len(layout.populations) * layout.population_size :]
         out[split] = SplitCounts(

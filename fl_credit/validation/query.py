@@ -23,7 +23,7 @@ from fl_credit.bank_settings import BankSettings
 from fl_credit.config import ExperimentConfig
 from fl_credit.credit_outputs import grids
 from fl_credit.errors import FlCreditError
-from fl_credit.federated_statistics import HISTOGRAM_ENCODING, with_values
+from fl_credit.federated_statistics import with_values
 from fl_credit.strategy_factory import BankSum
 from fl_credit.validation.bank_counts import bank_layout, request_values
 from fl_credit.validation.grade_counts import sensitivity
@@ -32,6 +32,9 @@ from fl_credit.validation.master_scale import MasterScale
 log = logging.getLogger(__name__)
 
 COUNTS_FILE = "validation_counts.json"
+VALIDATION_ENCODING = {"value_range": 1e10}
+"""Counts stay far below; PD sums are sent times 1024 without DP (27 fractional bits for
+three banks: 1e-11 on a PD sum)."""
 
 
 def grades_releases(cfg: ExperimentConfig) -> int:
@@ -67,11 +70,13 @@ def federated_validation(
     scale = MasterScale.geometric(v.grades, v.pd_low, v.pd_high)
     base = getattr(scaler, "standardizer", scaler)  # under features=woe: the raw features'
     edges = grids(feature_names, scaler)
-    layout = bank_layout(feature_names, scale, v.groups, v.bands or {}, base.mean, base.std, edges)
+    layout = bank_layout(
+        feature_names, scale, v.groups, v.bands or {}, base.mean, base.std, edges, cfg.dp.mode
+    )
     nodes = sorted(grid.get_node_ids())
     request = with_values(settings, request_values(scale, threshold, v.groups, v.bands))
     try:
-        summed = banks.sum(grid, nodes, "grades", request, arrays=arrays, **HISTOGRAM_ENCODING)
+        summed = banks.sum(grid, nodes, "grades", request, arrays=arrays, **VALIDATION_ENCODING)
     except FlCreditError as err:
         log.warning("no validation counts (%s)", err)
         return {}
@@ -98,6 +103,7 @@ def federated_validation(
         "feature_names": list(feature_names),
         "inner_edges": [e[1:-1].tolist() for e in edges],
         "psi_bins": v.psi_bins,
+        "pd_scale": layout.pd_scale,
         "alpha": v.alpha,
         "red": v.red,
         "second_model": cfg.dp.mode == "off",
