@@ -96,9 +96,10 @@ def project(weights: np.ndarray, chains: list[Chain], std: np.ndarray) -> np.nda
 
 
 def violations(
-    weights: np.ndarray, chains: list[Chain], std: np.ndarray, names: list[str], tol: float = 1e-9
+    weights: np.ndarray, chains: list[Chain], std: np.ndarray, names: list[str], tol: float = 1e-6
 ) -> list[dict]:
-    """Every adjacent pair of levels whose effects are out of the chain's order."""
+    """Every adjacent pair of levels whose effects are out of the chain's order by more than
+    ``tol`` (a projected float32 model keeps its ties only to rounding, about 1e-8)."""
     out = []
     for chain in chains:
         beta = np.asarray(weights)[list(chain.columns)] / std[list(chain.columns)]

@@ -39,6 +39,7 @@ class Pooled:
     pd: dict[str, np.ndarray]
     grade: dict[str, np.ndarray]
     outcome: object
+    banks: list
 
 
 def pooled_run(cfg: ExperimentConfig, data=None) -> Pooled:
@@ -57,7 +58,7 @@ def pooled_run(cfg: ExperimentConfig, data=None) -> Pooled:
     }
     pd_ = {k: federated_test_scores(outcome.federation, v) for k, v in x.items()}
     grade = {k: scale.grade(v) for k, v in pd_.items()}
-    return Pooled(cfg, stored, analyse(stored), x, y, pd_, grade, outcome)
+    return Pooled(cfg, stored, analyse(stored), x, y, pd_, grade, outcome, banks)
 
 
 def base_config(**changes) -> ExperimentConfig:
