@@ -492,7 +492,6 @@ def grade_counts(message: Message, context: Context) -> Message:
     names = list(bank.feature_names)
     edges = grids(names, scaler)
     layout = bank_layout(names, scale, groups, bands, base.mean, base.std, edges, settings.dp_mode)
-    context.state[GRADES_RELEASED] = ConfigRecord({"done": True})
 
     def score(x: np.ndarray) -> np.ndarray:
         return predict_proba(model, scaler.transform(x))
@@ -504,8 +503,10 @@ def grade_counts(message: Message, context: Context) -> Message:
         def own(x: np.ndarray) -> np.ndarray:
             return predict_proba(own_model, scaler.transform(x))
 
+    counts = bank_vector(bank, layout, scale, threshold, edges, score, own)  # checks first
+    context.state[GRADES_RELEASED] = ConfigRecord({"done": True})
     values = private_release(
-        bank_vector(bank, layout, scale, threshold, edges, score, own),
+        counts,
         release="grades",
         sensitivity=sensitivity(layout),
         message=message,

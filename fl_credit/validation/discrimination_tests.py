@@ -34,6 +34,8 @@ def auc_and_se(defaults: np.ndarray, repaid: np.ndarray) -> tuple[float, float]:
 
 
 def auc_test(initial_auc: float, current_auc: float, current_se: float) -> tuple[float, float]:
-    """The ECB statistic ``S`` and its one-sided p-value."""
+    """The ECB statistic ``S`` and its one-sided p-value (NaN without a positive error)."""
+    if not current_se > 0:
+        return float("nan"), float("nan")
     s = (initial_auc - current_auc) / current_se
     return float(s), float(stats.norm.sf(s))

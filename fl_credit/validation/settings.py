@@ -34,6 +34,12 @@ class Population:
     low: float
     high: float
 
+    @property
+    def is_band(self) -> bool:
+        """A band of a numeric column (cut points chosen in the settings), not a level of a
+        one-hot characteristic (fixed by the data dictionary) nor ``all``."""
+        return self.column >= 0 and not self.name.startswith(f"{self.grouping}=")
+
     def members(self, x: np.ndarray) -> np.ndarray:
         """Which rows (unscaled) belong to the population."""
         if self.column < 0:
