@@ -282,6 +282,14 @@ def deployment_bounds(cfg: ExperimentConfig, schema_path: Path | None) -> Featur
     return feature_bounds(schema, column_bounds(cfg.data.kind, cfg.data.bounds))
 
 
+def schema_feature_names(schema_path: Path | None) -> list[str] | None:
+    """The public feature names from the data dictionary (None without one: no validation
+    counts and no ``train.monotone``)."""
+    if schema_path is None or not schema_path.is_file():
+        return None
+    return FeatureSchema.from_json(schema_path).feature_names
+
+
 def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     """Compose the config, run the federation over the connected banks, write the run folder.
 
@@ -318,6 +326,7 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         bounds=deployment_bounds(cfg, settings.schema_path),
         secret_noise=True,
         consortium=str(consortium_path(settings)),
+        feature_names=schema_feature_names(settings.schema_path),
     )
     metrics = {
         "federated": {**(fed.evaluation or {}), "evaluation": "federated (banks' own test rows)"},
@@ -336,6 +345,9 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     run_files.write_history(out / run_files.HISTORY, fed.history)
     save_model(out / run_files.MODEL, fed)
     run_files.write_json(out / run_files.METRICS, metrics)
+    from fl_credit.run_outputs import write_validation_files
+
+    write_validation_files(out, fed.validation)  # validation.md from the summed counts
     if fed.failure:
         raise TrainingFailedError(fed.failure)
     run_files.write_status(
