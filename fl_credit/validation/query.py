@@ -28,6 +28,7 @@ from fl_credit.strategy_factory import BankSum
 from fl_credit.validation.bank_counts import bank_layout, request_values
 from fl_credit.validation.grade_counts import sensitivity
 from fl_credit.validation.master_scale import MasterScale
+from fl_credit.validation.settings import band_map
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,12 @@ def federated_validation(
     scale = MasterScale.geometric(v.grades, v.pd_low, v.pd_high)
     base = getattr(scaler, "standardizer", scaler)  # under features=woe: the raw features'
     edges = grids(feature_names, scaler)
+    bands = band_map(v.bands)
     layout = bank_layout(
-        feature_names, scale, v.groups, v.bands or {}, base.mean, base.std, edges, cfg.dp.mode
+        feature_names, scale, v.groups, bands, base.mean, base.std, edges, cfg.dp.mode
     )
     nodes = sorted(grid.get_node_ids())
-    request = with_values(settings, request_values(scale, threshold, v.groups, v.bands))
+    request = with_values(settings, request_values(scale, threshold, tuple(v.groups), bands))
     try:
         summed = banks.sum(grid, nodes, "grades", request, arrays=arrays, **VALIDATION_ENCODING)
     except FlCreditError as err:

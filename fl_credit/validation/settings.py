@@ -93,6 +93,22 @@ def band_label(name: str, low: float, high: float) -> str:
     return f"{low:.6g}<={name}<{high:.6g}"
 
 
+def band_map(bands) -> dict[str, list[float]]:
+    """``validation.bands`` as plain ``{column: [cut points]}`` (from a dict or OmegaConf).
+
+    Raises
+    ------
+    ConfigError
+        When it is not a mapping of columns to lists of numbers.
+    """
+    if bands is None:
+        return {}
+    try:
+        return {str(k): [float(x) for x in v] for k, v in dict(bands).items()}
+    except (TypeError, ValueError):
+        raise ConfigError("validation.bands must map columns to lists of cut points") from None
+
+
 def check_validation(cfg) -> None:
     """Raise :class:`ConfigError` on a ``validation`` or ``train.monotone`` value out of range."""
     v = cfg.validation
@@ -107,7 +123,6 @@ def check_validation(cfg) -> None:
         raise ConfigError(f"validation.red < alpha < 0.5 needed, got {v.red}, {v.alpha}")
     if v.psi_bins < 2:
         raise ConfigError(f"validation.psi_bins must be at least 2, got {v.psi_bins}")
-    if v.bands is not None and not isinstance(v.bands, dict):
-        raise ConfigError("validation.bands must map columns to lists of cut points")
+    band_map(v.bands)
     if cfg.train.monotone and cfg.features.kind == "woe":
         raise ConfigError("train.monotone constrains one-hot effects; use features=standard")
