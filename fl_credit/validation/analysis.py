@@ -141,7 +141,7 @@ def analyse(stored: dict, vector: np.ndarray | None = None) -> dict:
         },
         "psi_grades": grade_psi(initial.n, current.n),
         "csi": feature_csi(
-            list(stored["feature_names"]),
+            list(stored["feature_names"]) if edges else [],
             development.features,
             test.features,
             int(stored["psi_bins"]),

@@ -123,11 +123,13 @@ def bank_layout(
     edges,
     dp_mode: str,
 ) -> Layout:
-    """The layout both sides derive from the same public values."""
+    """The layout both sides derive from the same public values. Under DP the feature
+    counts (CSI) are left out: one count per feature would more than double the L2
+    sensitivity, and so the noise, of every count."""
     return Layout(
         scale.grades,
         tuple(populations(names, groups, np.asarray(mean), np.asarray(std), bands)),
-        tuple(len(e) - 1 for e in edges),
+        tuple(len(e) - 1 for e in edges) if dp_mode == "off" else (),
         pd_scale(dp_mode),
     )
 

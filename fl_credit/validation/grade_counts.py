@@ -8,7 +8,8 @@ For each split (``validation``, ``test``) a bank counts on its own rows:
 - per grade of a second model (the bank's own model, fitted on its own training rows): rows
   and defaults;
 - the migration matrix: rows per (federated grade, second-model grade);
-- every feature's counts on its agreed fine grid (:func:`fl_credit.psi.feature_counts`).
+- every feature's counts on its agreed fine grid (:func:`fl_credit.psi.feature_counts`;
+  left out under DP).
 
 The vectors are summed over banks through secure aggregation; no row leaves a bank. One
 borrower is in one split and in ``1 + groupings`` populations, so the L2 sensitivity is
@@ -122,7 +123,8 @@ def split_vector(
         parts.append(np.bincount(other, minlength=g).astype(np.float64))
         parts.append(np.bincount(other, weights=y, minlength=g))
         parts.append(np.bincount(grade * g + other, minlength=g * g).astype(np.float64))
-    parts.append(feature_counts(x, edges))
+    if layout.feature_bins:
+        parts.append(feature_counts(x, edges))
     return np.concatenate(parts)
 
 
@@ -178,6 +180,6 @@ def decode(vector: np.ndarray, layout: Layout, edges: list[np.ndarray]) -> dict[
             other_n=rest[:g],
             other_defaults=rest[g : 2 * g],
             migration=rest[2 * g : 2 * g + g * g].reshape(g, g),
-            features=split_counts(rest[2 * g + g * g :], edges),
+            features=split_counts(rest[2 * g + g * g :], edges) if layout.feature_bins else [],
         )
     return out

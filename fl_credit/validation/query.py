@@ -103,7 +103,7 @@ def federated_validation(
             for p in layout.populations
         ],
         "feature_names": list(feature_names),
-        "inner_edges": [e[1:-1].tolist() for e in edges],
+        "inner_edges": [e[1:-1].tolist() for e in edges] if layout.feature_bins else [],
         "psi_bins": v.psi_bins,
         "pd_scale": layout.pd_scale,
         "alpha": v.alpha,

@@ -43,10 +43,11 @@ def _pm(value, effects: dict, path: str, digits: int = 3) -> str:
 
 def _light(light: str, effects: dict, path: str) -> str:
     text = {"green": "🟢 green", "yellow": "🟡 yellow", "red": "🔴 red"}.get(light, light)
-    if uninformative(effects, path):
-        share = effects["flips"][path]
-        return f"{text} (uninformative: noise flips it in {share:.0%} of draws)"
-    return text
+    if not uninformative(effects, path):
+        return text
+    if path in effects["noise_dominated"]:
+        return f"{text} (uninformative: noise above the counts' sampling variation)"
+    return f"{text} (uninformative: noise flips it in {effects['flips'][path]:.0%} of draws)"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -54,15 +55,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [*out, *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
 
 
-def miscalibrated(results: dict) -> tuple[list[str], list[str]]:
-    """Grades whose PD is too low (yellow or red), and grades whose PD is too high."""
-    low = [
-        f"G{g['grade']} ({g['light']})"
-        for g in results["grades"]
-        if g["light"] in ("yellow", "red")
-    ]
-    high = [f"G{g['grade']}" for g in results["grades"] if g["pd_too_high"]]
-    return low, high
+def miscalibrated(results: dict, effects: dict) -> tuple[list[str], list[str], list[str]]:
+    """Grades whose PD is too low (yellow or red), grades whose PD is too high, and grades
+    whose verdict the DP noise decides (left out of the first two)."""
+    grades = results["grades"]
+    noisy = {k for k in range(len(grades)) if uninformative(effects, f"grades/{k}/light")}
+    rest = [g for k, g in enumerate(grades) if k not in noisy]
+    low = [f"G{g['grade']} ({g['light']})" for g in rest if g["light"] in ("yellow", "red")]
+    high = [f"G{g['grade']}" for g in rest if g["pd_too_high"]]
+    return low, high, [f"G{k + 1}" for k in sorted(noisy)]
 
 
 def worst_groups(results: dict) -> list[str]:
@@ -117,15 +118,18 @@ def summary_section(results: dict, effects: dict, stored: dict) -> list[str]:
                 _light(results[key]["light"], effects, f"{key}/light"),
             ]
         )
-    low, high = miscalibrated(results)
+    low, high, noisy = miscalibrated(results, effects)
     psi = results["psi_grades"]
-    worst_csi = sorted(results["csi"].items(), key=lambda kv: -kv[1])[:3]
+    worst_csi = sorted(results["csi"].items(), key=lambda kv: -kv[1])[:3] or [
+        ("(none)", float("nan"))
+    ]
     lines = [
         "## Summary",
         "",
         *_table(["test", "p-value", "light"], rows),
         f"- **Miscalibrated grades**: PD too low in {', '.join(low) or 'none'}; PD too high "
-        f"(observed rate significantly below) in {', '.join(high) or 'none'}.",
+        f"(observed rate significantly below) in {', '.join(high) or 'none'}"
+        + (f"; undecided under DP noise: {', '.join(noisy)}." if noisy else "."),
         f"- **AUC**: {_pm(results['auc']['current'], effects, 'auc/current')} on the test rows "
         f"against {_pm(results['auc']['initial'], effects, 'auc/initial')} on the development "
         "(validation) rows, on the master scale.",
@@ -140,7 +144,8 @@ def summary_section(results: dict, effects: dict, stored: dict) -> list[str]:
         )
     groups = worst_groups(results)
     if groups:
-        lines += ["- **Groups treated worse**:", *("  " + g for g in groups)]
+        caveat = " (DP: read each rate with its noise in the tables below)" if effects else ""
+        lines += [f"- **Groups treated worse**{caveat}:", *("  " + g for g in groups)]
     return [*lines, ""]
 
 
@@ -244,6 +249,15 @@ def stability_section(results: dict, effects: dict, stored: dict) -> list[str]:
     """Grade PSI and the largest feature CSIs."""
     csi = sorted(results["csi"].items(), key=lambda kv: -kv[1])[:CSI_ROWS]
     rows = [[name, _pm(v, effects, f"csi/{name}", 4), stability(v)] for name, v in csi]
+    if not rows:
+        return [
+            "## Stability (PSI, validation rows against test rows)",
+            "",
+            f"Grade PSI {_pm(results['psi_grades'], effects, 'psi_grades', 4)} "
+            f"({stability(results['psi_grades'])}). No CSI under DP: the feature counts are "
+            "not released (they would more than double the noise on every count).",
+            "",
+        ]
     return [
         "## Stability (PSI and CSI, validation rows against test rows)",
         "",
@@ -395,7 +409,7 @@ def dp_section(stored: dict, effects: dict) -> list[str]:
         f"Counts summed over {stored['banks_summed']} banks by {where}; no row left a bank.",
     ]
     if stored.get("noise_std", 0) > 0:
-        flipped = sorted(k for k, share in effects["flips"].items() if share >= 0.2)
+        flipped = sorted(k for k in effects["flips"] if uninformative(effects, k))
         lines += [
             f"Under DP (`dp={stored['dp']}`) the summed counts carry Gaussian noise of standard "
             f"deviation {stored['noise_std']:.3g} per count (L2 sensitivity "
