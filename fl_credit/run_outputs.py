@@ -66,13 +66,13 @@ def write_run_outputs(run_dir: Path, outcome, prepared: Prepared) -> list[Path]:
     written.append(write_atomic(run_dir / REASON_CODES, table.to_csv(index=False)))
     prepared.schema.to_json(run_dir / SCHEMA)
     written.append(run_dir / SCHEMA)
+    written += write_validation_files(run_dir, outcome.federation.validation)
     try:
         from fl_credit.run_report import write_run_report
 
-        written += write_run_report(run_dir)
+        written += write_run_report(run_dir)  # includes the validation summary
     except Exception as err:  # noqa: BLE001 - a report must never fail a finished run
         log.warning("run report not written: %s", one_line(err))
-    written += write_validation_files(run_dir, outcome.federation.validation)
     return written
 
 

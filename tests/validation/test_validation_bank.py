@@ -119,3 +119,14 @@ def test_validate_bad_input_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     assert validate.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not a validation counts file" in err
+
+
+def test_the_run_report_carries_the_validation_summary(embedded_run, tmp_path) -> None:
+    from fl_credit.run_report import validation_section
+
+    assert validation_section(tmp_path) == []
+    (tmp_path / COUNTS_FILE).write_text(json.dumps(embedded_run.stored))
+    assert validate.main([str(tmp_path)]) == 0
+    lines = "\n".join(validation_section(tmp_path))
+    assert "## Validation (summary)" in lines and "Miscalibrated grades" in lines
+    assert "## Master scale" not in lines  # the summary only
