@@ -47,6 +47,8 @@ class BankSettings:
     dp_evaluation_releases: int = 0
     dp_budget_woe: float = 0.1
     dp_woe_releases: int = 0
+    dp_budget_grades: float = 0.05
+    dp_grades_releases: int = 0
     dp_noise_std: float = 0.0
     dp_secret_noise: bool = True
     total_rounds: int = 1
@@ -93,6 +95,8 @@ class BankSettings:
             dp_evaluation_releases=evaluation_releases,
             dp_budget_woe=cfg.dp.budget_share("woe"),
             dp_woe_releases=1 if cfg.features.kind == "woe" else 0,
+            dp_budget_grades=cfg.dp.budget_share("grades"),
+            dp_grades_releases=1 if cfg.validation.enabled else 0,
             dp_secret_noise=secret_noise,
             total_rounds=cfg.train.rounds,
             bank_dir=bank_dir,
@@ -111,6 +115,7 @@ class BankSettings:
             ("validation", self.dp_budget_validation, DP_VALIDATION_RELEASES),
             ("evaluation", self.dp_budget_evaluation, self.dp_evaluation_releases),
             ("woe", self.dp_budget_woe, self.dp_woe_releases),
+            ("grades", self.dp_budget_grades, self.dp_grades_releases),
         )
         return DPSettings(
             epsilon=self.dp_epsilon,

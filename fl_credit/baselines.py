@@ -29,9 +29,10 @@ from fl_credit.data.prepare import Prepared
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.errors import FlCreditError
 from fl_credit.imbalance import balance, positive_weight
-from fl_credit.model import new_model, predict_proba
+from fl_credit.model import load_arrays, new_model, predict_proba, to_arrays
 from fl_credit.thresholds import score_histograms, threshold_from_histograms
 from fl_credit.training import LocalTraining, fit_newton, train
+from fl_credit.validation.monotone import chains_for, increments, project_arrays
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def fit_alone(bank: BankData, cfg: ExperimentConfig, seed: int) -> Alone:
     model = new_model(x.shape[1], seed)
     epochs = cfg.train.rounds * cfg.train.local_epochs
     privacy = rounds = converged = None
+    chains = chains_for(cfg.train.monotone, list(bank.feature_names))
     if cfg.train.optimizer == "newton":
         model, rounds, converged = fit_newton(
             x,
@@ -95,6 +97,7 @@ def fit_alone(bank: BankData, cfg: ExperimentConfig, seed: int) -> Alone:
             tol=cfg.train.tol,
             max_iterations=cfg.train.rounds,
             total_rows=len(bank.y_train),
+            constraints=increments(chains, scaler.std, x.shape[1] + 1) if chains else None,
         )
     elif cfg.dp.mode == "opacus":
         from strategies.dp.opacus_training import privacy_report, train_private
@@ -118,7 +121,9 @@ def fit_alone(bank: BankData, cfg: ExperimentConfig, seed: int) -> Alone:
         settings = LocalTraining.from_config(
             cfg.train, epochs=epochs, pos_weight=pos_weight, seed=seed
         )
-        train(model, x, y, settings)
+        train_rounds(model, x, y, settings, cfg, chains, scaler.std)
+    if chains:  # DP-SGD: once at the end (post-processing); SGD: already after every round
+        load_arrays(model, project_arrays(to_arrays(model), chains, scaler.std))
     correction = prior_correction(
         cfg.imbalance.method, positive_weight(bank.y_train), private=cfg.dp.mode == "opacus"
     )
@@ -127,6 +132,18 @@ def fit_alone(bank: BankData, cfg: ExperimentConfig, seed: int) -> Alone:
         model_scores(model, scaler, bank.x_val), bank.y_val, cfg.histogram_bins
     )
     return Alone(model, scaler, threshold, privacy, rounds, converged)
+
+
+def train_rounds(model, x, y, settings: LocalTraining, cfg: ExperimentConfig, chains, std) -> None:
+    """All epochs at once, or, with monotone chains, round by round with the projection
+    after each round as in the federation."""
+    if not chains:
+        train(model, x, y, settings)
+        return
+    per_round = replace(settings, epochs=cfg.train.local_epochs)
+    for _ in range(cfg.train.rounds):
+        train(model, x, y, per_round)
+        load_arrays(model, project_arrays(to_arrays(model), chains, std))
 
 
 def train_alone(bank: BankData, x_test: np.ndarray, cfg: ExperimentConfig, seed: int) -> Scored:

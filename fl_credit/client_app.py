@@ -20,6 +20,9 @@ Messages (Flower Message API):
 - ``query.evaluate``: federated evaluation of the received model on the bank's own test rows.
 - ``query.gbm`` (``model=gbm``): gradient and Hessian sums per node, feature and bin of the
   tree being grown (:mod:`fl_credit.boosting.bank`).
+- ``query.grades``: the bank's per-grade counts for the validation report (rows, defaults and
+  PD sums per grade, overall and by group, on validation and test rows; a planned release
+  under DP), once per run (:mod:`fl_credit.validation.bank_counts`).
 - ``query.privacy``: how many rounds and releases the bank made (DP runs only; nothing
   data-dependent).
 
@@ -96,6 +99,7 @@ SCALER_KEYS = (SCALER_MEAN, SCALER_STD, "scaler-low", "scaler-high")
 SCALER_STATE = "standardizer"
 WOE_STATE = "woe-table"
 WOE_RELEASED = "woe-released"
+GRADES_RELEASED = "grades-released"
 POS_WEIGHT = "pos-weight"
 ATTACK_POISON = "attack-poison"
 MODEL_ARRAYS = ("linear.weight", "linear.bias")  # what a model-carrying handler loads
@@ -556,6 +560,74 @@ def gbm_level(message: Message, context: Context) -> Message:
         context.node_config,
     )
     return summed_reply(message, values)
+
+
+@app_handler("query", "grades")
+def grade_counts(message: Message, context: Context) -> Message:
+    """Per-grade counts of the received model on this bank's validation and test rows, for
+    the validation report. Answered once per run; under ``dp=opacus`` a planned release
+    with this bank's noise share, and without the bank's own model (see
+    :mod:`fl_credit.validation.grade_counts`)."""
+    from fl_credit.credit_outputs import grids
+    from fl_credit.model import predict_proba
+    from fl_credit.validation.bank_counts import bank_layout, bank_vector, checked_request
+    from fl_credit.validation.grade_counts import sensitivity
+
+    settings, rows, model = rows_and_model(message, context)
+    if GRADES_RELEASED in context.state:
+        raise DataError("this bank has already released its validation counts in this run")
+    scale, threshold, groups, bands = checked_request(message.content["config"])
+    bank = load_bank(context, settings)
+    scaler = stored_scaler(context)
+    base = getattr(scaler, "standardizer", scaler)
+    names = list(bank.feature_names)
+    edges = grids(names, scaler)
+    layout = bank_layout(names, scale, groups, bands, base.mean, base.std, edges, settings.dp_mode)
+
+    def score(x: np.ndarray) -> np.ndarray:
+        return predict_proba(model, scaler.transform(x))
+
+    own = None
+    if settings.dp_mode == "off":
+        own_model = own_bank_model(rows, settings)
+
+        def own(x: np.ndarray) -> np.ndarray:
+            return predict_proba(own_model, scaler.transform(x))
+
+    counts = bank_vector(bank, layout, scale, threshold, edges, score, own)  # checks first
+    context.state[GRADES_RELEASED] = ConfigRecord({"done": True})
+    values = private_release(
+        counts,
+        release="grades",
+        sensitivity=sensitivity(layout),
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=rows.raw_train_rows,
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, values)
+
+
+def own_bank_model(rows: BankRows, settings: BankSettings):
+    """The bank's own model: the federation's objective fitted on its training rows alone,
+    with the same prior correction (it never leaves the bank)."""
+    from fl_credit.calibration import prior_correction
+    from fl_credit.model import model_from_theta, theta_from_arrays, to_arrays
+    from fl_credit.training import fit_newton
+
+    model, _, _ = fit_newton(
+        rows.x_train,
+        rows.y_train,
+        pos_weight=rows.pos_weight,
+        l2=settings.l2,
+        tol=1e-6,
+        max_iterations=50,
+        total_rows=rows.raw_train_rows,
+    )
+    theta = theta_from_arrays(to_arrays(model))
+    theta[-1] -= prior_correction(settings.imbalance, rows.pos_weight)
+    return model_from_theta(theta)
 
 
 @app_handler("query", "privacy")

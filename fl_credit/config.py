@@ -81,6 +81,10 @@ class TrainConfig:
     l2: float = 0.01
     tol: float = 1e-6
     max_skipped_share: float = 0.5
+    monotone: tuple[str, ...] = ()
+    """Ordered characteristics whose one-hot effects must be monotone (``name``: rising in
+    the listed or sorted level order, ``-name``: falling; ``name:level,level,...`` names the
+    order), see :mod:`fl_credit.validation.monotone`."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class DPConfig:
         ("validation", 0.05),
         ("evaluation", 0.05),
         ("woe", 0.1),
+        ("grades", 0.05),
     )
 
     def budget_share(self, release: str) -> float:
@@ -223,6 +228,32 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """The validation report (``validation`` section, :mod:`fl_credit.validation`): a master
+    scale of ``grades`` PD bands, geometric between ``pd_low`` and ``pd_high``, and the
+    per-grade counts summed over banks, overall and by each of ``groups`` present in the data
+    (a one-hot characteristic, or a numeric column cut at ``bands[column]`` or, without
+    bands, at the federation's mean +- half a standard deviation)."""
+
+    enabled: bool = True
+    grades: int = 8
+    pd_low: float = 0.01
+    pd_high: float = 0.4
+    alpha: float = 0.05
+    red: float = 0.01
+    groups: tuple[str, ...] = (
+        "addr_state",
+        "home_ownership",
+        "Home",
+        "annual_inc",
+        "Income",
+        "emp_length",
+    )
+    bands: dict | None = None
+    psi_bins: int = 10
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything one experiment run decides."""
 
@@ -241,6 +272,7 @@ class ExperimentConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     bootstrap: int = 1000
     histogram_bins: int = 200
     calibration_bins: int = 15
@@ -341,6 +373,7 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         audit=_section(AuditConfig, raw.get("audit"), "audit"),
         features=_section(FeaturesConfig, raw.get("features"), "features"),
         model=_section(ModelConfig, raw.get("model"), "model"),
+        validation=_section(ValidationConfig, raw.get("validation"), "validation"),
         bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
         histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
         calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
@@ -436,6 +469,9 @@ def validate(cfg: ExperimentConfig) -> None:
     _check_attack(cfg)
     _check_features(cfg)
     _check_model(cfg)
+    from fl_credit.validation.settings import check_validation
+
+    check_validation(cfg)
     _check(
         cfg.engine.backend in ("ray", "inprocess"),
         f"engine.backend must be ray or inprocess, got {cfg.engine.backend!r}",
@@ -518,7 +554,7 @@ def _check_dp(cfg: ExperimentConfig) -> None:
         _check(dp.max_grad_norm > 0, "dp.max_grad_norm must be positive")
         _check(dp.accountant in ("prv", "rdp"), "dp.accountant must be prv or rdp")
         _check(0 < dp.sample_rate <= 1, f"dp.sample_rate must be in (0, 1], got {dp.sample_rate}")
-        known = {"statistics", "validation", "evaluation", "woe"}
+        known = {"statistics", "validation", "evaluation", "woe", "grades"}
         unknown = sorted({name for name, _ in dp.budget} - known)
         _check(not unknown, f"dp.budget has unknown releases {unknown}; known: {sorted(known)}")
         shares = [share for _, share in dp.budget]

@@ -73,6 +73,7 @@ class FederationResult:
     """Under DP: the cut-off's estimated validation recall and noise (``dp_cutoff``)."""
     boosting: dict = field(default_factory=dict)
     """``model=gbm``: trees grown and kept, exchanges, seconds per tree, smallest leaves."""
+    validation: dict = field(default_factory=dict)
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -186,7 +187,8 @@ def run_federation(
         The banks' identity roster for secure aggregation (default: ``consortium.json`` in
         ``bank_dir``).
     feature_names : list of str, optional
-        The encoded features' names (``model=gbm``: monotone constraints are set by name).
+        The public feature names (the data dictionary); the validation counts and
+        ``train.monotone`` need them; ``model=gbm`` sets its monotone constraints by name.
 
     Returns
     -------
@@ -220,6 +222,7 @@ def run_federation(
         scaler = federated_woe(banks, grid, nodes, settings, cfg, scaler, bounds)
     if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
         strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)
+    project = monotone_constraints(strategy, cfg, feature_names, scaler)
     correction = prior_correction(cfg.imbalance.method, pos_weight, private=cfg.dp.mode != "off")
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.
     setup_seconds = time.perf_counter() - started
@@ -267,6 +270,7 @@ def run_federation(
             timeout=cfg.engine.timeout,
             train_config=settings,
             evaluate=lambda r, arrays: evaluate(r, corrected(arrays, correction)),
+            project=project,
         )
     for row in history:
         metrics = rounds.train_metrics.get(row["round"], {})
@@ -293,6 +297,10 @@ def run_federation(
     calibration = calibration_check(
         banks, grid, final, with_values(settings, {"bins": cfg.calibration_bins}), cfg
     )
+    validation = run_validation(
+        banks, grid, final, settings, cfg, scaler, decision_threshold, feature_names,
+        bank_settings, threshold,
+    )
     privacy = {}
     if cfg.dp.mode == "opacus":
         privacy = collect_privacy(grid, nodes, bank_settings, cfg.engine.timeout)
@@ -318,4 +326,55 @@ def run_federation(
         intercept_correction=correction,
         calibration=calibration,
         boosting=boosting,
+        validation=validation,
+    )
+
+
+def monotone_constraints(strategy, cfg: ExperimentConfig, feature_names, scaler):
+    """Impose ``train.monotone``: Newton steps within the constraints, or the projection
+    of every first-order aggregate (returned; None when Newton or no constraint)."""
+    from fl_credit.validation.monotone import chains_for, increments, project_arrays
+
+    chains = chains_for(cfg.train.monotone, feature_names)
+    if not chains:
+        return None
+    std = np.asarray(scaler.std, dtype=np.float64)
+    if hasattr(strategy, "set_constraints"):
+        strategy.set_constraints(*increments(chains, std, len(std) + 1))
+        return None
+    return lambda arrays: project_arrays(arrays, chains, std)
+
+
+def run_validation(
+    banks: BankSum,
+    grid: Grid,
+    final: ArrayRecord,
+    settings,
+    cfg: ExperimentConfig,
+    scaler,
+    decision_threshold: float,
+    feature_names: list[str] | None,
+    bank_settings: BankSettings,
+    threshold: int | None,
+) -> dict:
+    """The summed validation counts of the final model ({} when not asked for or possible)."""
+    if not cfg.validation.enabled:
+        return {}
+    if cfg.dp.mode == "central" or feature_names is None:
+        why = "bank-level DP" if cfg.dp.mode == "central" else "no feature names"
+        log.info("no validation counts (%s)", why)
+        return {}
+    from fl_credit.validation.query import federated_validation
+
+    return federated_validation(
+        banks,
+        grid,
+        final,
+        settings,
+        cfg,
+        scaler=scaler,
+        threshold=decision_threshold,
+        feature_names=feature_names,
+        bank_settings=bank_settings,
+        secagg_threshold=threshold,
     )

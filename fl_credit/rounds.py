@@ -71,6 +71,7 @@ def run_rounds(
     timeout: float,
     train_config: ConfigRecord,
     evaluate: Evaluate | None = None,
+    project: Callable[[ArrayRecord], ArrayRecord] | None = None,
 ) -> RoundsResult:
     """Run up to ``num_rounds`` training rounds of ``strategy`` over ``grid``.
 
@@ -90,6 +91,9 @@ def run_rounds(
         Sent to every bank with each round (the strategy adds ``server-round``).
     evaluate : callable, optional
         ``evaluate(round, arrays)``, called for round 0 and after every round.
+    project : callable, optional
+        Maps every aggregate onto a constraint set before it becomes the global model
+        (projected gradient steps, e.g. monotone effects).
 
     Returns
     -------
@@ -114,7 +118,7 @@ def run_rounds(
             result.skipped.append(server_round)
             log.warning("round %d: nothing aggregated; global model unchanged", server_round)
         else:
-            result.arrays = arrays
+            result.arrays = arrays if project is None else project(arrays)
             result.applied.append(server_round)
         if evaluate is not None:
             evaluate(server_round, result.arrays)

@@ -8,7 +8,9 @@
 - ``schema.json``: the feature dictionary (numeric columns, one-hot categories), which the
   scorecard needs besides ``model.pt``;
 - ``report.md`` and its PNGs (:mod:`fl_credit.run_report`). A report that cannot be drawn is
-  logged as one warning and never fails the finished run.
+  logged as one warning and never fails the finished run;
+- ``validation_counts.json``, ``validation.md``, ``validation.json`` and their PNGs
+  (:mod:`fl_credit.validation`) when the run summed the validation counts.
 """
 
 from __future__ import annotations
@@ -72,10 +74,31 @@ def write_run_outputs(run_dir: Path, outcome, prepared: Prepared) -> list[Path]:
     written.append(write_atomic(run_dir / REASON_CODES, table.to_csv(index=False)))
     prepared.schema.to_json(run_dir / SCHEMA)
     written.append(run_dir / SCHEMA)
+    written += write_validation_files(run_dir, outcome.federation.validation)
     try:
         from fl_credit.run_report import write_run_report
 
-        written += write_run_report(run_dir)
+        written += write_run_report(run_dir)  # includes the validation summary
     except Exception as err:  # noqa: BLE001 - a report must never fail a finished run
         log.warning("run report not written: %s", one_line(err))
+    return written
+
+
+def write_validation_files(run_dir: Path, counts: dict) -> list[Path]:
+    """``validation_counts.json`` (the summed counts) and ``validation.md`` with its figures;
+    nothing when the run made no validation query. A report that cannot be drawn is logged
+    as one warning and never fails the finished run."""
+    if not counts:
+        return []
+    import json
+
+    from fl_credit.validation.query import COUNTS_FILE
+
+    written = [write_atomic(run_dir / COUNTS_FILE, json.dumps(counts))]
+    try:
+        from fl_credit.validation.report import write_validation_report
+
+        written += write_validation_report(run_dir)
+    except Exception as err:  # noqa: BLE001 - a report must never fail a finished run
+        log.warning("validation report not written: %s", one_line(err))
     return written

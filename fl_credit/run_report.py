@@ -229,6 +229,25 @@ def figures(run_dir: Path, metrics: dict) -> dict[str, object]:
     return out
 
 
+def validation_section(run_dir: Path) -> list[str]:
+    """The validation report's one-screen summary, when the run made one."""
+    path = run_dir / "validation.md"
+    if not path.is_file():
+        return []
+    text = path.read_text()
+    start = text.find("## Summary")
+    end = text.find("\n## ", start + 1)
+    if start < 0:
+        return []
+    summary = text[start + len("## Summary") : end if end > 0 else None].strip()
+    intro = (
+        "Master scale, per-grade back-tests, concentration, AUC against the initial model, "
+        "stability, migration and fairness by group, from the banks' per-grade counts summed "
+        "through secure aggregation: [validation.md](validation.md)."
+    )
+    return ["## Validation (summary)", "", intro, "", summary, ""]
+
+
 def render(run_dir: Path, metrics: dict, written: Sequence[str]) -> str:
     """The text of ``report.md``."""
     config = metrics.get("config") or {}
@@ -250,6 +269,7 @@ def render(run_dir: Path, metrics: dict, written: Sequence[str]) -> str:
     if PSI_FIGURE in written:
         lines += [f"![PSI per bank]({PSI_FIGURE})", ""]
     lines += woe_section(credit) + odds_section(credit) + reasons_section(credit)
+    lines += validation_section(run_dir)
     lines += [
         "## Files",
         "",

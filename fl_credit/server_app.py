@@ -283,7 +283,8 @@ def deployment_bounds(cfg: ExperimentConfig, schema_path: Path | None) -> Featur
 
 
 def schema_feature_names(schema_path: Path | None) -> list[str] | None:
-    """The encoded features' names from the data dictionary (None without one)."""
+    """The public feature names from the data dictionary (None without one: no validation
+    counts and no ``train.monotone``)."""
     if schema_path is None or not schema_path.is_file():
         return None
     return list(FeatureSchema.from_json(schema_path).feature_names)
@@ -344,6 +345,9 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     run_files.write_history(out / run_files.HISTORY, fed.history)
     save_model(out / run_files.MODEL, fed)
     run_files.write_json(out / run_files.METRICS, metrics)
+    from fl_credit.run_outputs import write_validation_files
+
+    write_validation_files(out, fed.validation)  # validation.md from the summed counts
     if fed.failure:
         raise TrainingFailedError(fed.failure)
     run_files.write_status(

@@ -231,6 +231,7 @@ def fit_newton(
     tol: float,
     max_iterations: int,
     total_rows: float | None = None,
+    constraints: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[LogisticRegression, int, bool]:
     """Newton / IRLS on rows held in one place: the federated search with one party.
 
@@ -251,6 +252,9 @@ def fit_newton(
     total_rows : float, optional
         ``N`` of the objective (default ``len(y)``; the rows before SMOTE when rebalanced,
         as in the federation).
+    constraints : tuple of numpy.ndarray, optional
+        ``(T, bounded)``: every step within ``theta = T u``, ``u[bounded] >= 0``
+        (:func:`fl_credit.validation.monotone.increments`).
 
     Returns
     -------
@@ -266,5 +270,6 @@ def fit_newton(
         total_rows=float(total_rows or len(y)),
         tol=tol,
         max_evaluations=max_iterations,
+        constraints=constraints,
     )
     return model_from_theta(search.theta), search.evaluations, search.converged

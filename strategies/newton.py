@@ -140,6 +140,56 @@ def newton_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
     raise np.linalg.LinAlgError("Hessian could not be made positive definite")
 
 
+def constrained_direction(
+    grad: np.ndarray,
+    hess: np.ndarray,
+    theta: np.ndarray,
+    transform: np.ndarray,
+    bounded: np.ndarray,
+) -> np.ndarray:
+    """Newton direction within ``{theta = T u : u[bounded] >= 0}`` (a convex cone).
+
+    Minimises the quadratic model ``g.d + d'Hd / 2`` over feasible ``d = T du``: with
+    ``T'HT = L L'`` that is the bounded least-squares problem
+    ``min |L' du + L^-1 T'g|^2`` subject to ``u + du >= 0`` on the bounded coordinates,
+    solved exactly by bounded-variable least squares. Every step along the direction up to
+    the full one stays feasible.
+
+    Parameters
+    ----------
+    grad, hess : numpy.ndarray
+        Penalised gradient and Hessian at ``theta``.
+    theta : numpy.ndarray
+        The current (feasible) point.
+    transform : numpy.ndarray
+        ``T``, invertible.
+    bounded : numpy.ndarray
+        Boolean mask of the ``u`` coordinates bounded below by 0.
+    """
+    from scipy.optimize import lsq_linear
+
+    u = np.linalg.solve(transform, theta)
+    gu = transform.T @ grad
+    hu = transform.T @ hess @ transform
+    hu = 0.5 * (hu + hu.T)
+    scale = max(float(np.max(np.abs(np.diag(hu)))), 1e-300)
+    damping = 0.0
+    for _ in range(40):
+        try:
+            lower = np.linalg.cholesky(hu + damping * np.eye(len(gu)))
+            if np.min(np.abs(np.diag(lower))) ** 2 > 1e-13 * scale:
+                break
+        except np.linalg.LinAlgError:
+            pass
+        damping = max(damping * 10.0, 1e-10 * scale)
+    else:
+        raise np.linalg.LinAlgError("Hessian could not be made positive definite")
+    target = -scipy.linalg.solve_triangular(lower, gu, lower=True)
+    low = np.where(bounded, -np.maximum(u, 0.0), -np.inf)
+    result = lsq_linear(lower.T, target, bounds=(low, np.inf), method="bvls", tol=1e-15)
+    return transform @ result.x
+
+
 @dataclass
 class Evaluation:
     """The summed terms at one point."""
@@ -168,12 +218,18 @@ class NewtonSearch:
         ``N`` of the objective.
     tol : float
         Converged when the Newton step changes no coordinate by more than this.
+    transform, bounded : numpy.ndarray, optional
+        Linear constraints ``theta = T u`` with ``u[bounded] >= 0`` (e.g. monotone effects);
+        each step then solves the bounded Newton model (:func:`constrained_direction`).
+        ``theta0`` must satisfy them.
     """
 
     theta0: np.ndarray
     l2: float
     total_rows: float
     tol: float
+    transform: np.ndarray | None = None
+    bounded: np.ndarray | None = None
     accepted: Evaluation | None = None
     objective: float = math.inf
     direction: np.ndarray | None = None
@@ -240,7 +296,10 @@ class NewtonSearch:
         g, h = penalised_terms(
             self.accepted.grad, self.accepted.hess, theta, self.l2, self.total_rows
         )
-        self.direction = newton_direction(g, h)
+        if self.transform is None:
+            self.direction = newton_direction(g, h)
+        else:
+            self.direction = constrained_direction(g, h, theta, self.transform, self.bounded)
         self.slope = float(g @ self.direction)
         self.step = 1.0
         largest = float(np.max(np.abs(self.direction)))
@@ -259,6 +318,7 @@ def fit(
     total_rows: float,
     tol: float,
     max_evaluations: int,
+    constraints: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> NewtonSearch:
     """Minimise ``F`` with the summed terms from one place (e.g. pooled rows).
 
@@ -272,13 +332,18 @@ def fit(
         As for :class:`NewtonSearch`.
     max_evaluations : int
         Budget of evaluations (the federated run's rounds).
+    constraints : tuple of numpy.ndarray, optional
+        ``(T, bounded)`` as for :class:`NewtonSearch`.
 
     Returns
     -------
     NewtonSearch
         The finished search; ``.theta`` is the solution, ``.evaluations`` its cost.
     """
-    search = NewtonSearch(theta0, l2=l2, total_rows=total_rows, tol=tol)
+    transform, bounded = constraints if constraints is not None else (None, None)
+    search = NewtonSearch(
+        theta0, l2=l2, total_rows=total_rows, tol=tol, transform=transform, bounded=bounded
+    )
     while search.evaluations < max_evaluations and not search.converged:
         grad, hess, loss = terms(search.candidate)
         search.observe(grad, hess, loss)
@@ -336,6 +401,12 @@ class FedNewton(FedAvg):
         self.converged_round: int | None = None
         self._survivors: frozenset[int] | None = None
         self._sent: list[int] = []
+        self.constraints: tuple[np.ndarray, np.ndarray] | None = None
+
+    def set_constraints(self, transform: np.ndarray, bounded: np.ndarray) -> None:
+        """Linear constraints ``theta = T u``, ``u[bounded] >= 0`` on every step (see
+        :class:`NewtonSearch`); the starting point must satisfy them."""
+        self.constraints = (np.asarray(transform, dtype=np.float64), np.asarray(bounded, bool))
 
     def set_rows(self, total_rows: float, max_row_weight: float = 1.0) -> None:
         """The objective's ``N`` (public: from the standardisation sums) and the largest
@@ -381,8 +452,14 @@ class FedNewton(FedAvg):
         if self.total_rows is None:
             raise RuntimeError("FedNewton.set_rows(total_rows) was not called")
         if self.search is None:
+            transform, bounded = self.constraints or (None, None)
             self.search = NewtonSearch(
-                self._theta(arrays), l2=self.l2, total_rows=self.total_rows, tol=self.tol
+                self._theta(arrays),
+                l2=self.l2,
+                total_rows=self.total_rows,
+                tol=self.tol,
+                transform=transform,
+                bounded=bounded,
             )
         config = ConfigRecord(dict(config))
         config["optimizer"] = "newton"

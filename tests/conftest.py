@@ -34,3 +34,36 @@ def fast_cfg() -> ExperimentConfig:
 def with_(cfg: ExperimentConfig, **sections) -> ExperimentConfig:
     """Copy of ``cfg`` with whole sections or top-level fields replaced."""
     return dataclasses.replace(cfg, **sections)
+
+
+def bank_zero_app(cfg: ExperimentConfig, data, tmp_path, monkeypatch):
+    """Bank 0's ClientApp and context after the federation's standardiser (the pooled one):
+    ``(prepared, scaler, settings, context, app)``."""
+    import numpy as np
+    from flwr.app import ArrayRecord, Context, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from fl_credit import client_app
+    from fl_credit.bank_settings import BankSettings
+    from fl_credit.baselines import pooled
+    from fl_credit.data.prepare import prepare, write_bank_files
+    from fl_credit.data.scaling import pooled_standardizer
+
+    for key in ("_run_id", "_node_id", "_task_id"):  # what a running SuperNode sets
+        if getattr(TaskIdentity, key) is None:
+            monkeypatch.setattr(TaskIdentity, key, 1)
+    prepared = prepare(cfg, data)
+    write_bank_files(prepared, tmp_path, suffix=".npz")
+    scaler = pooled_standardizer(pooled(list(prepared.banks.values())).x_train)
+    context = Context(
+        run_id=1, node_id=5, node_config={"partition-id": 0}, state=RecordDict(), run_config={}
+    )
+    context.state[client_app.SCALER_STATE] = ArrayRecord(
+        [scaler.mean, scaler.std, np.array([18.0])]
+    )
+    settings = BankSettings.from_experiment(cfg, bank_dir=str(tmp_path))
+    from fl_credit.bank.floors import BankFloors
+    from strategies.secagg.floors import Floors
+
+    plain = BankFloors(secagg=Floors(secure_aggregation=False))  # the bank's own checks alone
+    return prepared, scaler, settings, context, client_app.make_client_app(floors=plain)

@@ -89,12 +89,13 @@ def test_dp_run_reports_the_composed_epsilon_of_every_release(runs):
     _, private, _ = runs
     summary = private.metrics["privacy_summary"]
     assert summary["mode"] == "opacus" and summary["level"] == "record"
-    assert set(summary["epsilon_alone_by_release"]) == {"statistics", "validation", "training"}
+    releases = {"statistics", "validation", "grades", "training"}
+    assert set(summary["epsilon_alone_by_release"]) == releases
     assert summary["epsilon_per_bank"] <= 4.0 + 1e-9
     assert summary["epsilon_per_bank"] > max(summary["epsilon_alone_by_release"].values())
     for bank in private.metrics["privacy"].values():
         done = {r["name"]: r["done"] for r in bank["releases"]}
-        assert done == {"statistics": 1, "validation": 2, "training": 2 * 10}  # span + histograms
+        assert done == {"statistics": 1, "validation": 2, "grades": 1, "training": 2 * 10}
     assert "counterfactual" in summary["counterfactual"]
     assert privacy_summary(FAST, {})["mode"] == "off"
 

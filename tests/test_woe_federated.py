@@ -240,32 +240,9 @@ def test_model_file_alone_scores_new_rows(fedavg_folder, embedded) -> None:
 @pytest.fixture
 def bank_zero(embedded, tmp_path, monkeypatch):
     """Bank 0's ClientApp and context after the federation's standardiser, without DP."""
-    from flwr.app import ArrayRecord, Context, RecordDict
-    from flwr.supercore.task_identity import TaskIdentity
+    from conftest import bank_zero_app
 
-    from fl_credit import client_app
-    from fl_credit.data.prepare import write_bank_files
-
-    for key in ("_run_id", "_node_id", "_task_id"):  # what a running SuperNode sets
-        if getattr(TaskIdentity, key) is None:
-            monkeypatch.setattr(TaskIdentity, key, 1)
-    cfg = woe_config()
-    prepared = prepare(cfg, embedded)
-    write_bank_files(prepared, tmp_path, suffix=".npz")
-    rows = pooled(list(prepared.banks.values()))
-    scaler = pooled_standardizer(rows.x_train)
-    context = Context(
-        run_id=1, node_id=5, node_config={"partition-id": 0}, state=RecordDict(), run_config={}
-    )
-    context.state[client_app.SCALER_STATE] = ArrayRecord(
-        [scaler.mean, scaler.std, np.array([18.0])]
-    )
-    settings = BankSettings.from_experiment(cfg, bank_dir=str(tmp_path))
-    from fl_credit.bank.floors import BankFloors
-    from strategies.secagg.floors import Floors
-
-    plain = BankFloors(secagg=Floors(secure_aggregation=False))  # the grid check alone
-    return prepared, scaler, settings, context, client_app.make_client_app(floors=plain)
+    return bank_zero_app(woe_config(), embedded, tmp_path, monkeypatch)
 
 
 def ask_counts(app, context, settings, edges):
