@@ -54,6 +54,9 @@ class DataConfig:
     rows: int = 20_000
     bounds: str | None = None
     sep: str = ","
+    exclude: tuple[str, ...] = ()
+    max_levels: int = 100
+    majority_default: bool = False
 
 
 @dataclass(frozen=True)
