@@ -69,6 +69,7 @@ class FederationResult:
     evaluation: dict | None = None
     intercept_correction: float = 0.0
     calibration: dict = field(default_factory=dict)
+    base_rate: float = float("nan")  # defaults / rows over all banks (noised under opacus)
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -286,4 +287,5 @@ def run_federation(
         evaluation=evaluation,
         intercept_correction=correction,
         calibration=calibration,
+        base_rate=1.0 / (1.0 + pos_weight) if cfg.dp.mode != "central" else float("nan"),
     )
