@@ -633,7 +633,7 @@ def counter_intuitive_lines(summary: dict) -> list[str]:
         "share an effect; drop or constrain the characteristic if it is not real):"
     ]
     for item in flagged:
-        side = "more" if item["expected"] == "less risk" else "fewer"
+        side = "more" if item["expected"] == "more risk" else "fewer"
         lines.append(
             f"- {item['characteristic']}: larger values usually mean {item['expected']}, but "
             f"here they score {side} points (coefficient {item['coefficient']:+.4g} per unit)"

@@ -76,6 +76,8 @@ def test_a_sign_against_the_usual_risk_direction_is_flagged() -> None:
     text = render_markdown(table, summary, "none")
     flagged = [line for line in text.splitlines() if "counter-intuitive" in line.lower()]
     assert flagged and any("acc_now_delinq" in line for line in text.splitlines()[:20])
+    delinq = next(line for line in text.splitlines() if line.startswith("- acc_now_delinq"))
+    assert "more risk" in delinq and "score more points" in delinq
     _, summary = build_scorecard(count_model(delinq_weight=0.3), COUNTS, scaling)
     assert summary["counter_intuitive"] == []
 
