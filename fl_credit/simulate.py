@@ -31,7 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from fl_credit import run_files, run_log
+from fl_credit import fast_exit, run_files, run_log
 from fl_credit.config import from_dict
 from fl_credit.console import comparison_table, dropped_columns
 from fl_credit.errors import FlCreditError, TrainingFailedError, is_user_error, one_line
@@ -180,7 +180,7 @@ def cli(argv: list[str] | None = None) -> None:
             main()
         except KeyboardInterrupt:
             print(INTERRUPTED, file=sys.stderr)
-            raise SystemExit(130) from None
+            raise SystemExit(fast_exit.INTERRUPTED) from None
         except Exception as err:  # noqa: BLE001 - raised by Hydra before (or around) the task
             from fl_credit.cli_errors import explain
             from fl_credit.hydra_compose import conf_dir

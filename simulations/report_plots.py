@@ -139,9 +139,10 @@ class _Axis:
         values = {norm(value) for value in df[key]}
         numeric = is_numeric(df[key])
         if numeric:
-            values.discard(None)
-            # One value: a category, so lines dodge by a share of the panel, not of no span.
-            numeric = len(values) > 1
+            # One value (besides unset): a category, so lines dodge by a share of the panel,
+            # not of no span; unset stays one of the categories then.
+            numeric = len(values - {None}) > 1
+            values = values - {None} if numeric else values
         return cls(key, tuple(sorted(values, key=value_sort_key)), numeric, log and numeric)
 
     def position(self, value: Any) -> float | None:

@@ -146,3 +146,29 @@ def test_an_interrupt_while_writing_leaves_no_half_written_point(tmp_path, monke
     names = {p.name for p in run.iterdir()}
     assert {"metrics.json", "model.pt", "history.csv", "status.json"} <= names
     assert not any(name.startswith(".") and name != ".hydra" for name in names), names
+
+
+def test_a_sweep_rerun_with_a_setting_dropped_still_gets_its_summary(tmp_path: Path) -> None:
+    """Points 0-1 ran with ``train.rounds=3``, a rerun without it added points 2-3."""
+    sweep = tmp_path / "sweep"
+    for job in range(4):
+        overrides = [f"seed={job}", *(["train.rounds=3"] if job < 2 else [])]
+        make_run(sweep, job, overrides, metrics=_metrics(0.5, job))
+    written = {path.name for path in write_report(sweep)}
+    assert {"summary.md", "plot_auc.png"} <= written
+
+
+def test_an_interrupted_command_does_not_wait_for_its_worker_threads(tmp_path: Path) -> None:
+    """The in-process engine's bank threads run on after Ctrl-C: exit 130 must not join them."""
+    script = (
+        "import threading\n"
+        "from fl_credit.fast_exit import without_teardown\n"
+        "threading.Thread(target=threading.Event().wait).start()  # never ends\n"
+        "with without_teardown():\n"
+        "    raise SystemExit(130)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert result.returncode == 130
