@@ -388,6 +388,7 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.data.kind == "csv":
         _check(bool(cfg.data.target), "data=csv needs data.target=<column>")
         _check(cfg.data.positive is not None, "data=csv needs data.positive=<value>")
+        _check(cfg.data.max_levels >= 1, "data.max_levels must be at least 1")
     _check_partition(cfg.partition)
     count = static_bank_count(cfg.partition)
     if count is not None:

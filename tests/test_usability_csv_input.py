@@ -125,3 +125,12 @@ def test_config_carries_the_new_data_keys(tmp_path):
     assert "note" not in data.features.columns
     assert data.dropped["note"] == "excluded by the caller"
     assert data.target.mean() > 0.5
+
+
+def test_a_category_limit_below_one_is_refused(tmp_path):
+    from fl_credit.errors import ConfigError
+
+    path = _write(_loans(), tmp_path)
+    base = ["data=csv", f"data.path={path}", "data.target=status", "data.positive=bad"]
+    with pytest.raises(ConfigError, match="data.max_levels must be at least 1"):
+        compose_experiment([*base, "data.max_levels=0"])
