@@ -55,6 +55,9 @@ class DataConfig:
     rows: int = 20_000
     bounds: str | None = None
     sep: str = ","
+    exclude: tuple[str, ...] = ()
+    max_levels: int = 100
+    majority_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -444,6 +447,7 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.data.kind == "csv":
         _check(bool(cfg.data.target), "data=csv needs data.target=<column>")
         _check(cfg.data.positive is not None, "data=csv needs data.positive=<value>")
+        _check(cfg.data.max_levels >= 1, "data.max_levels must be at least 1")
     _check_partition(cfg.partition)
     count = static_bank_count(cfg.partition)
     if count is not None:

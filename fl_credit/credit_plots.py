@@ -67,6 +67,16 @@ def roc_figure(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
+def score_axis_top(p: np.ndarray, threshold: float | None = None) -> float:
+    """Right end of a score axis: just past the highest score (and the threshold), at most 1.
+
+    PDs of a rare-default portfolio stay far below 1; an axis to 1 would leave most of the
+    chart empty.
+    """
+    top = max(float(np.max(p)) if len(p) else 1.0, threshold or 0.0)
+    return float(min(1.0, top * 1.05 + 1e-3))
+
+
 def ks_figure(y: np.ndarray, p: np.ndarray, name: str = "federated") -> Figure:
     """Cumulative score distributions of defaults and repaid loans, the KS gap marked."""
     fpr, tpr, thresholds = roc_curve(y, p)
@@ -74,13 +84,15 @@ def ks_figure(y: np.ndarray, p: np.ndarray, name: str = "federated") -> Figure:
     best = int(np.argmax(gap))
     cut = float(min(thresholds[best], 1.0))
     fig, ax = single_axes()
-    grid = np.linspace(0.0, 1.0, 401)
+    top = score_axis_top(p, cut)
+    grid = np.linspace(0.0, top, 401)
     for label, rows, colour in (("defaults", p[y == 1], "C3"), ("repaid", p[y == 0], "C0")):
         share_below = np.searchsorted(np.sort(rows), grid, side="left") / max(len(rows), 1)
         ax.plot(grid, share_below, color=colour, label=f"{label}: share scored below")
     low = 1.0 - tpr[best]
     ax.vlines(cut, low, 1.0 - fpr[best], color="k", linewidth=2, label=f"KS = {gap[best]:.3f}")
     ax.set(xlabel=f"{model_label(name)} score (PD)", ylabel="cumulative share of loans")
+    ax.set_xlim(0.0, top)
     ax.set_title(f"KS curve: {model_label(name)} model", fontsize="medium")
     ax.legend(fontsize="small", loc="lower right")
     ax.grid(True, alpha=0.3)
@@ -127,12 +139,14 @@ def score_distribution_figure(
 ) -> Figure:
     """Score histograms of defaults and repaid loans (densities), the threshold marked."""
     fig, ax = single_axes()
-    edges = np.linspace(0.0, 1.0, 41)
+    top = score_axis_top(p, threshold)
+    edges = np.linspace(0.0, top, 41)
     ax.hist(p[y == 0], bins=edges, density=True, alpha=0.55, color="C0", label="repaid")
     ax.hist(p[y == 1], bins=edges, density=True, alpha=0.55, color="C3", label="defaults")
     if threshold is not None:
         ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
     ax.set(xlabel=f"{model_label(name)} score (PD)", ylabel="density")
+    ax.set_xlim(0.0, top)
     ax.set_title("Score distribution by class (test set)", fontsize="medium")
     ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)

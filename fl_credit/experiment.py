@@ -269,6 +269,7 @@ def save_model(path: Path, fed: FederationResult) -> None:
     state["threshold"] = torch.tensor(fed.threshold)
     state["intercept_correction"] = torch.tensor(fed.intercept_correction)
     state["prior_correction"] = torch.tensor(0.0)
+    state["base_rate"] = torch.tensor(fed.base_rate)
     torch.save(state, path)
     from fl_credit.boosting.tree import TreeEnsemble, is_ensemble, save_json
 

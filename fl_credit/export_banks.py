@@ -324,9 +324,16 @@ def superlink_command(options: ExportOptions) -> list[str]:
     return [*cmd, "--host", bind, "--port", port or "8000"]
 
 
-def supernode_command(options: ExportOptions, index: int, data_file: Path) -> list[str]:
-    """``flower-supernode`` for bank ``index`` reading ``data_file``."""
-    cmd = ["flower-supernode", "--superlink", options.superlink]
+FAST_SUPERNODE = ["python", "-m", "fl_credit.supernode"]
+"""Flower's SuperNode with warm ClientApps and prompt polling (:mod:`fl_credit.supernode`)."""
+
+
+def supernode_command(
+    options: ExportOptions, index: int, data_file: Path, *, stock: bool = False
+) -> list[str]:
+    """The SuperNode command of bank ``index`` reading ``data_file``:
+    ``python -m fl_credit.supernode`` (``flower-supernode`` with ``stock``), same arguments."""
+    cmd = [*(["flower-supernode"] if stock else FAST_SUPERNODE), "--superlink", options.superlink]
     if options.certs is None:
         cmd.append("--insecure")
     else:
@@ -364,7 +371,10 @@ def instructions(options: ExportOptions, result: ExportResult) -> str:
             pub = str(options.certs / f"supernode_{i}.pub")
             register = ["flwr", "supernode", "register", pub, options.connection, "--name", name]
             lines.append(shlex.join(register))
-    lines.append("# each bank: start its SuperNode")
+    lines.append(
+        "# each bank, in the project folder: start its SuperNode (Flower's flower-supernode "
+        "with warm ClientApps; --stock for Flower's own)"
+    )
     for i, path in enumerate(result.bank_files.values()):
         lines.append(shlex.join(supernode_command(options, i, path)))
     lines += [

@@ -33,9 +33,15 @@ def exit_code(err: SystemExit) -> int:
     return 1
 
 
+INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C: it leaves without waiting for worker threads
+(the in-process engine's banks would go on training)."""
+
+
 def exit_now(code: int = 0) -> NoReturn:
-    """Run the atexit handlers, flush the standard streams and leave with ``code``."""
-    if threading.current_thread() is threading.main_thread():
+    """Run the atexit handlers, flush the standard streams and leave with ``code``; wait for
+    non-daemon threads first unless the command was interrupted (``INTERRUPTED``)."""
+    if code != INTERRUPTED and threading.current_thread() is threading.main_thread():
         # What the interpreter does first at exit: the threading module's exit callbacks
         # (executors waking their idle workers), then joining non-daemon threads.
         threading._shutdown()

@@ -74,6 +74,7 @@ class FederationResult:
     boosting: dict = field(default_factory=dict)
     """``model=gbm``: trees grown and kept, exchanges, seconds per tree, smallest leaves."""
     validation: dict = field(default_factory=dict)
+    base_rate: float = float("nan")  # defaults / rows over all banks (noised under opacus)
 
 
 def federated_test_scores(fed: FederationResult, x_test: np.ndarray) -> np.ndarray:
@@ -325,6 +326,7 @@ def run_federation(
         evaluation=evaluation,
         intercept_correction=correction,
         calibration=calibration,
+        base_rate=1.0 / (1.0 + pos_weight) if cfg.dp.mode != "central" else float("nan"),
         boosting=boosting,
         validation=validation,
     )

@@ -236,13 +236,15 @@ class LocalFederation:
         return self.procs[name]
 
     def start_bank(self, name: str, supernode: Sequence[str], *, warm: bool = True) -> None:
-        """Start a bank's SuperNode from its ``flower-supernode`` command: with ``warm``, as
-        ``python -m fl_credit.supernode`` (warm ClientApps, prompt polling)."""
-        if warm and supernode[0] == "flower-supernode":
-            command = ["python", "-m", "fl_credit.supernode", *supernode[1:]]
+        """Start a bank's SuperNode from its printed command: with ``warm``, as
+        ``python -m fl_credit.supernode`` (warm ClientApps, prompt polling), else Flower's
+        ``flower-supernode`` with the same arguments."""
+        arguments = list(supernode[3:] if supernode[0] == "python" else supernode[1:])
+        if warm:
+            command = ["python", "-m", "fl_credit.supernode", *arguments]
             self.start(name, command, extra_env={"PYTHONPATH": str(PACKAGE_ROOT)})
         else:
-            self.start(name, supernode)
+            self.start(name, ["flower-supernode", *arguments])
 
     # --- progress-based waiting --------------------------------------------------------------
 

@@ -15,7 +15,9 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 MODEL = "model.pt"
 RESOLVED_CONFIG = "config_resolved.yaml"
+CALL = ".last_call.json"
+"""What the last call into the folder did: ``ran``, ``skipped`` or ``refused``."""
+STAGE = ".partial"
+"""Where a run's result files are written before they are moved into the folder together."""
 HYDRA_DIR = ".hydra"
 HYDRA_KEPT = ".hydra_results"
 """Copy of Hydra's ``.hydra`` files of the run whose results the folder holds (Hydra rewrites
@@ -86,8 +92,10 @@ def write_status(
 ) -> Path:
     """Atomically write ``status.json``: ``ok`` when ``error`` is None, else ``failed``.
 
-    ``config_hash`` (see :func:`config_hash`) identifies the configuration of the results.
+    ``config_hash`` (see :func:`config_hash`) identifies the configuration of the results;
+    ``started_at`` and ``finished_at`` (Unix time) let a sweep report its real wall time.
     """
+    now = time.time()
     return write_json(
         Path(run_dir) / STATUS,
         {
@@ -97,8 +105,50 @@ def write_status(
             "engine_time_s": engine_seconds,
             "overrides": list(overrides),
             "config_hash": config_hash,
+            "started_at": now - wall_seconds,
+            "finished_at": now,
         },
     )
+
+
+def record_call(run_dir: Path, action: str, reason: str = "") -> Path:
+    """Record what this call did with the folder (``ran``, ``skipped`` or ``refused``), for
+    the sweep summary's counts."""
+    return write_json(Path(run_dir) / CALL, {"action": action, "reason": reason})
+
+
+def read_call(run_dir: Path) -> dict | None:
+    """The record of :func:`record_call`, or None."""
+    try:
+        return json.loads((Path(run_dir) / CALL).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def staging(run_dir: Path) -> Iterator[Path]:
+    """A folder for the run's result files, moved into ``run_dir`` by :func:`publish`.
+
+    Anything raised inside, an interrupt included, removes the folder with what was written
+    so far: a stopped run leaves no results without a ``status.json``.
+    """
+    stage = Path(run_dir) / STAGE
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish(stage: Path, run_dir: Path) -> None:
+    """Move every file of ``stage`` into ``run_dir``, ``status.json`` last (renames only)."""
+    files = sorted(stage.iterdir(), key=lambda path: path.name == STATUS)
+    for path in files:
+        target = Path(run_dir) / path.name
+        if path.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(path, target)
 
 
 def read_status(run_dir: Path) -> dict | None:

@@ -2,7 +2,7 @@
 
 A default run prints only fl-credit's progress lines and the final table. Flower's log (the
 strategy's per-round records and its "Final results" dump, the ``run_simulation`` deprecation
-and ``fraction_evaluate`` warnings) and Python warnings raised meanwhile (Ray's
+warning) and Python warnings raised meanwhile (Ray's
 FutureWarning) go to ``<run folder>/flower.log``; ``-v`` or ``hydra.verbose=true`` keeps them
 on the terminal as well. Ray's worker processes (the ClientApp actors) print through their own
 processes, so they are silenced where Ray starts: ``ray.init(log_to_driver=False,

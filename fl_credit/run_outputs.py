@@ -11,6 +11,9 @@
   logged as one warning and never fails the finished run;
 - ``validation_counts.json``, ``validation.md``, ``validation.json`` and their PNGs
   (:mod:`fl_credit.validation`) when the run summed the validation counts.
+
+A deployed run writes the same files through :func:`write_credit_files`: scores, reason codes
+and figures only when the coordinator holds test rows (``test-path``).
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fl_credit.credit_outputs import REASONS, reason_codes
 from fl_credit.data.prepare import Prepared
+from fl_credit.data.schema import FeatureSchema
 from fl_credit.errors import one_line
 from fl_credit.federation import FederationResult
 from fl_credit.run_files import write_atomic
@@ -33,7 +38,9 @@ REASON_CODES = "reason_codes.csv"
 SCHEMA = "schema.json"
 
 
-def reason_code_table(prepared: Prepared, fed: FederationResult, scores) -> pd.DataFrame:
+def reason_code_table(
+    x_test: np.ndarray, feature_names: list[str], fed: FederationResult, scores
+) -> pd.DataFrame:
     """One row per test borrower: score, then ``reason_<i>`` and ``contribution_<i>``."""
     from fl_credit.boosting.tree import TreeEnsemble, is_ensemble
 
@@ -41,9 +48,9 @@ def reason_code_table(prepared: Prepared, fed: FederationResult, scores) -> pd.D
         from fl_credit.boosting.explain import reason_codes as tree_reasons
 
         ensemble = TreeEnsemble.from_arrays(fed.arrays)
-        reasons = tree_reasons(prepared.x_test, ensemble, prepared.feature_names)
+        reasons = tree_reasons(x_test, ensemble, feature_names)
     else:
-        reasons, _ = reason_codes(prepared.x_test, fed.arrays, fed.scaler, prepared.feature_names)
+        reasons, _ = reason_codes(x_test, fed.arrays, fed.scaler, feature_names)
     table = {"row": range(len(scores)), "federated": scores}
     for i in range(REASONS):
         table[f"reason_{i + 1}"] = [r[i][0] if len(r) > i else "" for r in reasons]
@@ -68,13 +75,57 @@ def write_run_outputs(run_dir: Path, outcome, prepared: Prepared) -> list[Path]:
     list of pathlib.Path
         The files written.
     """
+    return write_credit_files(
+        run_dir,
+        outcome.federation,
+        prepared.schema,
+        prepared.x_test,
+        prepared.y_test,
+        outcome.scores,
+    )
+
+
+def write_credit_files(
+    run_dir: Path,
+    fed: FederationResult,
+    schema: FeatureSchema,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    scores: dict[str, np.ndarray] | None = None,
+) -> list[Path]:
+    """The credit files of a simulated or deployed run (see the module docstring).
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder (``metrics.json`` already written).
+    fed : FederationResult
+        The federated model.
+    schema : FeatureSchema
+        The consortium's data dictionary.
+    x_test, y_test : numpy.ndarray, optional
+        Unscaled test rows and labels; without them (a deployed coordinator holding no rows)
+        there are no scores, reason codes nor figures, and the report says so.
+    scores : dict, optional
+        Each model's test scores; the federated model's alone when omitted.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     run_dir = Path(run_dir)
-    written = [write_scores(run_dir / SCORES, prepared.y_test, outcome.scores)]
-    table = reason_code_table(prepared, outcome.federation, outcome.scores["federated"])
-    written.append(write_atomic(run_dir / REASON_CODES, table.to_csv(index=False)))
-    prepared.schema.to_json(run_dir / SCHEMA)
+    written = []
+    if x_test is not None and y_test is not None:
+        from fl_credit.federation import federated_test_scores
+
+        scores = scores or {"federated": federated_test_scores(fed, x_test)}
+        written.append(write_scores(run_dir / SCORES, y_test, scores))
+        table = reason_code_table(x_test, schema.feature_names, fed, scores["federated"])
+        written.append(write_atomic(run_dir / REASON_CODES, table.to_csv(index=False)))
+    schema.to_json(run_dir / SCHEMA)
     written.append(run_dir / SCHEMA)
-    written += write_validation_files(run_dir, outcome.federation.validation)
+    written += write_validation_files(run_dir, fed.validation)
     try:
         from fl_credit.run_report import write_run_report
 

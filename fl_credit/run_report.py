@@ -27,6 +27,11 @@ from fl_credit.scores_file import SCORES, read_scores
 log = logging.getLogger(__name__)
 
 REPORT = "report.md"
+NO_FIGURES = (
+    "No figures: the coordinator holds no test rows, and the metrics above come from the "
+    "banks' federated evaluation on their own test rows. Give the ServerApp held-out rows "
+    "(run config `test-path`) for figures and per-borrower scores."
+)
 FIGURES = ("roc.png", "ks.png", "calibration.png", "gains.png", "score_distribution.png")
 PSI_FIGURE = "psi.png"
 ODDS_ROWS = 15
@@ -255,16 +260,20 @@ def render(run_dir: Path, metrics: dict, written: Sequence[str]) -> str:
     credit = metrics.get("credit")
     lines = [f"# Run report: {run_dir.resolve().name}", "", f"Settings: {settings}.", ""]
     lines += models_section(metrics)
-    lines += ["![ROC curve](roc.png) ![KS curve](ks.png)", ""]
-    lines += gains_section(metrics) + ["![Cumulative gains](gains.png)", ""]
-    lines += ["## Calibration and score distribution", ""]
-    lines += [
-        "Reliability of the test-set scores (10 score-quantile bins); scores are PDs only if the "
-        "points follow the diagonal.",
-        "",
-        "![Calibration](calibration.png) ![Score distribution](score_distribution.png)",
-        "",
-    ]
+    if "roc.png" not in written:
+        lines += [NO_FIGURES, ""]
+    else:
+        lines += ["![ROC curve](roc.png) ![KS curve](ks.png)", ""]
+    lines += gains_section(metrics)
+    if "roc.png" in written:
+        lines += ["![Cumulative gains](gains.png)", "", "## Calibration and score distribution", ""]
+        lines += [
+            "Reliability of the test-set scores (10 score-quantile bins); scores are PDs only "
+            "if the points follow the diagonal.",
+            "",
+            "![Calibration](calibration.png) ![Score distribution](score_distribution.png)",
+            "",
+        ]
     lines += psi_section((credit or {}).get("psi"))
     if PSI_FIGURE in written:
         lines += [f"![PSI per bank]({PSI_FIGURE})", ""]
@@ -289,7 +298,7 @@ def write_run_report(run_dir: str | Path) -> list[Path]:
     Parameters
     ----------
     run_dir : str or pathlib.Path
-        A run folder holding ``metrics.json`` and ``scores.csv``.
+        A run folder holding ``metrics.json`` and (for the figures) ``scores.csv``.
 
     Returns
     -------
@@ -298,7 +307,8 @@ def write_run_report(run_dir: str | Path) -> list[Path]:
     """
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    written = [save_png(run_dir / name, fig) for name, fig in figures(run_dir, metrics).items()]
+    drawn = figures(run_dir, metrics) if (run_dir / SCORES).is_file() else {}
+    written = [save_png(run_dir / name, fig) for name, fig in drawn.items()]
     text = render(run_dir, metrics, [path.name for path in written])
     return [*written, write_text(run_dir / REPORT, text)]
 
@@ -306,13 +316,12 @@ def write_run_report(run_dir: str | Path) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: rebuild a run folder's report; one line and exit 2 on bad input."""
     parser = argparse.ArgumentParser(prog="python -m fl_credit.run_report")
-    parser.add_argument("run_dir", help="a finished run folder (metrics.json and scores.csv)")
+    parser.add_argument("run_dir", help="a finished run folder (metrics.json, scores.csv)")
     run_dir = Path(parser.parse_args(argv).run_dir)
-    for needed in ("metrics.json", SCORES):
-        if not (run_dir / needed).is_file():
-            message = f"error: {run_dir / needed} not found (not a finished run folder)"
-            print(message, file=sys.stderr)
-            return 2
+    if not (run_dir / "metrics.json").is_file():
+        message = f"error: {run_dir / 'metrics.json'} not found (not a finished run folder)"
+        print(message, file=sys.stderr)
+        return 2
     written = write_run_report(run_dir)
     print(written[-1])
     return 0

@@ -14,7 +14,8 @@ SuperLink. Run config keys (``[tool.flwr.app.config]`` in ``pyproject.toml``):
 - ``num-banks``: how many banks must connect (0 = from the partition config);
 - ``consortium``: the banks' identity roster for secure aggregation (default:
   ``consortium.json`` next to ``schema-path``, where ``fl_credit.export_banks`` writes it);
-- ``output-dir``: where ``metrics.json``, ``history.csv``, ``model.pt``, ``status.json`` and
+- ``output-dir``: where ``metrics.json``, ``history.csv``, ``model.pt``, ``schema.json``,
+  ``report.md`` (figures, ``scores.csv`` with test rows), ``status.json`` and
   ``config_resolved.yaml`` go (default ``outputs/deployment/run_<run id>`` under the
   SuperLink's working directory).
 
@@ -345,9 +346,15 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     run_files.write_history(out / run_files.HISTORY, fed.history)
     save_model(out / run_files.MODEL, fed)
     run_files.write_json(out / run_files.METRICS, metrics)
-    from fl_credit.run_outputs import write_validation_files
+    if settings.schema_path is not None:  # schema.json, report.md, figures: as a simulated run
+        from fl_credit.run_outputs import write_credit_files
 
-    write_validation_files(out, fed.validation)  # validation.md from the summed counts
+        schema = FeatureSchema.from_json(settings.schema_path)
+        write_credit_files(out, fed, schema, *(test or (None, None)))  # with validation.md
+    else:
+        from fl_credit.run_outputs import write_validation_files
+
+        write_validation_files(out, fed.validation)  # validation.md from the summed counts
     if fed.failure:
         raise TrainingFailedError(fed.failure)
     run_files.write_status(

@@ -31,7 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from fl_credit import run_files, run_log
+from fl_credit import fast_exit, run_files, run_log
 from fl_credit.config import from_dict
 from fl_credit.console import comparison_table, dropped_columns
 from fl_credit.errors import FlCreditError, TrainingFailedError, is_user_error, one_line
@@ -41,6 +41,10 @@ from fl_credit.threads import single_threaded_math
 log = logging.getLogger("fl_credit")
 
 VERBOSE_FLAGS = ("-v", "--verbose")
+INTERRUPTED = (
+    "interrupted: finished points are kept, the stopped one left no results; "
+    "rerun the same command to resume"
+)
 _cli = {"verbose": False, "refused": 0}
 
 
@@ -58,19 +62,22 @@ def run_in_folder(
     from fl_credit.run.private_release import write_release
 
     outcome = run_experiment(experiment, prepared, run_dir)
-    # model.pt, history, metrics.json, scores.csv, reason codes, report.md (+ not_private/)
-    metrics = write_release(run_dir, outcome, prepared, overrides)
+    with run_files.staging(run_dir) as stage:  # results appear together, or not at all
+        # model.pt, history, metrics.json, scores.csv, reason codes, report.md (+ not_private/)
+        metrics = write_release(stage, outcome, prepared, overrides)
+        if not outcome.federation.failure:
+            run_files.write_status(
+                stage,
+                error=None,
+                wall_seconds=time.perf_counter() - started,
+                overrides=overrides,
+                engine_seconds=outcome.metrics["timing"]["engine_start_stop_s"],
+                config_hash=digest,
+            )
+        run_files.publish(stage, run_dir)
     if outcome.federation.failure:
         print_results(metrics, run_dir)
         raise TrainingFailedError(outcome.federation.failure)
-    run_files.write_status(
-        run_dir,
-        error=None,
-        wall_seconds=time.perf_counter() - started,
-        overrides=overrides,
-        engine_seconds=outcome.metrics["timing"]["engine_start_stop_s"],
-        config_hash=digest,
-    )
     return metrics
 
 
@@ -102,15 +109,18 @@ def main(cfg: DictConfig) -> None:
     check = run_files.resume_check(run_dir, raw)
     if check.action == "skip":
         run_files.restore_hydra_files(run_dir)  # e.g. other engine settings: same results
+        run_files.record_call(run_dir, "skipped")
         log.info("already finished with this configuration, skipping: %s", run_dir)
         return
     if check.action == "refuse":
         run_files.restore_hydra_files(run_dir)
         line = one_line(problem) if problem is not None else check.reason
+        run_files.record_call(run_dir, "refused", line)
         _cli["refused"] += 1
         _fail(f"{line}; choose another {folder_key} (or delete the folder)", multirun)
         return
     run_files.keep_hydra_files(run_dir)
+    run_files.record_call(run_dir, "ran")
     digest = None if raw is None else run_files.config_hash(raw)
     verbose = _cli["verbose"] or bool(hydra_cfg.verbose)
     started = time.perf_counter()
@@ -165,6 +175,9 @@ def cli(argv: list[str] | None = None) -> None:
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a trace
         try:
             main()
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            raise SystemExit(fast_exit.INTERRUPTED) from None
         except Exception as err:  # noqa: BLE001 - raised by Hydra before (or around) the task
             from fl_credit.cli_errors import explain
             from fl_credit.hydra_compose import conf_dir

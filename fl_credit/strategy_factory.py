@@ -11,6 +11,8 @@ securely within random groups and combines the group means robustly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +159,41 @@ def build_strategy(
     Federated evaluation is off: banks report validation loss inside their train replies and
     the server scores the global model on the held-out test rows. ``run_federation`` waits
     for all banks before round 1; afterwards a round trains whichever banks are still
-    connected, so a bank that drops out does not stall the run. ``consortium``: path of the
+    connected, so a bank that drops out does not stall the run. Flower's warning that its
+    own evaluate round is skipped is dropped (the run evaluates with its federated queries).
+    ``consortium``: path of the
     banks' identity roster (secure aggregation: verified bank names, public weights).
     """
+    with _without_evaluation_warning():
+        return _build(cfg, num_banks, noise_std_share, threshold, consortium)
+
+
+class _EvaluationWarningFilter(logging.Filter):
+    """Drops Flower's "Federated evaluation will be skipped" warning: the run evaluates with
+    its own federated queries, not through the strategy's evaluate round it warns about."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Federated evaluation will be skipped" not in record.getMessage()
+
+
+@contextmanager
+def _without_evaluation_warning() -> Iterator[None]:
+    flower = logging.getLogger("flwr")
+    quiet = _EvaluationWarningFilter()
+    flower.addFilter(quiet)
+    try:
+        yield
+    finally:
+        flower.removeFilter(quiet)
+
+
+def _build(
+    cfg: ExperimentConfig,
+    num_banks: int,
+    noise_std_share: float,
+    threshold: int | None,
+    consortium: str,
+) -> FedAvg:
     cfg = resolve_optimizer(cfg)
     common = dict(
         fraction_train=1.0,

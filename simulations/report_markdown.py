@@ -57,9 +57,10 @@ def _fmt_stats(stats_: tuple[float, float, float, int], n_ok: int, digits: int =
     if not n:
         return "–"
     text = fmt_number(mean, digits)
-    if n > 1:
-        text += f" [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
-    return text + (f" (n={n})" if n != n_ok or n == 1 else "")
+    if is_missing(low) or is_missing(high):
+        return text + f" (n = {int(n)}, no interval)"
+    text += f" [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
+    return text + (f" (n={n})" if n != n_ok else "")
 
 
 def _fmt_interval(row: pd.Series, column: str, digits: int = 3) -> str:
@@ -111,7 +112,7 @@ def _runs_section(df: pd.DataFrame, by: list[str]) -> list[str]:
     header += ["ε spent (max over banks)"] if with_privacy else []
     rows = []
     for values, group in groups(df, by):
-        counts = status_counts(group["status"])
+        counts = status_counts(group["status"], group.get("last_call"))
         ok = group[group["status"] == OK]
         row = [*(fmt_value(value) for value in values)]
         row += [str(counts[key]) for key in ("n_ok", "n_failed", "n_skipped")]
@@ -170,15 +171,42 @@ def _problem_section(df: pd.DataFrame) -> list[str]:
     return ["## Failed and skipped runs", "", *table]
 
 
+def sweep_wall_time(df: pd.DataFrame) -> tuple[float, str]:
+    """The sweep's wall time and how it was measured.
+
+    From the first start to the last finish of the points that ran in the last call (points
+    run in parallel overlap); the sum of the points' times for folders without timestamps.
+    """
+    ran = df[df["last_call"].isin([None, "ran"])] if "last_call" in df.columns else df
+    if {"started_at", "finished_at"} <= set(df.columns):
+        started, finished = ran["started_at"].dropna(), ran["finished_at"].dropna()
+        if len(started) and len(finished):
+            return float(finished.max() - started.min()), "from the first start to the last finish"
+    return float(np.nansum(df["wall_time_s"])), "sum over points"
+
+
+def _counts_line(df: pd.DataFrame) -> str:
+    """Runs by outcome, skipped and refused points of the last call, and the wall time."""
+    counts = status_counts(df["status"], df.get("last_call"))
+    reused = f" ({counts['n_skipped']} skipped: finished earlier with the same configuration)"
+    refused = (
+        f", {counts['n_refused']} refused (the folder holds another configuration's results, "
+        "reported here; see the error lines of the last call)"
+    )
+    seconds, how = sweep_wall_time(df)
+    return (
+        f"{counts['n_runs']} runs: {counts['n_ok']} ok"
+        + (reused if counts["n_skipped"] else ", 0 skipped")
+        + f", {counts['n_failed']} failed"
+        + (refused if counts["n_refused"] else ", 0 refused")
+        + f". Sweep wall time {seconds:.1f} s ({how}; engine start/stop "
+        f"{np.nansum(df['engine_time_s']):.1f} s summed over points)."
+    )
+
+
 def _header_lines(df: pd.DataFrame, root: Path) -> list[str]:
     """Title, run counts, swept and fixed overrides, seeds and the interval method."""
-    counts = status_counts(df["status"])
-    lines = [f"# Sweep summary: {root.resolve().name}", ""]
-    lines.append(
-        f"{counts['n_runs']} runs: {counts['n_ok']} ok, {counts['n_failed']} failed, "
-        f"{counts['n_skipped']} skipped. Total wall time {np.nansum(df['wall_time_s']):.1f} s "
-        f"(engine start/stop {np.nansum(df['engine_time_s']):.1f} s)."
-    )
+    lines = [f"# Sweep summary: {root.resolve().name}", "", _counts_line(df)]
     varying = varying_keys(df)
     fixed = [key for key in override_keys(df) if key not in varying and key != SEED_KEY]
     layout = choose_layout(df)
@@ -194,7 +222,9 @@ def _header_lines(df: pd.DataFrame, root: Path) -> list[str]:
         lines.append(f"- Seeds: {', '.join(fmt_value(s) for s in seeds)}")
     lines.append(
         "- Cells: mean [lo, hi] over seeds, 95% Student-t interval "
-        "(mean ± t(0.975, n−1)·sd/√n); n is shown when it differs from the ok runs."
+        "(mean ± t(0.975, n−1)·sd/√n; for AUC, KS, recall and other metrics in [0, 1] on the "
+        "logit scale, so it stays in range); no interval under 3 runs; n is shown when it "
+        "differs from the ok runs."
     )
     return [*lines, ""]
 

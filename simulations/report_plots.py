@@ -21,6 +21,7 @@ from fl_credit.plotting import (
     new_figure,
 )
 from simulations.report_summary import (
+    MIN_INTERVAL_RUNS,
     MODEL_LABELS,
     RECALL,
     dp_on,
@@ -138,9 +139,10 @@ class _Axis:
         values = {norm(value) for value in df[key]}
         numeric = is_numeric(df[key])
         if numeric:
-            values.discard(None)
-            # One value: a category, so lines dodge by a share of the panel, not of no span.
-            numeric = len(values) > 1
+            # One value (besides unset): a category, so lines dodge by a share of the panel,
+            # not of no span; unset stays one of the categories then.
+            numeric = len(values - {None}) > 1
+            values = values - {None} if numeric else values
         return cls(key, tuple(sorted(values, key=value_sort_key)), numeric, log and numeric)
 
     def position(self, value: Any) -> float | None:
@@ -182,8 +184,9 @@ def _draw_line(
 ) -> list[int]:
     """Mean ± interval of ``column`` at each x value.
 
-    The interval is clipped to the metric's range (:func:`fl_credit.plotting.metric_range`);
-    a point from a single run has no interval. Returns the number of runs behind each point
+    The interval respects the metric's range (:func:`fl_credit.plotting.metric_range`, see
+    :func:`simulations.report_summary.interval`); a point from fewer than three runs has none.
+    Returns the number of runs behind each point
     drawn (empty when there is nothing to draw).
     """
     if column not in rows.columns:
@@ -191,7 +194,7 @@ def _draw_line(
     points = []
     for values, group in groups(rows, [axis.key] if axis.key else []):
         x = axis.position(values[0] if values else None)
-        mean, low, high, n = interval(group[column])
+        mean, low, high, n = interval(group[column], bounds=metric_range(column))
         if x is not None and n:
             points.append((x, mean, low, high, n))
     if not points:
@@ -242,14 +245,14 @@ def _decorate(ax: Axes, axis: _Axis, log_x: bool, title: str, ylabel: str) -> No
 def interval_note(counts: Sequence[int]) -> str:
     """What the error bars are, given the number of runs behind each point drawn.
 
-    One seed gives no interval, and the note says n=1 instead of naming a t-interval.
+    Fewer than three seeds give no interval, and the note says so instead of naming one.
     """
     if not counts:
         return "no successful runs"
-    if max(counts) == 1:
-        return "one seed per point (n=1): means only, no interval"
-    text = "mean and 95% t-interval over seeds\n(clipped to the metric's range"
-    text += "; points with n=1 have none)" if min(counts) == 1 else ")"
+    if max(counts) < MIN_INTERVAL_RUNS:
+        return f"n={max(counts)} seed(s) per point: means only, no interval"
+    text = "mean and 95% t-interval over seeds\n(on the logit scale of the metric's range"
+    text += "; points with n<3 have none)" if min(counts) < MIN_INTERVAL_RUNS else ")"
     return text
 
 
@@ -338,7 +341,8 @@ def model_figure(df: pd.DataFrame, metric: str, ylabel: str) -> Figure:
 def _baseline(ax: Axes, rows: pd.DataFrame) -> list[int]:
     """Federated AUC without DP (epsilon = inf) as a horizontal line, its clipped interval as a
     band (none from one seed); returns the number of runs behind it."""
-    mean, low, high, n = interval(rows["federated.auc"] if "federated.auc" in rows.columns else [])
+    values = rows["federated.auc"] if "federated.auc" in rows.columns else []
+    mean, low, high, n = interval(values, bounds=metric_range("auc"))
     if not n:
         ax.text(0.02, 0.02, "no non-DP runs in this sweep", transform=ax.transAxes, fontsize=8)
         return []

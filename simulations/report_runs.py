@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fl_credit.run_files import read_call
 from simulations.report_values import (
     FAILED,
     MISSING,
@@ -29,7 +30,15 @@ from simulations.report_values import (
 )
 
 LEAD_COLUMNS = ("job", "run_dir")
-STATUS_COLUMNS = ("status", "error", "wall_time_s", "engine_time_s")
+STATUS_COLUMNS = (
+    "status",
+    "error",
+    "wall_time_s",
+    "engine_time_s",
+    "started_at",
+    "finished_at",
+    "last_call",
+)
 RESERVED_COLUMNS = frozenset(LEAD_COLUMNS + STATUS_COLUMNS)
 SECTIONS = ("local", "banks", "privacy", "privacy_local", "config", "credit")
 FIRST_MODELS = ("federated", "centralized", "reference")
@@ -139,6 +148,9 @@ def _run_record(run_dir: Path, index: int, root: Path) -> tuple[dict[str, Any], 
         "error": one_line(status.get("error")),
         "wall_time_s": as_float(status.get("wall_time_s")),
         "engine_time_s": as_float(status.get("engine_time_s")),
+        "started_at": as_float(status.get("started_at")),
+        "finished_at": as_float(status.get("finished_at")),
+        "last_call": (read_call(run_dir) or {}).get("action"),
     }
     if record["status"] == OK:
         metrics, problem = _read_metrics(run_dir)

@@ -1,8 +1,11 @@
 """Averaging a sweep over seeds: groups, Student-t intervals, and the DP setting of runs.
 
 Intervals are two-sided 95% Student-t intervals over the seeds of a group:
-``mean ± t(0.975, n - 1) · sd / sqrt(n)`` with the sample standard deviation (``ddof=1``);
-a group with a single successful run has a mean but no interval.
+``mean ± t(0.975, n - 1) · sd / sqrt(n)`` with the sample standard deviation (``ddof=1``).
+A metric with a bounded range (AUC, KS, recall: :func:`fl_credit.plotting.metric_range`) gets
+the interval on the logit scale of its range, mapped back, so both ends stay inside the range.
+A group with fewer than three successful runs has a mean but no interval: with two, the
+t-interval is the mean ± 12.7 half-differences, wider than any metric's range.
 """
 
 from __future__ import annotations
@@ -11,12 +14,27 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simulations.report_values import DP_OFF, OK, SEED_KEY, SKIPPED, is_number, norm, value_sort_key
+from fl_credit.plotting import metric_range
+from simulations.report_values import (
+    DP_OFF,
+    OK,
+    REFUSED,
+    SEED_KEY,
+    SKIPPED,
+    is_number,
+    norm,
+    value_sort_key,
+)
 
 CONFIDENCE = 0.95
+MIN_INTERVAL_RUNS = 3
+"""Fewest runs for an interval."""
+EDGE = 1e-3
+"""Values at a bounded range's ends are moved this share of the range inside it (logit)."""
 RECALL = "at_val_threshold.default.recall"
 MAIN_METRICS = ("auc", "ks", "brier", RECALL)
 SUMMARY_MODELS = (
@@ -89,7 +107,11 @@ def groups(df: pd.DataFrame, by: Sequence[str]) -> Iterator[tuple[tuple[Any, ...
         yield combo, df[match_rows(df, by, combo)]
 
 
-def interval(values: Any, confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
+def interval(
+    values: Any,
+    confidence: float = CONFIDENCE,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> tuple[float, float, float, int]:
     """Mean and Student-t confidence interval of the non-missing values.
 
     Parameters
@@ -98,12 +120,16 @@ def interval(values: Any, confidence: float = CONFIDENCE) -> tuple[float, float,
         One value per seed; NaN and non-numbers are ignored.
     confidence : float
         Two-sided coverage of the interval.
+    bounds : tuple of float
+        The values the metric can take; when both are finite the interval is computed on the
+        logit of the position in the range and mapped back (it stays inside the range).
 
     Returns
     -------
     tuple of (float, float, float, int)
-        ``(mean, lo, hi, n)`` with ``mean ± t((1 + confidence) / 2, n - 1) · sd / sqrt(n)``;
-        ``lo`` and ``hi`` are NaN when n < 2, everything is NaN when n = 0.
+        ``(mean, lo, hi, n)``; unbounded: ``mean ± t((1 + confidence) / 2, n - 1) · sd /
+        sqrt(n)``. ``lo`` and ``hi`` are NaN when n < ``MIN_INTERVAL_RUNS``, everything is
+        NaN when n = 0.
     """
     data = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").dropna()
     array = data.to_numpy(dtype=float)
@@ -111,20 +137,33 @@ def interval(values: Any, confidence: float = CONFIDENCE) -> tuple[float, float,
     if n == 0:
         return math.nan, math.nan, math.nan, 0
     mean = float(array.mean())
-    if n == 1:
-        return mean, math.nan, math.nan, 1
+    if n < MIN_INTERVAL_RUNS:
+        return mean, math.nan, math.nan, n
+    low, high = bounds
+    bounded = math.isfinite(low) and math.isfinite(high)
+    if bounded:
+        unit = np.clip((array - low) / (high - low), EDGE, 1.0 - EDGE)
+        array = np.log(unit / (1.0 - unit))
+    centre = float(array.mean())
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(array.std(ddof=1)) / math.sqrt(n)
-    return mean, mean - half, mean + half, n
+    ends = np.array([centre - half, centre + half])
+    if bounded:
+        ends = low + (high - low) / (1.0 + np.exp(-ends))
+    return mean, float(ends[0]), float(ends[1]), n
 
 
-def status_counts(status: pd.Series) -> dict[str, int]:
-    """Runs, ok, failed (anything but ok and skipped) and skipped."""
+def status_counts(status: pd.Series, last_call: pd.Series | None = None) -> dict[str, int]:
+    """Runs, ok, failed (anything but ok and skipped), and of the last call's points the
+    skipped (already finished with the same configuration: their results count as ok) and
+    the refused (another configuration's results in the folder)."""
+    calls = pd.Series(dtype=object) if last_call is None else last_call
     n_ok, n_skipped = int((status == OK).sum()), int((status == SKIPPED).sum())
     return {
         "n_runs": len(status),
         "n_ok": n_ok,
         "n_failed": len(status) - n_ok - n_skipped,
-        "n_skipped": n_skipped,
+        "n_skipped": n_skipped + int((calls == SKIPPED).sum()),
+        "n_refused": int((calls == REFUSED).sum()),
     }
 
 
@@ -151,8 +190,8 @@ def summarise(
     pandas.DataFrame
         One row per group: the ``by`` values, ``n_runs``, ``n_ok``, ``n_failed`` (failed or
         missing status), ``n_skipped``, then ``<metric>.mean``, ``<metric>.lo``,
-        ``<metric>.hi`` (two-sided 95% Student-t interval over the successful runs,
-        ``mean ± t(0.975, n - 1) · sd / sqrt(n)``) and ``<metric>.n`` (runs with a value).
+        ``<metric>.hi`` (two-sided 95% Student-t interval over the successful runs, see
+        :func:`interval`) and ``<metric>.n`` (runs with a value).
     """
     by = [key for key in override_keys(df) if key != SEED_KEY] if by is None else list(by)
     unknown = [key for key in by if key not in df.columns]
@@ -164,14 +203,14 @@ def summarise(
     rows = []
     for values, group in groups(df, by):
         row: dict[str, Any] = dict(zip(by, values, strict=True))
-        row.update(status_counts(group["status"]))
+        row.update(status_counts(group["status"], group.get("last_call")))
         ok = group[group["status"] == OK]
         for column in present:
-            mean, low, high, n = interval(ok[column])
+            mean, low, high, n = interval(ok[column], bounds=metric_range(column))
             row.update({f"{column}.mean": mean, f"{column}.lo": low, f"{column}.hi": high})
             row[f"{column}.n"] = n
         rows.append(row)
-    columns = [*by, "n_runs", "n_ok", "n_failed", "n_skipped", *stat_columns]
+    columns = [*by, "n_runs", "n_ok", "n_failed", "n_skipped", "n_refused", *stat_columns]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 SEED_KEY = "seed"
 OK, FAILED, SKIPPED, MISSING = "ok", "failed", "skipped", "missing"
+REFUSED = "refused"
 DP_OFF = frozenset({"off", "none", "false", "no", "0", ""})
 
 # --------------------------------------------------------------------------- values

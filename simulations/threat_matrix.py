@@ -253,8 +253,24 @@ def render_markdown(cells: pd.DataFrame, runs: pd.DataFrame, privacy: pd.DataFra
     return "\n".join(lines)
 
 
+AUC_DROP_TITLE = "AUC drop under attack (grey: harm measured by success, see the success map)"
+HARM_COLOURS = "Reds"
+"""Heat-map colours: white for no harm to dark red for the most (never green for 'fine')."""
+
+
+def _label_colour(image, value: float) -> str:
+    """Black on a light cell, white on a dark one."""
+    red, green, blue, _ = image.cmap(image.norm(value))
+    return "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "black"
+
+
 def heatmap(cells: pd.DataFrame, value: str, title: str):
-    """One panel per split: defences down, attacks across, the cell's mean value."""
+    """One panel per split: defences down, attacks across, the cell's mean value.
+
+    Colours go from white (no harm) to dark red on the scale of ``value``. On the AUC-drop map,
+    attacks whose harm is measured by their own success (:data:`SUCCESS`: a backdoor keeps
+    the AUC) are left uncoloured and labelled with their success, shown on its own map.
+    """
     splits = [s for s in SPLITS if s in set(cells["threat_split"])]
     fig, axes = new_figure(len(splits), width=6.4, height=4.6)
     for ax, split in zip(axes, splits, strict=False):
@@ -262,20 +278,34 @@ def heatmap(cells: pd.DataFrame, value: str, title: str):
         attacks = [a for a in ATTACKS if a in set(part["attack"])]
         defences = [d for d in DEFENCES if d in set(part["defence"])]
         grid = np.full((len(defences), len(attacks)), np.nan)
+        success = np.full_like(grid, np.nan)
         for i, d in enumerate(defences):
             for j, a in enumerate(attacks):
                 cell = part[(part["defence"] == d) & (part["attack"] == a)]
                 if not cell.empty:
                     grid[i, j] = cell[value].iloc[0]
-        image = ax.imshow(grid, cmap="RdYlGn_r", aspect="auto")
-        ax.set_xticks(range(len(attacks)), attacks, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(defences)), defences, fontsize=7)
+                    if "success" in cell:
+                        success[i, j] = cell["success"].iloc[0]
+        other_scale = np.zeros_like(grid, dtype=bool)
+        if value != "success":
+            other_scale[:, [j for j, a in enumerate(attacks) if a in SUCCESS]] = True
+        shown = np.ma.masked_array(grid, mask=np.isnan(grid) | other_scale)
+        top = max(float(np.nanmax(shown.filled(np.nan))) if shown.count() else 0.0, 0.05)
+        image = ax.imshow(shown, cmap=HARM_COLOURS, vmin=0.0, vmax=top, aspect="auto")
+        ax.set_facecolor("0.88")  # uncoloured cells: grey
+        ax.set_xticks(range(len(attacks)), attacks, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(defences)), defences, fontsize=8)
         for i in range(len(defences)):
             for j in range(len(attacks)):
-                if not np.isnan(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=6)
+                if other_scale[i, j] and not np.isnan(success[i, j]):
+                    text, colour = f"success\n{success[i, j]:.2f}", "black"
+                elif not np.isnan(grid[i, j]):
+                    text, colour = f"{grid[i, j]:.2f}", _label_colour(image, grid[i, j])
+                else:
+                    continue
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
         ax.set_title(SPLITS[split], fontsize=9)
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        fig.colorbar(image, ax=ax, shrink=0.8, label=f"{value} (0 = no harm)")
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -294,9 +324,7 @@ def write_matrix(
         write_text(root / "runs.csv", runs.to_csv(index=False)),
         write_text(root / "summary.csv", cells.to_csv(index=False)),
         write_text(root / "summary.md", render_markdown(cells, runs, privacy)),
-        save_png(
-            root / "heatmap_auc_drop.png", heatmap(cells, "auc_drop", "AUC drop under attack")
-        ),
+        save_png(root / "heatmap_auc_drop.png", heatmap(cells, "auc_drop", AUC_DROP_TITLE)),
     ]
     success = cells[cells["attack"].isin(SUCCESS)]
     if not success.empty:

@@ -37,6 +37,7 @@ from fl_credit.export_banks import ExportOptions, export, supernode_command
 from fl_credit.federation import run_federation
 from fl_credit.hydra_compose import compose_experiment
 from fl_credit.local_federation import Deployment, start_deployment
+from fl_credit.scorecard import main as scorecard_main
 from fl_credit.server_app import (
     BankWatchGrid,
     DeploymentSettings,
@@ -115,6 +116,8 @@ def test_deployed_run_matches_simulation(deployment: Deployment):
             np.testing.assert_allclose(state[key].numpy(), expected, rtol=0, atol=1e-6)
         rounds = (out / run_files.HISTORY).read_text().splitlines()
         assert len(rounds) == 1 + 1 + ROUNDS  # header, round 0 (initial model), rounds
+        assert (out / "schema.json").is_file() and (out / "report.md").is_file()
+        assert scorecard_main([str(out), "--out", str(out / "card")]) == 0  # as a simulated run
     except BaseException:
         print(dep.fed.report())
         raise

@@ -190,6 +190,6 @@ def test_loads_a_frame_written_by_pandas(tmp_path):
         }
     )
     frame.to_csv(tmp_path / "frame.csv", index=False)
-    data = load_csv(tmp_path / "frame.csv", "bad", True)
+    data = load_csv(tmp_path / "frame.csv", "bad", True, majority_default=True)
     assert data.categorical == ["purpose"]
     np.testing.assert_array_equal(data.target, frame["bad"].astype(int).to_numpy())

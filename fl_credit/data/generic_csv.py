@@ -19,14 +19,24 @@ Rules:
 * Rows with a missing value in the target, a feature or the region are dropped (the count is
   logged as a warning) with ``missing="drop"``, the default, or make loading fail with
   ``missing="error"``. Infinite values are always an error.
-* Columns are never dropped because of their values (apart from all-empty columns), so banks
-  loading their own files with the same arguments get the same feature columns.
+* A text column whose values are all numbers written with one unit (``"12.5%"``,
+  ``"1,250"``, ``" 36 months"``) is read as numbers (see :mod:`fl_credit.data.units`).
+* Identifier columns are dropped and reported in ``dropped``: columns named like ``id``,
+  ``rownames``, ``index``, ``Unnamed: 0`` (a written pandas index) or ``<name>_id`` with one
+  value per row, and integer columns counting rows (distinct consecutive integers).
+* A categorical column with more than ``max_levels`` distinct values is refused (it is most
+  likely free text or an identifier): exclude it or raise the limit.
+* A positive (default) class holding more than half of the rows is refused unless
+  ``majority_default`` confirms it: it usually means ``positive`` names the repaid class.
+* Apart from all-empty and identifier columns, columns are never dropped because of their
+  values, so banks loading their own files with the same arguments get the same features.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +45,7 @@ import pandas as pd
 
 from fl_credit.data.csv_file import read_csv_file
 from fl_credit.data.frame import CreditData
+from fl_credit.data.units import parse_with_units
 from fl_credit.errors import DataError
 
 __all__ = ["load_csv"]
@@ -44,8 +55,19 @@ logger = logging.getLogger(__name__)
 NUMERIC_SHARE = 0.9
 """Share of number-like values above which a text column counts as numeric with garbage."""
 
-MANY_LEVELS = 100
-"""Categorical columns with more distinct values than this get a warning."""
+MAX_LEVELS = 100
+"""Default limit on the distinct values of a categorical column (``data.max_levels``)."""
+
+IDENTIFIER_NAMES = re.compile(r"^(id|rownames|row_?names|row_?id|index|unnamed: ?\d+)$", re.I)
+"""Column names that always hold identifiers."""
+
+ROW_COUNT_MIN_ROWS = 20
+"""Fewest rows for distinct consecutive integers to count as row numbers, not a feature."""
+
+IDENTIFIER_REASON = "identifier (one value per row), not a borrower trait"
+
+IDENTIFIER_SUFFIX = re.compile(r"(^|[_ ])id$", re.IGNORECASE)
+"""Column names that hold identifiers when every row has its own value."""
 
 MAX_SHOWN = 12
 
@@ -66,6 +88,8 @@ def load_csv(
     missing: Literal["drop", "error"] = "drop",
     negative: Sequence[Label] | None = None,
     sep: str = ",",
+    max_levels: int = MAX_LEVELS,
+    majority_default: bool = False,
 ) -> CreditData:
     """Load a credit CSV with a binary default target.
 
@@ -91,6 +115,10 @@ def load_csv(
         classes; every target value must then be in ``positive`` or ``negative``.
     sep : str, default ","
         Field delimiter.
+    max_levels : int, default MAX_LEVELS
+        Most distinct values a categorical column may hold.
+    majority_default : bool, default False
+        Accept a positive class holding more than half of the rows.
 
     Returns
     -------
@@ -102,8 +130,10 @@ def load_csv(
     DataError
         The file is missing or unreadable, read as a single column, a named column does not
         exist, the target has no positive or no negative rows or more than two classes
-        without ``negative``, a numeric column holds text, a feature holds infinite values,
-        or (with ``missing="error"``) missing values.
+        without ``negative``, the positive class is the majority without
+        ``majority_default``, a numeric column holds text, a categorical column has more than
+        ``max_levels`` values, a feature holds infinite values, or (with ``missing="error"``)
+        missing values.
     """
     path = Path(path)
     if missing not in ("drop", "error"):
@@ -112,11 +142,18 @@ def load_csv(
     _check_named_columns(raw, path, target, region, categorical, exclude)
     dropped = {c: "excluded by the caller" for c in exclude}
     feature_columns = [c for c in raw.columns if c not in (target, region, *exclude)]
-    feature_columns = _drop_empty(raw, feature_columns, dropped, path)
+    feature_columns = _drop_columns(
+        raw, feature_columns, dropped, path, _is_empty, "all values missing"
+    )
+    feature_columns = _drop_columns(
+        raw, feature_columns, dropped, path, _is_identifier, IDENTIFIER_REASON
+    )
+    raw = _parse_units(raw, feature_columns, categorical or [], path)
     raw = _handle_missing(raw, [*feature_columns, target, *_opt(region)], missing, path)
     labels = _labels(raw[target], positive, negative, path)
     cats = _categorical_columns(raw, feature_columns, categorical, path)
-    features = _features(raw, feature_columns, cats, path)
+    features = _features(raw, feature_columns, cats, max_levels, path)
+    _check_minority(labels, target, positive, majority_default, path)
     return CreditData(
         features=features,
         target=labels,
@@ -197,17 +234,75 @@ def _check_named_columns(
         raise DataError(f"{path}: no feature columns left besides the target")
 
 
-def _drop_empty(
-    raw: pd.DataFrame, columns: list[str], dropped: dict[str, str], path: Path
+def _drop_columns(
+    raw: pd.DataFrame,
+    columns: list[str],
+    dropped: dict[str, str],
+    path: Path,
+    rule: Callable[[str, pd.Series], bool],
+    reason: str,
 ) -> list[str]:
-    """Drop feature columns with no values at all (they would otherwise remove every row)."""
-    empty = [c for c in columns if raw[c].isna().all()]
-    for column in empty:
-        dropped[column] = "all values missing"
-    kept = [c for c in columns if c not in empty]
+    """Drop the feature columns ``rule`` picks, recording ``reason``; at least one must stay."""
+    found = [c for c in columns if rule(c, raw[c])]
+    for column in found:
+        dropped[column] = reason
+    kept = [c for c in columns if c not in found]
     if not kept:
-        raise DataError(f"{path}: every feature column is empty")
+        raise DataError(f"{path}: no feature column left: every one is {reason} ({found})")
     return kept
+
+
+def _is_empty(name: str, values: pd.Series) -> bool:
+    """No values at all (the column would otherwise remove every row)."""
+    return bool(values.isna().all())
+
+
+def _is_row_count(values: pd.Series) -> bool:
+    """Distinct consecutive integers: a row number written into the file."""
+    if not pd.api.types.is_integer_dtype(values) or len(values) < ROW_COUNT_MIN_ROWS:
+        return False
+    return bool(values.is_unique and values.max() - values.min() == len(values) - 1)
+
+
+def _is_identifier(name: str, values: pd.Series) -> bool:
+    """Named like an identifier, or row numbers (see module doc)."""
+    if IDENTIFIER_NAMES.match(name) or _is_row_count(values):
+        return True
+    return bool(IDENTIFIER_SUFFIX.search(name)) and values.nunique() == len(values)
+
+
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+
+
+def _parse_units(
+    raw: pd.DataFrame, columns: list[str], categorical: Sequence[str], path: Path
+) -> pd.DataFrame:
+    """Text columns holding numbers with one unit (``"12.5%"``) as float columns."""
+    raw = raw.copy()
+    for column in columns:
+        values = raw[column]
+        if column in categorical or not _is_text(values):
+            continue
+        parsed = parse_with_units(values)
+        if parsed is None:
+            continue
+        raw[column], unit = parsed
+        logger.info("%s: column '%s' read as numbers (unit %r)", path.name, column, unit)
+    return raw
+
+
+def _check_minority(
+    labels: np.ndarray, name: str, positive: object, confirmed: bool, path: Path
+) -> None:
+    """Refuse a default class holding most rows unless ``majority_default`` confirms it."""
+    share = float(labels.mean())
+    if share > 0.5 and not confirmed:
+        raise DataError(
+            f"{path}: positive={positive!r} makes {share:.0%} of '{name}' rows defaults; "
+            "the default class is usually the minority: check data.positive names the "
+            "default class, or confirm with data.majority_default=true"
+        )
 
 
 def _handle_missing(
@@ -357,7 +452,9 @@ def _first_non_number(values: pd.Series) -> object | None:
     return None if bad.empty else bad.iloc[0]
 
 
-def _features(raw: pd.DataFrame, columns: list[str], cats: list[str], path: Path) -> pd.DataFrame:
+def _features(
+    raw: pd.DataFrame, columns: list[str], cats: list[str], max_levels: int, path: Path
+) -> pd.DataFrame:
     """Numeric columns as float (text is an error, inf is an error), categorical as strings."""
     out = {}
     for column in columns:
@@ -365,13 +462,11 @@ def _features(raw: pd.DataFrame, columns: list[str], cats: list[str], path: Path
         if column in cats:
             out[column] = values.astype(str).str.strip()
             levels = out[column].nunique()
-            if levels > MANY_LEVELS:
-                logger.warning(
-                    "%s: categorical column '%s' has %d distinct values; exclude it if it is "
-                    "an identifier or free text",
-                    path.name,
-                    column,
-                    levels,
+            if levels > max_levels:
+                raise DataError(
+                    f"{path}: categorical column '{column}' has {levels} distinct values "
+                    f"(limit {max_levels}): if it holds numbers, fix its format; otherwise "
+                    f"drop it with data.exclude=[{column}] or raise data.max_levels"
                 )
         else:
             out[column] = _numeric(values, path)

@@ -84,7 +84,10 @@ POLICY_PREFIX = "Does not meet the credit policy. Status:"
 
 REASON_IDENTIFIER = "identifier"
 REASON_LEAKAGE = "leaks outcome (post-issuance)"
-REASON_NOT_STUDY = "not among the study's 17 features"
+REASON_NOT_STUDY = (
+    "not among the study's 17 features (data=lending_club_csv reproduces the study's "
+    "preprocessing; the embedded data set has other columns, see docs/data.md)"
+)
 
 # pandas' default NA markers (they include "n/a"), spelled out so the reading of
 # emp_length "n/a" as missing does not depend on a library default.

@@ -69,6 +69,9 @@ def load_source(cfg: DataConfig, seed: int) -> CreditData:
         region=cfg.region,
         negative=negative,
         sep=cfg.sep,
+        exclude=list(cfg.exclude),
+        max_levels=cfg.max_levels,
+        majority_default=cfg.majority_default,
     )
 
 

@@ -23,10 +23,13 @@ class FeatureSchema:
         Numeric columns, in model order.
     categories : dict of str to tuple of str
         For each categorical column, its categories in one-hot order.
+    integers : tuple of str, default ()
+        Numeric columns holding whole numbers only (counts): reports cut them on integers.
     """
 
     numeric: tuple[str, ...]
     categories: dict[str, tuple[str, ...]]
+    integers: tuple[str, ...] = ()
 
     @classmethod
     def from_data(cls, data: CreditData) -> FeatureSchema:
@@ -34,7 +37,12 @@ class FeatureSchema:
         categories = {
             col: tuple(sorted(data.features[col].astype(str).unique())) for col in data.categorical
         }
-        return cls(numeric=tuple(data.numeric), categories=categories)
+        integers = tuple(
+            col
+            for col in data.numeric
+            if np.all(np.mod(data.features[col].to_numpy(dtype=np.float64), 1.0) == 0.0)
+        )
+        return cls(numeric=tuple(data.numeric), categories=categories, integers=integers)
 
     @property
     def feature_names(self) -> list[str]:
@@ -63,7 +71,11 @@ class FeatureSchema:
 
     def to_json(self, path: Path) -> None:
         """Write the data dictionary to ``path``."""
-        payload = {"numeric": list(self.numeric), "categories": self.categories}
+        payload = {
+            "numeric": list(self.numeric),
+            "categories": self.categories,
+            "integers": list(self.integers),
+        }
         Path(path).write_text(json.dumps(payload, indent=1))
 
     @classmethod
@@ -71,4 +83,5 @@ class FeatureSchema:
         """Read a data dictionary written by :meth:`to_json`."""
         payload = json.loads(Path(path).read_text())
         cats = {k: tuple(v) for k, v in payload["categories"].items()}
-        return cls(numeric=tuple(payload["numeric"]), categories=cats)
+        integers = tuple(payload.get("integers", ()))
+        return cls(numeric=tuple(payload["numeric"]), categories=cats, integers=integers)

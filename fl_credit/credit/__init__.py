@@ -1,0 +1,1 @@
+"""Credit-risk outputs: metrics, calibration, thresholds, WoE, PSI, scorecard, plots."""
