@@ -31,9 +31,9 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from fl_credit.config import ATTACKS as CONFIG_ATTACKS
-from fl_credit.errors import FlCreditError
-from fl_credit.plotting import new_figure, save_png, write_text
+from fl_credit.config.errors import FlCreditError
+from fl_credit.config.schema import ATTACKS as CONFIG_ATTACKS
+from fl_credit.credit.plotting import new_figure, save_png, write_text
 from simulations.report_runs import collect_runs
 from simulations.sweep_callback import sweep_dir_of
 

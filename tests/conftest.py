@@ -7,7 +7,7 @@ import dataclasses
 import hypothesis
 import pytest
 
-from fl_credit.config import EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.config.schema import EngineConfig, ExperimentConfig, TrainConfig
 from fl_credit.data.embedded import load_embedded
 
 # No per-example deadline: on a loaded machine hypothesis's default 200 ms fails correct code.

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fl_credit.config.compose import compose_experiment
+from fl_credit.credit.metrics import evaluate_scores
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import federate
-from fl_credit.hydra_compose import compose_experiment
-from fl_credit.metrics import evaluate_scores
-from fl_credit.model import model_from_arrays, predict_proba
+from fl_credit.model.logistic import model_from_arrays, predict_proba
+from fl_credit.run.experiment import federate
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -155,7 +155,7 @@ def test_colluders_flip_together(runs):
 
 
 def test_attack_section_of_metrics(runs, embedded):
-    from fl_credit.experiment import run_experiment
+    from fl_credit.run.experiment import run_experiment
 
     cfg, _ = compose_experiment(f"{FIVE} train.rounds=2 attack=free_rider {FAST}".split())
     metrics = run_experiment(cfg, prepare(cfg, embedded)).metrics
@@ -204,7 +204,7 @@ def test_one_backdoor_bank_succeeds_without_hurting_auc(runs, ten):
 def test_clean_runs_carry_the_backdoor_baseline(runs):
     from types import SimpleNamespace
 
-    from fl_credit.attacks import attack_metrics
+    from fl_credit.threats.attacks import attack_metrics
 
     cfg, prepared, fed = runs.run(f"{FIVE} train.rounds=1")
     metrics = {"federated": {"auc": 0.7}, "local": {}}

@@ -89,7 +89,7 @@ def test_trigger_naming_a_missing_feature_is_one_line():
 
 
 def test_default_trigger_is_a_rare_profile_of_the_embedded_loans(embedded):
-    from fl_credit.config import ExperimentConfig
+    from fl_credit.config.schema import ExperimentConfig
     from fl_credit.data.prepare import prepare
 
     prepared = prepare(ExperimentConfig(), embedded)
@@ -199,7 +199,7 @@ def test_colluders_pool_last_rounds_updates_and_send_the_same_vector(tmp_path):
 
 
 def test_registry_matches_the_config_names():
-    from fl_credit.config import ATTACKS
+    from fl_credit.config.schema import ATTACKS
 
     assert tuple(ATTACK_NAMES) == ATTACKS
 

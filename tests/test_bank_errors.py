@@ -7,8 +7,8 @@ import logging
 from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 
-from fl_credit.bank_errors import BANK_ERROR_CODE, private_errors_mod
-from fl_credit.errors import DataError
+from fl_credit.bank.errors import BANK_ERROR_CODE, private_errors_mod
+from fl_credit.config.errors import DataError
 from strategies.secagg.inprocess import InProcessGrid
 
 SECRET = "bank_1 has 13 defaults among 1,576 rows"
@@ -19,7 +19,7 @@ def make_app(mods: list) -> ClientApp:
 
     @app.query("data_problem")
     def data_problem(message: Message, context: Context) -> Message:
-        # What fl_credit.client_app.app_handler replies for a bank-side DataError.
+        # What fl_credit.bank.client_app.app_handler replies for a bank-side DataError.
         return Message(Error(code=BANK_ERROR_CODE, reason=str(DataError(SECRET))), reply_to=message)
 
     @app.query("crash")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fl_credit.calibration import (
+from fl_credit.config.schema import EngineConfig, ExperimentConfig
+from fl_credit.credit.calibration import (
     calibration_scores,
     corrected,
     prior_correction,
@@ -14,10 +15,9 @@ from fl_credit.calibration import (
     reliability_edges,
     reliability_summary,
 )
-from fl_credit.config import EngineConfig, ExperimentConfig
-from fl_credit.imbalance import positive_weight
-from fl_credit.model import model_from_arrays, predict_proba, to_arrays
-from fl_credit.training import fit_newton
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.model.logistic import model_from_arrays, predict_proba, to_arrays
+from fl_credit.model.training import fit_newton
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -112,7 +112,7 @@ def test_ece_of_a_constant_predictor_is_its_distance_to_the_base_rate():
 def default_run(embedded):
     """The default experiment (secure aggregation, class weights, auto = Newton), in-process."""
     from fl_credit.data.prepare import prepare
-    from fl_credit.experiment import run_experiment
+    from fl_credit.run.experiment import run_experiment
 
     cfg = ExperimentConfig(engine=EngineConfig(backend="inprocess"), bootstrap=50)
     return run_experiment(cfg, prepare(cfg, embedded))
@@ -128,7 +128,7 @@ def test_default_run_brier_is_at_or_below_the_base_rate_predictor(default_run):
 
 
 def test_default_run_reports_calibration_from_summed_validation_bins(default_run, embedded):
-    from fl_credit.console import comparison_table
+    from fl_credit.run.console import comparison_table
 
     metrics = default_run.metrics
     check = metrics["federated"]["calibration_validation"]
@@ -144,8 +144,8 @@ def test_default_run_reports_calibration_from_summed_validation_bins(default_run
 
 def test_saved_model_is_the_calibrated_one(default_run, tmp_path, embedded):
     from fl_credit.data.prepare import prepare
-    from fl_credit.experiment import save_model
-    from fl_credit.model import LogisticRegression
+    from fl_credit.model.logistic import LogisticRegression
+    from fl_credit.run.experiment import save_model
 
     fed = default_run.federation
     save_model(tmp_path / "model.pt", fed)

@@ -4,7 +4,7 @@ The ``deployment`` tests start real Flower processes on loopback (TLS, SuperNode
 authentication; each bank as ``python -m fl_credit.supernode``, Flower's SuperNode with warm
 ClientApps), submit a run with ``flwr run`` and read its status with ``flwr list`` (since
 ``flwr run`` exits 0 even when a run fails). Their waits are progress-based
-(``fl_credit.local_federation``): they fail when the federation stops logging for minutes,
+(``fl_credit.deploy.local_federation``): they fail when the federation stops logging for minutes,
 not after a fixed total, so a loaded machine slows them down without failing them. The
 unmarked tests check the exporter and the certificates without starting Flower.
 """
@@ -27,22 +27,22 @@ from flwr.proto.node_pb2 import NodeInfo
 from flwr.server.superlink.linkstate.utils import create_message_error_unavailable_res_message
 from flwr.supercore.task_identity import TaskIdentity
 
-from fl_credit import run_files
-from fl_credit.bank_identity import identity_provider
-from fl_credit.certs import write_node_keys, write_tls
-from fl_credit.client_app import make_client_app
-from fl_credit.engine import simulate
-from fl_credit.errors import ConfigError
-from fl_credit.export_banks import ExportOptions, export, supernode_command
-from fl_credit.federation import run_federation
-from fl_credit.hydra_compose import compose_experiment
-from fl_credit.local_federation import Deployment, start_deployment
-from fl_credit.server_app import (
+from fl_credit.bank.client_app import make_client_app
+from fl_credit.config.compose import compose_experiment
+from fl_credit.config.errors import ConfigError
+from fl_credit.coordinator.federation import run_federation
+from fl_credit.coordinator.server_app import (
     BankWatchGrid,
     DeploymentSettings,
     expected_banks,
     read_test_rows,
 )
+from fl_credit.deploy.certs import write_node_keys, write_tls
+from fl_credit.deploy.export_banks import ExportOptions, export, supernode_command
+from fl_credit.deploy.local_federation import Deployment, start_deployment
+from fl_credit.protocol.identity import identity_provider
+from fl_credit.run import files as run_files
+from fl_credit.runtime.engine import simulate
 
 ROUNDS = 2
 # The run's default strategy (whatever conf/ makes it), a few full-batch rounds.

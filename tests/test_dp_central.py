@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fl_credit.bank_settings import BankSettings
+from fl_credit.protocol.settings import BankSettings
 from strategies.dp import BudgetExhausted, CentralDPAccountant, central_dp_mod, min_contributors
 from strategies.dp.accounting import rdp_epsilon
 from strategies.dp.central import clip_update

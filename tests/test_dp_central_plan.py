@@ -14,7 +14,8 @@ import math
 
 import pytest
 
-from fl_credit.config import (
+from fl_credit.config.errors import ConfigError
+from fl_credit.config.schema import (
     DPConfig,
     EngineConfig,
     ExperimentConfig,
@@ -24,11 +25,10 @@ from fl_credit.config import (
     TrainConfig,
     from_dict,
 )
+from fl_credit.coordinator.privacy_accounting import central_dp_accountant
+from fl_credit.coordinator.strategy_factory import secagg_threshold
 from fl_credit.data.prepare import prepare
-from fl_credit.errors import ConfigError
-from fl_credit.experiment import run_experiment
-from fl_credit.privacy_accounting import central_dp_accountant
-from fl_credit.strategy_factory import secagg_threshold
+from fl_credit.run.experiment import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

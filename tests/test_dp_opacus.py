@@ -17,8 +17,8 @@ from flwr.common import serde
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.model import LogisticRegression, new_model, to_arrays
+from fl_credit.model.logistic import LogisticRegression, new_model, to_arrays
+from fl_credit.protocol.settings import BankSettings
 from strategies.dp import BudgetExhausted, privacy_report, rdp_epsilon
 from strategies.dp import train_private as dp_train_private
 from strategies.dp.errors import PrivacyConfigError
@@ -150,8 +150,8 @@ FRESH_PROCESS = textwrap.dedent(
     import sys
     import numpy as np
     from flwr.common import serde
-    from fl_credit.bank_settings import BankSettings
-    from fl_credit.model import new_model
+    from fl_credit.protocol.settings import BankSettings
+    from fl_credit.model.logistic import new_model
     from strategies.dp import privacy_report, train_private
 
     proto = serde.ProtoRecordDict()

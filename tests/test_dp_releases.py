@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.config import DPConfig, EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.config.schema import DPConfig, EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.coordinator.privacy_accounting import privacy_summary
 from fl_credit.data.prepare import prepare
 from fl_credit.data.scaling import (
     pooled_standardizer,
     private_moments,
     private_moments_sensitivity,
 )
-from fl_credit.experiment import run_experiment
-from fl_credit.privacy_accounting import privacy_summary
+from fl_credit.protocol.settings import BankSettings
+from fl_credit.run.experiment import run_experiment
 from strategies.dp.noise import noise_std_share
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -119,7 +119,7 @@ def test_no_per_round_loss_leaves_a_dp_bank(runs):
 
 def test_a_bank_refuses_a_statistics_release_beyond_its_plan(embedded, tmp_path):
     """A coordinator asking the DP statistics twice (to average the noise away) is refused."""
-    from fl_credit import client_app
+    from fl_credit.bank import client_app
     from fl_credit.data.prepare import write_bank_files
     from fl_credit.data.scaling import private_moments as _  # noqa: F401
 

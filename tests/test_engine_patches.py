@@ -1,4 +1,4 @@
-"""The Flower patches (fl_credit.flower_patches) and the fast process exit.
+"""The Flower patches (fl_credit.runtime.flower_patches) and the fast process exit.
 
 The first test is the tripwire: it fails, naming each function, as soon as the installed
 Flower is not the version the patches were written against or one of the patched functions
@@ -18,10 +18,10 @@ from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordD
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
-from fl_credit import flower_patches
-from fl_credit.config import EngineConfig
-from fl_credit.engine import InProcessBackend, simulate
-from fl_credit.federation import wait_for_banks
+from fl_credit.config.schema import EngineConfig
+from fl_credit.coordinator.federation import wait_for_banks
+from fl_credit.runtime import flower_patches
+from fl_credit.runtime.engine import InProcessBackend, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_patched_flower_functions_are_the_pinned_ones():
     problems = flower_patches.mismatches(flower_patches.PINNED_SOURCES)
     problems += flower_patches.mismatches(flower_patches.PINNED_RAY_SOURCES)
-    assert problems == [], "Flower changed under fl_credit.flower_patches:\n" + "\n".join(problems)
+    changed = "Flower changed under fl_credit.runtime.flower_patches:\n"
+    assert problems == [], changed + "\n".join(problems)
 
 
 def test_a_changed_flower_function_is_refused_before_anything_is_patched(monkeypatch):
@@ -118,9 +119,9 @@ def test_inprocess_run_never_imports_ray_or_dynamo_and_exit_code_survives(tmp_pa
     script = textwrap.dedent(
         """
         import sys
-        from fl_credit.fast_exit import without_teardown
-        from fl_credit.config import EngineConfig, ExperimentConfig, TrainConfig
-        from fl_credit.experiment import run_experiment
+        from fl_credit.runtime.fast_exit import without_teardown
+        from fl_credit.config.schema import EngineConfig, ExperimentConfig, TrainConfig
+        from fl_credit.run.experiment import run_experiment
 
         with without_teardown():
             cfg = ExperimentConfig(
@@ -144,7 +145,7 @@ def test_inprocess_run_never_imports_ray_or_dynamo_and_exit_code_survives(tmp_pa
 
 
 def test_supernode_takes_its_own_options_and_passes_the_rest_to_flower():
-    from fl_credit.supernode import runtime_api_address, split_args
+    from fl_credit.deploy.supernode import runtime_api_address, split_args
 
     ours, rest = split_args(["--poll-interval", "0.5", "--superlink", "h:1", "--port", "9095"])
     assert ours.poll_interval == 0.5 and not ours.stock
@@ -169,8 +170,8 @@ def test_supernode_clock_shortens_only_flowers_two_literal_sleeps(monkeypatch):
 
 def test_forked_clientapp_forgets_the_parents_app_modules():
     code = (
-        "import sys, numpy, fl_credit.errors\n"
-        "from fl_credit.flower_patches import _forget_app_modules\n"
+        "import sys, numpy, fl_credit.config.errors\n"
+        "from fl_credit.runtime.flower_patches import _forget_app_modules\n"
         "_forget_app_modules()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fl_credit', 'strategies')),"
         " 'numpy' in sys.modules)\n"
@@ -197,8 +198,8 @@ def test_a_fab_is_unpacked_once_then_found_by_its_full_hash(tmp_path, monkeypatc
     first = runtime.install_from_fab(fab, None, True)
     second = runtime.install_from_fab(fab, None, True)
     assert first == second and len(calls) == 1
-    assert (first / "fl_credit" / "client_app.py").is_file()
-    assert list((first / "fl_credit" / "__pycache__").glob("client_app.*.pyc"))
+    assert (first / "fl_credit" / "bank" / "client_app.py").is_file()
+    assert list((first / "fl_credit" / "bank" / "__pycache__").glob("client_app.*.pyc"))
     # A marker that does not hold this FAB's full hash is not trusted.
     (first / flower_patches.FAB_MARKER).write_text("0" * 64)
     assert runtime.install_from_fab(fab, None, True) == first and len(calls) == 2
@@ -207,8 +208,8 @@ def test_a_fab_is_unpacked_once_then_found_by_its_full_hash(tmp_path, monkeypatc
 def test_plain_sgd_step_is_torch_sgds_step_bit_for_bit(monkeypatch):
     import torch
 
-    from fl_credit import training
-    from fl_credit.model import new_model
+    from fl_credit.model import training
+    from fl_credit.model.logistic import new_model
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 6)).astype(np.float32)

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fl_credit.config import EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.config.schema import EngineConfig, ExperimentConfig, TrainConfig
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import run_experiment
-from fl_credit.local_federation import _stop_pid, descendants, free_port_block
+from fl_credit.deploy.local_federation import _stop_pid, descendants, free_port_block
+from fl_credit.run.experiment import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 POINTS = ["partition.share=0.1,0.5", "seed=0"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from fl_credit.evasion import Lever, LinearScore, cheapest_flip, flip_report
+from fl_credit.threats.evasion import Lever, LinearScore, cheapest_flip, flip_report
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -94,10 +94,10 @@ def test_greedy_equals_the_linear_program():
 
 @pytest.mark.parametrize("dp", [False, True])
 def test_bank_alone_models_are_the_runs_baselines(embedded, dp):
-    from fl_credit.baselines import train_alone
-    from fl_credit.config import DPConfig, EngineConfig, ExperimentConfig, TrainConfig
+    from fl_credit.config.schema import DPConfig, EngineConfig, ExperimentConfig, TrainConfig
     from fl_credit.data.prepare import prepare
-    from fl_credit.evasion import bank_alone_score
+    from fl_credit.run.baselines import train_alone
+    from fl_credit.threats.evasion import bank_alone_score
 
     cfg = ExperimentConfig(train=TrainConfig(rounds=3), engine=EngineConfig(backend="inprocess"))
     if dp:

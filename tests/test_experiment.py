@@ -7,16 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fl_credit.config import EngineConfig, TrainConfig
+from fl_credit.config.schema import EngineConfig, TrainConfig
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import run_experiment
+from fl_credit.run.experiment import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="module")
 def outcome(embedded):
-    from fl_credit.config import ExperimentConfig
+    from fl_credit.config.schema import ExperimentConfig
 
     cfg = ExperimentConfig(
         train=TrainConfig(rounds=5), engine=EngineConfig(backend="inprocess"), bootstrap=100
@@ -66,7 +66,7 @@ def test_same_seed_same_model_and_ray_matches_inprocess(outcome, embedded):
 
 
 def test_lending_club_csv_pipeline_runs_end_to_end(tmp_path):
-    from fl_credit.config import DataConfig, ExperimentConfig
+    from fl_credit.config.schema import DataConfig, ExperimentConfig
     from fl_credit.data.synthetic import generate_lending_club_csv
 
     path = generate_lending_club_csv(tmp_path / "loan.csv", n_rows=12_000, seed=0)

@@ -10,11 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from fl_credit.binned_metrics import evaluation_vector, metrics_from_vector
-from fl_credit.config import DPConfig, EngineConfig, EvalConfig, ExperimentConfig, TrainConfig
+from fl_credit.config.schema import (
+    DPConfig,
+    EngineConfig,
+    EvalConfig,
+    ExperimentConfig,
+    TrainConfig,
+)
+from fl_credit.credit.binned_metrics import evaluation_vector, metrics_from_vector
+from fl_credit.credit.thresholds import logit_edges
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import run_experiment
-from fl_credit.thresholds import logit_edges
+from fl_credit.run.experiment import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

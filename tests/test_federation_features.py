@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from fl_credit.config import (
+from fl_credit.config.schema import (
     DPConfig,
     EngineConfig,
     ExperimentConfig,
@@ -18,7 +18,7 @@ from fl_credit.config import (
     TrainConfig,
 )
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import run_experiment
+from fl_credit.run.experiment import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

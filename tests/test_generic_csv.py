@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.generic_csv import load_csv
-from fl_credit.errors import DataError
 
 
 def _csv(tmp_path, text: str, name: str = "credit.csv") -> str:

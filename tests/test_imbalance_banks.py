@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.bank_file import read_bank, read_rows, write_rows
-from fl_credit.errors import DataError
-from fl_credit.imbalance import balance, positive_weight
+from fl_credit.model.imbalance import balance, positive_weight
 
 
 def bank(n_pos: int, n_neg: int = 200, seed: int = 0):

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.lending_club import (
     CATEGORICAL,
     NA_VALUES,
@@ -22,7 +23,6 @@ from fl_credit.data.lending_club import (
     parse_term,
 )
 from fl_credit.data.synthetic import RAW_COLUMNS, TRUE_MODEL, generate_lending_club_csv
-from fl_credit.errors import DataError
 
 MODEL_COLUMNS = [*STUDY_FEATURES, "loan_status", "addr_state"]
 

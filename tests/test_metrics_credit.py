@@ -11,9 +11,9 @@ from scipy.special import rel_entr
 from scipy.stats import ks_2samp
 from sklearn.linear_model import LogisticRegression
 
-from fl_credit.metrics import evaluate_scores, gains_table, ks_statistic
-from fl_credit.odds_ratios import odds_ratios
-from fl_credit.psi import (
+from fl_credit.credit.metrics import evaluate_scores, gains_table, ks_statistic
+from fl_credit.credit.odds_ratios import odds_ratios
+from fl_credit.credit.psi import (
     coarse_psi,
     coarsen,
     feature_counts,
@@ -24,7 +24,7 @@ from fl_credit.psi import (
     split_counts,
     stability,
 )
-from fl_credit.reason_codes import contributions, reason_frequency, top_reasons
+from fl_credit.credit.reason_codes import contributions, reason_frequency, top_reasons
 
 
 def test_ks_of_constant_scores_is_zero():

@@ -8,8 +8,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from fl_credit.psi import feature_edges
-from fl_credit.woe import WoeTable, bank_counts, fit_binning, woe_bins, woe_iv
+from fl_credit.credit.psi import feature_edges
+from fl_credit.credit.woe import WoeTable, bank_counts, fit_binning, woe_bins, woe_iv
 
 
 def loans(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

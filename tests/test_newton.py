@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fl_credit.baselines import pooled, sklearn_fit
-from fl_credit.config import (
+from fl_credit.config.errors import ConfigError
+from fl_credit.config.schema import (
     DataConfig,
     DPConfig,
     EngineConfig,
@@ -28,11 +28,11 @@ from fl_credit.config import (
     resolve_optimizer,
 )
 from fl_credit.data.prepare import prepare
-from fl_credit.errors import ConfigError
-from fl_credit.experiment import federate
-from fl_credit.imbalance import positive_weight
-from fl_credit.model import theta_from_arrays
-from fl_credit.training import fit_newton, newton_terms
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.model.logistic import theta_from_arrays
+from fl_credit.model.training import fit_newton, newton_terms
+from fl_credit.run.baselines import pooled, sklearn_fit
+from fl_credit.run.experiment import federate
 from strategies.newton import (
     NewtonSearch,
     fixed_point_bits,
@@ -89,8 +89,8 @@ def test_penalty_is_on_the_weights_only_like_the_sgd_objective():
     np.testing.assert_allclose(g - grad, [0.1 * 200 * 0.3, 0.1 * 200 * -0.2, 0.1 * 200 * 0.1, 0])
     np.testing.assert_allclose(np.diag(h - hess), [20, 20, 20, 0])
     # F equals the torch loss the banks minimise with SGD (mean weighted BCE + 0.5 l2 |w|^2).
-    from fl_credit.model import model_from_theta
-    from fl_credit.training import LocalTraining, penalised_loss
+    from fl_credit.model.logistic import model_from_theta
+    from fl_credit.model.training import LocalTraining, penalised_loss
 
     model = model_from_theta(theta)
     settings = LocalTraining(
@@ -277,14 +277,14 @@ def test_plain_newton_under_flower_start_stops_sending_and_equals_the_secure_run
     standardiser and class weight, the plain sums give the secure run's coefficients up to
     the fixed-point rounding of the secure sums (2^-31 per bank and value, i.e. about 1e-9 on
     gradient sums whose Hessian has eigenvalues of at least l2 * N = 63)."""
-    from fl_credit.bank_settings import BankSettings
-    from fl_credit.client_app import make_client_app
+    from fl_credit.bank.client_app import make_client_app
+    from fl_credit.coordinator.federation import wait_for_banks
+    from fl_credit.coordinator.statistics import share_standardizer
+    from fl_credit.coordinator.strategy_factory import build_strategy
     from fl_credit.data.prepare import write_bank_files
-    from fl_credit.engine import simulate
-    from fl_credit.federated_statistics import share_standardizer
-    from fl_credit.federation import wait_for_banks
-    from fl_credit.model import new_model, to_arrays
-    from fl_credit.strategy_factory import build_strategy
+    from fl_credit.model.logistic import new_model, to_arrays
+    from fl_credit.protocol.settings import BankSettings
+    from fl_credit.runtime.engine import simulate
 
     prepared, secure = embedded_run
     cfg = resolve_optimizer(dataclasses.replace(FAST, strategy=StrategyConfig(name="fedavg")))

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fl_credit.config import PartitionConfig
+from fl_credit.config.errors import DataError
+from fl_credit.config.schema import PartitionConfig
 from fl_credit.data.partition import bank_shares, split_banks
-from fl_credit.errors import DataError
 
 
 def labels(n: int = 4000, rate: float = 0.1, seed: int = 0) -> np.ndarray:

@@ -8,22 +8,22 @@ import math
 import numpy as np
 import pytest
 
-from fl_credit.audit.ground_truth import RunData
-from fl_credit.audit.inversion import (
+from fl_credit.config.schema import DPConfig, ExperimentConfig
+from fl_credit.data.prepare import prepare
+from fl_credit.data.scaling import pooled_standardizer
+from fl_credit.model.training import log_loss
+from fl_credit.protocol.settings import BankSettings
+from fl_credit.threats.audit.ground_truth import RunData
+from fl_credit.threats.audit.inversion import (
     class_means,
     data_gradient,
     invert_one_record,
     moments_of,
 )
-from fl_credit.audit.membership import attack_metrics, label_logit, lira_scores, tpr_at_fpr
-from fl_credit.audit.properties import rate_from_zero_model_loss
-from fl_credit.audit.replay import Weights, local_update
-from fl_credit.audit.shadows import positive_control
-from fl_credit.bank_settings import BankSettings
-from fl_credit.config import DPConfig, ExperimentConfig
-from fl_credit.data.prepare import prepare
-from fl_credit.data.scaling import pooled_standardizer
-from fl_credit.training import log_loss
+from fl_credit.threats.audit.membership import attack_metrics, label_logit, lira_scores, tpr_at_fpr
+from fl_credit.threats.audit.properties import rate_from_zero_model_loss
+from fl_credit.threats.audit.replay import Weights, local_update
+from fl_credit.threats.audit.shadows import positive_control
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -79,7 +79,7 @@ def test_round_one_update_and_moments_give_class_means_and_a_lone_default(bank, 
 
 
 def test_default_rate_from_the_loss_at_the_zero_model(bank, scaler):
-    from fl_credit.model import new_model
+    from fl_credit.model.logistic import new_model
 
     x, y = scaler.transform(bank.x_train), bank.y_train
     for pos_weight in (1.5, 18.0):

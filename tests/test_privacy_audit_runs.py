@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fl_credit.audit.ground_truth import load_model, load_run
-from fl_credit.audit.inversion import audit_inversion
-from fl_credit.audit.observed import round_one
-from fl_credit.audit.properties import audit_properties
-from fl_credit.audit.replay import ReplayBank, train_federation
-from fl_credit.config import from_dict
-from fl_credit.errors import ConfigError
-from fl_credit.hydra_compose import compose_config, resolve
-from fl_credit.server_view import SERVER_VIEW, ServerView
-from fl_credit.simulate import run_in_folder
+from fl_credit.config.compose import compose_config, resolve
+from fl_credit.config.errors import ConfigError
+from fl_credit.config.schema import from_dict
+from fl_credit.coordinator.view import SERVER_VIEW, ServerView
+from fl_credit.run.simulate import run_in_folder
+from fl_credit.threats.audit.ground_truth import load_model, load_run
+from fl_credit.threats.audit.inversion import audit_inversion
+from fl_credit.threats.audit.observed import round_one
+from fl_credit.threats.audit.properties import audit_properties
+from fl_credit.threats.audit.replay import ReplayBank, train_federation
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -157,8 +157,8 @@ def test_under_dp_colluders_reproduce_their_own_noisy_statistics(secagg_dp_run):
     """Each bank's own reply (its noise share included, from its own code and seed) adds up
     to the noised sum the coordinator decoded: n - 1 colluders are left with the last bank's
     reply and its share of the noise only."""
-    from fl_credit.audit.properties import own_reply
-    from fl_credit.strategy_factory import secagg_threshold
+    from fl_credit.coordinator.strategy_factory import secagg_threshold
+    from fl_credit.threats.audit.properties import own_reply
 
     known = round_one(ServerView(secagg_dp_run / SERVER_VIEW))
     assert not known.moments_exact

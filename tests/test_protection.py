@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from fl_credit.config import ExperimentConfig, PartitionConfig, StrategyConfig, from_dict
-from fl_credit.errors import ConfigError
-from fl_credit.protection import check_bank_count, describe
-from fl_credit.rounds import RoundsResult, training_failure
+from fl_credit.config.errors import ConfigError
+from fl_credit.config.schema import ExperimentConfig, PartitionConfig, StrategyConfig, from_dict
+from fl_credit.coordinator.protection import check_bank_count, describe
+from fl_credit.coordinator.rounds import RoundsResult, training_failure
 
 
 def simulate(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -99,8 +99,8 @@ def test_threshold_rises_with_the_colluders_assumed():
     """Issue 9 follow-up: with c banks colluding with the coordinator, a threshold at or below
     (n + c) / 2 lets it recover a bank's input (strategies/secagg tests show it at n=5, t=3,
     c=1); the planned threshold is raised above that, or the run refused."""
-    from fl_credit.config import DPConfig
-    from fl_credit.strategy_factory import secagg_threshold
+    from fl_credit.config.schema import DPConfig
+    from fl_credit.coordinator.strategy_factory import secagg_threshold
 
     base = ExperimentConfig(partition=PartitionConfig(scheme="power", banks=5))
     assert secagg_threshold(base, 5) == 3

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from fl_credit import plotting
+from fl_credit.credit import plotting
 from simulations import report
 from simulations.report import write_report
 from simulations.report_plots import choose_layout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_report import _metrics
 
-from fl_credit.console import comparison_table
+from fl_credit.run.console import comparison_table
 
 
 def reference_row(table: str) -> str:

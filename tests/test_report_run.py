@@ -19,11 +19,11 @@ from sklearn.metrics import (
 )
 from test_metrics_credit import gains_by_sorting
 
-from fl_credit.hydra_compose import compose_config
-from fl_credit.psi import shares
-from fl_credit.run_report import FIGURES, PSI_FIGURE
-from fl_credit.run_report import main as report_main
-from fl_credit.scores_file import read_scores
+from fl_credit.config.compose import compose_config
+from fl_credit.credit.psi import shares
+from fl_credit.credit.scores_file import read_scores
+from fl_credit.run.report import FIGURES, PSI_FIGURE
+from fl_credit.run.report import main as report_main
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -33,7 +33,7 @@ BOOTSTRAP = 60
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    from fl_credit.simulate import run_in_folder
+    from fl_credit.run.simulate import run_in_folder
 
     overrides = ["engine.backend=inprocess", "train.rounds=3", f"metrics.bootstrap={BOOTSTRAP}"]
     folder = tmp_path_factory.mktemp("run")
@@ -152,7 +152,7 @@ def test_run_report_cli(run_dir: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_scorecard_of_the_run(run_dir: Path, metrics: dict, capsys) -> None:
-    from fl_credit.scorecard import main as scorecard_main
+    from fl_credit.credit.scorecard import main as scorecard_main
 
     args = [str(run_dir), "--pdo", "20", "--base-score", "600", "--base-odds", "50"]
     assert scorecard_main(args) == 0

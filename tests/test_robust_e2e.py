@@ -11,8 +11,8 @@ import re
 import pytest
 from test_attacks_e2e import TEN, Runs, auc_of
 
-from fl_credit.errors import ConfigError
-from fl_credit.hydra_compose import compose_experiment
+from fl_credit.config.compose import compose_experiment
+from fl_credit.config.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -139,7 +139,7 @@ def test_grouped_secagg_leaks_every_banks_row_count_across_rounds(runs, monkeypa
     """The privacy side of grouping: a curious server solves the group totals it saw."""
     import numpy as np
 
-    import fl_credit.federation as federation
+    import fl_credit.coordinator.federation as federation
     from strategies.robust import solve_bank_totals
 
     built = []

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from fl_credit.metrics import auc_interval
+from fl_credit.credit.metrics import auc_interval
 
 
 def rank_sum_interval(y, p, resamples, seed, level=0.95):

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
+from fl_credit.credit.metrics import auc_interval, evaluate_scores, ks_statistic
+from fl_credit.credit.thresholds import bin_thresholds, score_histograms, threshold_from_histograms
 from fl_credit.data.scaling import (
     centered_squares,
     first_moments,
@@ -15,8 +17,6 @@ from fl_credit.data.scaling import (
     pooled_standardizer,
     standardizer_from_sums,
 )
-from fl_credit.metrics import auc_interval, evaluate_scores, ks_statistic
-from fl_credit.thresholds import bin_thresholds, score_histograms, threshold_from_histograms
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fl_credit.data.schema import FeatureSchema
-from fl_credit.scorecard import (
+from fl_credit.credit.scorecard import (
     OTHER,
     FederatedModel,
     Scaling,
@@ -20,6 +19,7 @@ from fl_credit.scorecard import (
     histogram_bins,
     main,
 )
+from fl_credit.data.schema import FeatureSchema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_a_correction_already_in_model_pt_is_not_applied_twice_and_says_so(tmp_p
     ``intercept_correction``): the card subtracts nothing more and names what was applied."""
     import dataclasses
 
-    from fl_credit.scorecard import class_weight_correction
+    from fl_credit.credit.scorecard import class_weight_correction
 
     model = dataclasses.replace(small_model()[0], prior_correction=0.0, applied_correction=2.8932)
     correction, source = class_weight_correction(tmp_path, model)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flwr.app import Context, RecordDict
 
-from fl_credit import bank_identity
+from fl_credit.protocol import identity as bank_identity
 from strategies.secagg.identity import (
     Consortium,
     IdentityError,

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fl_credit.config import DataConfig, from_dict
+from fl_credit.config.errors import ConfigError, DataError
+from fl_credit.config.schema import DataConfig, from_dict
 from fl_credit.data.generic_csv import load_csv
 from fl_credit.data.prepare import load_source
-from fl_credit.errors import ConfigError, DataError
 
 
 def loans(path: Path, status: list, sep: str = ",") -> Path:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from fl_credit import deploy_status
-from fl_credit.certs import write_node_keys, write_tls
-from fl_credit.errors import ConfigError
-from fl_credit.export_banks import ExportOptions, export, main, write_flwr_config
+from fl_credit.config.errors import ConfigError
+from fl_credit.deploy import status as deploy_status
+from fl_credit.deploy.certs import write_node_keys, write_tls
+from fl_credit.deploy.export_banks import ExportOptions, export, main, write_flwr_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,7 +178,7 @@ def test_status_line_and_exit_code(fake_flwr, run_id, code, line):
 
 
 def test_bank_names_come_from_the_run_folder(fake_flwr):
-    from fl_credit import run_files
+    from fl_credit.run import files as run_files
 
     script, install, folder = fake_flwr
     env = install(flower_json(RUNS[1]))

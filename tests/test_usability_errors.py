@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fl_credit.cli_errors import catalogue, explain
-from fl_credit.errors import ConfigError
-from fl_credit.hydra_compose import compose_config, conf_dir, resolve
+from fl_credit.config.cli_errors import catalogue, explain
+from fl_credit.config.compose import compose_config, conf_dir, resolve
+from fl_credit.config.errors import ConfigError
 
 
 def hydra_error(overrides: list[str]) -> BaseException:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fl_credit import run_log
+from fl_credit.runtime import run_log
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWER_CHATTER = (

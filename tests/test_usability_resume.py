@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fl_credit import run_files
-from fl_credit.hydra_compose import compose_config, resolve
+from fl_credit.config.compose import compose_config, resolve
+from fl_credit.run import files as run_files
 
 
 def resolved(*overrides: str) -> dict:

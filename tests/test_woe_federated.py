@@ -15,14 +15,20 @@ import numpy as np
 import pytest
 import torch
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.baselines import pooled
-from fl_credit.config import DPConfig, EngineConfig, ExperimentConfig, FeaturesConfig, TrainConfig
+from fl_credit.config.schema import (
+    DPConfig,
+    EngineConfig,
+    ExperimentConfig,
+    FeaturesConfig,
+    TrainConfig,
+)
+from fl_credit.coordinator.woe import agreed_grid
+from fl_credit.credit.woe import WoeFeatures, WoeTable, bank_counts, counts_sensitivity
 from fl_credit.data.prepare import prepare
 from fl_credit.data.scaling import pooled_standardizer
-from fl_credit.experiment import run_experiment
-from fl_credit.federated_woe import agreed_grid
-from fl_credit.woe import WoeFeatures, WoeTable, bank_counts, counts_sensitivity
+from fl_credit.protocol.settings import BankSettings
+from fl_credit.run.baselines import pooled
+from fl_credit.run.experiment import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +82,8 @@ def test_secure_sums_give_the_pooled_rows_table_exactly(secure_run) -> None:
 
 
 def test_reason_codes_add_up_to_the_woe_logit(secure_run) -> None:
-    from fl_credit.credit_outputs import model_parts
-    from fl_credit.reason_codes import contributions
+    from fl_credit.credit.outputs import model_parts
+    from fl_credit.credit.reason_codes import contributions
 
     _, prepared, outcome = secure_run
     fed = outcome.federation
@@ -87,7 +93,7 @@ def test_reason_codes_add_up_to_the_woe_logit(secure_run) -> None:
     contrib, _ = contributions(inputs, weights, zeros, ones, prepared.feature_names)
     # Relative to the federation's mean WoE borrower (inputs 0): w . inputs exactly.
     np.testing.assert_allclose(contrib.sum(axis=1), inputs @ weights, atol=1e-9)
-    from fl_credit.credit_outputs import reason_codes
+    from fl_credit.credit.outputs import reason_codes
 
     reasons, _ = reason_codes(prepared.x_test[:50], fed.arrays, fed.scaler, prepared.feature_names)
     first = contrib[:50].max(axis=1)
@@ -108,8 +114,8 @@ def test_woe_model_trains_like_the_pooled_woe_model(secure_run) -> None:
 
 @pytest.fixture(scope="module")
 def fedavg_folder(tmp_path_factory) -> Path:
-    from fl_credit.hydra_compose import compose_config
-    from fl_credit.simulate import run_in_folder
+    from fl_credit.config.compose import compose_config
+    from fl_credit.run.simulate import run_in_folder
 
     overrides = [
         "features=woe",
@@ -124,8 +130,8 @@ def fedavg_folder(tmp_path_factory) -> Path:
 
 
 def test_run_files_and_a_scorecard_that_reproduces_the_scores(fedavg_folder, embedded) -> None:
-    from fl_credit.scorecard import FederatedModel, Scaling, build_scorecard
-    from fl_credit.scores_file import read_scores
+    from fl_credit.credit.scorecard import FederatedModel, Scaling, build_scorecard
+    from fl_credit.credit.scores_file import read_scores
 
     folder = fedavg_folder
     for name in ("metrics.json", "history.csv", "model.pt", "scores.csv", "report.md"):
@@ -195,7 +201,7 @@ def test_dp_noises_the_counts_and_composes_their_release(embedded) -> None:
 
 
 def outcome_cfg(cfg: ExperimentConfig) -> ExperimentConfig:
-    from fl_credit.config import resolve_optimizer
+    from fl_credit.config.schema import resolve_optimizer
 
     return resolve_optimizer(cfg)
 
@@ -224,8 +230,8 @@ def test_bad_settings_end_with_one_line(override: str, expected: str) -> None:
 
 
 def test_model_file_alone_scores_new_rows(fedavg_folder, embedded) -> None:
-    from fl_credit.scores_file import read_scores
-    from fl_credit.woe import features_from_lists
+    from fl_credit.credit.scores_file import read_scores
+    from fl_credit.credit.woe import features_from_lists
 
     state = torch.load(fedavg_folder / "model.pt", weights_only=True)
     features = features_from_lists(state)
@@ -243,7 +249,7 @@ def bank_zero(embedded, tmp_path, monkeypatch):
     from flwr.app import ArrayRecord, Context, RecordDict
     from flwr.supercore.task_identity import TaskIdentity
 
-    from fl_credit import client_app
+    from fl_credit.bank import client_app
     from fl_credit.data.prepare import write_bank_files
 
     for key in ("_run_id", "_node_id", "_task_id"):  # what a running SuperNode sets
@@ -267,7 +273,7 @@ def bank_zero(embedded, tmp_path, monkeypatch):
 def ask_counts(app, context, settings, edges):
     from flwr.app import ConfigRecord, Message, RecordDict
 
-    from fl_credit.woe import grid_to_lists
+    from fl_credit.credit.woe import grid_to_lists
 
     config = ConfigRecord({**settings.to_config(), **grid_to_lists(edges)})
     message = Message(RecordDict({"config": config}), dst_node_id=5, message_type="query.woe")

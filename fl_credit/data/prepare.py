@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fl_credit.config import DataConfig, ExperimentConfig
+from fl_credit.config.errors import DataError
+from fl_credit.config.schema import DataConfig, ExperimentConfig
 from fl_credit.data.bank_file import BankData, write_rows
 from fl_credit.data.dictionary import FeatureBounds, column_bounds, feature_bounds
 from fl_credit.data.frame import CreditData
 from fl_credit.data.partition import split_banks
 from fl_credit.data.schema import FeatureSchema
-from fl_credit.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Credit outputs: metrics, calibration, thresholds, WoE, PSI, odds ratios, reason codes, plots."""

@@ -1,0 +1,1 @@
+"""One simulated run: the experiment, baselines, the run folder, its outputs, report and console."""
