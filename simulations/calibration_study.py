@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fl_credit.config.parsing import resolve_optimizer
 from fl_credit.config.schema import (
     DPConfig,
     EngineConfig,
     ExperimentConfig,
     ImbalanceConfig,
     TrainConfig,
-    resolve_optimizer,
 )
 from fl_credit.credit.calibration import calibration_scores, corrected, prior_correction
 from fl_credit.credit.metrics import round_metrics

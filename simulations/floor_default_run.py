@@ -43,7 +43,8 @@ from torch import nn
 
 from fl_credit.config.compose import compose_experiment
 from fl_credit.config.errors import FlCreditError
-from fl_credit.config.schema import ExperimentConfig, resolve_optimizer
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.credit.calibration import prior_correction
 from fl_credit.credit.metrics import evaluate_scores, round_metrics
 from fl_credit.credit.thresholds import score_histograms, threshold_from_histograms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.schema import from_dict
+from fl_credit.config.parsing import from_dict
 
 
 def raw(**overrides) -> dict:

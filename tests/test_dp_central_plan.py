@@ -15,6 +15,7 @@ import math
 import pytest
 
 from fl_credit.config.errors import ConfigError
+from fl_credit.config.parsing import from_dict
 from fl_credit.config.schema import (
     DPConfig,
     EngineConfig,
@@ -23,7 +24,6 @@ from fl_credit.config.schema import (
     PartitionConfig,
     StrategyConfig,
     TrainConfig,
-    from_dict,
 )
 from fl_credit.coordinator.privacy_accounting import central_dp_accountant
 from fl_credit.coordinator.strategy_factory import secagg_threshold

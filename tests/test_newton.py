@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from fl_credit.config.errors import ConfigError
+from fl_credit.config.parsing import from_dict, resolve_optimizer
 from fl_credit.config.schema import (
     DataConfig,
     DPConfig,
@@ -24,8 +25,6 @@ from fl_credit.config.schema import (
     ImbalanceConfig,
     StrategyConfig,
     TrainConfig,
-    from_dict,
-    resolve_optimizer,
 )
 from fl_credit.data.prepare import prepare
 from fl_credit.model.imbalance import positive_weight

@@ -11,7 +11,7 @@ import pytest
 
 from fl_credit.config.compose import compose_config, resolve
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.schema import from_dict
+from fl_credit.config.parsing import from_dict
 from fl_credit.coordinator.view import SERVER_VIEW, ServerView
 from fl_credit.run.simulate import run_in_folder
 from fl_credit.threats.audit.ground_truth import load_model, load_run

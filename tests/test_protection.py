@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.schema import ExperimentConfig, PartitionConfig, StrategyConfig, from_dict
+from fl_credit.config.parsing import from_dict
+from fl_credit.config.schema import ExperimentConfig, PartitionConfig, StrategyConfig
 from fl_credit.coordinator.protection import check_bank_count, describe
 from fl_credit.coordinator.rounds import RoundsResult, training_failure
 

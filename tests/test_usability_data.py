@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from fl_credit.config.errors import ConfigError, DataError
-from fl_credit.config.schema import DataConfig, from_dict
+from fl_credit.config.parsing import from_dict
+from fl_credit.config.schema import DataConfig
 from fl_credit.data.generic_csv import load_csv
 from fl_credit.data.prepare import load_source
 

@@ -201,7 +201,7 @@ def test_dp_noises_the_counts_and_composes_their_release(embedded) -> None:
 
 
 def outcome_cfg(cfg: ExperimentConfig) -> ExperimentConfig:
-    from fl_credit.config.schema import resolve_optimizer
+    from fl_credit.config.parsing import resolve_optimizer
 
     return resolve_optimizer(cfg)
 

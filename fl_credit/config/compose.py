@@ -15,7 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.schema import ExperimentConfig, from_dict
+from fl_credit.config.parsing import from_dict
+from fl_credit.config.schema import ExperimentConfig
 
 CONFIG_NAME = "config"
 

@@ -23,7 +23,8 @@ from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
 from fl_credit.config.errors import FlCreditError
-from fl_credit.config.schema import ExperimentConfig, resolve_optimizer
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator.evaluation import (
     evaluation_releases,
     federated_evaluation,

@@ -8,7 +8,8 @@ bank learns the other's input by subtracting its own from the sum.
 
 from __future__ import annotations
 
-from fl_credit.config.schema import MIN_SECAGG_BANKS, ExperimentConfig, check_bank_count
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.config.validation import MIN_SECAGG_BANKS, check_bank_count
 
 __all__ = ["check_bank_count", "describe"]
 

@@ -19,12 +19,9 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
 from fl_credit.config.errors import ConfigError, FlCreditError
-from fl_credit.config.schema import (
-    ExperimentConfig,
-    check_bank_count,
-    check_group_count,
-    resolve_optimizer,
-)
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.config.validation import check_bank_count, check_group_count
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from flwr.app import RecordDict
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 from fl_credit.config.errors import FlCreditError
-from fl_credit.config.schema import ExperimentConfig, resolve_optimizer
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.credit.calibration import prior_correction
 from fl_credit.credit.thresholds import score_histograms, threshold_from_histograms
 from fl_credit.data.bank_file import BankData

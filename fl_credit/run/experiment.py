@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from fl_credit.bank.client_app import make_client_app
-from fl_credit.config.schema import ExperimentConfig, resolve_optimizer
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator import view as server_view
 from fl_credit.coordinator.federation import (
     FederationResult,

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 
 from fl_credit.config.compose import resolve, to_yaml
 from fl_credit.config.errors import FlCreditError, TrainingFailedError, is_user_error, one_line
-from fl_credit.config.schema import from_dict
+from fl_credit.config.parsing import from_dict
 from fl_credit.run import files as run_files
 from fl_credit.run.console import comparison_table, dropped_columns
 from fl_credit.runtime import run_log

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from fl_credit.config.errors import DataError
-from fl_credit.config.schema import ExperimentConfig, from_dict
+from fl_credit.config.parsing import from_dict
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator.view import GROUND_TRUTH
 from fl_credit.data.bank_file import BankData, read_bank, read_rows
 from fl_credit.data.scaling import Standardizer

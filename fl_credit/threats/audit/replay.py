@@ -25,7 +25,8 @@ import torch
 from flwr.app import RecordDict
 
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.schema import ExperimentConfig, resolve_optimizer
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.model.imbalance import balance, positive_weight
 from fl_credit.model.logistic import LogisticRegression
