@@ -94,6 +94,7 @@ def test_greedy_equals_the_linear_program():
 
 @pytest.mark.parametrize("dp", [False, True])
 def test_bank_alone_models_are_the_runs_baselines(embedded, dp):
+    from fl_credit.config.parsing import resolve_optimizer
     from fl_credit.config.schema import DPConfig, EngineConfig, ExperimentConfig, TrainConfig
     from fl_credit.data.prepare import prepare
     from fl_credit.run.baselines import train_alone
@@ -102,6 +103,7 @@ def test_bank_alone_models_are_the_runs_baselines(embedded, dp):
     cfg = ExperimentConfig(train=TrainConfig(rounds=3), engine=EngineConfig(backend="inprocess"))
     if dp:
         cfg = replace(cfg, dp=DPConfig(mode="opacus", epsilon=8.0, accountant="rdp"))
+    cfg = resolve_optimizer(cfg)  # as from_dict does for the run folder's configuration
     prepared = prepare(cfg, embedded)
     bank = prepared.banks["bank_1"]
     seed = cfg.seed + 2

@@ -23,7 +23,6 @@ from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
 from fl_credit.config.errors import FlCreditError
-from fl_credit.config.parsing import resolve_optimizer
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator.evaluation import (
     evaluation_releases,
@@ -91,7 +90,7 @@ def score_federated(
         ),
         **calibration_scores(y_test, scores, cfg.calibration_bins),
         "training": {
-            "optimizer": resolve_optimizer(cfg).train.optimizer,
+            "optimizer": cfg.train.optimizer,
             "rounds": len(fed.rounds_applied) + len(fed.rounds_skipped),
             "converged": fed.converged_round is not None,
             "converged_round": fed.converged_round,
@@ -187,7 +186,6 @@ def run_federation(
         Final weights, the standardiser, the validation threshold and the per-round history.
     """
     started = time.perf_counter()
-    cfg = resolve_optimizer(cfg)
     nodes = wait_for_banks(grid, num_banks, cfg.engine.timeout)
     threshold = secagg_threshold(cfg, num_banks)
     central = central_dp_accountant(cfg, num_banks, threshold)

@@ -19,7 +19,6 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
 from fl_credit.config.errors import ConfigError, FlCreditError
-from fl_credit.config.parsing import resolve_optimizer
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.config.validation import check_bank_count, check_group_count
 
@@ -157,7 +156,6 @@ def build_strategy(
     connected, so a bank that drops out does not stall the run. ``consortium``: path of the
     banks' identity roster (secure aggregation: verified bank names, public weights).
     """
-    cfg = resolve_optimizer(cfg)
     common = dict(
         fraction_train=1.0,
         fraction_evaluate=0.0,

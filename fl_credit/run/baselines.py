@@ -22,7 +22,6 @@ from flwr.app import RecordDict
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 from fl_credit.config.errors import FlCreditError
-from fl_credit.config.parsing import resolve_optimizer
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.credit.calibration import prior_correction
 from fl_credit.credit.thresholds import score_histograms, threshold_from_histograms
@@ -75,7 +74,6 @@ def fit_alone(bank: BankData, cfg: ExperimentConfig, seed: int) -> Alone:
     """Train one party's model on ``bank`` for the whole federated budget: its own scaler,
     the run's class handling, optimiser and DP plan, the prior correction, and the cut-off
     from its validation rows."""
-    cfg = resolve_optimizer(cfg)
     scaler = pooled_standardizer(bank.x_train)
     x, y, pos_weight = balance(
         scaler.transform(bank.x_train),

@@ -66,7 +66,10 @@ def federate(
 
     With ``audit.record_server_view`` and a ``run_dir``, what the server sees is recorded
     under ``<run_dir>/server_view`` (and the banks' files kept under ``<run_dir>/banks``).
+    Like :func:`run_experiment` it is an entry point for a configuration built in Python, so
+    it resolves ``train.optimizer=auto`` (the code below it takes a resolved configuration).
     """
+    cfg = resolve_optimizer(cfg)
     record = run_dir is not None and cfg.audit.record_server_view
     if record:
         server_view.save_ground_truth(prepared, run_dir)

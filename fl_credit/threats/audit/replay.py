@@ -25,7 +25,6 @@ import torch
 from flwr.app import RecordDict
 
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.parsing import resolve_optimizer
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 from fl_credit.model.imbalance import balance, positive_weight
@@ -210,7 +209,6 @@ def train_federation(
     FederationReplay
         The final weights and the pooled standardiser (equal to the federated one).
     """
-    cfg = resolve_optimizer(cfg)
     check_replayable(cfg)
     settings = BankSettings.from_experiment(cfg)
     if seed is not None:
