@@ -143,9 +143,9 @@ def test_default_run_reports_calibration_from_summed_validation_bins(default_run
 
 
 def test_saved_model_is_the_calibrated_one(default_run, tmp_path, embedded):
+    from fl_credit.coordinator.summary import save_model
     from fl_credit.data.prepare import prepare
     from fl_credit.model.logistic import LogisticRegression
-    from fl_credit.run.experiment import save_model
 
     fed = default_run.federation
     save_model(tmp_path / "model.pt", fed)

@@ -71,18 +71,14 @@ from fl_credit.data.scaling import (
     private_moments_sensitivity,
 )
 from fl_credit.model.imbalance import balance
+from fl_credit.protocol.keys import ATTACK_POISON, POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 from fl_credit.protocol.settings import BankSettings
 
 log = logging.getLogger(__name__)
 
-SCALER_MEAN = "scaler-mean"
-SCALER_STD = "scaler-std"
-SCALER_KEYS = (SCALER_MEAN, SCALER_STD, "scaler-low", "scaler-high")
 SCALER_STATE = "standardizer"
 WOE_STATE = "woe-table"
 WOE_RELEASED = "woe-released"
-POS_WEIGHT = "pos-weight"
-ATTACK_POISON = "attack-poison"
 
 
 @dataclass(frozen=True)
@@ -321,8 +317,9 @@ def woe_table(message: Message, context: Context) -> Message:
 @app_handler("train", "default")
 def train_round(message: Message, context: Context) -> Message:
     """Train the global model on this bank's rows for the configured local epochs."""
+    from fl_credit.bank.handlers import newton_reply
     from fl_credit.model.logistic import to_arrays
-    from fl_credit.model.training import log_loss, newton_reply, train
+    from fl_credit.model.training import log_loss, train
 
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)

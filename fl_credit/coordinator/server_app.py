@@ -52,13 +52,13 @@ from fl_credit.coordinator.privacy_accounting import privacy_summary
 from fl_credit.coordinator.protection import check_bank_count
 from fl_credit.coordinator.protection import describe as describe_protection
 from fl_credit.coordinator.strategy_factory import secagg_threshold
+from fl_credit.coordinator.summary import rounds_summary, save_model, summary_config
 from fl_credit.data.bank_file import read_rows
 from fl_credit.data.dictionary import FeatureBounds, column_bounds, feature_bounds
 from fl_credit.data.partition import bank_shares
 from fl_credit.data.schema import FeatureSchema
 from fl_credit.protocol.identity import CONSORTIUM_FILE
 from fl_credit.run import files as run_files
-from fl_credit.run.experiment import rounds_summary, save_model, summary_config
 
 log = logging.getLogger("fl_credit")
 

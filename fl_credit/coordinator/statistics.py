@@ -25,7 +25,6 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
-from fl_credit.bank.client_app import POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 from fl_credit.config.errors import ConfigError, FlCreditError
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator.strategy_factory import BankSum, last_line
@@ -39,6 +38,7 @@ from fl_credit.data.scaling import (
     standardizer_from_private_sums,
     standardizer_from_sums,
 )
+from fl_credit.protocol.keys import POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,13 @@ held in one place).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from torch import nn
 
-from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import TrainConfig
-from fl_credit.model.logistic import LogisticRegression, model_from_theta, theta_from_arrays
-
-if TYPE_CHECKING:
-    from fl_credit.protocol.settings import BankSettings
+from fl_credit.model.logistic import LogisticRegression, model_from_theta
 
 
 @dataclass(frozen=True)
@@ -195,31 +189,6 @@ def newton_terms(
     hess[:-1, -1] = hess[-1, :-1] = column
     hess[-1, -1] = h.sum()
     return np.concatenate([x.T @ r, [r.sum()]]), hess, loss
-
-
-def newton_reply(
-    message: Message, x: np.ndarray, y: np.ndarray, pos_weight: float, settings: BankSettings
-) -> Message:
-    """The bank's reply to a Newton ``train`` message: the sums of :func:`newton_terms` at
-    the received model (``"arrays"``: ``grad``, ``hess``; ``"metrics"``: ``loss`` and a
-    public ``num-examples`` of 1, never the bank's row count).
-
-    Raises
-    ------
-    ConfigError
-        When DP is on: Newton sums carry no DP noise.
-    """
-    if settings.dp_mode != "off":
-        raise ConfigError(f"a Newton round cannot run with dp={settings.dp_mode}")
-    theta = theta_from_arrays(message.content["arrays"])
-    grad, hess, loss = newton_terms(x, y, pos_weight, theta)
-    content = RecordDict(
-        {
-            "arrays": ArrayRecord({"grad": Array(grad), "hess": Array(hess)}),
-            "metrics": MetricRecord({"num-examples": 1.0, "loss": loss}),
-        }
-    )
-    return Message(content=content, reply_to=message)
 
 
 def fit_newton(

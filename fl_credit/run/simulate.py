@@ -57,7 +57,8 @@ def run_in_folder(
     from fl_credit.data.prepare import prepare
 
     prepared = prepare(experiment)  # data problems surface before the engine starts
-    from fl_credit.run.experiment import run_experiment, save_model
+    from fl_credit.coordinator.summary import save_model
+    from fl_credit.run.experiment import run_experiment
     from fl_credit.run.outputs import write_run_outputs
 
     outcome = run_experiment(experiment, prepared, run_dir)

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fl_credit.bank.client_app import POS_WEIGHT, SCALER_KEYS
 from fl_credit.config.errors import DataError
 from fl_credit.coordinator.view import ServerView
 from fl_credit.data.scaling import Standardizer
+from fl_credit.protocol.keys import POS_WEIGHT, SCALER_KEYS
 from fl_credit.protocol.settings import BankSettings
 from fl_credit.threats.audit.replay import Weights
 
