@@ -48,7 +48,7 @@ CASES = {
 # Each snippet runs before fl_credit.simulate's __main__ and switches one speed-up off.
 ABLATIONS = {
     "flower_polling_0.1s": (
-        "import fl_credit.runtime.flower_patches as fp; fp._prompt_polling = lambda: None"
+        "import fl_credit.runtime.patches_simulation as fp; fp._prompt_polling = lambda: None"
     ),
     "torch_optim_sgd": (
         "import torch, fl_credit.model.training as tr; "

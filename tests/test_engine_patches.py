@@ -20,28 +20,28 @@ from flwr.serverapp import Grid
 
 from fl_credit.config.schema import EngineConfig
 from fl_credit.coordinator.federation import wait_for_banks
-from fl_credit.runtime import flower_patches
+from fl_credit.runtime import flower_patches, patches_deployment, patches_simulation
 from fl_credit.runtime.engine import InProcessBackend, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_patched_flower_functions_are_the_pinned_ones():
-    problems = flower_patches.mismatches(flower_patches.PINNED_SOURCES)
-    problems += flower_patches.mismatches(flower_patches.PINNED_RAY_SOURCES)
+    problems = flower_patches.mismatches(patches_simulation.PINNED_SOURCES)
+    problems += flower_patches.mismatches(patches_simulation.PINNED_RAY_SOURCES)
     changed = "Flower changed under fl_credit.runtime.flower_patches:\n"
     assert problems == [], changed + "\n".join(problems)
 
 
 def test_a_changed_flower_function_is_refused_before_anything_is_patched(monkeypatch):
-    target = f"{flower_patches.GRID}:InMemoryGrid.send_and_receive"
+    target = f"{patches_simulation.GRID}:InMemoryGrid.send_and_receive"
     monkeypatch.setattr(flower_patches, "_CHECKED", set())
-    monkeypatch.setitem(flower_patches.PINNED_SOURCES, target, "0" * 16)
+    monkeypatch.setitem(patches_simulation.PINNED_SOURCES, target, "0" * 16)
     with pytest.raises(flower_patches.FlowerChangedError, match="InMemoryGrid.send_and_receive"):
         with flower_patches.apply_patches(backend=InProcessBackend):
             pass
-    assert flower_patches.RAY_BACKEND not in sys.modules or not getattr(
-        sys.modules[flower_patches.RAY_BACKEND], "_fl_credit_stand_in", False
+    assert patches_simulation.RAY_BACKEND not in sys.modules or not getattr(
+        sys.modules[patches_simulation.RAY_BACKEND], "_fl_credit_stand_in", False
     )
 
 
@@ -56,7 +56,7 @@ def test_a_flower_version_other_than_the_pinned_one_is_named(monkeypatch):
 def test_prompt_queue_caps_waits_and_keeps_queue_semantics():
     import queue
 
-    q = flower_patches.PromptQueue()
+    q = patches_simulation.PromptQueue()
     with pytest.raises(queue.Empty):
         q.get(timeout=30.0)  # returns after the 50 ms cap, not 30 s
     q.put(1)
@@ -112,7 +112,8 @@ def test_patched_runtime_delivers_every_exchange():
     state = flower_patches._state
     assert state.prompt_polling
     # The in-process stand-in is only served inside the run.
-    assert not getattr(sys.modules.get(flower_patches.RAY_BACKEND), "_fl_credit_stand_in", False)
+    served = sys.modules.get(patches_simulation.RAY_BACKEND)
+    assert not getattr(served, "_fl_credit_stand_in", False)
 
 
 def test_inprocess_run_never_imports_ray_or_dynamo_and_exit_code_survives(tmp_path):
@@ -159,8 +160,8 @@ def test_supernode_takes_its_own_options_and_passes_the_rest_to_flower():
 
 def test_supernode_clock_shortens_only_flowers_two_literal_sleeps(monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(flower_patches.time, "sleep", slept.append)
-    clock = flower_patches._SuperNodeClock(idle=0.2, reply=0.05)
+    monkeypatch.setattr(patches_deployment.time, "sleep", slept.append)
+    clock = patches_deployment._SuperNodeClock(idle=0.2, reply=0.05)
     clock.sleep(3)  # no message from the SuperLink
     clock.sleep(0.5)  # waiting for the ClientApp's reply
     clock.sleep(1.25)  # anything else is left alone
@@ -171,7 +172,7 @@ def test_supernode_clock_shortens_only_flowers_two_literal_sleeps(monkeypatch):
 def test_forked_clientapp_forgets_the_parents_app_modules():
     code = (
         "import sys, numpy, fl_credit.config.errors\n"
-        "from fl_credit.runtime.flower_patches import _forget_app_modules\n"
+        "from fl_credit.runtime.patches_deployment import _forget_app_modules\n"
         "_forget_app_modules()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fl_credit', 'strategies')),"
         " 'numpy' in sys.modules)\n"
@@ -193,7 +194,7 @@ def test_a_fab_is_unpacked_once_then_found_by_its_full_hash(tmp_path, monkeypatc
         return original(*args, **kwargs)
 
     monkeypatch.setattr(runtime, "install_from_fab", counting)
-    flower_patches._install_each_fab_once()
+    patches_deployment._install_each_fab_once()
     fab = build_fab_from_disk(REPO)
     first = runtime.install_from_fab(fab, None, True)
     second = runtime.install_from_fab(fab, None, True)
@@ -201,7 +202,7 @@ def test_a_fab_is_unpacked_once_then_found_by_its_full_hash(tmp_path, monkeypatc
     assert (first / "fl_credit" / "bank" / "client_app.py").is_file()
     assert list((first / "fl_credit" / "bank" / "__pycache__").glob("client_app.*.pyc"))
     # A marker that does not hold this FAB's full hash is not trusted.
-    (first / flower_patches.FAB_MARKER).write_text("0" * 64)
+    (first / patches_deployment.FAB_MARKER).write_text("0" * 64)
     assert runtime.install_from_fab(fab, None, True) == first and len(calls) == 2
 
 

@@ -21,8 +21,8 @@ from flwr.serverapp import Grid
 
 from fl_credit.config.errors import FlCreditError
 from fl_credit.config.schema import ExperimentConfig
+from fl_credit.coordinator.bank_sum import BankSum
 from fl_credit.coordinator.statistics import with_values
-from fl_credit.coordinator.strategy_factory import BankSum
 from fl_credit.credit.binned_metrics import metrics_from_vector
 
 log = logging.getLogger(__name__)

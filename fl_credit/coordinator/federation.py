@@ -24,6 +24,7 @@ from flwr.serverapp import Grid
 
 from fl_credit.config.errors import FlCreditError
 from fl_credit.config.schema import ExperimentConfig
+from fl_credit.coordinator.bank_sum import BankSum
 from fl_credit.coordinator.evaluation import (
     evaluation_releases,
     federated_evaluation,
@@ -37,7 +38,7 @@ from fl_credit.coordinator.statistics import (
     validation_threshold,
     with_values,
 )
-from fl_credit.coordinator.strategy_factory import BankSum, build_strategy, secagg_threshold
+from fl_credit.coordinator.strategy_factory import build_strategy, secagg_threshold
 from fl_credit.coordinator.view import RecordingGrid
 from fl_credit.coordinator.woe import federated_woe
 from fl_credit.credit.calibration import corrected, prior_correction

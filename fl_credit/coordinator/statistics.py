@@ -27,7 +27,7 @@ from flwr.serverapp import Grid
 
 from fl_credit.config.errors import ConfigError, FlCreditError
 from fl_credit.config.schema import ExperimentConfig
-from fl_credit.coordinator.strategy_factory import BankSum, last_line
+from fl_credit.coordinator.bank_sum import BankSum, last_line
 from fl_credit.credit.calibration import reliability_summary
 from fl_credit.credit.thresholds import threshold_from_histograms, threshold_from_logit_histograms
 from fl_credit.data.dictionary import FeatureBounds

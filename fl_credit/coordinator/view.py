@@ -135,7 +135,7 @@ class RecordingGrid(PassThroughGrid):
 
     def observe(self, strategy: Any, banks: Any = None) -> None:
         """Also record what the server decodes: the strategy's round aggregates and the
-        summed statistics of ``banks`` (a :class:`~fl_credit.coordinator.strategy_factory.BankSum`).
+        summed statistics of ``banks`` (a :class:`~fl_credit.coordinator.bank_sum.BankSum`).
 
         Wraps ``strategy.aggregate_train`` / ``aggregate_evaluate`` and ``banks.sum`` on these
         instances only; their results are returned unchanged.

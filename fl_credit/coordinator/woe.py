@@ -29,8 +29,8 @@ from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
 from fl_credit.config.schema import ExperimentConfig
+from fl_credit.coordinator.bank_sum import BankSum
 from fl_credit.coordinator.statistics import HISTOGRAM_ENCODING, hand_over, with_values
-from fl_credit.coordinator.strategy_factory import BankSum
 from fl_credit.credit.woe import (
     WoeFeatures,
     WoeTable,

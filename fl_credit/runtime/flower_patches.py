@@ -2,7 +2,8 @@
 
 ``fl_credit.runtime.engine.simulate`` runs every simulation inside ``with apply_patches(...)``.
 
-Flower is pinned (``flwr==1.41.0`` in ``pyproject.toml``). Each patch below replaces or
+Flower is pinned (``flwr==1.41.0`` in ``pyproject.toml``). Each patch described below (code in
+:mod:`.patches_simulation` and :mod:`.patches_deployment`) replaces or
 wraps named Flower functions; ``PINNED_*SOURCES`` hold a sha256 prefix of each of those
 functions' source at the pinned version. :func:`apply_patches` checks them before patching
 and raises :class:`FlowerChangedError` when one differs (a patch written for one version
@@ -65,80 +66,20 @@ Process teardown (``os._exit`` after the atexit handlers, :mod:`fl_credit.runtim
 the plain SGD step that keeps ``torch._dynamo`` unimported (:mod:`fl_credit.model.training`) are not
 Flower patches and live with what they change.
 """
-
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import importlib
 import inspect
-import os
-import queue
-import sys
-import threading
-import time
-import traceback
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fl_credit.config.errors import FlCreditError
+from fl_credit.runtime import patches_deployment as deployment
+from fl_credit.runtime import patches_simulation as simulation
 
 PINNED_FLOWER = "1.41.0"
-
-VCE_API = "flwr.server.superlink.fleet.vce.vce_api"
-RAY_BACKEND = "flwr.server.superlink.fleet.vce.backend.raybackend"
-GRID = "flwr.superlink.grid.inmemory_grid"
-LINK_STATE = "flwr.server.superlink.linkstate.in_memory_linkstate"
-
-# First 16 hex digits of the sha256 of ``inspect.getsource`` of every Flower object a patch
-# relies on, at PINNED_FLOWER.
-PINNED_SOURCES: dict[str, str] = {
-    f"{VCE_API}:start_vce": "2d5e267f893950a7",
-    f"{VCE_API}:run_api": "f85c0cd6e902752f",
-    f"{VCE_API}:add_messages_to_queue": "953f4bd41a931a77",
-    f"{VCE_API}:worker": "60f308688ba34fb5",
-    f"{VCE_API}:put_message_into_state": "3622eb5bfcd9cd1a",
-    f"{GRID}:InMemoryGrid.send_and_receive": "0229edfa5741b928",
-    f"{LINK_STATE}:InMemoryLinkState.store_message_ins": "a2b78afac51dc4a2",
-    f"{LINK_STATE}:InMemoryLinkState.store_message_res": "52a4f7ccc70e8908",
-}
-# Checked only when the Ray backend is used (reading them imports Ray).
-PINNED_RAY_SOURCES: dict[str, str] = {
-    f"{RAY_BACKEND}:RayBackend.terminate": "572052de11fe046c",
-    f"{RAY_BACKEND}:RayBackend.init_ray": "617470e8182cea2e",
-}
-
-SUPEREXEC = "flwr.supercore.superexec.run_superexec"
-RUN_CLIENTAPP = "flwr.supernode.runtime.run_clientapp"
-EXIT_HANDLER = "flwr.supercore.exit.exit_handler"
-SUBPROCESS_EXECUTOR = "flwr.supercore.superexec.executor.subprocess_executor"
-PINNED_SUPEREXEC_SOURCES: dict[str, str] = {
-    f"{SUPEREXEC}:run_superexec": "d11f4e7fbc8f0b12",
-    f"{RUN_CLIENTAPP}:run_clientapp": "6ce09559f3a2f5dc",
-    f"{EXIT_HANDLER}:trigger_exit_handlers": "5703e77e3197160c",
-    "flwr.supernode.cli.flwr_clientapp:flwr_clientapp": "9e02b412fb895b05",
-    f"{SUBPROCESS_EXECUTOR}:SubprocessExecutor.launch": "83abf3dbe02281fd",
-}
-
-INSTALL = "flwr.cli.install"
-PINNED_SUPEREXEC_SOURCES.update(
-    {
-        f"{INSTALL}:install_from_fab": "481bd04cde582322",
-        f"{INSTALL}:validate_and_install": "628b69fb852ae858",
-    }
-)
-SUPERNODE = "flwr.supernode.start_client_internal"
-PINNED_SUPERNODE_SOURCES: dict[str, str] = {
-    f"{SUPERNODE}:start_client_internal": "9e89a6eb68fbec68",
-    f"{SUPERNODE}:_push_messages": "00bb86faffdec114",
-}
-SUPERNODE_IDLE_SLEEP = 3  # Flower 1.41's literal sleeps in start_client_internal
-SUPERNODE_REPLY_SLEEP = 0.5
-
-FALLBACK_POLL_SECONDS = 0.1
-QUEUE_TIMEOUT_CAP_SECONDS = 0.05
 
 
 class FlowerChangedError(FlCreditError):
@@ -159,7 +100,7 @@ def resolve(target: str) -> object:
     module_name, _, path = target.partition(":")
     obj: object = importlib.import_module(module_name)
     if getattr(obj, "_fl_credit_stand_in", False):
-        obj = _real_module(module_name)
+        obj = simulation._real_module(module_name)
     for part in path.split("."):
         obj = getattr(obj, part)
     return getattr(obj, "_fl_credit_original", obj)
@@ -198,362 +139,9 @@ def _check(name: str, pinned: dict[str, str]) -> None:
     if problems:
         raise FlowerChangedError(
             "fl_credit.runtime.flower_patches no longer matches the installed Flower; review the "
-            "patches against it (then update PINNED_SOURCES): " + "; ".join(problems)
+            "patches against it (then update the pinned sources): " + "; ".join(problems)
         )
     _CHECKED.add(name)
-
-
-# --- backend ---------------------------------------------------------------------------------
-
-_real_ray_backend: types.ModuleType | None = None
-
-
-def _real_module(name: str) -> types.ModuleType:
-    """The real module ``name`` even while a stand-in serves its name."""
-    global _real_ray_backend
-    if name != RAY_BACKEND:
-        return importlib.import_module(name)
-    if _real_ray_backend is None:
-        stand_in = sys.modules.pop(RAY_BACKEND, None)
-        try:
-            _real_ray_backend = importlib.import_module(RAY_BACKEND)
-        finally:
-            if stand_in is not None:
-                sys.modules[RAY_BACKEND] = stand_in
-    return _real_ray_backend
-
-
-def _select_backend(backend_class: type | None) -> None:
-    """Serve ``RAY_BACKEND`` with a stand-in holding ``backend_class``, or the real module."""
-    global _real_ray_backend
-    current = sys.modules.get(RAY_BACKEND)
-    if current is not None and not getattr(current, "_fl_credit_stand_in", False):
-        _real_ray_backend = current
-    if backend_class is None:
-        sys.modules[RAY_BACKEND] = _real_module(RAY_BACKEND)
-        return
-    stand_in = types.ModuleType(RAY_BACKEND, "fl-credit stand-in: the in-process backend")
-    stand_in.RayBackend = backend_class  # type: ignore[attr-defined]
-    stand_in._fl_credit_stand_in = True  # type: ignore[attr-defined]
-    sys.modules[RAY_BACKEND] = stand_in
-
-
-def _restore_backend() -> None:
-    """Serve ``RAY_BACKEND`` with Flower's module again (or nothing, if never imported)."""
-    if getattr(sys.modules.get(RAY_BACKEND), "_fl_credit_stand_in", False):
-        if _real_ray_backend is not None:
-            sys.modules[RAY_BACKEND] = _real_ray_backend
-        else:
-            del sys.modules[RAY_BACKEND]
-
-
-# --- keep_ray --------------------------------------------------------------------------------
-
-
-def _keep_ray_running() -> None:
-    backend = _real_module(RAY_BACKEND).RayBackend
-    if hasattr(backend.terminate, "_fl_credit_original"):
-        return
-
-    def terminate(self) -> None:
-        """Kill this run's actors; leave Ray running for the next run in this process."""
-        if self.pool:
-            self.pool.terminate_all_actors()
-
-    terminate._fl_credit_original = backend.terminate  # type: ignore[attr-defined]
-    backend.terminate = terminate
-
-
-# --- prompt_polling --------------------------------------------------------------------------
-
-_MESSAGE_STORED = threading.Event()
-_REPLY_STORED = threading.Event()
-
-
-def _notify_after(original: Callable, event: threading.Event) -> Callable:
-    @functools.wraps(original)
-    def store(self, message):
-        stored = original(self, message)
-        if stored is not None:
-            event.set()
-        return stored
-
-    store._fl_credit_original = original  # type: ignore[attr-defined]
-    return store
-
-
-def add_messages_to_queue(state, queue_, nodes_mapping, f_stop) -> None:
-    """Flower's extractor loop (``vce_api.add_messages_to_queue``), woken by new messages.
-
-    Same work per pass (one pending message per node); the next pass starts at once when
-    this one found messages or when the link state stores one, else after the fallback.
-    """
-    while not f_stop.is_set():
-        _MESSAGE_STORED.clear()
-        found = False
-        for node_id in nodes_mapping.keys():
-            for msg in state.get_message_ins(node_id=node_id, limit=1):
-                queue_.put(msg)
-                found = True
-        if not found:
-            _MESSAGE_STORED.wait(FALLBACK_POLL_SECONDS)
-
-
-def send_and_receive(self, messages, *, timeout: float | None = None):
-    """Flower's ``InMemoryGrid.send_and_receive``, woken by stored replies.
-
-    Same contract: push, then pull until every reply arrived or ``timeout`` passed; between
-    pulls it waits for the link state to store a reply (at most ``pull_interval``).
-    """
-    msg_ids = set(self.push_messages(messages))
-    del messages
-    end_time = time.time() + (timeout if timeout is not None else 0.0)
-    ret = []
-    while timeout is None or time.time() < end_time:
-        _REPLY_STORED.clear()
-        res_msgs = self.pull_messages(msg_ids)
-        ret.extend(res_msgs)
-        msg_ids.difference_update({msg.metadata.reply_to_message_id for msg in res_msgs})
-        if len(msg_ids) == 0:
-            break
-        _REPLY_STORED.wait(self.pull_interval)
-    return ret
-
-
-class PromptQueue(queue.Queue):
-    """A queue whose timed ``get`` waits at most :data:`QUEUE_TIMEOUT_CAP_SECONDS`.
-
-    Flower's worker and reply threads block on ``get(timeout=1.0)`` and check the stop event
-    in between; a shorter wait lets a finished run end within 50 ms instead of up to 1 s.
-    """
-
-    def get(self, block: bool = True, timeout: float | None = None):
-        """``Queue.get`` with the timeout capped."""
-        if timeout is not None:
-            timeout = min(timeout, QUEUE_TIMEOUT_CAP_SECONDS)
-        return super().get(block, timeout)
-
-
-def _prompt_polling() -> None:
-    vce_api = importlib.import_module(VCE_API)
-    grid = importlib.import_module(GRID)
-    link_state = importlib.import_module(LINK_STATE)
-    if getattr(vce_api.add_messages_to_queue, "_fl_credit_original", None):
-        return
-    state_cls = link_state.InMemoryLinkState
-    state_cls.store_message_ins = _notify_after(state_cls.store_message_ins, _MESSAGE_STORED)
-    state_cls.store_message_res = _notify_after(state_cls.store_message_res, _REPLY_STORED)
-    send_and_receive._fl_credit_original = grid.InMemoryGrid.send_and_receive
-    grid.InMemoryGrid.send_and_receive = send_and_receive
-    add_messages_to_queue._fl_credit_original = vce_api.add_messages_to_queue
-    vce_api.add_messages_to_queue = add_messages_to_queue
-    PromptQueue._fl_credit_original = vce_api.Queue
-    vce_api.Queue = PromptQueue
-
-
-# --- fork_clientapps -------------------------------------------------------------------------
-
-
-class ForkingExecutor:
-    """A SuperExec executor that forks ClientApp tasks from this (warm) process.
-
-    Implements Flower 1.41's ``Executor`` protocol around the executor Flower built
-    (``inner``), which keeps every other task type and all capacity handling.
-    """
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.children: set[int] = set()
-        self.parent_pid = os.getpid()
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-    def launch(self, spec):
-        """Fork a ClientApp task; pass anything else to Flower's executor."""
-        from flwr.supercore.constant import TaskType
-        from flwr.supercore.superexec.executor import LaunchResult
-
-        if spec.task_type != TaskType.CLIENT_APP or spec.runtime_dependency_install:
-            return self.inner.launch(spec)
-        pid = os.fork()
-        if pid == 0:
-            _run_forked_clientapp(spec)  # never returns
-        self.children.add(pid)
-        return LaunchResult.accepted()
-
-    def reconcile(self) -> None:
-        """Reap finished ClientApp children, then let Flower's executor do its part."""
-        for pid in list(self.children):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self.children.discard(pid)
-        self.inner.reconcile()
-
-    def close(self) -> None:
-        """Close Flower's executor (in the parent only)."""
-        if os.getpid() == self.parent_pid:
-            self.inner.close()
-
-
-def _run_forked_clientapp(spec) -> None:
-    """In the forked child: what ``flwr-clientapp`` does with ``spec``, then ``os._exit``."""
-    code = 1
-    try:
-        # The parent's exit handlers (its Runtime API client, its executor) are not ours.
-        exit_handler = importlib.import_module(EXIT_HANDLER)
-        with exit_handler._lock_handlers:
-            exit_handler.registered_exit_handlers.clear()
-        _forget_app_modules()
-        _install_each_fab_once()
-        if spec.suppress_output:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-        from flwr.supercore.tls import validate_and_resolve_root_certificates
-        from flwr.supernode.runtime.run_clientapp import run_clientapp
-
-        kwargs = dict(
-            runtime_api_address=spec.runtime_api_address,
-            token=spec.token,
-            insecure=spec.insecure,
-            certificates=validate_and_resolve_root_certificates(
-                spec.root_certificates_path, spec.insecure
-            ),
-            parent_pid=spec.parent_pid,
-            runtime_dependency_install=spec.runtime_dependency_install,
-        )
-        profile_dir = os.environ.get("FL_CREDIT_PROFILE_CLIENTAPPS")
-        if profile_dir:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            try:
-                profiler.runcall(run_clientapp, **kwargs)
-            finally:
-                profiler.dump_stats(os.path.join(profile_dir, f"clientapp_{os.getpid()}.prof"))
-        else:
-            run_clientapp(**kwargs)
-        code = 0
-    except SystemExit as err:
-        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
-    except BaseException:  # noqa: BLE001 - the child must never return into the parent's loop
-        traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
-
-
-def _forget_app_modules() -> None:
-    """Drop every module not installed in this environment (site-packages or the standard
-    library) from ``sys.modules``: the warm parent imported this very module from the
-    project's source tree, and the ClientApp must import the app from the run's FAB."""
-    installed = tuple(
-        os.path.realpath(p) + os.sep
-        for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    )
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and not os.path.realpath(path).startswith(installed):
-            del sys.modules[name]
-
-
-FAB_MARKER = ".fl_credit_fab_sha256"
-
-
-def _install_each_fab_once() -> None:
-    """Make ``run_clientapp``'s ``install_from_fab`` unpack and verify a FAB only once.
-
-    Flower unzips the whole FAB into a temporary folder and checks every file's hash on
-    every message, then finds the app already installed (1 s per message on the loaded
-    machine). The wrapper looks for the folder Flower installs that FAB to and a marker
-    holding the FAB's full sha256, written after Flower's own install and check succeeded;
-    it also compiles the app's modules there once (this machine sets
-    ``PYTHONDONTWRITEBYTECODE``, so every message recompiled them).
-    """
-    import tomllib
-    import zipfile
-    from io import BytesIO
-
-    from flwr.common.config import get_metadata_from_config, get_project_dir
-
-    module = importlib.import_module(RUN_CLIENTAPP)
-    original = module.install_from_fab
-
-    def install_from_fab(fab_file, install_dir=None, skip_prompt=False):
-        if not isinstance(fab_file, bytes) or install_dir is not None:
-            return original(fab_file, install_dir, skip_prompt)
-        digest = hashlib.sha256(fab_file).hexdigest()
-        try:
-            with zipfile.ZipFile(BytesIO(fab_file)) as fab:
-                config = tomllib.loads(fab.read("pyproject.toml").decode())
-            fab_id, version = get_metadata_from_config(config)
-            path = get_project_dir(fab_id, version, digest)
-            if (path / FAB_MARKER).read_text() == digest:
-                return path
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, tomllib.TOMLDecodeError):
-            pass
-        path = original(fab_file, install_dir, skip_prompt)
-        import compileall
-
-        compileall.compile_dir(str(path), quiet=2, workers=1)
-        tmp = path / f"{FAB_MARKER}.{os.getpid()}"
-        tmp.write_text(digest)
-        tmp.replace(path / FAB_MARKER)
-        return path
-
-    module.install_from_fab = install_from_fab
-
-
-def _fork_clientapps() -> None:
-    superexec = importlib.import_module(SUPEREXEC)
-    if hasattr(superexec.get_executor, "_fl_credit_original"):
-        return
-    original = superexec.get_executor
-
-    @functools.wraps(original)
-    def get_executor(*args, **kwargs):
-        return ForkingExecutor(original(*args, **kwargs))
-
-    get_executor._fl_credit_original = original  # type: ignore[attr-defined]
-    superexec.get_executor = get_executor
-
-
-# --- supernode_polling ------------------------------------------------------------------------
-
-
-class _SuperNodeClock:
-    """Stands in for the ``time`` module inside Flower's SuperNode loop: its two literal
-    sleeps (3 s when the SuperLink had no message, 0.5 s while waiting for a reply) become
-    ``idle`` and ``reply``; everything else is the real ``time`` module."""
-
-    def __init__(self, idle: float, reply: float) -> None:
-        self.idle = idle
-        self.reply = reply
-
-    def sleep(self, seconds: float) -> None:
-        """The configured wait for Flower's idle (3 s) and reply (0.5 s) sleeps."""
-        if seconds >= SUPERNODE_IDLE_SLEEP:
-            time.sleep(self.idle)
-        elif seconds == SUPERNODE_REPLY_SLEEP:
-            time.sleep(self.reply)
-        else:
-            time.sleep(seconds)
-
-    def __getattr__(self, name: str):
-        return getattr(time, name)
-
-
-def _supernode_polling(idle: float, reply: float) -> None:
-    module = importlib.import_module(SUPERNODE)
-    clock = _SuperNodeClock(idle, reply)
-    clock._fl_credit_original = time  # type: ignore[attr-defined]
-    module.time = clock
 
 
 # --- the one entry point ---------------------------------------------------------------------
@@ -617,32 +205,32 @@ def apply_patches(
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "superexec":
-        _check("superexec", PINNED_SUPEREXEC_SOURCES)
-        _fork_clientapps()
+        _check("superexec", deployment.PINNED_SUPEREXEC_SOURCES)
+        deployment._fork_clientapps()
         yield _state
         return
     if runtime == "supernode":
-        _check("supernode", PINNED_SUPERNODE_SOURCES)
-        _supernode_polling(idle_poll_seconds, reply_poll_seconds)
+        _check("supernode", deployment.PINNED_SUPERNODE_SOURCES)
+        deployment._supernode_polling(idle_poll_seconds, reply_poll_seconds)
         yield _state
         return
-    _check("simulation", PINNED_SOURCES)
+    _check("simulation", simulation.PINNED_SOURCES)
     if backend is None:
-        _check("ray", PINNED_RAY_SOURCES)
-        _select_backend(None)
+        _check("ray", simulation.PINNED_RAY_SOURCES)
+        simulation._select_backend(None)
         if keep_ray:
-            _keep_ray_running()
+            simulation._keep_ray_running()
     if prompt_polling:
-        _prompt_polling()
+        simulation._prompt_polling()
     _state = PatchState(
         backend="ray" if backend is None else backend.__name__,
         keep_ray=_state.keep_ray or (backend is None and keep_ray),
         prompt_polling=_state.prompt_polling or prompt_polling,
     )
     if backend is not None:
-        _select_backend(backend)
+        simulation._select_backend(backend)
     try:
         yield _state
     finally:
         if backend is not None:
-            _restore_backend()
+            simulation._restore_backend()
