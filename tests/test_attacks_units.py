@@ -9,7 +9,6 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 
 from strategies.attacks import (
-    ATTACK_NAMES,
     DEFAULT_TRIGGER,
     POISON_KEY,
     AttackError,
@@ -17,6 +16,7 @@ from strategies.attacks import (
     TrainExchange,
     alie_z,
     apply_trigger,
+    attack_names,
     backdoor_success,
     build_attack_mod,
     free_rider_gain,
@@ -198,10 +198,11 @@ def test_colluders_pool_last_rounds_updates_and_send_the_same_vector(tmp_path):
     np.testing.assert_allclose(flat(flipper.rewrite(ex(0, 2, [0, 0, 0, 0]), TOOLS)[0]), -5 * mu)
 
 
-def test_registry_matches_the_config_names():
-    from fl_credit.config.schema import ATTACKS
+def test_every_registered_attack_has_its_yaml_and_no_other():
+    from fl_credit.config.compose import conf_dir
 
-    assert tuple(ATTACK_NAMES) == ATTACKS
+    yamls = {p.stem for p in (conf_dir() / "attack").glob("*.yaml")}
+    assert yamls == set(attack_names())
 
 
 # -- the mod -------------------------------------------------------------------------------

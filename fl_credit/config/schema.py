@@ -16,18 +16,6 @@ IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
 DATA_KINDS = ("embedded", "lending_club_csv", "csv", "synthetic")
-ATTACKS = (
-    "none",
-    "label_flip",
-    "sign_flip",
-    "scale",
-    "noise",
-    "alie",
-    "backdoor",
-    "free_rider",
-    "weight_inflation",
-    "colluding",
-)
 ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "bulyan", "norm_bound")
 """Defences that need each bank's update in plaintext."""
 GROUP_RULES = ("median", "trimmed_mean")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
-    ATTACKS,
     DATA_KINDS,
     DP_MODES,
     FEATURE_KINDS,
@@ -17,6 +16,7 @@ from fl_credit.config.schema import (
     PartitionConfig,
     attack_rewrites_model,
 )
+from strategies.attacks.registry import attack_names
 
 
 def _check(condition: bool, message: str) -> None:
@@ -229,7 +229,8 @@ def check_group_count(num_banks: int, group_size: int) -> None:
 
 def _check_attack(cfg: ExperimentConfig) -> None:
     a = cfg.attack
-    _check(a.name in ATTACKS, f"attack must be one of {ATTACKS}, got {a.name!r}")
+    attacks = attack_names()
+    _check(a.name in attacks, f"attack must be one of {attacks}, got {a.name!r}")
     if a.name == "none":
         return
     _check(len(a.banks) >= 1, "attack.banks must name at least one bank, e.g. attack.banks=[0]")
