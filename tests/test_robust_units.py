@@ -232,3 +232,32 @@ def test_grouped_secagg_metrics_report_groups_and_membership_rank():
         assert metrics["grouped-groups"] == 3 and metrics["grouped-smallest-group"] == 3
         ranks.append(metrics["grouped-membership-rank"])
     assert ranks[0] == 3 and ranks == sorted(ranks) and ranks[-1] > 3
+
+
+def test_a_registered_defence_is_validated_and_built_with_nothing_else_to_edit():
+    from dataclasses import replace
+
+    from flwr.serverapp.strategy import FedAvg
+
+    from fl_credit.config.errors import ConfigError
+    from fl_credit.config.schema import ExperimentConfig, StrategyConfig, TrainConfig
+    from fl_credit.config.validation import validate
+    from fl_credit.coordinator.strategy_factory import build_strategy
+    from strategies.robust.registry import DEFENCES, register_defence, wrapped
+
+    @register_defence("toy_mean")
+    def toy_mean(settings, wrap=None, **common):
+        return wrapped(FedAvg, wrap)(**common)
+
+    try:
+        cfg = replace(
+            ExperimentConfig(),
+            strategy=StrategyConfig(name="toy_mean"),
+            train=TrainConfig(optimizer="sgd"),
+        )
+        validate(cfg)
+        assert isinstance(build_strategy(cfg, num_banks=3), FedAvg)
+        with pytest.raises(ConfigError, match="plaintext"):  # the registry's notion
+            validate(replace(cfg, strategy=StrategyConfig(name="toy_mean", threshold=2)))
+    finally:
+        del DEFENCES["toy_mean"]

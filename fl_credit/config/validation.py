@@ -11,12 +11,12 @@ from fl_credit.config.schema import (
     IMBALANCE_METHODS,
     OPTIMIZERS,
     PARTITION_SCHEMES,
-    ROBUST_STRATEGIES,
     ExperimentConfig,
     PartitionConfig,
     attack_rewrites_model,
 )
 from strategies.attacks.registry import attack_names
+from strategies.robust.registry import plaintext_defences
 
 
 def _check(condition: bool, message: str) -> None:
@@ -165,13 +165,14 @@ def _check_dp(cfg: ExperimentConfig) -> None:
 
 def _check_defence(cfg: ExperimentConfig) -> None:
     s = cfg.strategy
-    plaintext = s.name in ROBUST_STRATEGIES
+    plaintext_rules = plaintext_defences()
+    plaintext = s.name in plaintext_rules
     if s.name == "secagg":
         _check(
             s.robust == "none",
             f"strategy=secagg cannot apply strategy.robust={s.robust}: the server sees only the "
             "sum of all banks and a robust rule needs each update; use strategy=grouped_secagg "
-            f"or a plaintext robust strategy ({', '.join(ROBUST_STRATEGIES)})",
+            f"or a plaintext robust strategy ({', '.join(plaintext_rules)})",
         )
     if plaintext:
         _check(

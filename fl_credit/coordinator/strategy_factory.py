@@ -108,44 +108,34 @@ def build_strategy(
             timeout=cfg.engine.timeout,
             **common,
         )
-    if name == "grouped_secagg":
-        check_group_count(num_banks, cfg.strategy.group_size)
-        from fl_credit.protocol.identity import read_consortium
-        from strategies.robust import GroupedSecAgg
+    from strategies.robust.registry import DEFENCES, RobustSettings, build_defence, defence_names
 
-        return with_tolerance_stop(GroupedSecAgg)(
-            group_size=cfg.strategy.group_size,
-            robust=cfg.strategy.robust,
-            beta=cfg.strategy.beta,
+    names = defence_names()  # the registered defences (strategies/robust registers them)
+    if name not in names:
+        raise ConfigError(
+            f"unknown strategy {name!r}; choose secagg, fedavg, fedprox or {', '.join(names)}"
+        )
+    s = cfg.strategy
+    settings = RobustSettings(num_banks, s.beta, s.num_malicious, s.num_selected, s.max_norm)
+    if not DEFENCES[name].plaintext:  # grouped secure aggregation: the secure-sum settings
+        check_group_count(num_banks, s.group_size)
+        from fl_credit.protocol.identity import read_consortium
+
+        common.update(
+            group_size=s.group_size,
+            robust=s.robust,
             seed=cfg.seed,
             clipping_range=update_clip(cfg, noise_std_share),
-            quantization_bits=cfg.strategy.quantization_bits,
-            metric_range=cfg.strategy.metric_range,
-            max_weight=cfg.strategy.max_weight,
+            quantization_bits=s.quantization_bits,
+            metric_range=s.metric_range,
+            max_weight=s.max_weight,
             timeout=cfg.engine.timeout,
             consortium=read_consortium(Path(consortium)) if consortium else None,
-            **common,
         )
-    from strategies.robust import PLAINTEXT_ROBUST, build_robust_strategy
-
-    if name in PLAINTEXT_ROBUST:
-        try:
-            return build_robust_strategy(
-                name,
-                num_banks=num_banks,
-                beta=cfg.strategy.beta,
-                num_malicious=cfg.strategy.num_malicious,
-                num_selected=cfg.strategy.num_selected,
-                max_norm=cfg.strategy.max_norm,
-                wrap=with_tolerance_stop,
-                **common,
-            )
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-    raise ConfigError(
-        f"unknown strategy {name!r}; choose secagg, fedavg, fedprox, grouped_secagg or "
-        f"{', '.join(PLAINTEXT_ROBUST)}"
-    )
+    try:
+        return build_defence(name, settings, with_tolerance_stop, **common)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def newton_strategy(

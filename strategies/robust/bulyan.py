@@ -14,7 +14,9 @@ from collections.abc import Iterable
 
 from flwr.app import ArrayRecord, Message, MetricRecord
 from flwr.common import NDArray
-from flwr.serverapp.strategy import Bulyan
+from flwr.serverapp.strategy import Bulyan, FedAvg
+
+from .registry import RobustSettings, register_defence, wrapped
 
 
 class _KeptArrayRecord(ArrayRecord):
@@ -38,3 +40,15 @@ class FastBulyan(Bulyan):
                 record = msg.content[self.arrayrecord_key]
                 msg.content[self.arrayrecord_key] = _KeptArrayRecord(dict(record.items()))
         return super().aggregate_train(server_round, replies)
+
+
+@register_defence("bulyan")
+def bulyan(settings: RobustSettings, wrap=None, **common) -> FedAvg:
+    """Bulyan over Krum selections (needs ``4 * num_malicious + 3`` banks)."""
+    f = int(settings.num_malicious)
+    if settings.num_banks < 4 * f + 3:
+        raise ValueError(
+            f"strategy=bulyan with num_malicious={f} needs at least {4 * f + 3} banks "
+            f"(4 * num_malicious + 3), got {settings.num_banks}"
+        )
+    return wrapped(FastBulyan, wrap)(num_malicious_nodes=f, **common)
