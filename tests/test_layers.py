@@ -17,12 +17,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # fl_credit's packages from the bottom up; a package may import its own layer and the ones
-# below. Two modules sit below their package: ``run.files`` (the run folder's file names and
-# atomic writers, standard library only), because the credit outputs and the deployed ServerApp
-# write run files too; and ``threats.attacks`` (the application side of the simulated attacks),
-# because a simulated run wires its malicious banks.
+# below. Three modules sit below their package: ``data.registry`` (the data-source registry: the
+# config validation asks it for the ``data.kind`` names; it imports its sources dynamically);
+# ``run.files`` (the run folder's file names and atomic writers, standard library only), because
+# the credit outputs and the deployed ServerApp write run files too; and ``threats.attacks``
+# (the application side of the simulated attacks), because a simulated run wires its malicious
+# banks.
 LAYERS: list[set[str]] = [
-    {"config"},
+    {"config", "data.registry"},
     {"run.files"},
     {"data"},
     {"model"},

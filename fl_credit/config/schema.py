@@ -15,7 +15,6 @@ SUM_STRATEGIES = ("fedavg", "secagg")
 IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
-DATA_KINDS = ("embedded", "lending_club_csv", "csv", "synthetic")
 GROUP_RULES = ("median", "trimmed_mean")
 FEATURE_KINDS = ("standard", "woe")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
-    DATA_KINDS,
     DP_MODES,
     FEATURE_KINDS,
     GROUP_RULES,
@@ -15,6 +14,7 @@ from fl_credit.config.schema import (
     PartitionConfig,
     attack_rewrites_model,
 )
+from fl_credit.data.registry import source_names
 from strategies.attacks.registry import attack_names
 from strategies.robust.registry import plaintext_defences
 
@@ -28,7 +28,8 @@ def validate(cfg: ExperimentConfig) -> None:
     """Raise :class:`ConfigError` on the first value that is out of range."""
     _check(0.0 < cfg.test_size < 1.0, f"test_size must be in (0, 1), got {cfg.test_size}")
     _check(0.0 < cfg.val_size < 1.0, f"val_size must be in (0, 1), got {cfg.val_size}")
-    _check(cfg.data.kind in DATA_KINDS, f"data.kind must be one of {DATA_KINDS}")
+    kinds = source_names()
+    _check(cfg.data.kind in kinds, f"data.kind must be one of {kinds}")
     if cfg.data.kind in ("lending_club_csv", "csv"):
         _check(bool(cfg.data.path), f"data={cfg.data.kind} needs data.path=<file>")
     if cfg.data.kind == "csv":
