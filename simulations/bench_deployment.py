@@ -1,7 +1,7 @@
 """Seconds per deployed round, by phase: the apps on Flower's Deployment Engine on loopback.
 
 Starts a SuperLink (TLS, SuperNode authentication) and one SuperNode per bank on loopback
-(``fl_credit.deploy.local_federation``, the setup of ``tests/test_deployment.py``), submits runs
+(``fl_credit.deploy.local_federation``, the setup of ``tests/e2e/test_deployment.py``), submits runs
 with ``flwr run`` and reads the phases from the processes' time-stamped logs:
 
 - ``run_setup_s``: ``flwr run`` returning -> the first message reaching a bank (the

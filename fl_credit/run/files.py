@@ -32,7 +32,7 @@ HYDRA_KEPT = ".hydra_results"
 
 NOT_HASHED = ("engine",)
 """Top-level sections left out of :func:`config_hash`: how a run is executed, not what it
-computes (``tests/test_experiment.py`` checks both engine backends give the same model)."""
+computes (``tests/e2e/test_experiment.py`` checks both engine backends give the same model)."""
 
 
 def write_atomic(path: Path, text: str) -> Path:

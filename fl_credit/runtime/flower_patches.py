@@ -7,7 +7,7 @@ Flower is pinned (``flwr==1.41.0`` in ``pyproject.toml``). Each patch described 
 wraps named Flower functions; ``PINNED_*SOURCES`` hold a sha256 prefix of each of those
 functions' source at the pinned version. :func:`apply_patches` checks them before patching
 and raises :class:`FlowerChangedError` when one differs (a patch written for one version
-must not be laid over another), and ``tests/test_engine_patches.py`` fails loudly on the
+must not be laid over another), and ``tests/runtime/test_engine_patches.py`` fails loudly on the
 same check, so an upgrade of Flower cannot slip past unnoticed.
 
 ``apply_patches("simulation", ...)`` (Flower's simulation runtime, used by

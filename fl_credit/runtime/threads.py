@@ -6,7 +6,7 @@ last bits of the Newton sums, the scores and every number downstream. Hydra's jo
 gives each worker one thread (it divides the cores between workers); the sequential launcher
 left two: the same sweep point gave Brier scores differing in the 17th digit. Every run uses
 one thread, so a point's numbers do not depend on the launcher
-(``tests/test_engine_scale_out.py``). The products here are small (tens of features), so the
+(``tests/runtime/test_engine_scale_out.py``). The products here are small (tens of features), so the
 second thread bought little.
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fl_credit.runtime import run_log
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLOWER_CHATTER = (
     "Final results",
     "run_simulation",

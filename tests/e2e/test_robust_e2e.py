@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_attacks_e2e import TEN, Runs, auc_of
 
 from fl_credit.config.compose import compose_experiment
 from fl_credit.config.errors import ConfigError
+from tests.e2e.test_attacks_e2e import TEN, Runs, auc_of
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -89,7 +89,7 @@ def test_too_few_banks_are_refused_when_the_strategy_is_built(runs):
 def test_every_attack_and_defence_config_composes():
     from pathlib import Path
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
+    conf = Path(__file__).resolve().parents[2] / "conf"
     for path in sorted((conf / "attack").glob("*.yaml")):
         cfg, _ = compose_experiment([f"attack={path.stem}", "partition.shares=[0.2,0.3,0.5]"])
         assert cfg.attack.name == path.stem

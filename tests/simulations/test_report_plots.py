@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from test_report import _metrics, make_run
 
 from simulations.report_plots import PRIVACY_PLOT, build_figures, model_figure
 from simulations.report_runs import collect_runs
 from simulations.report_summary import epsilon_key
+from tests.simulations.test_report import _metrics, make_run
 
 
 def texts(fig: Figure) -> list[str]:

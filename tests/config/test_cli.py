@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def simulate(*args: str, cwd: Path) -> subprocess.CompletedProcess:

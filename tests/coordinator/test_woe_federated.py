@@ -31,7 +31,7 @@ from fl_credit.run.baselines import pooled
 from fl_credit.run.experiment import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WOE = FeaturesConfig(kind="woe")
 
 

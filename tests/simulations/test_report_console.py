@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from test_report import _metrics
-
 from fl_credit.run.console import comparison_table
+from tests.simulations.test_report import _metrics
 
 
 def reference_row(table: str) -> str:

@@ -23,7 +23,7 @@ from fl_credit.coordinator.federation import wait_for_banks
 from fl_credit.runtime import flower_patches, patches_deployment, patches_simulation
 from fl_credit.runtime.engine import InProcessBackend, simulate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_patched_flower_functions_are_the_pinned_ones():

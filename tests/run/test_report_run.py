@@ -17,13 +17,13 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from test_metrics_credit import gains_by_sorting
 
 from fl_credit.config.compose import compose_config
 from fl_credit.credit.psi import shares
 from fl_credit.credit.scores_file import read_scores
 from fl_credit.run.report import FIGURES, PSI_FIGURE
 from fl_credit.run.report import main as report_main
+from tests.credit.test_metrics_credit import gains_by_sorting
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -49,7 +49,7 @@ ROUNDS = 2
 OVERRIDES = (f"train.rounds={ROUNDS}", "metrics.bootstrap=200")
 NUM_BANKS = 3
 TRAIN_RECEIVED = "Receiving: train message"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from fl_credit.deploy import status as deploy_status
 from fl_credit.deploy.certs import write_node_keys, write_tls
 from fl_credit.deploy.export_banks import ExportOptions, export, main, write_flwr_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_module(module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

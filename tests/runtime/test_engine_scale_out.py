@@ -26,7 +26,7 @@ from fl_credit.data.prepare import prepare
 from fl_credit.deploy.local_federation import _stop_pid, descendants, free_port_block
 from fl_credit.run.experiment import run_experiment
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 POINTS = ["partition.share=0.1,0.5", "seed=0"]
 COMMON = ["strategy=fedavg", "train.rounds=3", "metrics.bootstrap=20"]
 

@@ -25,7 +25,7 @@ from simulations.report_summary import epsilon_key, interval, override_keys, sum
 from simulations.report_values import parse_override
 from simulations.sweep_callback import SweepReport
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHARES = (0.1, 0.5)
 SEEDS = (0, 1, 2)

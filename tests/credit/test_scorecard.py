@@ -21,7 +21,7 @@ from fl_credit.credit.scorecard import (
 )
 from fl_credit.data.schema import FeatureSchema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_scaling_follows_points_to_double_odds() -> None:

@@ -15,7 +15,9 @@ import pytest
 from flwr.app import Context, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
-from test_secagg_strategy import (
+
+from strategies.secagg import dropout_mod, quantization_error_bound, secagg_mod
+from tests.secagg.test_secagg_strategy import (
     N_BANKS,
     SHAPES,
     expected_global,
@@ -23,8 +25,6 @@ from test_secagg_strategy import (
     strategy,
     toy_app,
 )
-
-from strategies.secagg import dropout_mod, quantization_error_bound, secagg_mod
 
 
 @pytest.mark.slow
