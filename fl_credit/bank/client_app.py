@@ -22,8 +22,8 @@ Messages (Flower Message API):
 
 torch is imported only by the handlers that carry a model (``train``, ``query.histogram``,
 ``query.reliability``, ``query.evaluate``): under the Deployment Engine each message may start
-a fresh process, and the statistics and secure-aggregation messages need no torch (about
-1.2 s of imports, 3-4 s on a loaded 2-core machine).
+a fresh process, and the statistics and secure-aggregation messages need no torch (whose
+import costs seconds).
 
 Every reply to a summed query has one ArrayRecord ``"arrays"`` holding ``"values"`` and one
 MetricRecord ``"metrics"`` holding ``"num-examples"``, so the same replies can be summed in the

@@ -8,7 +8,7 @@ SuperNode with two changes, both measured in ``simulations/bench_deployment.py``
   as its child, ``python -m fl_credit.runtime.warm_superexec`` on the SuperNode's Runtime API port;
   each message's ClientApp is forked from that process, which imported Flower's client
   runtime, torch and pandas once, instead of a fresh ``flwr-clientapp`` importing them every
-  time (3-10 s per message on a loaded 2-core machine);
+  time (seconds per message);
 - **prompt polling**: Flower 1.41 hard-codes two sleeps in the SuperNode (3 s before asking
   the SuperLink again when it had no message, 0.5 s between looks for the ClientApp's reply);
   they become ``--poll-interval`` (default 0.2 s) and 0.05 s. Each idle ask is one HTTPS

@@ -57,7 +57,7 @@ class LocalTraining:
 class PlainSGD:
     """Plain gradient descent, ``p -= lr * grad``: the same update as ``torch.optim.SGD``
     without momentum or weight decay. ``torch.optim``'s optimizers import ``torch._dynamo``
-    when first built (about 1.5 s of every process that trains); this does not."""
+    when first built (a cost every process that trains would pay); this does not."""
 
     def __init__(self, params, lr: float) -> None:
         self.params = list(params)

@@ -186,5 +186,5 @@ def cli(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     from fl_credit.runtime.fast_exit import without_teardown
 
-    with without_teardown():  # skips about 1 s of interpreter teardown (torch, Flower)
+    with without_teardown():  # skips the interpreter teardown (torch, Flower)
         cli()

@@ -1,8 +1,8 @@
 """End a finished command without the interpreter's teardown.
 
 Tearing down an interpreter that imported torch (and Flower, Ray, pandas) frees every module
-one by one and runs the C++ static destructors: about 0.9-1.7 s measured on the 2-core
-machine, for nothing, since the process is about to exit. :func:`without_teardown` wraps a
+one by one and runs the C++ static destructors, for nothing, since the process is about to
+exit. :func:`without_teardown` wraps a
 command's ``main()``: when it returns (or raises ``SystemExit``) it does what the interpreter
 does first at exit (the threading module's exit callbacks, then waiting for non-daemon
 threads), runs the ``atexit`` handlers (Ray's shutdown, logging's flush and close, temporary

@@ -17,7 +17,7 @@ same check, so an upgrade of Flower cannot slip past unnoticed.
     Flower 1.41's simulation runtime hard-codes ``RayBackend``, imported from its module when
     the run starts (``vce_api.start_vce``). The in-process backend is selected by serving
     that module's name with a small stand-in whose ``RayBackend`` is the in-process class,
-    which also spares importing Ray (about 0.45 s) when Ray is not used. Selecting Ray puts
+    which also spares importing Ray when Ray is not used. Selecting Ray puts
     the real module back, and so does leaving the ``with`` block.
 ``keep_ray``
     ``RayBackend.terminate`` calls ``ray.shutdown()`` after every run, so every point of a
@@ -39,8 +39,8 @@ same check, so an upgrade of Flower cannot slip past unnoticed.
 
 ``fork_clientapps``
     Flower 1.41's SuperExec starts every ClientApp task as a fresh ``flwr-clientapp``
-    process, which imports Flower's client runtime, torch, pandas and the app: 3-10 s per
-    message on the 2-core machine. The patched executor forks each ClientApp task from the
+    process, which imports Flower's client runtime, torch, pandas and the app: seconds per
+    message. The patched executor forks each ClientApp task from the
     SuperExec process instead, which imported those dependencies once; the child runs
     Flower's own ``run_clientapp`` with the same arguments ``flwr-clientapp`` would get, and
     exits. Every message still runs in its own process (state still travels in
@@ -49,7 +49,7 @@ same check, so an upgrade of Flower cannot slip past unnoticed.
     Flower's own executor unchanged.
 ``install_each_fab_once`` (in the forked child)
     ``run_clientapp`` unzips and hash-checks the whole FAB on every message before finding
-    the app installed (1 s per message under load); the wrapper skips that once a marker
+    the app installed; the wrapper skips that once a marker
     with the FAB's full sha256 sits in the folder Flower installed it to, and compiles the
     app's modules there once.
 

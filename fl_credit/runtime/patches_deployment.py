@@ -160,9 +160,9 @@ def _install_each_fab_once() -> None:
     """Make ``run_clientapp``'s ``install_from_fab`` unpack and verify a FAB only once.
 
     Flower unzips the whole FAB into a temporary folder and checks every file's hash on
-    every message, then finds the app already installed (1 s per message on the loaded
-    machine). The wrapper looks for the folder Flower installs that FAB to and a marker
-    holding the FAB's full sha256, written after Flower's own install and check succeeded;
+    every message, then finds the app already installed. The wrapper looks for the folder
+    Flower installs that FAB to and a marker holding the FAB's full sha256, written after
+    Flower's own install and check succeeded;
     it also compiles the app's modules there once (this machine sets
     ``PYTHONDONTWRITEBYTECODE``, so every message recompiled them).
     """

@@ -3,7 +3,7 @@
 Flower 1.41 starts a fresh ``flwr-clientapp`` process for every message a SuperNode receives
 (there is no option to keep one alive; its warm executor pools exist only for Kubernetes and
 for AgentApp, Model and Connector tasks), and each of those processes imports Flower's client
-runtime, torch, pandas and the app again: 3-10 s per message on a loaded 2-core machine.
+runtime, torch, pandas and the app again, seconds per message.
 
 This command is Flower's ``flower-superexec`` (same arguments) after importing those
 dependencies once; every ClientApp task is then forked from it and runs Flower's own
@@ -28,7 +28,7 @@ import importlib
 import time
 
 # Third-party modules the ClientApp imports (never fl_credit itself: the app's code must come
-# from the run's FAB). Measured cost of importing them in a fresh process: 3-10 s.
+# from the run's FAB): what a fresh process would spend seconds importing.
 PRELOAD = (
     "flwr.supernode.runtime.run_clientapp",
     "flwr.supercore.tls",

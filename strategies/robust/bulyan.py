@@ -2,10 +2,9 @@
 
 ``flwr.serverapp.strategy.Bulyan.aggregate_train`` (Flower 1.41) reads each selected reply
 with ``ArrayRecord.to_numpy_ndarrays(keep_input=False)``, which calls ``gc.collect()`` for
-every reply. In a process that holds a simulation, torch and the data, one collection takes
-about a second, so a 10-bank round spent about 7 s collecting garbage (measured: 70 s for
-10 rounds against 5 s for FedMedian). The subclass hands Bulyan records that keep their
-input instead; the aggregation itself is Flower's, unchanged.
+every reply. In a process that holds a simulation, torch and the data, each collection is
+slow, so a 10-bank round spent most of its time collecting garbage. The subclass hands Bulyan
+records that keep their input instead; the aggregation itself is Flower's, unchanged.
 """
 
 from __future__ import annotations

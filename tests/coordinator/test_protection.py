@@ -97,7 +97,7 @@ def test_run_whose_every_round_was_skipped_fails_with_a_table_note(tmp_path):
 
 
 def test_threshold_rises_with_the_colluders_assumed():
-    """Issue 9 follow-up: with c banks colluding with the coordinator, a threshold at or below
+    """With c banks colluding with the coordinator, a threshold at or below
     (n + c) / 2 lets it recover a bank's input (strategies/secagg tests show it at n=5, t=3,
     c=1); the planned threshold is raised above that, or the run refused."""
     from fl_credit.config.schema import DPConfig

@@ -1,6 +1,6 @@
 """Bank-level DP: the noise plan holds against dropouts, plain FedAvg and colluding banks.
 
-Before these fixes (issue 9, items 12-13): the per-bank noise share was sized for the first
+Before these fixes: the per-bank noise share was sized for the first
 threshold, and after dropouts secure aggregation re-keyed with a smaller one (5 banks with 3
 crashed: sums of 2 banks carrying 2/3 of the planned variance, epsilon 4.53 spent while 3.99
 was reported); with ``strategy=fedavg`` the plan assumed t = m, so the coordinator saw each

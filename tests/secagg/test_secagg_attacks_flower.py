@@ -1,4 +1,4 @@
-"""Issue 9 attacks through Flower (InProcessGrid, real mods): differencing, poisoning,
+"""Attacks through Flower (InProcessGrid, real mods): differencing, poisoning,
 stalling banks, and the threshold floor.
 
 Malicious banks are ClientApp mods: placed *outside* ``secagg_mod`` a mod sees (and may
@@ -153,7 +153,7 @@ def flwr_log() -> Iterator[list[str]]:
 
 
 def test_two_statistics_sums_differing_by_one_bank_are_refused() -> None:
-    """Issue 9.4: moments-like sums over all banks, then all but one, give that bank's
+    """Moments-like sums over all banks, then all but one, give that bank's
     statistics by subtraction (they did before the hardening)."""
     grid = InProcessGrid(make_app([secagg_mod]), N)
     agg = SecureAggregator(threshold=3, consortium=CONSORTIUM)
@@ -226,7 +226,7 @@ def test_near_identical_model_replay_is_bounded_only_by_dp() -> None:
 
 
 def test_raw_ring_value_is_rejected(flwr_log: list[str]) -> None:
-    """Issue 9.6: a raw ring value of 2^62 moved the weights by ~4.7e11 before."""
+    """A raw ring value of 2^62 moved the weights by ~4.7e11 before."""
     strat, _, model = run([ring_mod(0, 0, 2**62), secagg_mod])
     assert not strat.reports[0].ok and "sanity check failed" in strat.reports[0].reason
     np.testing.assert_array_equal(model, np.zeros(DIM))  # model unchanged
@@ -262,7 +262,7 @@ def claim_weight(pid: int, weight: float) -> Mod:
 
 
 def test_claimed_weight_is_ignored_under_public_weights() -> None:
-    """Issue 9.6: a claimed weight of 2^20 took 98.6% of the average before."""
+    """A claimed weight of 2^20 took 98.6% of the average before."""
     strat, _, model = run([secagg_mod, claim_weight(0, 2**20)])
     assert strat.reports[0].ok and strat.reports[0].total_weight == sum(WEIGHTS.values())
     np.testing.assert_allclose(model, honest_average(np.zeros(DIM), list(range(N))), atol=1e-4)
@@ -280,7 +280,7 @@ def test_secret_weights_need_the_banks_consent_and_keep_their_risk() -> None:
 
 
 def test_remaining_poisoning_bound() -> None:
-    """Issue 9.6(c): what one malicious bank can still do, measured.
+    """What one malicious bank can still do, measured.
 
     - honest encoding, lying within the clip: its update is +C everywhere; the average
       moves by its public weight share s times (C - its honest update): at most 2 C s.
@@ -325,7 +325,7 @@ def _garble(cts: list[bytes]) -> list[bytes]:
 
 
 def test_bad_dealing_is_blamed_and_excluded(flwr_log: list[str]) -> None:
-    """Garbage shares in its dealing (issue 9.7): the peers refuse the next request before
+    """Garbage shares in its dealing: the peers refuse the next request before
     training, naming it; it is excluded and the next round re-keys without it."""
     cheat = 2
     strat, grid, _ = run([field_mod(cheat, "cts", _garble, rounds={2}), secagg_mod], rounds=4)

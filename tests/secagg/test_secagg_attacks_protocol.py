@@ -1,4 +1,4 @@
-"""Issue 9 attacks on the secagg protocol, played by a malicious server (LocalFederation).
+"""Attacks on the secagg protocol, played by a malicious server (LocalFederation).
 
 The banks run the unmodified protocol functions; the test plays the server and may send
 each bank a different request. Every test first mounts the attack the review found (each
@@ -51,7 +51,7 @@ def _reconstruct(epoch: proto.ServerEpoch, answers: dict, field: str, k: int) ->
 
 
 def test_key_revealed_for_a_withheld_instance_is_never_used() -> None:
-    """Issue 9.1: the server withholds instance 1 from the victim, claims it dropped, gets
+    """The server withholds instance 1 from the victim, claims it dropped, gets
     its mask key from the peers, then asks the victim to mask instance 2 with that key."""
     fed = LocalFederation(NODES, threshold=3)
     epoch = fed.setup()
@@ -187,7 +187,7 @@ def _drop_two_then_reveal(fed: LocalFederation) -> tuple[proto.ServerInstance, d
 
 
 def test_old_keys_of_dropped_banks_are_not_accepted_again() -> None:
-    """Issue 9.2: 2 of 5 banks dropped and their keys were revealed; the server lists those
+    """2 of 5 banks dropped and their keys were revealed; the server lists those
     keys (relabelled) as the victim's peers' keys, to strip every pairwise mask."""
     fed = LocalFederation(NODES, threshold=3)
     fed.setup()
@@ -236,7 +236,7 @@ def _advertise(fed: LocalFederation, epoch_id: str) -> dict[int, dict]:
 
 
 def test_server_substituted_encryption_keys_are_refused() -> None:
-    """Issue 9.3: the server gives the victim its own encryption keys for every peer (it
+    """The server gives the victim its own encryption keys for every peer (it
     could then read every share the victim deals)."""
     fed = LocalFederation(NODES, threshold=3)
     victim = 42
@@ -317,7 +317,7 @@ def test_unregistered_bank_cannot_join() -> None:
 
 
 def test_pinned_statistics_refuse_a_claimed_dropout_even_after_rekeying() -> None:
-    """Issue 9.4: a statistics query over all banks, then the same query where the server
+    """A statistics query over all banks, then the same query where the server
     claims the victim dropped (it would get the others' sum, hence the victim's by
     subtraction); the pin survives a new key epoch."""
     fed = LocalFederation(NODES, threshold=3)
@@ -355,7 +355,7 @@ def test_first_statistics_query_is_refused_with_a_claimed_dropout() -> None:
 
 
 def test_two_bank_epoch_is_refused() -> None:
-    """Issue 9.5: with two banks each learns the other's input from the sum."""
+    """With two banks each learns the other's input from the sum."""
     fed = LocalFederation([1, 2])
     with pytest.raises(proto.ProtocolError, match="at least 3"):
         fed.setup()
@@ -379,7 +379,7 @@ def test_sum_of_two_survivors_is_refused() -> None:
 
 @pytest.mark.parametrize("num_banks", [12, 13])
 def test_lying_survivor_is_filtered_and_blamed(num_banks: int) -> None:
-    """Issue 9.7: with 12 or more banks the old subset search gave up on one liar."""
+    """With 12 or more banks the old subset search gave up on one liar."""
     nodes = list(range(1, num_banks + 1))
     fed = LocalFederation(nodes)
     fed.setup()
@@ -477,7 +477,7 @@ def test_low_order_encryption_key_is_refused_at_setup() -> None:
 
 
 def test_overflow_check_is_exact() -> None:
-    """Issue 9.8: 2^51 - 0.25 rounds to 2^51, so 4096 such values wrap around 2^63."""
+    """2^51 - 0.25 rounds to 2^51, so 4096 such values wrap around 2^63."""
     value = 2.0**51 - 0.25
     assert max_encoded(value, 0) == 2**51
     wrapped = sum(int(v) for v in quantize(np.full(4096, value), 0).view(np.int64))

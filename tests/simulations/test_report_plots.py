@@ -1,4 +1,4 @@
-"""Sweep plots (issue 11 item 12): n=1 labelling, clipped intervals, a visible federated line,
+"""Sweep plots: n=1 labelling, clipped intervals, a visible federated line,
 and a privacy-utility plot whenever epsilon is swept."""
 
 from __future__ import annotations
