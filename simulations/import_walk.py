@@ -10,6 +10,14 @@ pair is one stop; a stop whose module was already visited is a return. A package
         [--list]
 
 prints ``stops``, ``files`` and ``returns`` (``returns = stops - files + 1``).
+
+``--calls [OVERRIDES...]`` follows the configuration through one run instead: it runs
+``python -m fl_credit.simulate`` in this process (in-process engine, two rounds, a small
+bootstrap, a temporary run folder, plus ``OVERRIDES``) and records every call of an
+``fl_credit`` function that receives the :class:`ExperimentConfig`. Each distinct
+``(calling function, called function)`` pair whose files differ is one stop, in the order
+first seen; a stop into a file already visited is a return. Run it with ``PYTHONPATH``
+pointing at the tree to measure (its ``fl_credit.simulate`` is the entry point).
 """
 
 from __future__ import annotations
@@ -75,6 +83,65 @@ def walk(
     return stops
 
 
+def call_walk(overrides: list[str]) -> list[tuple[str, str, bool]]:
+    """The stops of the configuration through one in-process run (see the module doc)."""
+    import importlib
+    import sys
+    import tempfile
+    import threading
+
+    package = Path(importlib.import_module("fl_credit").__file__).resolve().parent
+    root = str(package.parent)
+    edges: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def fl_file(code) -> str | None:
+        name = code.co_filename
+        return name if name.startswith(str(package)) else None
+
+    def profile(frame, event, arg):
+        if event != "call" or fl_file(frame.f_code) is None:
+            return
+        if not any(type(v).__name__ == "ExperimentConfig" for v in frame.f_locals.values()):
+            return
+        caller = frame.f_back
+        while caller is not None and fl_file(caller.f_code) is None:
+            caller = caller.f_back
+        if caller is None:
+            return
+        a, b = caller.f_code.co_filename, frame.f_code.co_filename
+        if a == b:
+            return
+        key = (f"{a}:{caller.f_code.co_name}", f"{b}:{frame.f_code.co_name}")
+        edges.setdefault(key, (a.removeprefix(root + "/"), b.removeprefix(root + "/")))
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        sys.argv = [
+            "simulate",
+            "engine.backend=inprocess",
+            "train.rounds=2",
+            "metrics.bootstrap=20",
+            f"hydra.run.dir={run_dir}",
+            *overrides,
+        ]
+        cli = importlib.import_module("fl_credit.simulate").cli
+        threading.setprofile(profile)
+        sys.setprofile(profile)
+        try:
+            cli()
+        except SystemExit:
+            pass
+        finally:
+            sys.setprofile(None)
+            threading.setprofile(None)
+    visited: set[str] = set()
+    stops = []
+    for a, b in edges.values():
+        visited.add(a)
+        stops.append((a, b, b in visited))
+        visited.add(b)
+    return stops
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the walk's counts (and, with ``--list``, every stop)."""
     parser = argparse.ArgumentParser(prog="python -m simulations.import_walk")
@@ -82,14 +149,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="fl_credit.simulate")
     parser.add_argument("--list", action="store_true", help="print every stop")
     parser.add_argument(
+        "--calls", nargs="*", metavar="OVERRIDE", help="follow the configuration through a run"
+    )
+    parser.add_argument(
         "--only", default=",".join(PROJECT), help="top-level packages followed (comma list)"
     )
     args = parser.parse_args(argv)
-    stops = walk(args.root, args.start, tuple(args.only.split(",")))
+    if args.calls is not None:
+        stops = call_walk(args.calls)
+        args.start = "fl_credit.simulate (calls taking the configuration)"
+    else:
+        stops = walk(args.root, args.start, tuple(args.only.split(",")))
     if args.list:
         for importer, imported, seen in stops:
             print(f"{importer} -> {imported}{'  (return)' if seen else ''}")
-    files = 1 + sum(not seen for _, _, seen in stops)
+    files = len({importer for importer, _, _ in stops} | {imported for _, imported, _ in stops})
     returns = sum(seen for _, _, seen in stops)
     print(json.dumps({"start": args.start, "stops": len(stops), "files": files,
                       "returns": returns}))
