@@ -14,8 +14,8 @@ prints ``stops``, ``files`` and ``returns`` (``returns = stops - files + 1``).
 ``--calls [OVERRIDES...]`` follows the configuration through one run instead: it runs
 ``python -m fl_credit.simulate`` in this process (in-process engine, two rounds, a small
 bootstrap, a temporary run folder, plus ``OVERRIDES``) and records every call of an
-``fl_credit`` function that receives the :class:`ExperimentConfig`. Each distinct
-``(calling function, called function)`` pair whose files differ is one stop, in the order
+``fl_credit`` function that receives the :class:`ExperimentConfig` or one of its sections. Each
+distinct ``(calling function, called function)`` pair whose files differ is one stop, in the order
 first seen; a stop into a file already visited is a return. Run it with ``PYTHONPATH``
 pointing at the tree to measure (its ``fl_credit.simulate`` is the entry point).
 """
@@ -83,9 +83,19 @@ def walk(
     return stops
 
 
+def _is_config(value: object) -> bool:
+    """The experiment configuration or one of its sections (``cfg.train``, ``cfg.data``...)."""
+    kind = type(value)
+    return kind.__module__ in ("fl_credit.config", "fl_credit.config.schema") and (
+        kind.__name__.endswith("Config")
+    )
+
+
 def call_walk(overrides: list[str]) -> list[tuple[str, str, bool]]:
     """The stops of the configuration through one in-process run (see the module doc)."""
+    import contextlib
     import importlib
+    import runpy
     import sys
     import tempfile
     import threading
@@ -101,7 +111,7 @@ def call_walk(overrides: list[str]) -> list[tuple[str, str, bool]]:
     def profile(frame, event, arg):
         if event != "call" or fl_file(frame.f_code) is None:
             return
-        if not any(type(v).__name__ == "ExperimentConfig" for v in frame.f_locals.values()):
+        if not any(_is_config(v) for v in frame.f_locals.values()):
             return
         caller = frame.f_back
         while caller is not None and fl_file(caller.f_code) is None:
@@ -123,11 +133,16 @@ def call_walk(overrides: list[str]) -> list[tuple[str, str, bool]]:
             f"hydra.run.dir={run_dir}",
             *overrides,
         ]
-        cli = importlib.import_module("fl_credit.simulate").cli
+        for name in ("fl_credit.runtime.fast_exit", "fl_credit.fast_exit"):  # new, old layout
+            try:  # keep the process alive after the run, to count
+                importlib.import_module(name).without_teardown = contextlib.nullcontext
+                break
+            except ImportError:
+                continue
         threading.setprofile(profile)
         sys.setprofile(profile)
-        try:
-            cli()
+        try:  # as ``python -m fl_credit.simulate`` (Hydra finds conf/ from the module's file)
+            runpy.run_module("fl_credit.simulate", run_name="__main__", alter_sys=True)
         except SystemExit:
             pass
         finally:
