@@ -1,8 +1,8 @@
 """Seconds per deployed round, by phase: the apps on Flower's Deployment Engine on loopback.
 
 Starts a SuperLink (TLS, SuperNode authentication) and one SuperNode per bank on loopback
-(``fl_credit.local_federation``, the setup of ``tests/test_deployment.py``), submits runs with
-``flwr run`` and reads the phases from the processes' time-stamped logs:
+(``fl_credit.deploy.local_federation``, the setup of ``tests/e2e/test_deployment.py``), submits runs
+with ``flwr run`` and reads the phases from the processes' time-stamped logs:
 
 - ``run_setup_s``: ``flwr run`` returning -> the first message reaching a bank (the
   ServerApp's process start, config, test rows, waiting for the banks);
@@ -17,7 +17,7 @@ Starts a SuperLink (TLS, SuperNode authentication) and one SuperNode per bank on
 - ``run_total_s``: ``flwr run`` returning -> ``flwr list`` reporting it finished.
 
 Modes: ``stock`` (every message starts a fresh ``flwr-clientapp`` process, Flower's default)
-and ``warm`` (``--isolation process`` SuperNodes next to ``fl_credit.warm_superexec``, which
+and ``warm`` (``--isolation process`` SuperNodes next to ``fl_credit.runtime.warm_superexec``, which
 forks each ClientApp from a process that imported the dependencies once). Also measured once:
 ``cold_import_s``, a fresh interpreter importing Flower's ClientApp runtime and the app, the
 import a stock ClientApp process pays on every message.
@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fl_credit.local_federation import Deployment, cpu_ticks, descendants, start_deployment
+from fl_credit.deploy.local_federation import Deployment, cpu_ticks, descendants, start_deployment
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "simulations" / "results" / "bench_deployment.json"
@@ -55,7 +55,7 @@ def cold_import_seconds() -> float:
     """A fresh interpreter importing what a stock ``flwr-clientapp`` process imports."""
     code = (
         "import time; t = time.perf_counter()\n"
-        "import flwr.supernode.runtime.run_clientapp, fl_credit.client_app\n"
+        "import flwr.supernode.runtime.run_clientapp, fl_credit.bank.client_app\n"
         "print(time.perf_counter() - t)"
     )
     done = subprocess.run(

@@ -11,7 +11,7 @@ Two settings:
 
 Times are medians (and minima, in the JSON) over repeated rounds after one warm-up call,
 with one torch thread by default (``--threads``).
-Each round is trained as the ClientApp does: ``fl_credit.training.train`` with the configured
+Each round is trained as the ClientApp does: ``fl_credit.model.training.train`` with the configured
 settings (default: one full-batch step per epoch) for the non-DP round, ``train_private`` for
 the DP round. A non-DP round with the DP batch size (same number of steps) is also timed,
 which separates the cost of per-sample gradients and noise from the cost of taking more
@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from flwr.app import RecordDict
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.config import DPConfig, ExperimentConfig
-from fl_credit.imbalance import positive_weight
-from fl_credit.model import new_model
-from fl_credit.training import LocalTraining, train
+from fl_credit.config.schema import DPConfig, ExperimentConfig
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.model.logistic import new_model
+from fl_credit.model.training import LocalTraining, train
+from fl_credit.protocol.settings import BankSettings
 from strategies.dp.opacus_training import poisson_batches, privacy_report, train_private
 
 FULL_ROWS = 887_379

@@ -48,13 +48,13 @@ CASES = {
 # Each snippet runs before fl_credit.simulate's __main__ and switches one speed-up off.
 ABLATIONS = {
     "flower_polling_0.1s": (
-        "import fl_credit.flower_patches as fp; fp._prompt_polling = lambda: None"
+        "import fl_credit.runtime.patches_simulation as fp; fp._prompt_polling = lambda: None"
     ),
     "torch_optim_sgd": (
-        "import torch, fl_credit.training as tr; "
+        "import torch, fl_credit.model.training as tr; "
         "tr.PlainSGD = lambda params, lr: torch.optim.SGD(params, lr=lr)"
     ),
-    "interpreter_teardown": "import fl_credit.fast_exit as fe; fe.exit_now = sys.exit",
+    "interpreter_teardown": "import fl_credit.runtime.fast_exit as fe; fe.exit_now = sys.exit",
     "import_ray": "import ray",
 }
 
@@ -95,7 +95,7 @@ def run_command(overrides: list[str], run_dir: Path, prelude: str = "") -> list[
     code = (
         "import sys, runpy\n"
         f"{prelude}\n"
-        f"sys.argv = ['fl_credit/simulate.py', *{args!r}]\n"
+        f"sys.argv = ['fl_credit/run/simulate.py', *{args!r}]\n"
         "runpy.run_module('fl_credit.simulate', run_name='__main__', alter_sys=True)\n"
     )
     return [sys.executable, "-c", code]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "simulations" / "results" / "bench_sweep.json"
-BASELINE_REF = "792cc79"  # main before the performance work (issue 13)
+BASELINE_REF = "792cc79"  # main before the performance work
 SWEEP = ["+experiment=distribution_sweep", "strategy=fedavg"]
 GRID = ["partition.share=0.05,0.2,0.5", "seed=0,1"]
 LAUNCHERS = {

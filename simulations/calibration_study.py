@@ -21,21 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_credit.calibration import calibration_scores, corrected, prior_correction
-from fl_credit.config import (
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import (
     DPConfig,
     EngineConfig,
     ExperimentConfig,
     ImbalanceConfig,
     TrainConfig,
-    resolve_optimizer,
 )
+from fl_credit.credit.calibration import calibration_scores, corrected, prior_correction
+from fl_credit.credit.metrics import round_metrics
 from fl_credit.data.embedded import load_embedded
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import federate
-from fl_credit.imbalance import positive_weight
-from fl_credit.metrics import round_metrics
-from fl_credit.model import model_from_arrays, predict_proba
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.model.logistic import model_from_arrays, predict_proba
+from fl_credit.run.experiment import federate
 
 BASE = ExperimentConfig(engine=EngineConfig(backend="inprocess"), bootstrap=0)
 SETTINGS: dict[str, ExperimentConfig] = {

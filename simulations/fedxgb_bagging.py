@@ -23,15 +23,15 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from sklearn.metrics import roc_auc_score
 
-from fl_credit import baselines
 from fl_credit.boosting.binning import agreed_layout
+from fl_credit.config.compose import compose_experiment
+from fl_credit.coordinator.rounds import run_rounds
 from fl_credit.data.bank_file import read_bank
 from fl_credit.data.prepare import prepare, write_bank_files
 from fl_credit.data.scaling import pooled_standardizer
-from fl_credit.engine import simulate
-from fl_credit.hydra_compose import compose_experiment
-from fl_credit.imbalance import positive_weight
-from fl_credit.rounds import run_rounds
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.run import baselines
+from fl_credit.runtime.engine import simulate
 
 
 def xgb_params(model, pos_weight: float) -> dict:

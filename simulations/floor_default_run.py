@@ -11,7 +11,7 @@ scores all six models with bootstrap intervals.
 This script does exactly that math with the same library functions for data preparation,
 local training (SGD, or Newton's bank-side sums and the same line-searched Newton iteration
 the strategy runs, ``strategies.newton.NewtonSearch``), the baselines
-(``fl_credit.baselines``), imbalance handling, prior correction and metrics, and replaces only
+(``fl_credit.run.baselines``), imbalance handling, prior correction and metrics, and replaces only
 the federation (Flower's runtime, messages, secure aggregation, Hydra's app machinery, the
 credit report and plots, run files) by a loop over the banks in one process. It reads the
 same config (same ``conf/`` folder, same overrides, ``train.optimizer=auto`` resolved the same
@@ -41,8 +41,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from fl_credit.calibration import prior_correction
-from fl_credit.config import ExperimentConfig, resolve_optimizer
+from fl_credit.config.compose import compose_experiment
+from fl_credit.config.errors import FlCreditError
+from fl_credit.config.parsing import resolve_optimizer
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.credit.calibration import prior_correction
+from fl_credit.credit.metrics import evaluate_scores, round_metrics
+from fl_credit.credit.thresholds import score_histograms, threshold_from_histograms
 from fl_credit.data.prepare import Prepared, prepare
 from fl_credit.data.scaling import (
     centered_squares,
@@ -50,19 +55,15 @@ from fl_credit.data.scaling import (
     mean_from_sums,
     standardizer_from_sums,
 )
-from fl_credit.errors import FlCreditError
-from fl_credit.hydra_compose import compose_experiment
-from fl_credit.imbalance import balance
-from fl_credit.metrics import evaluate_scores, round_metrics
-from fl_credit.threads import single_threaded_math
-from fl_credit.thresholds import score_histograms, threshold_from_histograms
-from fl_credit.training import LocalTraining, newton_terms, train
+from fl_credit.model.imbalance import balance
+from fl_credit.model.training import LocalTraining, newton_terms, train
+from fl_credit.runtime.threads import single_threaded_math
 
 SUPPORTED_OPTIMIZERS = ("sgd", "adam", "rmsprop", "newton")
 
 
 class LogisticRegression(nn.Module):
-    """Same parameterisation as ``fl_credit.model.LogisticRegression`` (``linear``)."""
+    """Same parameterisation as ``fl_credit.model.logistic.LogisticRegression`` (``linear``)."""
 
     def __init__(self, n_features: int) -> None:
         super().__init__()
@@ -74,7 +75,7 @@ class LogisticRegression(nn.Module):
 
 
 def zero_model(n_features: int) -> LogisticRegression:
-    """Zero weights, as ``fl_credit.model.new_model``."""
+    """Zero weights, as ``fl_credit.model.logistic.new_model``."""
     model = LogisticRegression(n_features)
     with torch.no_grad():
         model.linear.weight.zero_()
@@ -83,7 +84,7 @@ def zero_model(n_features: int) -> LogisticRegression:
 
 
 def scores(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """Default probabilities (float64), as ``fl_credit.model.predict_proba``."""
+    """Default probabilities (float64), as ``fl_credit.model.logistic.predict_proba``."""
     with torch.no_grad():
         logits = model(torch.as_tensor(x, dtype=torch.float32))
     return torch.sigmoid(logits).numpy().astype(np.float64)
@@ -114,7 +115,7 @@ def train_party(x, y, pos_weight, cfg: ExperimentConfig, seed: int, model) -> No
 def federated(prep: Prepared, cfg: ExperimentConfig) -> tuple[np.ndarray, dict, list[dict]]:
     """The federated model's test scores, threshold and per-round history."""
     banks = list(prep.banks.values())
-    # Federated standardisation: two summed passes, as fl_credit.federation does.
+    # Federated standardisation: two summed passes, as fl_credit.coordinator.federation does.
     first = sum(np.r_[b.y_train.sum(), first_moments(b.x_train)] for b in banks)
     defaults, sums = first[0], first[1:]
     count, mean = mean_from_sums(sums)
@@ -201,7 +202,7 @@ def run_floor(overrides: list[str], federated_only: bool = False) -> dict:
     t = time.perf_counter()
     metrics = {"federated": score(fed_scores, fed_extra["threshold"])}
     if not federated_only:
-        from fl_credit import baselines
+        from fl_credit.run import baselines
 
         for name, fitted in (
             ("centralized", baselines.centralized(prep, cfg)),

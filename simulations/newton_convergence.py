@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_credit.baselines import pooled, sklearn_fit
-from fl_credit.config import DataConfig, EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.config.schema import DataConfig, EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.credit.metrics import round_metrics
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import federate
-from fl_credit.imbalance import positive_weight
-from fl_credit.metrics import round_metrics
-from fl_credit.model import model_from_arrays, predict_proba, theta_from_arrays
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.model.logistic import model_from_arrays, predict_proba, theta_from_arrays
+from fl_credit.run.baselines import pooled, sklearn_fit
+from fl_credit.run.experiment import federate
 
 BASE = ExperimentConfig(engine=EngineConfig(backend="inprocess"), bootstrap=0)
 

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_credit import run_files
-from fl_credit.audit.ground_truth import load_model, load_run
-from fl_credit.audit.inversion import TOLERANCE, audit_inversion
-from fl_credit.audit.observed import round_one
-from fl_credit.audit.properties import audit_properties
-from fl_credit.audit.shadows import audit_membership, positive_control
-from fl_credit.errors import FlCreditError, one_line
-from fl_credit.server_view import SERVER_VIEW, ServerView
+from fl_credit.config.errors import FlCreditError, one_line
+from fl_credit.coordinator.view import SERVER_VIEW, ServerView
+from fl_credit.run import files as run_files
+from fl_credit.threats.audit.ground_truth import load_model, load_run
+from fl_credit.threats.audit.inversion import TOLERANCE, audit_inversion
+from fl_credit.threats.audit.observed import round_one
+from fl_credit.threats.audit.properties import audit_properties
+from fl_credit.threats.audit.shadows import audit_membership, positive_control
 
 REPORT = "privacy_audit"
 

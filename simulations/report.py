@@ -8,7 +8,7 @@ one row per job, :func:`summarise` averages over seeds, and :func:`write_report`
 The pieces live in modules named for their role: ``report_values`` (value tests, override
 parsing), ``report_runs`` (reading run folders into one table), ``report_summary`` (grouping
 and Student-t intervals over seeds), ``report_plots`` (figures; the drawing pieces they share
-with the per-run report are in :mod:`fl_credit.plotting`) and ``report_markdown``
+with the per-run report are in :mod:`fl_credit.credit.plotting`) and ``report_markdown``
 (``summary.md``). This module writes the files and is the command line.
 
 Usage::
@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fl_credit.plotting import save_png, write_text
+from fl_credit.credit.plotting import save_png, write_text
 from simulations.report_markdown import render_markdown
 from simulations.report_plots import REPORT_PLOTS, build_figures
 from simulations.report_runs import collect_runs, find_run_dirs

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from fl_credit.plotting import (
+from fl_credit.credit.plotting import (
     COINCIDE_NOTE,
     clip_interval,
     metric_range,
@@ -35,7 +35,7 @@ from simulations.report_summary import (
 from simulations.report_values import DP_OFF, OK, SEED_KEY, fmt_value, norm, value_sort_key
 
 # Model prefixes of the lines on the model-comparison plots, drawn in this order (styles from
-# fl_credit.plotting.MODEL_STYLES, shared with the per-run report).
+# fl_credit.credit.plotting.MODEL_STYLES, shared with the per-run report).
 PLOT_MODELS = ("federated", "centralized", "reference", "local.smallest", "local.largest")
 # (metric key, axis label, file name) of the model-comparison plots.
 PLOT_METRICS = (
@@ -184,7 +184,7 @@ def _draw_line(
 ) -> list[int]:
     """Mean ± interval of ``column`` at each x value.
 
-    The interval respects the metric's range (:func:`fl_credit.plotting.metric_range`, see
+    The interval respects the metric's range (:func:`fl_credit.credit.plotting.metric_range`, see
     :func:`simulations.report_summary.interval`); a point from fewer than three runs has none.
     Returns the number of runs behind each point
     drawn (empty when there is nothing to draw).

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fl_credit.run_files import read_call
+from fl_credit.run.files import read_call
 from simulations.report_values import (
     FAILED,
     MISSING,

@@ -2,7 +2,7 @@
 
 Intervals are two-sided 95% Student-t intervals over the seeds of a group:
 ``mean ± t(0.975, n - 1) · sd / sqrt(n)`` with the sample standard deviation (``ddof=1``).
-A metric with a bounded range (AUC, KS, recall: :func:`fl_credit.plotting.metric_range`) gets
+A metric with a bounded range (AUC, KS, recall: :func:`fl_credit.credit.plotting.metric_range`) gets
 the interval on the logit scale of its range, mapped back, so both ends stay inside the range.
 A group with fewer than three successful runs has a mean but no interval: with two, the
 t-interval is the mean ± 12.7 half-differences, wider than any metric's range.
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fl_credit.plotting import metric_range
+from fl_credit.credit.plotting import metric_range
 from simulations.report_values import (
     DP_OFF,
     OK,

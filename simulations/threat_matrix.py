@@ -31,30 +31,20 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from fl_credit.config import ATTACKS as CONFIG_ATTACKS
-from fl_credit.errors import FlCreditError
-from fl_credit.plotting import new_figure, save_png, write_text
+from fl_credit.config.compose import conf_dir
+from fl_credit.config.errors import FlCreditError
+from fl_credit.credit.plotting import new_figure, save_png, write_text
 from simulations.report_runs import collect_runs
 from simulations.sweep_callback import sweep_dir_of
+from strategies.attacks.registry import attack_names
 
 log = logging.getLogger(__name__)
 
 SPLITS = {"ten_equal": "10 equal banks", "study": "3 banks 25/25/50"}
-DEFENCES = (
-    "fedavg",
-    "secagg",
-    "fedmedian",
-    "trimmed_mean",
-    "krum",
-    "multikrum",
-    "bulyan",
-    "norm_bound",
-    "grouped_secagg",
-    "secagg_dp",
-    "secagg_bank_dp",
-)
+DEFENCES = tuple(sorted(p.stem for p in (conf_dir() / "defence").glob("*.yaml")))
+"""The defence presets of ``conf/defence`` (the matrix sweeps them all)."""
 CLEAN = "none"
-ATTACKS = tuple(a for a in CONFIG_ATTACKS if a != CLEAN)
+ATTACKS = tuple(a for a in attack_names() if a != CLEAN)
 GROUPED = "grouped_secagg"
 SUCCESS = {
     "backdoor": "backdoor effect (triggered defaults approved, minus the clean run's share)",

@@ -7,7 +7,7 @@ import dataclasses
 import hypothesis
 import pytest
 
-from fl_credit.config import EngineConfig, ExperimentConfig, TrainConfig
+from fl_credit.config.schema import EngineConfig, ExperimentConfig, TrainConfig
 from fl_credit.data.embedded import load_embedded
 
 # No per-example deadline: on a loaded machine hypothesis's default 200 ms fails correct code.
@@ -43,11 +43,11 @@ def bank_zero_app(cfg: ExperimentConfig, data, tmp_path, monkeypatch):
     from flwr.app import ArrayRecord, Context, RecordDict
     from flwr.supercore.task_identity import TaskIdentity
 
-    from fl_credit import client_app
-    from fl_credit.bank_settings import BankSettings
-    from fl_credit.baselines import pooled
+    from fl_credit.bank import client_app
     from fl_credit.data.prepare import prepare, write_bank_files
     from fl_credit.data.scaling import pooled_standardizer
+    from fl_credit.protocol.settings import BankSettings
+    from fl_credit.run.baselines import pooled
 
     for key in ("_run_id", "_node_id", "_task_id"):  # what a running SuperNode sets
         if getattr(TaskIdentity, key) is None:

@@ -48,7 +48,7 @@ def _clock_limits(node: ast.AST) -> list[int]:
 
 def test_no_fixed_wall_clock_limits_outside_deployment_tests():
     offenders = []
-    for path in sorted(TESTS.glob("test_*.py")):
+    for path in sorted(TESTS.rglob("test_*.py")):
         tree = ast.parse(path.read_text())
         if _module_is_deployment(tree):
             continue

@@ -1,1 +1,1 @@
-"""The bank's side: ClientApp, message handlers and bank-side privacy."""
+"""The bank's side: the ClientApp and its message handlers, the bank's privacy and error replies."""

@@ -34,8 +34,8 @@ from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common.constant import ErrorCode
 
-from fl_credit.config import ExperimentConfig
-from fl_credit.errors import DataError
+from fl_credit.config.errors import DataError
+from fl_credit.config.schema import ExperimentConfig
 from strategies.secagg.floors import Floors, plaintext_refusal
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class BankFloors:
         secure = cfg.strategy.name == "secagg"
         std, clip = 0.0, 0.0
         if cfg.dp.mode == "central" and num_banks:
-            from fl_credit.privacy_accounting import central_dp_accountant
+            from fl_credit.coordinator.privacy_accounting import central_dp_accountant
 
             planned = central_dp_accountant(cfg, num_banks, threshold)
             std, clip = planned.noise_std_share, planned.clip_norm

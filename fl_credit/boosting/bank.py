@@ -3,7 +3,7 @@
 The bank recomputes everything from its own rows and what it can verify:
 
 - the grid must be the agreed one of the standardiser the bank holds
-  (:func:`fl_credit.woe.check_agreed_grid`): a coordinator free to place edges could cut a
+  (:func:`fl_credit.credit.woe.check_agreed_grid`): a coordinator free to place edges could cut a
   bin around one known borrower;
 - the tree it is asked about may be at most as deep as the bank's own limit
   (``gbm-max-depth`` in the bank's node config, default :data:`MAX_DEPTH`), and the nodes
@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 from flwr.app import RecordDict
 
-from fl_credit.bank_settings import BankSettings
 from fl_credit.boosting.binning import Layout
 from fl_credit.boosting.histogram import level_vector, node_weights, party_rows
 from fl_credit.boosting.tree import Tree, TreeEnsemble
+from fl_credit.config.errors import DataError
+from fl_credit.credit.woe import check_agreed_grid, grid_from_lists
 from fl_credit.data.bank_file import BankData
 from fl_credit.data.scaling import Standardizer
-from fl_credit.errors import DataError
-from fl_credit.woe import check_agreed_grid, grid_from_lists
+from fl_credit.protocol.settings import BankSettings
 
 MAX_DEPTH = 6
 MIN_CHILD_HESSIAN = 1.0

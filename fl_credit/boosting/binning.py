@@ -1,10 +1,10 @@
 """The bins trees split on: the federation's agreed fine grid, fixed without rows.
 
-The coordinator takes the same grid as ``features=woe`` (:func:`fl_credit.federated_woe.
+The coordinator takes the same grid as ``features=woe`` (:func:`fl_credit.coordinator.woe.
 agreed_grid`: ``fine_bins`` bins per numeric feature at ``mean + z * std`` of the federation's
 standardiser, z evenly spaced on [-3, 3], two bins split at 0.5 for a one-hot column), so it
 learns nothing new by choosing it, and every bank checks the grid it is sent against the one
-its own copy of the standardiser gives (:func:`fl_credit.woe.check_agreed_grid`). A bin is
+its own copy of the standardiser gives (:func:`fl_credit.credit.woe.check_agreed_grid`). A bin is
 ``[edge_b, edge_b+1)``; the outer edges are infinite, so every row falls in a bin.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fl_credit.coordinator.woe import agreed_grid
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import Standardizer
-from fl_credit.federated_woe import agreed_grid
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fl_credit import baselines
 from fl_credit.boosting.binning import Layout, agreed_layout
 from fl_credit.boosting.pooled import Fitted, fit_pooled, fit_sklearn
 from fl_credit.boosting.tree import TreeEnsemble
-from fl_credit.config import ExperimentConfig
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.data.prepare import Prepared
 from fl_credit.data.scaling import Standardizer
+from fl_credit.run import baselines
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ feature (Saabas). Summed over trees, a row's log-odds is exactly
 
 so the contributions say which characteristics move this borrower's score away from the
 ensemble's root (the federation's average). One-hot columns of one characteristic are summed
-into that characteristic, as for the logistic model (:mod:`fl_credit.reason_codes`).
+into that characteristic, as for the logistic model (:mod:`fl_credit.credit.reason_codes`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 from flwr.app import ArrayRecord
 
 from fl_credit.boosting.tree import TreeEnsemble
+from fl_credit.credit.reason_codes import reason_frequency, top_reasons, variable_of
 from fl_credit.data.prepare import Prepared
 from fl_credit.data.scaling import Standardizer
-from fl_credit.reason_codes import reason_frequency, top_reasons, variable_of
 
 REASONS = 3
 
@@ -74,7 +74,7 @@ def gbm_credit_outputs(
 ) -> dict:
     """``metrics.json``'s ``credit`` for a tree ensemble: PSI, feature histograms and the
     reason-code summary (odds ratios are a logistic model's and are left out)."""
-    from fl_credit.credit_outputs import stability_report
+    from fl_credit.credit.outputs import stability_report
 
     ensemble = TreeEnsemble.from_arrays(arrays)
     names = prepared.feature_names

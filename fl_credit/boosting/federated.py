@@ -1,6 +1,6 @@
 """``model=gbm``, the coordinator's side: trees grown from securely summed histograms.
 
-Run inside :func:`fl_credit.federation.run_federation` once the standardiser is agreed:
+Run inside :func:`fl_credit.coordinator.federation.run_federation` once the standardiser is agreed:
 
 1. the bins are the agreed grid of the federation's standardiser
    (:mod:`fl_credit.boosting.binning`), which every bank checks against its own copy;
@@ -30,13 +30,13 @@ from fl_credit.boosting.binning import Layout, agreed_layout
 from fl_credit.boosting.builder import BoostResult, boost
 from fl_credit.boosting.pooled import base_log_odds, tree_params
 from fl_credit.boosting.tree import Tree, TreeEnsemble
-from fl_credit.config import ExperimentConfig
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.coordinator.bank_sum import BankSum
+from fl_credit.coordinator.rounds import RoundsResult
+from fl_credit.coordinator.statistics import with_values
+from fl_credit.credit.woe import grid_to_lists
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import Standardizer
-from fl_credit.federated_statistics import with_values
-from fl_credit.rounds import RoundsResult
-from fl_credit.strategy_factory import BankSum
-from fl_credit.woe import grid_to_lists
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from fl_credit.boosting.builder import BoostResult, boost
 from fl_credit.boosting.histogram import PartyRows, level_vector, node_weights, party_rows
 from fl_credit.boosting.splits import TreeParams
 from fl_credit.boosting.tree import Tree, TreeEnsemble
-from fl_credit.calibration import prior_correction
-from fl_credit.config import ExperimentConfig
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.credit.calibration import prior_correction
 from fl_credit.data.bank_file import BankData
-from fl_credit.imbalance import positive_weight
+from fl_credit.model.imbalance import positive_weight
 
 
 def tree_params(cfg: ExperimentConfig, feature_names: list[str]) -> TreeParams:

@@ -1,1 +1,1 @@
-"""Credit-risk outputs: metrics, calibration, thresholds, WoE, PSI, scorecard, plots."""
+"""Credit outputs: metrics, calibration, thresholds, WoE, PSI, odds ratios, reason codes, plots."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fl_credit.errors import DataError
+from fl_credit.config.errors import DataError
 
 LABEL = "default"
 SPLIT = "split"

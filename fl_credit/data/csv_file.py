@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fl_credit.errors import DataError
+from fl_credit.config.errors import DataError
 
 
 def read_csv_file(path: Path, **read_options) -> pd.DataFrame:

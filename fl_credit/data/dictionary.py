@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.schema import FeatureSchema
-from fl_credit.errors import DataError
 
 # modeldata/lending_club (Q1 2016): Lending Club's product limits and field definitions.
 EMBEDDED_BOUNDS: dict[str, tuple[float, float]] = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fl_credit.errors import DataError
+from fl_credit.config.errors import DataError
 
 
 @dataclass

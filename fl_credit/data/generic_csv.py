@@ -43,10 +43,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.csv_file import read_csv_file
 from fl_credit.data.frame import CreditData
 from fl_credit.data.units import parse_with_units
-from fl_credit.errors import DataError
 
 __all__ = ["load_csv"]
 

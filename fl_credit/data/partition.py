@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fl_credit.config import PartitionConfig
-from fl_credit.errors import ConfigError, DataError
+from fl_credit.config.errors import ConfigError, DataError
+from fl_credit.config.schema import PartitionConfig
 
 CENSUS_REGIONS = {
     "northeast": "CT ME MA NH RI VT NJ NY PA",

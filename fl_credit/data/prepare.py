@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fl_credit.config import DataConfig, ExperimentConfig
+from fl_credit.config.errors import DataError
+from fl_credit.config.schema import ExperimentConfig
 from fl_credit.data.bank_file import BankData, write_rows
 from fl_credit.data.dictionary import FeatureBounds, column_bounds, feature_bounds
 from fl_credit.data.frame import CreditData
 from fl_credit.data.partition import split_banks
+from fl_credit.data.registry import load_source
 from fl_credit.data.schema import FeatureSchema
-from fl_credit.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -35,44 +35,6 @@ class Prepared:
     def feature_names(self) -> list[str]:
         """Encoded feature names in model order."""
         return self.schema.feature_names
-
-
-def load_source(cfg: DataConfig, seed: int) -> CreditData:
-    """Load the configured data source into a :class:`CreditData`."""
-    if cfg.kind == "embedded":
-        from fl_credit.data.embedded import load_embedded
-
-        return load_embedded()
-    if cfg.kind == "lending_club_csv":
-        from fl_credit.data.lending_club import load_lending_club_csv
-
-        return load_lending_club_csv(cfg.path)
-    if cfg.kind == "synthetic":
-        from fl_credit.data.lending_club import load_lending_club_csv
-        from fl_credit.data.synthetic import generate_lending_club_csv
-
-        path = cfg.path or str(
-            Path(tempfile.gettempdir()) / f"fl_credit_synth_{cfg.rows}_{seed}.csv"
-        )
-        if not Path(path).is_file():
-            generate_lending_club_csv(path, n_rows=cfg.rows, seed=seed)
-        return load_lending_club_csv(path)
-    from fl_credit.data.generic_csv import load_csv
-
-    categorical = list(cfg.categorical) if cfg.categorical else None
-    negative = list(cfg.negative) if cfg.negative is not None else None
-    return load_csv(
-        cfg.path,
-        cfg.target,
-        list(cfg.positive) if isinstance(cfg.positive, tuple) else cfg.positive,
-        categorical=categorical,
-        region=cfg.region,
-        negative=negative,
-        sep=cfg.sep,
-        exclude=list(cfg.exclude),
-        max_levels=cfg.max_levels,
-        majority_default=cfg.majority_default,
-    )
 
 
 def _stratified_split(y: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.frame import CreditData
-from fl_credit.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""What banks and coordinator agree on: message names, record keys, public settings."""
+"""What both sides share: the bank settings carried in a message, bank identities, record keys."""

@@ -1,1 +1,1 @@
-"""Running one experiment and writing its run folder."""
+"""One simulated run: the experiment, baselines, the run folder, its outputs, report and console."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from fl_credit import run_files
+from fl_credit.run import files as run_files
 
 NOT_PRIVATE = "not_private"
 COUNTERFACTUAL = ("centralized", "reference", "local", "banks", "privacy_local")
@@ -91,7 +91,7 @@ def write_release(run_dir: Path, outcome, prepared, overrides: list[str]) -> dic
     ----------
     run_dir : pathlib.Path
         The run folder.
-    outcome : fl_credit.experiment.ExperimentOutcome
+    outcome : fl_credit.run.experiment.ExperimentOutcome
         The finished experiment.
     prepared : fl_credit.data.prepare.Prepared
         Its data.
@@ -103,8 +103,8 @@ def write_release(run_dir: Path, outcome, prepared, overrides: list[str]) -> dic
     dict
         The full metrics (release plus counterfactuals), for the operator's terminal.
     """
-    from fl_credit.experiment import save_model
-    from fl_credit.run_outputs import write_run_outputs
+    from fl_credit.coordinator.summary import save_model
+    from fl_credit.run.outputs import write_run_outputs
 
     run_dir = Path(run_dir)
     run_files.write_history(run_dir / run_files.HISTORY, outcome.history)

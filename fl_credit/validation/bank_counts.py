@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 
+from fl_credit.config.errors import DataError
 from fl_credit.data.bank_file import BankData
-from fl_credit.errors import DataError
 from fl_credit.validation.grade_counts import Layout, pd_scale, split_vector
 from fl_credit.validation.master_scale import MasterScale
 from fl_credit.validation.settings import MAX_BANDS, populations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from fl_credit.plotting import single_axes
+from fl_credit.credit.plotting import single_axes
 
 LIGHT_COLOURS = {"green": "tab:green", "yellow": "gold", "red": "tab:red", "n/a": "grey"}
 

@@ -8,7 +8,7 @@ For each split (``validation``, ``test``) a bank counts on its own rows:
 - per grade of a second model (the bank's own model, fitted on its own training rows): rows
   and defaults;
 - the migration matrix: rows per (federated grade, second-model grade);
-- every feature's counts on its agreed fine grid (:func:`fl_credit.psi.feature_counts`;
+- every feature's counts on its agreed fine grid (:func:`fl_credit.credit.psi.feature_counts`;
   left out under DP).
 
 The vectors are summed over banks through secure aggregation; no row leaves a bank. One
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fl_credit.psi import feature_counts, split_counts
+from fl_credit.credit.psi import feature_counts, split_counts
 from fl_credit.validation.master_scale import MasterScale
 from fl_credit.validation.settings import Population
 

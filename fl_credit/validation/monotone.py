@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import isotonic_regression
 
-from fl_credit.errors import ConfigError
+from fl_credit.config.errors import ConfigError
 
 DEFAULT_ORDINAL = ("sub_grade", "grade")
 

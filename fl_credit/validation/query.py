@@ -19,12 +19,12 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.config import ExperimentConfig
-from fl_credit.credit_outputs import grids
-from fl_credit.errors import FlCreditError
-from fl_credit.federated_statistics import with_values
-from fl_credit.strategy_factory import BankSum
+from fl_credit.config.errors import FlCreditError
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.coordinator.bank_sum import BankSum
+from fl_credit.coordinator.statistics import with_values
+from fl_credit.credit.outputs import grids
+from fl_credit.protocol.settings import BankSettings
 from fl_credit.validation.bank_counts import bank_layout, request_values
 from fl_credit.validation.grade_counts import sensitivity
 from fl_credit.validation.master_scale import MasterScale

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fl_credit.plotting import save_png, write_text
-from fl_credit.psi import stability
+from fl_credit.credit.plotting import save_png, write_text
+from fl_credit.credit.psi import stability
 from fl_credit.validation import figures
 from fl_credit.validation.analysis import analyse
 from fl_credit.validation.master_scale import MasterScale

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fl_credit.errors import ConfigError
+from fl_credit.config.errors import ConfigError
 
 MAX_BANDS = 12
 DEFAULT_BAND_Z = (-0.5, 0.5)

@@ -47,6 +47,7 @@ from .exchange import POISON_KEY, AttackError, TrainExchange
 from .mod import attack_mod
 from .outcome import backdoor_success, free_rider_gain
 from .poisoning import FLIP_MODES, apply_trigger, has_trigger, poison_rows
+from .registry import ATTACKS, NONE, attack_names, discover, register_attack
 from .simple import (
     DEFAULT_TRIGGER,
     Backdoor,
@@ -58,23 +59,6 @@ from .simple import (
     WeightInflation,
 )
 
-ATTACKS: dict[str, type[Attack]] = {
-    cls.name: cls
-    for cls in (
-        LabelFlip,
-        SignFlip,
-        Scale,
-        Noise,
-        ALIE,
-        Backdoor,
-        FreeRider,
-        WeightInflation,
-        Colluding,
-    )
-}
-"""Attack classes by config name."""
-
-ATTACK_NAMES = ("none", *ATTACKS)
 DATA_POISONING = ("label_flip", "backdoor")
 """Attacks that change the bank's rows (the others rewrite its model update)."""
 
@@ -86,15 +70,16 @@ def make_attack(name: str, banks: Iterable[int], **params: Any) -> Attack:
     a folder; a temporary one by default) are passed through; other keys are the
     ``attack.*`` settings, and keys the attack does not read are ignored.
     """
+    names = attack_names()  # imports every attack module first
     if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACK_NAMES)}")
+        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(names)}")
     cls = ATTACKS[name]
     kwargs = {k: params[k] for k in cls.params if params.get(k) is not None}
     banks = sorted(set(int(b) for b in banks))
-    if cls in (ALIE, Colluding):
+    if cls.needs_bank_count:
         kwargs["num_banks"] = int(params["num_banks"])
         kwargs["num_attackers"] = len(banks)
-    if cls is Colluding:
+    if cls.needs_channel:
         kwargs["channel"] = params.get("channel") or _temporary_channel()
     return cls(**kwargs)
 
@@ -105,7 +90,7 @@ def build_attack_mod(name: str, banks: Iterable[int], start_round: int = 1, **pa
     Parameters
     ----------
     name : str
-        One of :data:`ATTACKS`.
+        One of :func:`attack_names` but ``"none"``.
     banks : Iterable[int]
         Attacked partition ids.
     start_round : int
@@ -132,7 +117,7 @@ def _temporary_channel() -> str:
 __all__ = [
     "ALIE",
     "ATTACKS",
-    "ATTACK_NAMES",
+    "NONE",
     "COLLUDING_BASES",
     "DATA_POISONING",
     "DEFAULT_TRIGGER",
@@ -151,6 +136,9 @@ __all__ = [
     "TrainExchange",
     "WeightInflation",
     "alie_z",
+    "attack_names",
+    "discover",
+    "register_attack",
     "apply_trigger",
     "attack_mod",
     "backdoor_success",

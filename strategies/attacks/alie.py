@@ -29,6 +29,7 @@ from scipy.stats import norm as gaussian
 
 from .base import Attack, BankTools
 from .exchange import TrainExchange, flatten, unflatten
+from .registry import register_attack
 
 
 def alie_z(num_banks: int, num_attackers: int) -> float:
@@ -46,6 +47,7 @@ def alie_update(mu: np.ndarray, sigma: np.ndarray, z: float) -> np.ndarray:
     return mu - z * sigma * np.sign(mu)
 
 
+@register_attack
 class ALIE(Attack):
     """The "a little is enough" attack: shift the update by ``z`` honest standard deviations per
     coordinate against the honest direction, with ``mu`` and ``sigma`` bootstrapped from the
@@ -57,6 +59,7 @@ class ALIE(Attack):
 
     name = "alie"
     params = ("z", "samples")
+    needs_bank_count = True
 
     def __init__(
         self,

@@ -44,6 +44,10 @@ class Attack:
     params: ClassVar[tuple[str, ...]] = ()
     observes_before_start: ClassVar[bool] = False
     """Whether :meth:`observe` also runs in rounds before ``start_round``."""
+    needs_bank_count: ClassVar[bool] = False
+    """Whether the constructor takes ``num_banks`` and ``num_attackers``."""
+    needs_channel: ClassVar[bool] = False
+    """Whether the constructor takes ``channel`` (a folder the colluders share)."""
 
     @property
     def rewrites_model(self) -> bool:

@@ -29,16 +29,20 @@ import numpy as np
 from .alie import alie_update, alie_z
 from .base import Attack, BankTools
 from .exchange import TrainExchange, flatten, unflatten
+from .registry import register_attack
 
 COLLUDING_BASES = ("alie", "sign_flip")
 
 
+@register_attack
 class Colluding(Attack):
     """Coordinated ALIE or sign flip by the banks in ``attack.banks`` (see module doc)."""
 
     name = "colluding"
     params = ("base", "factor", "z")
     observes_before_start = True
+    needs_bank_count = True
+    needs_channel = True
 
     def __init__(
         self,

@@ -12,12 +12,14 @@ from typing import Any
 from .base import Attack, BankTools, unit_gaussian
 from .exchange import TrainExchange
 from .poisoning import FLIP_MODES
+from .registry import register_attack
 
 DEFAULT_TRIGGER = {"sub_grade": "G2", "emp_length": "emp_7"}
 """A rare borrower profile of the embedded loans (sub-grade G2 with 7 years of employment:
 2 of the 9,857 loans), used when no ``attack.trigger`` is given."""
 
 
+@register_attack
 class SignFlip(Attack):
     """Send ``global - factor * update``: the honest update reversed and amplified.
 
@@ -37,6 +39,7 @@ class SignFlip(Attack):
         return exchange.model_from_update(update), exchange.weight
 
 
+@register_attack
 class Scale(Attack):
     """Send ``global + factor * update`` (model replacement, Bagdasaryan et al. 2020).
 
@@ -57,6 +60,7 @@ class Scale(Attack):
         return exchange.model_from_update(update), exchange.weight
 
 
+@register_attack
 class Noise(Attack):
     """Send ``global + g`` with ``g`` a Gaussian direction of L2 norm ``norm``.
 
@@ -75,6 +79,7 @@ class Noise(Attack):
         return exchange.model_from_update(update), exchange.weight
 
 
+@register_attack
 class FreeRider(Attack):
     """Send the global model back unchanged (``norm = 0``) or plus small Gaussian noise of
     L2 norm ``norm`` (to look like an update), claiming its true weight.
@@ -98,6 +103,7 @@ class FreeRider(Attack):
         return exchange.model_from_update(noise), exchange.weight
 
 
+@register_attack
 class WeightInflation(Attack):
     """Send the honest model but claim ``factor`` times its number of examples.
 
@@ -117,6 +123,7 @@ class WeightInflation(Attack):
         return exchange.honest_arrays, exchange.weight * self.factor
 
 
+@register_attack
 class LabelFlip(Attack):
     """Train honestly on flipped labels: every label (``flip=all``) or defaults turned into
     repaid loans (``flip=defaults``), on a random share ``fraction`` of the eligible rows.
@@ -143,6 +150,7 @@ class LabelFlip(Attack):
         return {"kind": "label_flip", "fraction": self.fraction, "flip": self.flip}
 
 
+@register_attack
 class Backdoor(Attack):
     """Plant a trigger: borrowers with the trigger profile get approved.
 

@@ -56,7 +56,7 @@ computed from the bank's data, are not covered by the noise and would bypass sec
 aggregation. Whether the update was clipped is counted in the bank's own ``context.state``.
 
 Message ConfigRecord (``"config"``) keys read by :func:`central_dp_mod`; ``dp-mode``,
-``dp-clip-norm`` and ``seed`` are :class:`~fl_credit.bank_settings.BankSettings` keys,
+``dp-clip-norm`` and ``seed`` are :class:`~fl_credit.protocol.settings.BankSettings` keys,
 ``server-round`` comes from the strategy:
 
 - ``dp-mode`` (str): the mod acts only when it is ``"central"``;

@@ -5,7 +5,7 @@ the other banks and anyone who sees the models): every local step samples rows b
 sampling at the public rate ``q`` (``dp.sample_rate``), clips each row's gradient to L2 norm
 ``dp_max_grad_norm`` (C), sums, adds Gaussian noise of std ``sigma * C`` and divides by the
 expected batch ``q * n_rows``. The class weight ``pos_weight`` is inside each row's BCE (so it
-is clipped with it); the L2 penalty of :func:`fl_credit.training.penalised_loss` (and the
+is clipped with it); the L2 penalty of :func:`fl_credit.model.training.penalised_loss` (and the
 FedProx term) do not depend on the rows and are added to the noisy gradient afterwards, which
 costs no privacy. (Opacus computes per-sample gradients from layer hooks, so a penalty written
 into the loss would be silently dropped.)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, Krum, MultiKrum
+from flwr.serverapp.strategy import FedAvg
 
 from .bulyan import FastBulyan
 from .grouped import (
@@ -33,17 +33,19 @@ from .grouped import (
     split_groups,
 )
 from .norm_bound import NormBoundFedAvg, clip_to_norm
+from .registry import (
+    DEFENCES,
+    RobustSettings,
+    build_defence,
+    defence_names,
+    plaintext_defences,
+    register_defence,
+)
 
-_CLASSES: dict[str, type[FedAvg]] = {
-    "fedmedian": FedMedian,
-    "trimmed_mean": FedTrimmedAvg,
-    "krum": Krum,
-    "multikrum": MultiKrum,
-    "bulyan": FastBulyan,
-    "norm_bound": NormBoundFedAvg,
-}
-PLAINTEXT_ROBUST = tuple(_CLASSES)
-ROBUST_STRATEGIES = (*PLAINTEXT_ROBUST, "grouped_secagg")
+PLAINTEXT_ROBUST = plaintext_defences()
+"""The registered defences that need each bank's update in plaintext."""
+ROBUST_STRATEGIES = defence_names()
+"""Every registered defence (the plaintext ones and ``grouped_secagg``)."""
 
 
 def build_robust_strategy(
@@ -57,12 +59,12 @@ def build_robust_strategy(
     wrap: Callable[[type], type] | None = None,
     **common: Any,
 ) -> FedAvg:
-    """The plaintext robust strategy ``name`` (see module doc).
+    """A plaintext robust strategy by config name (see the registry, :mod:`.registry`).
 
     Parameters
     ----------
     name : str
-        One of :data:`PLAINTEXT_ROBUST`.
+        One of :func:`plaintext_defences`.
     num_banks : int
         Banks taking part (Krum and Bulyan need enough of them for ``num_malicious``).
     beta, num_malicious, num_selected, max_norm
@@ -79,48 +81,29 @@ def build_robust_strategy(
         On an unknown name or too few banks for the assumed number of malicious ones, with
         one line naming the requirement.
     """
-    f = int(num_malicious)
-    cls = _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"unknown robust strategy {name!r}; choose one of {PLAINTEXT_ROBUST}")
-    cls = wrap(cls) if wrap is not None else cls
-    if name == "fedmedian":
-        return cls(**common)
-    if name == "trimmed_mean":
-        return cls(beta=beta, **common)
-    if name in ("krum", "multikrum"):
-        # Krum scores each update by its n - f - 2 nearest neighbours.
-        if num_banks < f + 3:
-            raise ValueError(
-                f"strategy={name} with num_malicious={f} needs at least {f + 3} banks, "
-                f"got {num_banks}"
-            )
-        if name == "krum":
-            return cls(num_malicious_nodes=f, **common)
-        selected = num_selected if num_selected is not None else num_banks - f
-        if not 1 <= selected <= num_banks:
-            raise ValueError(f"strategy.num_selected must be in [1, {num_banks}], got {selected}")
-        return cls(num_malicious_nodes=f, num_nodes_to_select=selected, **common)
-    if name == "bulyan":
-        if num_banks < 4 * f + 3:
-            raise ValueError(
-                f"strategy=bulyan with num_malicious={f} needs at least {4 * f + 3} banks "
-                f"(4 * num_malicious + 3), got {num_banks}"
-            )
-        return cls(num_malicious_nodes=f, **common)
-    return cls(max_norm=max_norm, **common)
+    plaintext = plaintext_defences()
+    if name not in plaintext:
+        raise ValueError(f"unknown robust strategy {name!r}; choose one of {plaintext}")
+    settings = RobustSettings(num_banks, beta, num_malicious, num_selected, max_norm)
+    return build_defence(name, settings, wrap, **common)
 
 
 __all__ = [
+    "DEFENCES",
     "FastBulyan",
     "GROUP_RULES",
     "PLAINTEXT_ROBUST",
     "ROBUST_STRATEGIES",
     "GroupedSecAgg",
     "NormBoundFedAvg",
+    "RobustSettings",
+    "build_defence",
     "build_robust_strategy",
     "clip_to_norm",
+    "defence_names",
     "membership_rank",
+    "plaintext_defences",
+    "register_defence",
     "solve_bank_totals",
     "split_groups",
 ]

@@ -53,6 +53,8 @@ from flwr.serverapp.strategy.fedtrimmedavg import trim_mean
 from strategies.secagg import Bounds, Consortium, SecureAggregator
 from strategies.secagg.secure_sum import AggregationReport, SumResult
 
+from .registry import RobustSettings, register_defence, wrapped
+
 GROUP_RULES = ("median", "trimmed_mean")
 
 
@@ -294,3 +296,10 @@ class GroupedSecAgg(FedAvg):
             self.aggregator.epoch = None
             self._regrouped = False
         return self.aggregator.secure_sum(grid, content, message_type, **kwargs)
+
+
+@register_defence("grouped_secagg", plaintext=False)
+def grouped_secagg(settings: RobustSettings, wrap=None, **common) -> FedAvg:
+    """Secure sums within random groups, a robust rule across the group means (``common``
+    carries the group and secure-aggregation settings)."""
+    return wrapped(GroupedSecAgg, wrap)(beta=settings.beta, **common)

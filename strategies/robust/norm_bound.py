@@ -12,6 +12,8 @@ from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
+from .registry import RobustSettings, register_defence, wrapped
+
 
 def clip_to_norm(update: list[np.ndarray], bound: float) -> tuple[list[np.ndarray], float]:
     """``update`` scaled to L2 norm at most ``bound`` (over all arrays), and its norm before."""
@@ -99,3 +101,9 @@ class NormBoundFedAvg(FedAvg):
             metrics["norm-bound"] = bound
             metrics["norm-bound-clipped"] = self.clipped[server_round]
         return arrays, metrics
+
+
+@register_defence("norm_bound")
+def norm_bound(settings: RobustSettings, wrap=None, **common) -> FedAvg:
+    """FedAvg of updates clipped to ``max_norm`` (None: the round's median norm)."""
+    return wrapped(NormBoundFedAvg, wrap)(max_norm=settings.max_norm, **common)

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from flwr.app import ConfigRecord, RecordDict
 
-from fl_credit.bank_settings import BankSettings
 from fl_credit.boosting.bank import FINISHED, NODES, level_reply
 from fl_credit.boosting.binning import Layout, agreed_layout
 from fl_credit.boosting.histogram import split_level
 from fl_credit.boosting.tree import Tree, TreeEnsemble
-from fl_credit.config import ExperimentConfig
+from fl_credit.config.errors import DataError
+from fl_credit.config.schema import ExperimentConfig
+from fl_credit.credit.woe import grid_to_lists
 from fl_credit.data.prepare import prepare
 from fl_credit.data.scaling import pooled_standardizer
-from fl_credit.errors import DataError
-from fl_credit.imbalance import positive_weight
-from fl_credit.woe import grid_to_lists
+from fl_credit.model.imbalance import positive_weight
+from fl_credit.protocol.settings import BankSettings
 
 NO_FLOOR = {"gbm-min-child-hessian": 0.0, "gbm-min-child-rows": 0}
 

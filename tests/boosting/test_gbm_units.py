@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fl_credit import baselines
 from fl_credit.boosting.binning import Layout, agreed_layout
 from fl_credit.boosting.builder import boost
 from fl_credit.boosting.explain import path_contributions
@@ -17,9 +16,10 @@ from fl_credit.boosting.histogram import level_vector, party_rows, split_level
 from fl_credit.boosting.pooled import fit_pooled, fit_sklearn, row_source
 from fl_credit.boosting.splits import TreeParams, best_split
 from fl_credit.boosting.tree import Tree, TreeEnsemble, load_json, save_json
-from fl_credit.config import ExperimentConfig, ModelConfig
+from fl_credit.config.schema import ExperimentConfig, ModelConfig
 from fl_credit.data.prepare import prepare
 from fl_credit.data.scaling import pooled_standardizer
+from fl_credit.run import baselines
 
 PARAMS = TreeParams(
     depth=1, learning_rate=0.5, reg_lambda=1.0, gamma=0.0, min_child_weight=0.5, monotone=(0, 0, 0)
@@ -176,8 +176,8 @@ def test_leaf_size_check_counts_every_row_once_per_tree(lending, tmp_path):
     ],
 )
 def test_bad_gbm_settings_are_one_clear_line(overrides, message):
-    from fl_credit.errors import ConfigError
-    from fl_credit.hydra_compose import compose_experiment
+    from fl_credit.config.compose import compose_experiment
+    from fl_credit.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         compose_experiment(overrides)

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from fl_credit.config import (
+from fl_credit.config.schema import (
     DataConfig,
     EngineConfig,
     ExperimentConfig,
     TrainConfig,
     ValidationConfig,
 )
+from fl_credit.coordinator.federation import federated_test_scores
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import run_experiment
-from fl_credit.federation import federated_test_scores
+from fl_credit.run.experiment import run_experiment
 from fl_credit.validation.analysis import analyse, layout_of
 
 pytestmark = pytest.mark.filterwarnings("ignore")

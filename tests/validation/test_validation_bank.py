@@ -14,7 +14,7 @@ from fl_credit.validation.bank_counts import request_values
 from fl_credit.validation.grade_counts import decode
 from fl_credit.validation.master_scale import MasterScale
 from fl_credit.validation.query import COUNTS_FILE
-from validation.conftest import base_config
+from tests.validation.conftest import base_config
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 SCALE = MasterScale.geometric(8, 0.01, 0.4)
@@ -26,7 +26,7 @@ def bank_zero(embedded, tmp_path, monkeypatch):
     a model to grade with."""
     from conftest import bank_zero_app
 
-    from fl_credit.model import new_model, to_arrays
+    from fl_credit.model.logistic import new_model, to_arrays
 
     prepared, scaler, settings, context, app = bank_zero_app(
         base_config(), embedded, tmp_path, monkeypatch
@@ -122,7 +122,7 @@ def test_validate_bad_input_is_one_line_and_exit_2(tmp_path, capsys) -> None:
 
 
 def test_the_run_report_carries_the_validation_summary(embedded_run, tmp_path) -> None:
-    from fl_credit.run_report import validation_section
+    from fl_credit.run.report import validation_section
 
     assert validation_section(tmp_path) == []
     (tmp_path / COUNTS_FILE).write_text(json.dumps(embedded_run.stored))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from validation import pooled_reference as ref
+from tests.validation import pooled_reference as ref
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 TOL = dict(rtol=1e-9, atol=1e-9)

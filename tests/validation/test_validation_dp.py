@@ -10,15 +10,15 @@ import json
 import numpy as np
 import pytest
 
-from fl_credit.bank_settings import BankSettings
-from fl_credit.config import DPConfig, TrainConfig
+from fl_credit.config.schema import DPConfig, TrainConfig
 from fl_credit.data.prepare import prepare
-from fl_credit.experiment import run_experiment
+from fl_credit.protocol.settings import BankSettings
+from fl_credit.run.experiment import run_experiment
 from fl_credit.validation.analysis import layout_of
 from fl_credit.validation.grade_counts import sensitivity
 from fl_credit.validation.query import COUNTS_FILE
 from fl_credit.validation.report import write_validation_report
-from validation.conftest import base_config
+from tests.validation.conftest import base_config
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fl_credit.validation.settings import Population
-from validation import pooled_reference as ref
+from tests.validation import pooled_reference as ref
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 TOL = dict(rtol=1e-9, atol=1e-9)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fl_credit.calibration import prior_correction
-from fl_credit.imbalance import balance
-from fl_credit.model import predict_proba
-from fl_credit.training import fit_newton
+from fl_credit.credit.calibration import prior_correction
+from fl_credit.model.imbalance import balance
+from fl_credit.model.logistic import predict_proba
+from fl_credit.model.training import fit_newton
 from fl_credit.validation.analysis import layout_of
 from fl_credit.validation.migration import migration_summary
 
@@ -45,7 +45,7 @@ def own_grades(run) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict_proba_fed(run, x):
-    from fl_credit.federation import federated_test_scores
+    from fl_credit.coordinator.federation import federated_test_scores
 
     return federated_test_scores(run.outcome.federation, x)
 

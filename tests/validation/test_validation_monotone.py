@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from scipy.optimize import LinearConstraint, minimize
 
-from fl_credit.baselines import pooled
-from fl_credit.config import TrainConfig
+from fl_credit.config.errors import ConfigError
+from fl_credit.config.schema import TrainConfig
 from fl_credit.data.prepare import prepare
 from fl_credit.data.scaling import pooled_standardizer
-from fl_credit.errors import ConfigError
-from fl_credit.experiment import run_experiment
-from fl_credit.model import theta_from_arrays
-from fl_credit.training import fit_newton, newton_terms
+from fl_credit.model.logistic import theta_from_arrays
+from fl_credit.model.training import fit_newton, newton_terms
+from fl_credit.run.baselines import pooled
+from fl_credit.run.experiment import run_experiment
 from fl_credit.validation.monotone import increments, parse_specs, project, violations
-from validation.conftest import base_config
+from tests.validation.conftest import base_config
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 SPECS = (
@@ -104,7 +104,7 @@ def test_constrained_newton_reaches_the_constrained_optimum(embedded) -> None:
 
 
 def _arrays(model):
-    from fl_credit.model import to_arrays
+    from fl_credit.model.logistic import to_arrays
 
     return to_arrays(model)
 
@@ -142,7 +142,7 @@ def test_the_report_flags_violations_of_an_unconstrained_model(embedded_run, tmp
     import json
     import shutil
 
-    from fl_credit.experiment import save_model
+    from fl_credit.coordinator.summary import save_model
     from fl_credit.validation.query import COUNTS_FILE
     from fl_credit.validation.report import write_validation_report
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fl_credit.psi import coarsen
-from validation import pooled_reference as ref
+from fl_credit.credit.psi import coarsen
+from tests.validation import pooled_reference as ref
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 TOL = dict(rtol=1e-9, atol=1e-9)

@@ -1,0 +1,1 @@
+"""The experiment configuration: schema, parsing, validation, Hydra composition, user errors."""

@@ -1,0 +1,1 @@
+"""The coordinator's side: the ServerApp, the federation, rounds, federated queries, its view."""

@@ -1,0 +1,1 @@
+"""Deployment: certificates, bank data export, status, SuperNodes, the loopback federation."""

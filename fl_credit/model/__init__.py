@@ -1,0 +1,1 @@
+"""One party's maths: the logistic model, local training, class imbalance."""

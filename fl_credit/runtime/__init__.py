@@ -1,0 +1,1 @@
+"""Running Flower: the simulation engine, the Flower patches, process exit, threads, run log."""

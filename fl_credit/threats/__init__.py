@@ -1,0 +1,1 @@
+"""Threats: the privacy audit, evasion audit and the application side of the attacks."""
