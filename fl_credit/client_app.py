@@ -73,6 +73,7 @@ from fl_credit.data.scaling import (
 from fl_credit.errors import DataError, FlCreditError
 from fl_credit.imbalance import balance
 from fl_credit.thresholds import logit_histograms, score_histograms
+from strategies.secagg.chain import declare_rule
 from strategies.secagg.view import declare_held, declare_used, records_digest
 
 log = logging.getLogger(__name__)
@@ -340,7 +341,7 @@ def train_round(message: Message, context: Context) -> Message:
         rows = poisoned(rows, str(config[ATTACK_POISON]), context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
         reply = newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
-        return declare_used(reply, used)
+        return declare_rule(declare_used(reply, used), "newton")  # masked only on the chain
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     if settings.dp_mode == "opacus":
         from strategies.dp.opacus_training import train_private
