@@ -300,7 +300,9 @@ Threat model and limits
 Cost
 ----
 Exchanges: 2 per key epoch, 2 per instance (the request and the unmask), as before the
-hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply. Per
+hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply; the
+tag one ring element per reply and 32 bytes per dealing ciphertext, and a chained training
+request carries the previous sum. Per
 instance and bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
 ``8 d`` bytes (pairwise masks), ``n - 1`` AES-GCM decryptions and ``2 (n - 1)``
 commitment checks (received dealings), one X25519 key generation, two Shamir splits and
