@@ -244,6 +244,46 @@ class NewtonSearch:
         self.theta0 = np.asarray(self.theta0, dtype=np.float64).copy()
         self.candidate = self.theta0.copy()
 
+    def to_state(self) -> dict[str, Any]:
+        """The search as flat scalars and float64 bytes (to keep in a ConfigRecord)."""
+        out: dict[str, Any] = {k: float(getattr(self, k)) for k in _SCALARS}
+        out.update(converged=self.converged, stalled=self.stalled, evaluations=self.evaluations)
+        out.update(theta0=self.theta0.tobytes(), candidate=self.candidate.tobytes())
+        if self.direction is not None:
+            out["direction"] = np.asarray(self.direction, dtype=np.float64).tobytes()
+        if self.accepted is not None:
+            out.update(
+                {f"accepted-{k}": np.asarray(getattr(self.accepted, k), np.float64).tobytes()
+                 for k in ("theta", "grad", "hess")},  # fmt: skip
+                **{"accepted-loss": self.accepted.loss},
+            )
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NewtonSearch:
+        """Inverse of :meth:`to_state`."""
+
+        def vec(key: str) -> np.ndarray:
+            return np.frombuffer(state[key], dtype=np.float64).copy()
+
+        theta0 = vec("theta0")
+        d = len(theta0)
+        search = cls(theta0, float(state["l2"]), float(state["total_rows"]), float(state["tol"]))
+        for key in _SCALARS[3:]:
+            setattr(search, key, float(state[key]))
+        search.converged, search.stalled = bool(state["converged"]), bool(state["stalled"])
+        search.evaluations = int(state["evaluations"])
+        search.candidate = vec("candidate")
+        search.direction = vec("direction") if "direction" in state else None
+        if "accepted-theta" in state:
+            search.accepted = Evaluation(
+                vec("accepted-theta"),
+                vec("accepted-grad"),
+                vec("accepted-hess").reshape(d, d),
+                float(state["accepted-loss"]),
+            )
+        return search
+
     @property
     def theta(self) -> np.ndarray:
         """The best point so far (the start before any evaluation)."""
@@ -308,6 +348,15 @@ class NewtonSearch:
         record.update(accepted=1.0, newton_step=largest, converged=float(self.converged))
         self.history.append(record)
         return record
+
+
+_SCALARS = ("l2", "total_rows", "tol", "objective", "step", "slope")
+
+
+def rounding_slack(num_survivors: int, bits: int, total_rows: float) -> float:
+    """Tolerated increase of ``F`` from fixed-point rounding of a secure sum: each of the
+    ``num_survivors`` losses is off by at most ``2^-(bits+1)``."""
+    return num_survivors * 2.0 ** -(bits + 1) / (total_rows or 1.0)
 
 
 def fit(
@@ -565,6 +614,17 @@ class SecAggFedNewton(FedNewton):
         super().__init__(**kwargs)
         self.aggregator = aggregator
         self._pending: Any = None
+        self._forward: dict[str, bytes] = {}  # the last sum, for the banks to verify
+
+    def chain_spec(self) -> dict[str, Any]:
+        """What the banks need to recompute each candidate (:mod:`strategies.secagg.chain`)."""
+        return {
+            "chain": "newton",
+            "chain-l2": self.l2,
+            "chain-tol": self.tol,
+            "chain-rows": float(self.total_rows or 0.0),
+            "chain-arrays": [self.weight_name, self.bias_name],
+        }
 
     def secure_sum(self, grid: Grid, content: RecordDict, message_type: str, **kwargs: Any) -> Any:
         """The aggregator's secure sum, with this strategy's key epoch."""
@@ -601,7 +661,8 @@ class SecAggFedNewton(FedNewton):
         from strategies.secagg.records import SECAGG_KEY
 
         content = RecordDict(dict(sampled[0].content.items()))
-        content[SECAGG_KEY] = pending.request_record()
+        content[SECAGG_KEY] = pending.request_record(**self._forward, **self.chain_spec())
+        self._forward = {}  # each sum is forwarded once: the banks consume it
         return self._construct_messages(content, pending.participants, MessageType.TRAIN)
 
     def _sum(
@@ -613,6 +674,9 @@ class SecAggFedNewton(FedNewton):
         decoded, report = self.aggregator.complete(
             self._grid, pending, replies, consequence="; the candidate is sent again"
         )
+        from strategies.secagg.forward import forward_field
+
+        self._forward = forward_field(decoded)
         if decoded is None:
             return None, {}
         if report.clipped:
@@ -622,9 +686,7 @@ class SecAggFedNewton(FedNewton):
                 server_round,
                 report.clipped,
             )
-        bits = pending.bounds.bits
-        # Each bank's loss is off by at most 2^-(bits+1) after rounding.
-        slack = len(report.survivors) * 2.0 ** -(bits + 1) / (self.total_rows or 1.0)
+        slack = rounding_slack(len(report.survivors), pending.bounds.bits, self.total_rows or 1.0)
         total = {
             GRAD: decoded.arrays[("arrays", GRAD)],
             HESS: decoded.arrays[("arrays", HESS)],

@@ -90,6 +90,7 @@ from fl_credit.model.imbalance import balance
 from fl_credit.protocol.keys import ATTACK_POISON, POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 from fl_credit.protocol.public_weights import public_weight
 from fl_credit.protocol.settings import BankSettings
+from strategies.secagg.chain import declare_rule
 from strategies.secagg.view import declare_held, declare_used, records_digest
 
 log = logging.getLogger(__name__)
@@ -371,7 +372,7 @@ def train_round(message: Message, context: Context) -> Message:
         rows = poisoned(rows, str(config[ATTACK_POISON]), context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
         reply = newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
-        return declare_used(reply, used)
+        return declare_rule(declare_used(reply, used), "newton")  # masked only on the chain
     val_loss_before = log_loss(model, rows.x_val, rows.y_val, rows.pos_weight)
     if settings.dp_mode == "opacus":
         from strategies.dp.opacus_training import train_private

@@ -219,19 +219,61 @@ defaults, rows and feature sums. Each bank keeps one ledger for every data-depen
 
 What a dropout still reveals, without DP: a bank that drops out between two training rounds
 (or that the server claims dropped, or leaves out) is in the sum at ``w_k`` and not in the
-one at ``w_(k+1)``, and the server chooses ``w_(k+1)``: at ``w_k + 1e-12`` the difference
-is that bank's reply at ``w_k`` to 5e-14 relative
-(``test_near_identical_replay_isolates_a_bank_once_and_excludes_it``). The ledger makes this
-a one-off per bank -- it is never summed again -- and impossible when no smaller set is
-allowed (3 banks: at least 3 survivors). A bank that drops between the statistics and the
-first training round stops training (that round is exactly the cross-kind difference).
-Only DP bounds the one-off. Closing it needs a model chain the banks verify: each bank
-answers only at the agreed initial model or at the model it recomputes from the previous
-aggregate (Newton step and line-search schedule, FedAvg step), which needs the aggregate
-authenticated -- a coordinator that forges it (e.g. a loss that halves the line-search step
-30 times) reaches any model -- for example by a MAC under a group key dealt inside the
-dealing ciphertexts; and it shows every bank the sum the server sees (with 3 banks, the sum
-of the other two). Not built.
+one at ``w_(k+1)``, so the difference is that bank's reply at ``w_k`` plus the others'
+change from ``w_k`` to ``w_(k+1)``. On a model chain (below) the server does not choose
+``w_(k+1)``: it is the genuine next Newton candidate, so the bank's terms come out only up to
+the others' change over one genuine step (a full or halved Newton step; the last step before
+convergence is the smallest). Off the chain (training that declares no chain rule: the
+FedAvg/SGD path) the server chooses ``w_(k+1)``, and at ``w_k + 1e-12`` the difference was
+that bank's Newton reply at ``w_k`` to 5e-14 relative before the chain. The ledger makes
+either a one-off per bank -- it is never summed again -- and impossible when no smaller set
+is allowed (3 banks: at least 3 survivors). A bank that drops between the statistics and the
+first training round stops training (that round is exactly the cross-kind difference). Only
+DP bounds the one-off.
+
+A model chain the banks verify (:mod:`.chain`, :mod:`.tag`, :mod:`.forward`)
+---------------------------------------------------------------------------
+A bank's Newton handler declares its reply a step of the ``newton`` chain
+(:func:`.chain.declare_rule`); the mod masks such a reply only inside a chained instance, so
+whether the chain applies is decided by the bank's code, not by a request field. The bank
+answers only at the chain's start (pinned, with the chain's public configuration -- ``l2``,
+``tol``, ``N``, array names -- at its first chained instance of the run; the server chooses
+them once, and a changed configuration is refused), at the model of its last instance again
+(a retry; the once-per-model rule applies), or at the model it computes itself from the sum
+of its last instance, which the server forwards in the next request (``prev-sum``, no extra
+exchange) -- with :class:`strategies.newton.NewtonSearch`, the object the server's strategy
+steps with: the Newton step, the Armijo schedule (halving up to 30 times), the damping, the
+restart when the survivors change (the bank knows them from its own unmask) and the
+rounding slack. The bank trains at its own recomputed model (the received one must agree to
+``1e-9`` relative) and refuses once the chain has converged (the next candidate would be
+within ``tol``). Near-identical replays and arbitrary probe points are refused
+(``test_near_identical_replay_is_refused_on_the_chain``,
+``test_an_arbitrary_probe_point_is_refused``).
+
+*Authenticated sums: a linear tag.* A forged forwarded sum would steer the chain anywhere (a
+loss that fails Armijo thirty times walks the candidate to ``w_k + 2^-30 d``, a changed
+gradient gives any direction). Each dealer adds a fresh 32-byte contribution to the dealing
+ciphertexts it sends its peers (AES-GCM under the pairwise keys; the server relays them
+unread); the instance's group key hashes all participants' contributions, and from it each
+bank derives the same secret ``r`` in ``Z_p^d`` (``p = 2^57 - 13``). Bank ``i`` appends
+``t_i = <r, s_i> mod p`` to its signed fixed-point vector ``s_i``; the tag is masked like
+the other coordinates, so the server decodes ``S = sum s_i`` and ``T = sum t_i`` (exact:
+``n p < 2^64`` for ``n <= 128``) and forwards the whole ring vector. A bank checks
+``T = <r, S> mod p`` before it uses ``S``: forging ``S' != S`` passes with probability
+``1 / p`` for a server without a colluding bank, and a bank refuses at the first failure
+(``test_a_forged_aggregate_is_refused_by_the_tag``,
+``test_a_forged_aggregate_with_a_guessed_tag_fails``). A sum is consumed once, and only if
+the bank revealed its shares for that instance. Cost: one ring element per reply, 32 bytes
+per dealing ciphertext, one inner product of length ``d`` per bank for the tag and one for
+the check, and the forwarded sum (``8 d`` bytes) in each training request.
+
+What the chain does *not* give: (1) a server colluding with a bank knows ``r`` and can forge
+the sum: against colluders the chain is no defence, and only DP bounds a replay. (2) Every
+bank sees the sum the server sees (with 3 banks, the sum of the other two banks' Newton
+terms at each model); the consortium accepts this: the released model is a function of the
+same sums, and a bank learns no more than the server. (3) Only Newton training is chained;
+the FedAvg step (SGD training) and federated evaluation are protected by the ledger and the
+once-per-model rule only, so a near-identical replay there remains the one-off above.
 
 Poisoning (issue 9.6)
 ---------------------
@@ -290,10 +332,13 @@ Threat model and limits
   bank of which received the same request, over the banks of each bank's previous sum; the
   public layout, participants and survivors, the total clipped count; plus, once per bank
   that drops out (or is claimed dropped) between two training rounds, that bank's last
-  training reply (bounded by DP only).
+  training reply up to the others' change over one genuine Newton step on the model chain,
+  or exactly off it (SGD training, evaluation) (bounded by DP only).
 - Up to ``c`` banks colluding with the server, ``c`` declared in every honest bank's floors
   (which enforce ``t > (n + c) / 2`` and at least ``c + 2`` banks per sum): additionally
-  their own inputs, so the sum of at least two honest banks.
+  their own inputs, so the sum of at least two honest banks; and, knowing the tag key, they
+  can forge the forwarded sums, so against colluders the model chain is no defence (DP only).
+- Every bank: the sums the server forwards on the model chain (what the server learns).
 - A malicious bank: can poison within the bound above, or stall (see Liveness); learns the
   released aggregates (with 2 banks that is the other's input, hence the minimum of 3);
   cannot get an honest bank blamed (accusations need evidence).
@@ -305,12 +350,13 @@ Threat model and limits
 Cost
 ----
 Exchanges: 2 per key epoch, 2 per instance (the request and the unmask), as before the
-hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply;
-floors, evidence and failure proofs add none (an accusation rides in the refusal, a proof in
-the next request). Per key epoch and bank: ``m - 1`` X25519 key pairs (``m`` roster
-members) and one Ed25519 key pair; per instance one Ed25519 signature, and on the server
-one verification per participant. Per instance and bank: ``n - 1`` X25519 agreements and
-ChaCha20 streams of
+hardening; the view adds one SHA-256 of the request per bank and 32 bytes to its reply; the
+tag one ring element per reply and 32 bytes per dealing ciphertext, and a chained training
+request carries the previous sum; floors, evidence and failure proofs add none (an
+accusation rides in the refusal, a proof in the next request). Per key epoch and bank:
+``m - 1`` X25519 key pairs (``m`` roster members) and one Ed25519 key pair; per instance one
+Ed25519 signature, and on the server one verification per participant. Per instance and
+bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
 ``8 d`` bytes (pairwise masks), ``n - 1`` AES-GCM decryptions and ``2 (n - 1)``
 commitment checks (received dealings), one X25519 key generation, two Shamir splits and
 ``n - 1`` AES-GCM encryptions (its dealing). Per key epoch and bank: ``n - 1`` Ed25519

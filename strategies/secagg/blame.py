@@ -40,6 +40,7 @@ from . import pairkeys
 from .identity import Consortium, Member
 from .keys import CryptoError, decrypt, derive_key, public_key_of
 from .protocol import (
+    DEAL_PLAIN,
     SALT_BYTES,
     SHARE_PLAIN,
     ServerInstance,
@@ -99,9 +100,9 @@ def judge(
         )
     except CryptoError:
         return culprit
-    ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN:]
+    ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN : 2 * SHARE_PLAIN]
     sound = (
-        len(plain) == 2 * SHARE_PLAIN
+        len(plain) == DEAL_PLAIN
         and share_commitment(ep.epoch, inst.seq, culprit, accuser, "key", ck)
         == dealing.key_commits[k]
         and share_commitment(ep.epoch, inst.seq, culprit, accuser, "self", cb)

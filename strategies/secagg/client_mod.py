@@ -31,7 +31,7 @@ from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import log
 from flwr.common.constant import ErrorCode
 
-from . import blame, policy
+from . import blame, chain, forward, policy
 from . import floors as bank_floors
 from .identity import Consortium, Identity, IdentityError, check_identity
 from .protocol import (
@@ -126,6 +126,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     if request is None or request.get("phase") != "mask":
         reply = call_next(msg, context)
         pop_declared(reply)  # declarations never leave the bank
+        chain.pop_rule(reply)
         return reply
 
     me = int(msg.metadata.dst_node_id)
@@ -147,18 +148,22 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         )
         if mode != "sum":
             _bank_weight(state, request, 0.0)
+        forward.forwarded(state, kind, request)  # a forwarded sum must pass its tag
+        chained = chain.chained_content(state, kind, request, msg.content)
     except ProtocolError as err:
         return _refuse(msg, err.reason())
     except (KeyError, ValueError, TypeError) as err:
         return _refuse(msg, str(err))
 
-    inner_content = RecordDict({k: v for k, v in msg.content.items() if k != SECAGG_KEY})
+    content = msg.content if chained is None else chained  # the model it recomputed
+    inner_content = RecordDict({k: v for k, v in content.items() if k != SECAGG_KEY})
     inner_content[CONTEXT_KEY] = ConfigRecord(
         {"participants": len(req.participants), "threshold": int(state["threshold"])}
     )
     inner = Message(content=inner_content, metadata=msg.metadata)
     reply = call_next(inner, context)
     declared, held = pop_declared(reply)
+    rule = chain.pop_rule(reply)
     if reply.has_error():
         return reply
 
@@ -167,12 +172,13 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         model = declared or request_models_digest(msg.content, (SECAGG_KEY,))
     try:
         policy.check(state, kind, model, req.names, excused=req.excused)
-    except policy.PolicyError as err:
+        chain.check_rule(rule, request, chained is not None)
+    except (policy.PolicyError, chain.ChainError) as err:
         return _refuse(msg, str(err))
     try:
         arrays, metrics, claimed, reference = extract_values(
             mode,
-            msg.content,
+            content,
             reply.content,
             weight_key=str(request.get("weight-key", "num-examples")),
             arrays_key=arrays_key,
@@ -183,6 +189,8 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         layout = make_layout(mode, arrays, metrics)
         bounds.check(mode, len(req.participants), layout.size())
         plain, clipped = encode(layout, arrays, metrics, bounds, weight, reference)
+        n = len(req.participants)
+        layout, plain = forward.tag_reply(state, kind, req.group, n, layout, plain, bounds.bits)
         bound = masking_view(view, held)  # what it holds from earlier messages too
         payload = client_mask(state, me, request, plain, kind, model, parsed=req, view=bound)
     except ProtocolError as err:

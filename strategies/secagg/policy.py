@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
+from .forward import revealed_key
 from .keys import digest
 
 PIN_KEY = "run-pin-query"
@@ -153,6 +154,7 @@ def record_reveal(
     state: MutableMapping[str, Any], kind: str, model: bytes, names: Sequence[str]
 ) -> None:
     """Remember that an aggregate (at ``model``) was revealed with survivors ``names``."""
+    state[revealed_key(kind)] = sorted(names)  # for a forwarded sum (:mod:`.forward`)
     if kind not in PINNED_KINDS + ONCE_PER_MODEL_KINDS:
         return
     state[LEDGER_KEY] = sorted(names)

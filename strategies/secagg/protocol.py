@@ -20,7 +20,8 @@ Message flow (``n`` banks, threshold ``t``; ``->`` server to banks, ``<-`` repli
 
 A *dealing* for instance ``s`` is a fresh X25519 mask key pair ``(sk, pk)`` and a fresh
 self-mask seed ``b``, both Shamir-shared over the epoch's members: per holder one AES-GCM
-ciphertext of ``salt_k || share(sk) || salt_b || share(b)`` under the pairwise key, with
+ciphertext of ``salt_k || share(sk) || salt_b || share(b) || g`` (``g``: the dealer's part
+of the group key of :mod:`.tag`) under the pairwise key, with
 associated data ``(epoch, dealer, holder, s, pk)``, plus per share a salted hash
 commitment, and a hash commitment to ``b``. The holder opens its ciphertext when the mask
 request of instance ``s`` forwards it: success authenticates ``pk`` as the dealer's key for
@@ -57,6 +58,7 @@ from .keys import (
 )
 from .masking import prg
 from .shamir import SHARE_BYTES, reconstruct_secret, share_from_bytes, share_to_bytes, split_secret
+from .tag import CONTRIBUTION_BYTES, group_key
 from .vector import Bounds, Layout
 
 FIRST_SEQ = 1  # sequence number of an epoch's first instance
@@ -65,7 +67,8 @@ SALT_BYTES = 16
 COMMIT_BYTES = 32
 SIGNATURE_BYTES = 64
 SHARE_PLAIN = SALT_BYTES + SHARE_BYTES  # one committed share: salt || share
-CT_BYTES = NONCE_BYTES + 2 * SHARE_PLAIN + 16  # one holder's ciphertext of a dealing
+DEAL_PLAIN = 2 * SHARE_PLAIN + CONTRIBUTION_BYTES  # two committed shares, group-key part
+CT_BYTES = NONCE_BYTES + DEAL_PLAIN + 16  # one holder's ciphertext of a dealing
 SEEN_KEY = "run-seen"  # fingerprints of every public key this bank has seen in the run
 _ACCUSE = re.compile(r"\[accuse (\d+)(?: evidence ([0-9a-f]{64}))?\]")
 
@@ -233,6 +236,7 @@ def _deal(state: Payload, me: int, seq: int, recipients: set[int]) -> Payload:
     seed = os.urandom(KEY_BYTES)
     key_shares = split_secret(sk, threshold, len(members))
     seed_shares = split_secret(seed, threshold, len(members))
+    group = os.urandom(CONTRIBUTION_BYTES)  # this bank's part of the group (tag) key
     cts: list[bytes] = []
     key_commits: list[bytes] = []
     b_commits: list[bytes] = []
@@ -251,9 +255,11 @@ def _deal(state: Payload, me: int, seq: int, recipients: set[int]) -> Payload:
             own = ck + cb
             cts.append(b"")
         else:
-            cts.append(encrypt(enc_keys[k], ck + cb, _deal_ad(epoch, me, member, seq, pk)))
+            plain = ck + cb + group
+            cts.append(encrypt(enc_keys[k], plain, _deal_ad(epoch, me, member, seq, pk)))
     _remember(state, [pk])
     state.update({"key-seq": seq, "mask-sk": sk, "mask-pk": pk, "seed": seed, "own-shares": own})
+    state["group-own"] = group
     public = {
         "mask-pk": pk,
         "cts": cts,
@@ -388,6 +394,7 @@ class MaskRequest:
     held_b: list[bytes]  # ... and of each participant's self-mask seed
     names: list[str]
     excused: list[str] = field(default_factory=list)  # proven cheaters (.blame.excused)
+    group: bytes = b""  # the instance's group key (:mod:`.tag`), never seen by the server
 
     @classmethod
     def parse(
@@ -442,11 +449,12 @@ class MaskRequest:
         names = [all_names[members.index(p)] for p in participants]
         own: bytes = state["own-shares"]
         seen = _seen_set(state)
-        held_key, held_b = [], []
+        held_key, held_b, parts = [], [], []
         for p, pk, ct, kc, bc in zip(participants, pks, cts, key_commits, b_commits, strict=True):
             if p == me:
                 held_key.append(own[:SHARE_PLAIN])
                 held_b.append(own[SHARE_PLAIN:])
+                parts.append(bytes(state["group-own"]))
                 continue
             # (A low-order key is refused when the pairwise mask is derived from it.)
             if not isinstance(pk, bytes) or len(pk) != KEY_BYTES or fingerprint(pk) in seen:
@@ -461,9 +469,9 @@ class MaskRequest:
                     culprit=p,
                     evidence=pairkeys.pair_secret(state, p),
                 ) from None
-            ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN:]
+            ck, cb = plain[:SHARE_PLAIN], plain[SHARE_PLAIN : 2 * SHARE_PLAIN]
             if (
-                len(plain) != 2 * SHARE_PLAIN
+                len(plain) != DEAL_PLAIN
                 or share_commitment(epoch, seq, p, me, "key", ck) != kc
                 or share_commitment(epoch, seq, p, me, "self", cb) != bc
                 or not _share_ok(ck)
@@ -476,11 +484,15 @@ class MaskRequest:
                 )
             held_key.append(ck)
             held_b.append(cb)
+            parts.append(plain[2 * SHARE_PLAIN :])
         try:
             policy.check(state, kind, model, names, excused=excused)
         except policy.PolicyError as err:
             raise ProtocolError(str(err)) from None
-        return cls(epoch, seq, participants, pks, held_key, held_b, names, list(excused))
+        group = group_key(seq, participants, parts)
+        return cls(
+            epoch, seq, participants, pks, held_key, held_b, names, list(excused), group
+        )
 
 
 def _share_ok(committed: bytes) -> bool:

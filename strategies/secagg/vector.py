@@ -86,6 +86,7 @@ class Layout:
     mode: str
     arrays: tuple[tuple[str, str, tuple[int, ...]], ...]
     metrics: tuple[tuple[str, str, int], ...]
+    tagged: bool = False  # a last element carries the bank's tag (:mod:`.tag`)
 
     @property
     def weighted(self) -> bool:
@@ -93,21 +94,25 @@ class Layout:
         return self.mode != "sum"
 
     def size(self) -> int:
-        """Number of ring elements in the vector."""
+        """Number of ring elements in the vector (with the tag, if any)."""
+        return self.values_size() + int(self.tagged)
+
+    def values_size(self) -> int:
+        """Number of ring elements that encode values (without the tag)."""
         n = sum(math.prod(shape) for _, _, shape in self.arrays)
         n += sum(max(length, 1) for _, _, length in self.metrics)
         return n + (2 if self.weighted else 1)
 
     def to_json(self) -> str:
         """Serialize (canonical form, so equal layouts give equal strings)."""
-        return json.dumps(
-            {
-                "mode": self.mode,
-                "arrays": [[r, k, list(s)] for r, k, s in self.arrays],
-                "metrics": [[r, k, n] for r, k, n in self.metrics],
-            },
-            separators=(",", ":"),
-        )
+        obj: dict[str, object] = {
+            "mode": self.mode,
+            "arrays": [[r, k, list(s)] for r, k, s in self.arrays],
+            "metrics": [[r, k, n] for r, k, n in self.metrics],
+        }
+        if self.tagged:
+            obj["tagged"] = True
+        return json.dumps(obj, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Layout:
@@ -120,6 +125,7 @@ class Layout:
                     (str(r), str(k), tuple(int(d) for d in s)) for r, k, s in obj["arrays"]
                 ),
                 metrics=tuple((str(r), str(k), int(n)) for r, k, n in obj["metrics"]),
+                tagged=obj.get("tagged", False) is True,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"malformed layout: {err}") from err
@@ -248,11 +254,12 @@ def check_sum(
     str
         Why the sum is rejected, or ``""``.
     """
-    ring = [int(v) for v in np.asarray(summed, dtype=np.uint64).view(np.int64)]
+    values = np.asarray(summed, dtype=np.uint64)[: layout.values_size()]
+    ring = [int(v) for v in values.view(np.int64)]
     one, n = 2**bounds.bits, num_banks
-    clipped = ring[-1]
-    if clipped % one or not 0 <= clipped // one <= n * layout.size():
-        return f"clipped-value count {clipped / one:g} outside [0, {n * layout.size()}]"
+    clipped, size = ring[-1], layout.values_size()
+    if clipped % one or not 0 <= clipped // one <= n * size:
+        return f"clipped-value count {clipped / one:g} outside [0, {n * size}]"
     if layout.weighted:
         weight = ring[-2]
         if public_weights is not None:
@@ -296,19 +303,23 @@ class Decoded:
         Sum of the survivors' weights (weighted modes).
     clipped : int
         Total number of clipped values over the survivors.
+    ring : numpy.ndarray or None
+        The unmasked ring sum itself (with the tag when the banks tag: what the server
+        forwards for the banks to verify, :mod:`.tag`).
     """
 
     arrays: dict[ArrayKey, np.ndarray]
     metrics: dict[ArrayKey, MetricValue]
     total_weight: float | None
     clipped: int
+    ring: np.ndarray | None = None  # the summed ring vector as unmasked (tag included)
 
 
 def decode(layout: Layout, summed: np.ndarray, bits: int) -> Decoded:
     """Dequantize a summed ring vector and divide by the summed weight (weighted modes)."""
     if summed.shape != (layout.size(),):
         raise ValueError("summed vector does not match the layout")
-    values = dequantize(summed, bits)
+    values = dequantize(summed[: layout.values_size()], bits)
     clipped = int(round(values[-1]))
     total_weight = float(values[-2]) if layout.weighted else None
     divisor = total_weight if layout.weighted else 1.0
@@ -327,4 +338,4 @@ def decode(layout: Layout, summed: np.ndarray, bits: int) -> Decoded:
         chunk = values[pos : pos + size] / divisor
         metrics[(rec, name)] = [float(v) for v in chunk] if length >= 0 else float(chunk[0])
         pos += size
-    return Decoded(arrays=arrays, metrics=metrics, total_weight=total_weight, clipped=clipped)
+    return Decoded(arrays, metrics, total_weight, clipped, np.array(summed, dtype=np.uint64))

@@ -238,9 +238,9 @@ def test_raw_ring_value_is_rejected(flwr_log: list[str]) -> None:
 @pytest.mark.parametrize(
     ("slot", "amount", "reason"),
     [
-        (-2, -5000 * 2**BITS, "total weight"),
-        (-2, 2**20 * 2**BITS, "total weight"),
-        (-1, -1000 * 2**BITS, "clipped-value count"),
+        (-3, -5000 * 2**BITS, "total weight"),  # [..., weight, clipped count, tag]
+        (-3, 2**20 * 2**BITS, "total weight"),
+        (-2, -1000 * 2**BITS, "clipped-value count"),
     ],  # fmt: skip
     ids=["negative-weight", "huge-weight", "clipped-minus-1000"],
 )

@@ -27,7 +27,7 @@ from fl_credit.model.training import newton_terms
 from fl_credit.protocol.identity import identity_provider, write_identities
 from fl_credit.protocol.keys import POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 from fl_credit.protocol.settings import BankSettings
-from strategies.newton import RANGE_FACTOR, fixed_point_bits
+from strategies.newton import RANGE_FACTOR, NewtonSearch, fixed_point_bits, rounding_slack
 from strategies.secagg import SecureAggregator
 from strategies.secagg.inprocess import InProcessGrid
 from strategies.secagg.records import SECAGG_KEY
@@ -57,6 +57,7 @@ class Coordinator:
         self.count = 0.0
         self.pos_weight = 1.0
         self.scaler: Standardizer | None = None
+        self.ring: np.ndarray | None = None  # the last unmasked ring sum (tag included)
 
     def config(self, **extra: object) -> ConfigRecord:
         merged = ConfigRecord(dict(self.settings))
@@ -91,6 +92,7 @@ class Coordinator:
         decoded, report = self.agg.complete(self.grid, pending, replies)
         if decoded is None:
             return None, report
+        self.ring = decoded.ring
         return {**decoded.arrays, **decoded.metrics}, report
 
     def moments(self, nodes: list[int], config: dict[int, ConfigRecord]) -> dict | None:
@@ -117,10 +119,18 @@ class Coordinator:
         assert not any(r.has_error() for r in replies)
         return values
 
+    def chain_spec(self) -> dict[str, object]:
+        """The public configuration of the banks' model chain (as the strategy sends it)."""
+        names = ["linear.weight", "linear.bias"]
+        return {"chain": "newton", "chain-l2": self.bank_settings.l2, "chain-tol": 1e-8,
+                "chain-rows": self.count, "chain-arrays": names}  # fmt: skip
+
     def newton(self, models: dict[int, ArrayRecord], **extra: object) -> tuple[dict | None, object]:
-        """A Newton round: each bank gets its own model (the coordinator's choice)."""
+        """A Newton round: each bank gets its own model (the coordinator's choice), on the
+        chain (``extra`` may forward the previous sum, ``prev-sum``)."""
         config = self.config(optimizer="newton", **{"server-round": 1})
         contents = {n: RecordDict({"arrays": a, "config": config}) for n, a in models.items()}
+        extra = {**self.chain_spec(), **extra}
         return self.ask("train", contents, RANGE_FACTOR * self.pos_weight * self.count, **extra)
 
     def truth(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -185,9 +195,11 @@ def test_a_model_sent_to_the_victim_alone_gives_garbage(three: Coordinator) -> N
             f"relative, defaults {defaults:.3f} (true {fed.victim_file().y_train.sum()})"
         )
     assert second is None, "the victim's terms came out of an equivocated instance"
-    assert "sanity check failed" in report.reason and "equivocated" in report.reason
-    again, _ = fed.newton(dict.fromkeys(fed.nodes, model(theta + 0.01)))
-    assert again is not None  # the honest next round aggregates as before
+    # The victim's chain refuses a model it cannot recompute (before the view binding, which
+    # also refuses it: test_a_shifted_mean_sent_to_the_victim_alone_gives_garbage).
+    assert "model chain" in report.rejected[fed.victim]
+    again, _ = fed.newton(dict.fromkeys(fed.nodes, model(theta)))
+    assert again is not None  # the honest retry aggregates as before
 
 
 def test_a_shifted_mean_sent_to_the_victim_alone_gives_garbage(three: Coordinator) -> None:
@@ -290,24 +302,131 @@ def test_a_float32_copy_of_the_model_is_the_same_model(four: Coordinator) -> Non
     assert all("already revealed" in r for r in report.rejected.values())
 
 
-def test_near_identical_replay_isolates_a_bank_once_and_excludes_it(four: Coordinator) -> None:
-    """The remaining limit, measured: a model perturbed by 1e-12 is new, so a round over all
-    banks and the next one without the victim give its terms (a dropout between two rounds
-    looks the same). The ledger makes that a one-off: the victim can never be summed again,
-    and with 3 banks there is no smaller set to sum over. Only DP bounds the one-off."""
+def test_near_identical_replay_is_refused_on_the_chain(four: Coordinator) -> None:
+    """A model perturbed by 1e-12 is new to the once-per-model rule, so a round over all
+    banks and the next one without the victim gave its terms (Hessian to 5e-14 relative
+    before the chain). Each bank now answers only at the model it recomputes from the
+    previous sum (and trains at that model: a server whose arithmetic differs by rounding
+    is tolerated, its point is not used): the replay is refused, with or without the
+    forwarded sum, within the tolerance (1e-12: the once-per-model rule refuses the bank's
+    own point again) and beyond it (1e-6: the chain refuses)."""
     fed = four
+    theta, first = first_round(fed)
+    forwarded = {"prev-sum": fed.ring.tobytes()}
+    for extra, shift in ((e, s) for e in ({}, forwarded) for s in (1e-12, 1e-6)):
+        near, report = fed.newton(dict.fromkeys(fed.others, model(theta + shift)), **extra)
+        if near is not None:
+            hess = first[("arrays", "hess")] - near[("arrays", "hess")]
+            error = relative(hess, fed.truth(theta)[1])
+            print(f"near-identical replay: victim's Hessian to {error:.1e} relative")
+        assert near is None, "a near-identical replay isolated the victim"
+        why = "already revealed" if shift < 1e-9 and not extra else "model chain"
+        assert all(why in r for r in report.rejected.values()), report.rejected
+
+
+def first_round(fed: Coordinator) -> tuple[np.ndarray, dict]:
+    """The statistics, then an honest first chained round at the zero model over all banks."""
     fed.agree_standardizer()
     theta = np.zeros(len(fed.scaler.mean) + 1)  # type: ignore[union-attr]
     first, _ = fed.newton(dict.fromkeys(fed.nodes, model(theta)))
-    near, _ = fed.newton(dict.fromkeys(fed.others, model(theta + 1e-12)))
-    assert first is not None and near is not None
-    hess = first[("arrays", "hess")] - near[("arrays", "hess")]
-    error = relative(hess, fed.truth(theta)[1])
-    print(f"near-identical replay: victim's Hessian to {error:.1e} relative (documented)")
-    assert error < 1e-6
-    back, report = fed.newton(dict.fromkeys(fed.nodes, model(theta + 0.5)))
-    assert back is None  # the others' ledger never grows back to include the victim
-    assert all("ledger" in r for n, r in report.rejected.items() if n != fed.victim)
+    assert first is not None and fed.ring is not None
+    return theta, first
+
+
+def next_search(fed: Coordinator, theta0: np.ndarray, sums: list[dict]) -> NewtonSearch:
+    """The chain's search after ``sums``, as the honest strategy computes it."""
+    spec = fed.chain_spec()
+    search = NewtonSearch(theta0, spec["chain-l2"], spec["chain-rows"], spec["chain-tol"])
+    bits = fixed_point_bits(fed.n, RANGE_FACTOR * fed.pos_weight * fed.count)
+    for total in sums:
+        search.observe(total[("arrays", "grad")],
+                       total[("arrays", "hess")], total[("metrics", "loss")],
+                       slack=rounding_slack(fed.n, bits, fed.count))  # fmt: skip
+    return search
+
+
+def test_an_arbitrary_probe_point_is_refused(three: Coordinator) -> None:
+    """With the true sum forwarded, a point of the coordinator's choosing (not the Newton
+    candidate) is refused by every bank; the true candidate is then accepted."""
+    fed = three
+    theta, first = first_round(fed)
+    forwarded = {"prev-sum": fed.ring.tobytes()}
+    probe = theta.copy()
+    probe[3] = 5.0
+    out, report = fed.newton(dict.fromkeys(fed.nodes, model(probe)), **forwarded)
+    assert out is None and all("model chain" in r for r in report.rejected.values())
+    target = next_search(fed, theta, [first]).candidate
+    out, report = fed.newton(dict.fromkeys(fed.nodes, model(target)), **forwarded)
+    assert out is not None, report.reason
+
+
+def forged(ring: np.ndarray, position: int, delta: int, tag_delta: int = 0) -> dict:
+    ring = ring.copy()
+    ring[position] += np.uint64(delta % 2**64)
+    ring[-1] += np.uint64(tag_delta % 2**64)
+    return {"prev-sum": ring.tobytes()}
+
+
+@pytest.mark.parametrize("where", ["loss", "grad"])
+def test_a_forged_aggregate_is_refused_by_the_tag(three: Coordinator, where: str) -> None:
+    """The coordinator forwards a forged sum -- a larger loss (the line search would halve
+    the step towards the accepted point: a near-identical replay) or a changed gradient
+    (any direction) -- with the candidate it implies. Every bank refuses: the tag fails."""
+    fed = three
+    theta, first = first_round(fed)
+    d = len(theta)
+    metrics = [key for key in first if key[0] == "metrics"]  # in layout order
+    # [grad (d), hess (d*d), metrics..., clipped, tag]
+    position = d + d * d + metrics.index(("metrics", "loss")) if where == "loss" else 1
+    bits = fixed_point_bits(fed.n, RANGE_FACTOR * fed.pos_weight * fed.count)
+    fake = dict(first)
+    if where == "loss":
+        fake[("metrics", "loss")] = first[("metrics", "loss")] + 1e6
+    else:
+        grad = first[("arrays", "grad")].copy()
+        grad[1] += 1e3
+        fake[("arrays", "grad")] = grad
+    delta = int(round((1e6 if where == "loss" else 1e3) * 2**bits))
+    assert fed.ring.shape == (d + d * d + len(metrics) + 2,)
+    target = next_search(fed, theta, [fake]).candidate
+    out, report = fed.newton(dict.fromkeys(fed.nodes, model(target)),
+                             **forged(fed.ring, position, delta))  # fmt: skip
+    assert out is None and all("fails its tag" in r for r in report.rejected.values())
+
+
+def test_a_forged_aggregate_with_a_guessed_tag_fails(three: Coordinator) -> None:
+    """Smarter: also move the tag, guessing the secret coefficient of the forged coordinate
+    (1, or the change itself). Refused: the coefficient is uniform in Z_p and unknown."""
+    fed = three
+    theta, first = first_round(fed)
+    ring, d = fed.ring, len(theta)
+    for guess in (1, 2**20):
+        out, report = fed.newton(dict.fromkeys(fed.nodes, model(theta)),
+                                 **forged(ring, d + d * d, 2**20, guess * 2**20))  # fmt: skip
+        assert out is None and all("fails its tag" in r for r in report.rejected.values())
+
+
+def test_the_honest_chain_is_accepted_every_round(three: Coordinator) -> None:
+    """The honest coordinator: each round forwards the last sum and sends the candidate
+    NewtonSearch computes from it. From a far start the line search rejects a step; every
+    round is accepted by every bank until the chain converges; then the banks refuse to go
+    on (the next candidate would be within tol of the last model)."""
+    fed = three
+    fed.agree_standardizer()
+    theta0 = np.full(len(fed.scaler.mean) + 1, 0.1)  # type: ignore[union-attr]
+    sums: list[dict] = []
+    extra: dict = {}
+    search = next_search(fed, theta0, sums)
+    while not search.converged:
+        assert len(sums) < 30
+        total, report = fed.newton(dict.fromkeys(fed.nodes, model(search.candidate)), **extra)
+        assert total is not None, report.reason
+        sums.append(total)
+        extra = {"prev-sum": fed.ring.tobytes()}  # type: ignore[union-attr]
+        search = next_search(fed, theta0, sums)
+    assert any(step["accepted"] == 0.0 for step in search.history)  # a rejected step
+    after, report = fed.newton(dict.fromkeys(fed.nodes, model(search.candidate)), **extra)
+    assert after is None and all("converged" in r for r in report.rejected.values())
 
 
 def test_a_standardizer_handed_to_the_victim_alone_gives_garbage(three: Coordinator) -> None:
@@ -351,7 +470,7 @@ def test_a_claimed_dropout_in_the_first_round_is_refused_at_the_unmask(four: Coo
     pending = fed.agg.begin(fed.grid, fed.nodes, "sum", bounds, label="round 1")
     config = fed.config(optimizer="newton", **{"server-round": 1})
     content = RecordDict({"arrays": model(theta), "config": config})
-    replies = fed.grid.send_and_receive(pending.messages(content, "train"))
+    replies = fed.grid.send_and_receive(pending.messages(content, "train", **fed.chain_spec()))
     kept = [r for r in replies if int(r.metadata.src_node_id) != fed.victim]
     decoded, report = fed.agg.complete(fed.grid, pending, kept)
     assert decoded is None and "unmasking failed" in report.reason
