@@ -45,6 +45,7 @@ NODE_SECAGG = "secagg-required"
 NODE_MIN_THRESHOLD = "secagg-min-threshold"
 NODE_COLLUDERS = "secagg-colluders"
 NODE_MIN_BANKS = "secagg-min-banks"
+NODE_REGROUPING = "secagg-regrouping"
 NODE_DP_MODE = "dp-required"
 NODE_DP_EPSILON = "dp-max-epsilon"
 NODE_REPRODUCIBLE = "dp-reproducible-noise"
@@ -110,6 +111,7 @@ class BankFloors:
                 secure_aggregation=secure,
                 colluders=cfg.dp.colluders,
                 min_threshold=int(threshold or 0),
+                regrouping=cfg.strategy.name == "grouped_secagg",
             ),
             dp_mode=cfg.dp.mode,
             dp_max_epsilon=float(cfg.dp.epsilon or 0.0) if cfg.dp.mode != "off" else 0.0,
@@ -186,6 +188,7 @@ def floors_from_node_config(node_config: Mapping[str, object]) -> BankFloors:
                 colluders=int(node_config.get(NODE_COLLUDERS, 0)),  # type: ignore[arg-type]
                 min_threshold=int(node_config.get(NODE_MIN_THRESHOLD, 0)),  # type: ignore[arg-type]
                 min_banks=int(node_config.get(NODE_MIN_BANKS, 3)),  # type: ignore[arg-type]
+                regrouping=_flag(node_config.get(NODE_REGROUPING, False)),
             ),
             dp_mode=dp_mode,
             dp_max_epsilon=float(node_config.get(NODE_DP_EPSILON, 0.0)),  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common.constant import ErrorCode
 
@@ -52,9 +52,13 @@ def _secagg_request(message: Message) -> bool:
 
 
 def _without_secagg(message: Message) -> Message:
+    """The request without its mask request, asking the bank's secagg mod to leave the
+    handler's declarations on the reply (this mod masks the rewritten reply with them)."""
+    from strategies.secagg.client_mod import KEEP_DECLARATIONS
     from strategies.secagg.records import SECAGG_KEY
 
     records = {k: v for k, v in message.content.items() if k != SECAGG_KEY}
+    records[KEEP_DECLARATIONS] = ConfigRecord({"keep": True})
     return Message(content=RecordDict(records), metadata=message.metadata)
 
 

@@ -63,6 +63,10 @@ IdentityProvider = Callable[[Context], tuple[Identity, Consortium]]
 ALLOW_SECRET_KEY = "run-allow-secret-weights"
 WEIGHTINGS = ("public", "secret")
 
+KEEP_DECLARATIONS = "secagg-keep-declarations"
+"""Set by an outer mod of the same bank that takes the mask request apart and masks the
+reply itself (a simulated malicious bank): the handler's declarations stay on the reply."""
+
 
 def _refuse(msg: Message, reason: str) -> Message:
     log(WARNING, "secagg: refusing %s: %s", msg.metadata.message_type, reason)
@@ -124,9 +128,18 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     msg = _without_context(msg)
     request = secagg_config(msg.content) if msg.has_content() else None
     if request is None or request.get("phase") != "mask":
+        keep = msg.has_content() and KEEP_DECLARATIONS in msg.content
+        if keep:  # an outer mod of this bank masks the reply itself and needs them
+            msg = Message(
+                content=RecordDict(
+                    {k: v for k, v in msg.content.items() if k != KEEP_DECLARATIONS}
+                ),
+                metadata=msg.metadata,
+            )
         reply = call_next(msg, context)
-        pop_declared(reply)  # declarations never leave the bank
-        chain.pop_rule(reply)
+        if not keep:
+            pop_declared(reply)  # declarations never leave the bank
+            chain.pop_rule(reply)
         return reply
 
     me = int(msg.metadata.dst_node_id)

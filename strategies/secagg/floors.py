@@ -12,7 +12,12 @@ configuration in a simulation -- never against a field of the request:
   bank's input, see the package docstring), and every sum must hold at least ``c + 2``
   banks (so that at least two honest inputs remain once the colluders subtract theirs);
 - ``min_threshold``: the least threshold;
-- ``min_banks``: the fewest banks in an epoch and in any sum (participants and survivors).
+- ``min_banks``: the fewest banks in an epoch and in any sum (participants and survivors);
+- ``regrouping``: the bank consents to grouped aggregation (``grouped_secagg``), where the
+  coordinator sums training updates over other groups of banks every round. The ledger's
+  rule that every sum is over the banks of the previous one (:mod:`.policy`) is then waived;
+  the statistics pin and the once-per-model rule stay. Differencing across groups is then
+  bounded only by DP: consenting is the bank's choice, never the coordinator's.
 
 The coordinator may raise any of these (a larger threshold, a larger epoch), never lower
 them. A request below a floor is refused with one WARNING line in the bank's log.
@@ -43,12 +48,15 @@ class Floors:
         Least Shamir threshold (0: none beyond the colluder bound and a majority).
     min_banks : int
         Fewest banks in an epoch and in any sum (never below 3).
+    regrouping : bool
+        Consent to grouped aggregation: the ledger's same-set rule is waived.
     """
 
     secure_aggregation: bool = True
     colluders: int = 0
     min_threshold: int = 0
     min_banks: int = MIN_BANKS
+    regrouping: bool = False
 
     def __post_init__(self) -> None:
         if self.colluders < 0 or self.min_threshold < 0 or self.min_banks < 0:
@@ -120,6 +128,8 @@ def plaintext_refusal(
     return f"below this bank's floor: {kind} without secure aggregation"
 
 
+REGROUPING_KEY = "run-floor-regrouping"
+"""Entry of the bank's secagg state: the bank consented to grouped aggregation."""
 FLOOR_STATE_KEY = "floor-fewest-banks"
 """Entry of the bank's secagg state: the fewest banks of any sum, written at key setup."""
 
@@ -128,6 +138,7 @@ def admit_epoch(state: dict, floors: Floors, request: dict) -> None:
     """Check a ``share_keys`` request against the floors; remember them for the epoch."""
     floors.check_epoch(len(request["members"]), int(request["threshold"]))
     state[FLOOR_STATE_KEY] = floors.fewest_banks()
+    state[REGROUPING_KEY] = floors.regrouping
 
 
 def check_recorded(state: dict, num_banks: int, what: str) -> None:

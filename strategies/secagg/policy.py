@@ -43,6 +43,7 @@ from .keys import digest
 PIN_KEY = "run-pin-query"
 REVEALED_KEY = "run-revealed"
 LEDGER_KEY = "run-ledger"  # survivors of the last revealed sum, of any kind
+REGROUPING_KEY = "run-floor-regrouping"  # written by .floors.admit_epoch
 CHAIN_KEY = "run-ledger-chain"  # survivors of the last revealed train/evaluate sum
 PINNED_KINDS = ("query",)
 ONCE_PER_MODEL_KINDS = ("train", "evaluate")
@@ -133,6 +134,8 @@ def check(
 def _check_ledger(state: Mapping[str, Any], kind: str, names: list[str]) -> None:
     ledger = state.get(LEDGER_KEY)
     if not ledger or names == list(ledger):
+        return
+    if state.get(REGROUPING_KEY):  # the bank's own consent to grouped aggregation (floors)
         return
     shrinks = set(names) < set(ledger)
     if shrinks and kind in ONCE_PER_MODEL_KINDS and list(state.get(CHAIN_KEY) or []) == ledger:

@@ -20,6 +20,7 @@ from strategies.robust import (
     split_groups,
 )
 from strategies.secagg import install_secagg, secagg_mod
+from strategies.secagg.floors import Floors
 from strategies.secagg.inprocess import InProcessGrid, partition_identities, simulated_identities
 from strategies.secagg.records import SECAGG_KEY
 
@@ -41,9 +42,10 @@ IDENTITIES, CONSORTIUM = simulated_identities(9, weights={f"bank_{p}": weight(p)
 PROVIDER = partition_identities(IDENTITIES, CONSORTIUM)
 
 
-def toy_app(mods: list) -> ClientApp:
+def toy_app(mods: list, regrouping: bool = True) -> ClientApp:
+    """Banks that consent to grouped aggregation (their own floor) unless told otherwise."""
     app = ClientApp(mods=mods)
-    install_secagg(app, PROVIDER)
+    install_secagg(app, PROVIDER, floors=lambda _context: Floors(regrouping=regrouping))
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
@@ -218,6 +220,20 @@ def test_grouped_secagg_sums_over_all_banks_after_regrouping():
     np.testing.assert_allclose(
         result.records["arrays"]["values"].numpy(), [num, sum(range(num))], atol=1e-3
     )
+
+
+def test_a_bank_that_did_not_consent_to_regrouping_refuses_a_sum_over_another_group():
+    """Without the bank's own consent, its ledger holds: after a round in groups of three, a
+    sum over all nine banks could be differenced with the group sums, and is refused."""
+    num = 9
+    grid = InProcessGrid(toy_app([secagg_mod], regrouping=False), num)
+    strategy = GroupedSecAgg(consortium=CONSORTIUM, group_size=3, seed=0, **COMMON)
+    one_round(strategy, grid)
+    config = RecordDict({"config": ConfigRecord({})})
+    result = strategy.secure_sum(
+        grid, config, "query.stats", value_range=100.0, node_ids=grid.get_node_ids(), min_nodes=num
+    )
+    assert result.records is None
 
 
 def test_grouped_secagg_metrics_report_groups_and_membership_rank():
