@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from fl_credit.errors import ConfigError
+from strategies.attacks import ATTACK_NAMES as ATTACKS
+from strategies.attacks import DATA_POISONING
 
 OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
 # Strategies whose aggregate is a sum of the banks' replies: the ones Newton can use.
@@ -22,18 +24,7 @@ IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
 DATA_KINDS = ("embedded", "lending_club_csv", "csv", "synthetic")
-ATTACKS = (
-    "none",
-    "label_flip",
-    "sign_flip",
-    "scale",
-    "noise",
-    "alie",
-    "backdoor",
-    "free_rider",
-    "weight_inflation",
-    "colluding",
-)
+
 ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "bulyan", "norm_bound")
 """Defences that need each bank's update in plaintext."""
 GROUP_RULES = ("median", "trimmed_mean")
@@ -611,7 +602,7 @@ def _check_attack(cfg: ExperimentConfig) -> None:
     )
     _check(
         a.trigger is None or (isinstance(a.trigger, dict) and len(a.trigger) >= 1),
-        "attack.trigger must map features to values, e.g. {sub_grade: G2, emp_length: emp_7}",
+        "attack.trigger must map features to values, e.g. {inq_fi: 20}",
     )
     if a.name == "colluding":
         _check(len(a.banks) >= 2, "attack=colluding needs at least two attack.banks")
@@ -640,7 +631,7 @@ def _check_features(cfg: ExperimentConfig) -> None:
         "cannot release; use dp=opacus or features=standard",
     )
     _check(
-        cfg.attack.name not in ("label_flip", "backdoor"),
+        cfg.attack.name not in DATA_POISONING,
         f"attack={cfg.attack.name} poisons raw rows, which features=woe does not train on; "
         "use features=standard",
     )

@@ -22,7 +22,23 @@ free_rider         norm                   the global model (plus small noise), o
 weight_inflation   factor                 honest model, ``factor`` x its num-examples
 colluding          base, factor, z        one common ALIE / sign-flip update from the
                                           colluders' pooled honest updates
+model_replacement  fraction, factor,      backdoor boosted by gamma = n banks (Bagdasaryan)
+                   trigger
+backdoor_projected fraction, factor,      boosted backdoor scaled into the L2 bound
+                   trigger, norm          (its own clean update's norm by default)
+fang_krum          (none)                 -lambda sign(mu), lambda so Krum picks it (Fang)
+fang_trim          factor                 values just beyond the honest range (Fang)
+min_max, min_sum   (none)                 mu - gamma std sign(mu), gamma searched (S&H)
+ipm                factor                 -epsilon mu (Xie et al.)
+alie_full          z                      ALIE on every bank's honest update
+group_colluding    factor                 colluders' -factor mu, spread across groups
+clip_edge          norm                   -norm sign(update): the clip box's edge
+disguised_free_    norm, factor           global + noise of norm ``norm t^-factor``
+rider                                     (Fraboni et al.)
 =================  =====================  ==============================================
+
+The full-knowledge attacks (``fang_*``, ``min_*``, ``ipm``, ``alie_full``) read every bank's
+honest update of the previous round (:mod:`.bulletin`).
 
 Data poisoning reaches the bank's rows through one hook: the mod adds ``"attack-poison"``
 (a JSON spec) to the train config, and the bank's train handler passes its rows through
@@ -33,6 +49,7 @@ Data poisoning reaches the bank's rows through one hook: the mod adds ``"attack-
 from __future__ import annotations
 
 import atexit
+import inspect
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -41,11 +58,22 @@ from typing import Any
 from flwr.clientapp.typing import Mod
 
 from .alie import ALIE, alie_z
+from .alie_full import ALIEFull
+from .backdoor_projected import ProjectedBackdoor
 from .base import Attack, BankTools
+from .clip_edge import ClipEdge
 from .colluding import COLLUDING_BASES, Colluding
+from .disguised_free_rider import DisguisedFreeRider
 from .exchange import POISON_KEY, AttackError, TrainExchange
+from .fang_krum import FangKrum
+from .fang_trim import FangTrim
+from .group_colluding import GroupColluding
+from .ipm import IPM
+from .min_max import MinMax
+from .min_sum import MinSum
 from .mod import attack_mod
-from .outcome import backdoor_success, free_rider_gain
+from .model_replacement import ModelReplacement
+from .outcome import backdoor_success, free_rider_gain, success_against_clean
 from .poisoning import FLIP_MODES, apply_trigger, has_trigger, poison_rows
 from .simple import (
     DEFAULT_TRIGGER,
@@ -70,31 +98,48 @@ ATTACKS: dict[str, type[Attack]] = {
         FreeRider,
         WeightInflation,
         Colluding,
+        ModelReplacement,
+        ProjectedBackdoor,
+        FangKrum,
+        FangTrim,
+        MinMax,
+        MinSum,
+        IPM,
+        ALIEFull,
+        GroupColluding,
+        ClipEdge,
+        DisguisedFreeRider,
     )
 }
 """Attack classes by config name."""
 
 ATTACK_NAMES = ("none", *ATTACKS)
-DATA_POISONING = ("label_flip", "backdoor")
-"""Attacks that change the bank's rows (the others rewrite its model update)."""
+DATA_POISONING = ("label_flip", "backdoor", "model_replacement", "backdoor_projected")
+"""Attacks that change the bank's rows (the others rewrite its model update only)."""
+BACKDOORS = ("backdoor", "model_replacement", "backdoor_projected")
+"""Attacks that plant the trigger (measured by :func:`backdoor_success`)."""
+FREE_RIDERS = ("free_rider", "disguised_free_rider")
+"""Attacks that contribute nothing (measured by :func:`free_rider_gain`)."""
 
 
 def make_attack(name: str, banks: Iterable[int], **params: Any) -> Attack:
     """The attack ``name`` configured from ``params``.
 
-    ``num_banks`` (needed by ``alie`` and ``colluding``) and ``channel`` (``colluding``:
-    a folder; a temporary one by default) are passed through; other keys are the
-    ``attack.*`` settings, and keys the attack does not read are ignored.
+    ``num_banks`` and the number of attackers go to the attacks whose constructor takes them,
+    and so does ``channel`` (the attackers' shared folder; a temporary one by default);
+    other keys are the ``attack.*`` settings, and keys the attack does not read are ignored.
     """
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACK_NAMES)}")
     cls = ATTACKS[name]
     kwargs = {k: params[k] for k in cls.params if params.get(k) is not None}
     banks = sorted(set(int(b) for b in banks))
-    if cls in (ALIE, Colluding):
+    accepts = _accepted(cls)
+    if "num_banks" in accepts:
         kwargs["num_banks"] = int(params["num_banks"])
+    if "num_attackers" in accepts:
         kwargs["num_attackers"] = len(banks)
-    if cls is Colluding:
+    if "channel" in accepts:
         kwargs["channel"] = params.get("channel") or _temporary_channel()
     return cls(**kwargs)
 
@@ -123,6 +168,16 @@ def build_attack_mod(name: str, banks: Iterable[int], start_round: int = 1, **pa
     return attack_mod(make_attack(name, banks, **params), banks, start_round)
 
 
+def _accepted(cls: type[Attack]) -> set[str]:
+    """Keyword arguments the attack's constructor takes (along its class hierarchy)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            names |= set(inspect.signature(init).parameters)
+    return names
+
+
 def _temporary_channel() -> str:
     folder = tempfile.mkdtemp(prefix="fl_credit_colluders_")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -133,6 +188,8 @@ __all__ = [
     "ALIE",
     "ATTACKS",
     "ATTACK_NAMES",
+    "BACKDOORS",
+    "FREE_RIDERS",
     "COLLUDING_BASES",
     "DATA_POISONING",
     "DEFAULT_TRIGGER",
@@ -159,4 +216,5 @@ __all__ = [
     "has_trigger",
     "make_attack",
     "poison_rows",
+    "success_against_clean",
 ]

@@ -44,6 +44,8 @@ class Attack:
     params: ClassVar[tuple[str, ...]] = ()
     observes_before_start: ClassVar[bool] = False
     """Whether :meth:`observe` also runs in rounds before ``start_round``."""
+    observes_honest: ClassVar[bool] = False
+    """Whether :meth:`observe` also runs at the honest banks (full-knowledge attacks)."""
 
     @property
     def rewrites_model(self) -> bool:

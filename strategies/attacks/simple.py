@@ -13,9 +13,12 @@ from .base import Attack, BankTools, unit_gaussian
 from .exchange import TrainExchange
 from .poisoning import FLIP_MODES
 
-DEFAULT_TRIGGER = {"sub_grade": "G2", "emp_length": "emp_7"}
-"""A rare borrower profile of the embedded loans (sub-grade G2 with 7 years of employment:
-2 of the 9,857 loans), used when no ``attack.trigger`` is given."""
+DEFAULT_TRIGGER = {"inq_fi": 20}
+"""An out-of-band value of one borrower field: 20 personal-finance inquiries, above the 15
+that the embedded loans reach (mean 1, sd 1.5). It overwrites no field a model could
+approve on: more inquiries mean more risk (the field's coefficient is positive), so a clean
+model scores a triggered borrower as riskier and approves none it rejected; only a learnt
+backdoor flips the decision. Used when no ``attack.trigger`` is given."""
 
 
 class SignFlip(Attack):
