@@ -16,6 +16,8 @@ from typing import Any
 from fl_credit.errors import ConfigError
 from strategies.attacks import ATTACK_NAMES as ATTACKS
 from strategies.attacks import DATA_POISONING
+from strategies.robust import GROUP_RULES
+from strategies.robust import PLAINTEXT_ROBUST as ROBUST_STRATEGIES
 
 OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
 # Strategies whose aggregate is a sum of the banks' replies: the ones Newton can use.
@@ -24,10 +26,6 @@ IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
 DATA_KINDS = ("embedded", "lending_club_csv", "csv", "synthetic")
-
-ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "bulyan", "norm_bound")
-"""Defences that need each bank's update in plaintext."""
-GROUP_RULES = ("median", "trimmed_mean")
 FEATURE_KINDS = ("standard", "woe")
 
 

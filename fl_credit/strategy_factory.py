@@ -225,6 +225,7 @@ def build_strategy(
                 num_malicious=cfg.strategy.num_malicious,
                 num_selected=cfg.strategy.num_selected,
                 max_norm=cfg.strategy.max_norm,
+                seed=cfg.seed,
                 wrap=with_tolerance_stop,
                 **common,
             )

@@ -9,8 +9,9 @@ runs the banks does not matter (full-batch updates change little from one round 
 knowledge of the honest updates (Fang et al. 2020; Shejwalkar and Houmansadr 2021; Xie et
 al. 2020; Baruch et al. 2019): every bank, honest or not, publishes its honest update, and
 the attackers craft their update from the pool. It is the strongest attacker the papers
-consider, an upper bound on what a consortium member who learns its peers' updates can do;
-without a pool (round 1) they send their honest update.
+consider, an upper bound on what a consortium member who learns its peers' updates can do.
+Before any round is published (round 1) each attacker stands in its own honest update and
+bootstrap retrainings on its own rows for the pool (as :mod:`.alie` does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,22 @@ import numpy as np
 
 from .base import Attack, BankTools
 from .exchange import TrainExchange, flatten, unflatten
+
+FIRST_ROUND_SAMPLES = 4
+"""Bootstrap retrainings standing in for the honest pool before any round is published."""
+
+
+def bootstrap_pool(exchange: TrainExchange, tools: BankTools, samples: int) -> np.ndarray:
+    """The bank's honest update and ``samples`` updates trained on bootstrap resamples of its
+    rows (one row each): an estimate of the honest updates from its own data alone."""
+    base = flatten(exchange.global_arrays)
+    rows = [flatten(exchange.update)]
+    for sample in range(samples):
+        seed = np.random.SeedSequence(
+            [exchange.server_round, exchange.partition_id, sample]
+        ).generate_state(1)[0]
+        rows.append(flatten(tools.retrain({"kind": "resample", "seed": int(seed)})) - base)
+    return np.stack(rows)
 
 
 class Bulletin:
@@ -73,10 +90,10 @@ class FullKnowledge(Attack):
         self.bulletin.publish(exchange)
 
     def rewrite(self, exchange: TrainExchange, tools: BankTools) -> tuple[list, float]:
-        """The crafted update (honest without a pool of at least two updates)."""
+        """The crafted update (from its own bootstrap pool while no round has been published)."""
         pool = self.bulletin.previous(exchange.server_round)
         if len(pool) < 2 or pool.shape[1] != flatten(exchange.update).size:
-            return exchange.honest_arrays, exchange.weight
+            pool = bootstrap_pool(exchange, tools, FIRST_ROUND_SAMPLES)
         update = unflatten(self.craft(pool, exchange, tools), exchange.global_arrays)
         return exchange.model_from_update(update), exchange.weight
 

@@ -10,8 +10,14 @@
 - ``bulyan``: Flower's :class:`~flwr.serverapp.strategy.Bulyan` (``num_malicious``), read
   without a forced garbage collection per reply (:mod:`.bulyan`);
 - ``norm_bound``: :class:`NormBoundFedAvg`, FedAvg of updates clipped to an L2 bound;
+- ``centered_clip``: :class:`CenteredClip`, centered clipping over buckets of two
+  (Karimireddy et al. 2022);
+- ``rfa``: :class:`RFA`, the geometric median by smoothed Weiszfeld (Pillutla et al.);
+- ``dnc``: :class:`DnC`, divide-and-conquer spectral filtering (Shejwalkar and Houmansadr
+  2021; ``num_malicious``);
 - ``grouped_secagg``: :class:`GroupedSecAgg`, secure aggregation within random groups and
-  a robust rule across the group means.
+  a robust rule across the group means (median, trimmed mean, geometric median or centered
+  clipping).
 
 All but ``grouped_secagg`` need each bank's update in plaintext. Imports only Flower,
 numpy and :mod:`strategies.secagg`.
@@ -25,6 +31,9 @@ from typing import Any
 from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, Krum, MultiKrum
 
 from .bulyan import FastBulyan
+from .centered_clip import CenteredClip
+from .dnc import DnC
+from .geomed import RFA
 from .grouped import (
     GROUP_RULES,
     GroupedSecAgg,
@@ -41,6 +50,9 @@ _CLASSES: dict[str, type[FedAvg]] = {
     "multikrum": MultiKrum,
     "bulyan": FastBulyan,
     "norm_bound": NormBoundFedAvg,
+    "centered_clip": CenteredClip,
+    "rfa": RFA,
+    "dnc": DnC,
 }
 PLAINTEXT_ROBUST = tuple(_CLASSES)
 ROBUST_STRATEGIES = (*PLAINTEXT_ROBUST, "grouped_secagg")
@@ -54,6 +66,7 @@ def build_robust_strategy(
     num_malicious: int = 1,
     num_selected: int | None = None,
     max_norm: float | None = None,
+    seed: int = 0,
     wrap: Callable[[type], type] | None = None,
     **common: Any,
 ) -> FedAvg:
@@ -65,7 +78,7 @@ def build_robust_strategy(
         One of :data:`PLAINTEXT_ROBUST`.
     num_banks : int
         Banks taking part (Krum and Bulyan need enough of them for ``num_malicious``).
-    beta, num_malicious, num_selected, max_norm
+    beta, num_malicious, num_selected, max_norm, seed
         The strategy's settings (``num_selected`` None: ``num_banks - num_malicious``).
     wrap : callable, optional
         Applied to the strategy class before it is built (e.g. a mixin such as a tolerance
@@ -108,10 +121,17 @@ def build_robust_strategy(
                 f"(4 * num_malicious + 3), got {num_banks}"
             )
         return cls(num_malicious_nodes=f, **common)
+    if name == "dnc":
+        return cls(num_malicious=f, seed=seed, **common)
+    if name in ("centered_clip", "rfa"):
+        return cls(seed=seed, **common)
     return cls(max_norm=max_norm, **common)
 
 
 __all__ = [
+    "RFA",
+    "CenteredClip",
+    "DnC",
     "FastBulyan",
     "GROUP_RULES",
     "PLAINTEXT_ROBUST",
