@@ -4,7 +4,7 @@ federated learning": the full-knowledge attack tailored to Krum.
 The attackers send ``-lambda * s``, with ``s`` the sign of the honest mean update (the
 direction in which the global model would move), all of them the same vector. ``lambda``
 starts at the paper's upper bound and is halved until Krum, run by the attackers on the
-honest updates plus their copies, selects a copy (or ``lambda`` falls below ``1e-5``).
+honest updates plus their copies, selects a copy (or reaches the paper's threshold ``1e-5``).
 Copies sit at distance 0 from one another, which Krum's score rewards; once selected, the
 global model moves against its honest direction every round. The attackers assume Krum
 allows for ``f = num_attackers`` malicious banks.
@@ -33,8 +33,8 @@ def krum_choice(updates: np.ndarray, num_malicious: int) -> int:
 
 def fang_krum_lambda(honest: np.ndarray, direction: np.ndarray, copies: int) -> float:
     """The largest ``lambda`` (halving from the paper's upper bound) for which Krum over
-    ``honest`` plus ``copies`` copies of ``-lambda * direction`` selects a copy (0 if none
-    down to :data:`SMALLEST_LAMBDA`)."""
+    ``honest`` plus ``copies`` copies of ``-lambda * direction`` selects a copy; the paper's
+    threshold :data:`SMALLEST_LAMBDA` if none above it does."""
     n, d = len(honest) + copies, honest.shape[1]
     sq = np.square(honest).sum(axis=1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * honest @ honest.T, 0.0))
@@ -46,7 +46,7 @@ def fang_krum_lambda(honest: np.ndarray, direction: np.ndarray, copies: int) -> 
         if krum_choice(np.vstack([honest, crafted]), copies) >= len(honest):
             return float(lam)
         lam /= 2.0
-    return 0.0
+    return SMALLEST_LAMBDA
 
 
 class FangKrum(FullKnowledge):
