@@ -243,11 +243,13 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
         "(mean over seeds). Backdoor: share of the defaults the clean run rejects once "
         "triggered that the attacked model approves [95% interval over seeds]; clean trigger: "
         "the largest share any clean run of the cell approves by the trigger alone. Approval "
-        "changes: attacked minus clean, all test rows / triggered rows.",
+        "changes: attacked minus clean, all test rows / triggered rows. Evasion: share of "
+        "rejected true defaulters who can flip within one standard deviation of change at an "
+        "80% approval rate, attacked minus clean (needs audit.record_server_view).",
         "",
         "| split | defence | attack | seeds | AUC drop [95%] | claim | Holm p | supported | "
-        "worst bank | backdoor [95%] | clean trigger | approval / targeted |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "worst bank | backdoor [95%] | clean trigger | approval / targeted | evasion |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in paired.iterrows():
         backdoor = (
@@ -261,7 +263,8 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
             f"[{r['drop_low']:.3f}, {r['drop_high']:.3f}] | {r['claim']} | {r['p_holm']:.3g} | "
             f"{'yes' if r['supported'] else 'no'} | {_fmt(r['worst_bank_drop'])} | {backdoor} | "
             f"{_fmt(r['clean_trigger_max'], digits=2)} | {_fmt(r['approval_change'], digits=2)} / "
-            f"{_fmt(r['targeted_approval_change'], digits=2)} |"
+            f"{_fmt(r['targeted_approval_change'], digits=2)} | "
+            f"{_fmt(r['evasion_change'], digits=2)} |"
         )
     return [*lines, ""]
 

@@ -12,6 +12,9 @@ For every cell (split, defence, attack) with clean runs of the same seeds:
   (which a sound trigger keeps at or below 5%);
 - the change in approval rate of all test rows and of the targeted group (the triggered
   rows), attacked minus clean;
+- evasion at the stated business approval rate (:data:`fl_credit.evasion.APPROVAL_RATE`):
+  the share of rejected true defaulters who can flip within one standard deviation of
+  change, attacked model minus clean model (runs with a recorded ground truth only);
 - claims: "holds within ``x``" (95% upper bound of the drop below ``x``) and "harms" (95%
   lower bound above 0), each with its one-sided p-value, Holm-corrected across all claims.
 """
@@ -46,6 +49,19 @@ def _bank_rows(y: np.ndarray, metrics: dict, seed: int) -> list[np.ndarray]:
     return share_test_rows(y, sizes, seed) if sizes and sum(sizes) else []
 
 
+def _evasion(run_dir: str) -> float:
+    """Share of the run's rejected true defaulters who flip within 1 sd at the stated
+    approval rate (nan without a recorded ground truth)."""
+    from fl_credit.errors import FlCreditError
+    from fl_credit.evasion import evasion_audit
+
+    try:
+        report = evasion_audit(run_dir, budgets=(1.0,), alone=False)
+    except (FlCreditError, FileNotFoundError, OSError):
+        return math.nan
+    return _nan(report["models"]["federated"]["flip_rate_defaulters"]["1"])
+
+
 def _nan(value) -> float:
     return float("nan") if value is None else float(value)
 
@@ -73,6 +89,7 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
         if attack == clean:
             continue
         pairs, worst, success, approval, targeted, trigger_clean = [], [], [], [], [], []
+        evasion = []
         for r in group.itertuples():
             ref = references.get((split, defence, int(r.seed)))
             if ref is None:
@@ -91,6 +108,7 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
                 for i in _bank_rows(y, metrics, int(r.seed))
             ]
             worst.append(max(drops) if drops else math.nan)
+            evasion.append(_evasion(r.run_dir) - _evasion(ref))
             a, c = (
                 (metrics.get("attack") or {}).get("backdoor"),
                 (clean_metrics.get("attack") or {}).get("backdoor"),
@@ -120,6 +138,9 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
         row["worst_bank_drop"] = float(np.nanmean(worst)) if worst else math.nan
         row.update(_interval_columns("backdoor", seed_mean(success, resamples)))
         row["clean_trigger_max"] = max(trigger_clean) if trigger_clean else math.nan
+        row["evasion_change"] = (
+            float(np.nanmean(evasion)) if np.isfinite(evasion).any() else math.nan
+        )
         row["approval_change"] = float(np.mean(approval)) if approval else math.nan
         row["targeted_approval_change"] = float(np.mean(targeted)) if targeted else math.nan
         row["p_holds"] = drop.p_above(HOLDS_WITHIN) if drop else math.nan
