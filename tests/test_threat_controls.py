@@ -58,12 +58,12 @@ def test_krum_selects_the_krum_tailored_attack_and_breaks(runs, monkeypatch):
     assert clean - attacked >= 0.05, (clean, attacked)
 
 
-WITHIN_SPREAD = {
-    "fang_trim": "measured drop 0.034 (10 rounds, seed 0)",
-    "min_max": "measured drop 0.009",
-    "min_sum": "measured drop 0.009",
-    "alie_full": "measured drop 0.010",
-    "fang_krum": "measured drop 0.014",
+WITHIN_SPREAD = {  # FedAvg AUC drop, seed 0 (docs/threats.md): 5 rounds / 10 rounds
+    "fang_trim": "drop 0.017 / 0.034",
+    "min_max": "drop 0.006 / 0.009",
+    "min_sum": "drop – / 0.009",
+    "alie_full": "drop 0.006 / 0.010",
+    "fang_krum": "drop 0.009 / –",
 }
 CONTROLS = [
     "ipm",
