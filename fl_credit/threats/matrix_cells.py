@@ -21,6 +21,7 @@ For every cell (split, defence, attack) with clean runs of the same seeds:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -49,6 +50,7 @@ def _bank_rows(y: np.ndarray, metrics: dict, seed: int) -> list[np.ndarray]:
     return share_test_rows(y, sizes, seed) if sizes and sum(sizes) else []
 
 
+@functools.lru_cache(maxsize=4096)
 def _evasion(run_dir: str) -> float:
     """Share of the run's rejected true defaulters who flip within 1 sd at the stated
     approval rate (nan without a recorded ground truth)."""
