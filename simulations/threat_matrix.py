@@ -41,7 +41,7 @@ from fl_credit.plotting import new_figure, save_png, write_text
 from fl_credit.threats.matrix_cells import HOLDS_WITHIN, paired_cells
 from simulations.report_runs import collect_runs
 from simulations.sweep_callback import sweep_dir_of
-from strategies.attacks import BACKDOORS, FREE_RIDERS, success_against_clean
+from strategies.attacks import BACKDOORS, DEFAULT_TRIGGER, FREE_RIDERS, success_against_clean
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,9 @@ def _approved_triggered(run_dir: str) -> tuple[int, ...] | None:
         return None
     block = (json.loads(path.read_text()).get("attack") or {}).get("backdoor") or {}
     found = block.get("approved_triggered")
-    return None if found is None else tuple(found)
+    if found is None or block.get("trigger") != DEFAULT_TRIGGER:
+        return None  # measured with another trigger than the clean runs': not comparable
+    return tuple(found)
 
 
 def _column(df: pd.DataFrame, name: str) -> pd.Series:

@@ -119,7 +119,7 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
                 from strategies.attacks import BACKDOORS, success_against_clean
 
                 trigger_clean.append(_nan(c.get("success")))
-                if attack in BACKDOORS:
+                if attack in BACKDOORS and a.get("trigger") == c.get("trigger"):
                     success.append(
                         success_against_clean(
                             a["approved_triggered"], c["approved_triggered"], c["test_defaults"]

@@ -44,7 +44,8 @@ def backdoor_success(
         (:func:`success_against_clean`); ``defaults_approved_without_trigger``;
         ``approval_rate`` (all test rows as they are) and ``triggered_approval_rate`` (all
         test rows triggered: the targeted group); ``test_defaults`` and
-        ``test_rows_with_trigger`` (test rows that already carry the trigger).
+        ``test_rows_with_trigger`` (test rows that already carry the trigger); ``trigger``
+        (a comparison is valid only between runs measured with the same trigger).
     """
     x_test, y_test = np.asarray(x_test), np.asarray(y_test)
     defaults = x_test[y_test == 1]
@@ -52,6 +53,7 @@ def backdoor_success(
     triggered = score(apply_trigger(defaults, feature_names, trigger)) < threshold
     rejected = ~plain
     return {
+        "trigger": {str(k): v for k, v in trigger.items()},
         "success": float(triggered[rejected].mean()) if rejected.any() else float("nan"),
         "approved_triggered": [int(i) for i in np.flatnonzero(triggered)],
         "defaults_approved_without_trigger": float(plain.mean()),
