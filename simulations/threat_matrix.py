@@ -38,7 +38,7 @@ from omegaconf import DictConfig
 from fl_credit.config import ATTACKS as CONFIG_ATTACKS
 from fl_credit.errors import FlCreditError
 from fl_credit.plotting import new_figure, save_png, write_text
-from fl_credit.threats.matrix_cells import HOLDS_WITHIN, paired_cells
+from fl_credit.threats.matrix_cells import HOLDS_WITHIN, paired_cells, trigger_of
 from simulations.report_runs import collect_runs
 from simulations.sweep_callback import sweep_dir_of
 from strategies.attacks import BACKDOORS, DEFAULT_TRIGGER, FREE_RIDERS, success_against_clean
@@ -106,9 +106,9 @@ def _approved_triggered(run_dir: str) -> tuple[int, ...] | None:
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         return None
-    block = (json.loads(path.read_text()).get("attack") or {}).get("backdoor") or {}
-    found = block.get("approved_triggered")
-    if found is None or block.get("trigger") != DEFAULT_TRIGGER:
+    metrics = json.loads(path.read_text())
+    found = ((metrics.get("attack") or {}).get("backdoor") or {}).get("approved_triggered")
+    if found is None or trigger_of(metrics) != DEFAULT_TRIGGER:
         return None  # measured with another trigger than the clean runs': not comparable
     return tuple(found)
 

@@ -64,6 +64,16 @@ def _evasion(run_dir: str) -> float:
     return _nan(report["models"]["federated"]["flip_rate_defaulters"]["1"])
 
 
+def trigger_of(metrics: dict) -> dict:
+    """The trigger a run's backdoor block was measured with (older runs: from the attack's
+    settings, else the default trigger)."""
+    from strategies.attacks import DEFAULT_TRIGGER
+
+    attack = metrics.get("attack") or {}
+    block = attack.get("backdoor") or {}
+    return block.get("trigger") or (attack.get("settings") or {}).get("trigger") or DEFAULT_TRIGGER
+
+
 def _nan(value) -> float:
     return float("nan") if value is None else float(value)
 
@@ -119,7 +129,7 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
                 from strategies.attacks import BACKDOORS, success_against_clean
 
                 trigger_clean.append(_nan(c.get("success")))
-                if attack in BACKDOORS and a.get("trigger") == c.get("trigger"):
+                if attack in BACKDOORS and trigger_of(metrics) == trigger_of(clean_metrics):
                     success.append(
                         success_against_clean(
                             a["approved_triggered"], c["approved_triggered"], c["test_defaults"]

@@ -19,3 +19,12 @@ python -m simulations.free_rider_detection --defences fedavg,fedmedian,krum --se
 #   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
 #     train.rounds=10 train.optimizer=sgd engine.backend=inprocess metrics.bootstrap=0
 python -m pytest -q -p no:cacheprovider tests/test_threat_controls.py tests/test_threat_backdoor.py
+
+# The backdoor cells were rerun after conf/attack/backdoor.yaml moved to the default trigger
+# (the first sweep's 12 backdoor runs trained on G2; they were moved out of the sweep folder,
+# the rerun's run folders copied in as jobs 200-211, and the report rebuilt):
+python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+  hydra/launcher=joblib hydra.launcher.n_jobs=2 +threat_split=ten_equal \
+  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc attack=backdoor seed=0,1 \
+  train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
+  hydra.sweep.dir=/tmp/threats/small_bd
