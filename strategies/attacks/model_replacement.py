@@ -25,16 +25,19 @@ class ModelReplacement(Backdoor):
 
     name = "model_replacement"
     params = ("fraction", "factor", "trigger")
+    needs_bank_count = True
 
     def __init__(
         self,
         *,
         num_banks: int,
+        num_attackers: int = 1,
         fraction: float = 0.2,
         factor: float | None = None,
         trigger: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(fraction=fraction, factor=factor or float(num_banks), trigger=trigger)
+        self.num_attackers = int(num_attackers)  # recorded; the boost is gamma = num_banks
 
     @property
     def rewrites_model(self) -> bool:
