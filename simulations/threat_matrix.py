@@ -9,6 +9,10 @@ defence x attack x seed); this module turns its run folders into
 - ``summary.md``: the same as tables, plus the privacy attacks per defence (what the
   coordinator reconstructs from what it received, membership inference against the released
   model), read from the attack-free runs by :func:`simulations.privacy_audit.audit_run`;
+- ``paired.csv``: per attacked cell, the AUC drop with a paired bootstrap interval on the
+  same test rows, the worst bank's drop, backdoor success counted only on the defaults the
+  clean run rejects, approval-rate changes and the Holm-corrected claims
+  (:mod:`fl_credit.threats.matrix_cells`);
 - ``runs.csv``: one row per run (status and error of refused combinations included);
 - ``heatmap_auc_drop.png`` and ``heatmap_success.png``.
 
@@ -34,8 +38,10 @@ from omegaconf import DictConfig
 from fl_credit.config.compose import conf_dir
 from fl_credit.config.errors import FlCreditError
 from fl_credit.credit.plotting import new_figure, save_png, write_text
+from fl_credit.threats.matrix_cells import HOLDS_WITHIN, paired_cells, trigger_of
 from simulations.report_runs import collect_runs
 from simulations.sweep_callback import sweep_dir_of
+from strategies.attacks import BACKDOORS, DEFAULT_TRIGGER, FREE_RIDERS, success_against_clean
 from strategies.attacks.registry import attack_names
 
 log = logging.getLogger(__name__)
@@ -46,9 +52,14 @@ DEFENCES = tuple(sorted(p.stem for p in (conf_dir() / "defence").glob("*.yaml"))
 CLEAN = "none"
 ATTACKS = tuple(a for a in attack_names() if a != CLEAN)
 GROUPED = "grouped_secagg"
+_BACKDOOR = (
+    "backdoor success (of the test defaults the clean run rejects once triggered, the share "
+    "the attacked model approves)"
+)
+_FREE_RIDE = "free-rider gain (federated AUC minus its AUC alone)"
 SUCCESS = {
-    "backdoor": "backdoor effect (triggered defaults approved, minus the clean run's share)",
-    "free_rider": "free-rider gain (federated AUC minus its AUC alone)",
+    **dict.fromkeys(BACKDOORS, _BACKDOOR),
+    **dict.fromkeys(FREE_RIDERS, _FREE_RIDE),
 }
 KEYS = ("threat_split", "defence", "attack", "seed")
 
@@ -64,12 +75,28 @@ def run_table(sweep_dir: str | Path) -> pd.DataFrame:
     out["run_dir"] = [str(p if Path(p).is_absolute() else root / p) for p in out["run_dir"]]
     out["auc"] = _column(df, "federated.auc")
     out["backdoor_success"] = _column(df, "attack.backdoor.success")
+    out["approved_triggered"] = [_approved_triggered(p) for p in out["run_dir"]]
+    out["test_defaults"] = _column(df, "attack.backdoor.test_defaults")
     gains = [c for c in df.columns if c.startswith("attack.free_rider.") and c.endswith(".gain")]
     out["free_rider_gain"] = df[gains].mean(axis=1) if gains else np.nan
     out["rounds"] = _column(df, "rounds.applied")
     out["server_s"] = _column(df, "timing.server_app_s")
     out["seconds_per_round"] = out["server_s"] / out["rounds"].where(out["rounds"] > 0)
     return out
+
+
+def _approved_triggered(run_dir: str) -> tuple[int, ...] | None:
+    """The run's approved triggered test defaults (positions), None without the block."""
+    import json
+
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text())
+    found = ((metrics.get("attack") or {}).get("backdoor") or {}).get("approved_triggered")
+    if found is None or trigger_of(metrics) != DEFAULT_TRIGGER:
+        return None  # measured with another trigger than the clean runs': not comparable
+    return tuple(found)
 
 
 def _column(df: pd.DataFrame, name: str) -> pd.Series:
@@ -83,12 +110,22 @@ def with_clean(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.copy()
     runs["clean_auc"] = [clean["auc"].get(k, np.nan) for k in key]
     runs["clean_backdoor_success"] = [clean["backdoor_success"].get(k, np.nan) for k in key]
+    clean_approved = [clean["approved_triggered"].get(k) for k in key]
     runs["auc_drop"] = runs["clean_auc"] - runs["auc"]
-    runs["success"] = np.where(
-        runs["attack"] == "backdoor",
-        runs["backdoor_success"] - runs["clean_backdoor_success"],
-        np.where(runs["attack"] == "free_rider", runs["free_rider_gain"], np.nan),
-    )
+    success = []
+    for attack, mine, reference, defaults, gain in zip(
+        runs["attack"],
+        runs["approved_triggered"],
+        clean_approved,
+        runs["test_defaults"],
+        runs["free_rider_gain"],
+        strict=True,
+    ):
+        if attack in BACKDOORS and mine is not None and reference is not None:
+            success.append(success_against_clean(mine, reference, int(defaults)))
+        else:
+            success.append(gain if attack in FREE_RIDERS else np.nan)
+    runs["success"] = success
     return runs
 
 
@@ -181,7 +218,51 @@ def _matrix_lines(cells: pd.DataFrame, split: str, value: str, title: str) -> li
     return [*lines, ""]
 
 
-def render_markdown(cells: pd.DataFrame, runs: pd.DataFrame, privacy: pd.DataFrame) -> str:
+def _paired_lines(paired: pd.DataFrame) -> list[str]:
+    """The paired-interval section of ``summary.md``."""
+    lines = [
+        "## Paired intervals and claims",
+        "",
+        "AUC drop against the clean run of the same seed on the same test rows: mean over "
+        "seeds [95% interval] from a two-level paired bootstrap (seeds, then rows by class); "
+        f"'holds within {HOLDS_WITHIN}' needs the 95% upper bound below {HOLDS_WITHIN}, "
+        "'harms' the 95% lower bound above 0; p-values are Holm-corrected across every claim "
+        "of the table. Worst bank: the largest drop among the banks' shares of the test rows "
+        "(mean over seeds). Backdoor: share of the defaults the clean run rejects once "
+        "triggered that the attacked model approves [95% interval over seeds]; clean trigger: "
+        "the largest share any clean run of the cell approves by the trigger alone. Approval "
+        "changes: attacked minus clean, all test rows / triggered rows. Evasion: share of "
+        "rejected true defaulters who can flip within one standard deviation of change at an "
+        "80% approval rate, attacked minus clean (needs audit.record_server_view).",
+        "",
+        "| split | defence | attack | seeds | AUC drop [95%] | claim | Holm p | supported | "
+        "worst bank | backdoor [95%] | clean trigger | approval / targeted | evasion |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in paired.iterrows():
+        backdoor = (
+            ""
+            if math.isnan(r["backdoor_mean"])
+            else f"{r['backdoor_mean']:.2f} [{r['backdoor_low']:.2f}, {r['backdoor_high']:.2f}]"
+        )
+        lines.append(
+            f"| {SPLITS.get(r['threat_split'], r['threat_split'])} | {r['defence']} | "
+            f"{r['attack']} | {r['paired_seeds']} | {r['drop_mean']:.3f} "
+            f"[{r['drop_low']:.3f}, {r['drop_high']:.3f}] | {r['claim']} | {r['p_holm']:.3g} | "
+            f"{'yes' if r['supported'] else 'no'} | {_fmt(r['worst_bank_drop'])} | {backdoor} | "
+            f"{_fmt(r['clean_trigger_max'], digits=2)} | {_fmt(r['approval_change'], digits=2)} / "
+            f"{_fmt(r['targeted_approval_change'], digits=2)} | "
+            f"{_fmt(r['evasion_change'], digits=2)} |"
+        )
+    return [*lines, ""]
+
+
+def render_markdown(
+    cells: pd.DataFrame,
+    runs: pd.DataFrame,
+    privacy: pd.DataFrame,
+    paired: pd.DataFrame | None = None,
+) -> str:
     """``summary.md`` of the matrix."""
     seeds = sorted(int(s) for s in runs["seed"].unique())
     lines = [
@@ -204,6 +285,8 @@ def render_markdown(cells: pd.DataFrame, runs: pd.DataFrame, privacy: pd.DataFra
             cells[cells["attack"] == CLEAN], split, "seconds_per_round", "Seconds per round"
         )
     lines += ["Attack success: " + "; ".join(f"{k}: {v}" for k, v in SUCCESS.items()), ""]
+    if paired is not None and not paired.empty:
+        lines += _paired_lines(paired)
     if not privacy.empty:
         lines += [
             "## Privacy attacks per defence (attack-free run, first seed)",
@@ -301,19 +384,26 @@ def heatmap(cells: pd.DataFrame, value: str, title: str):
 
 
 def write_matrix(
-    sweep_dir: str | Path, *, audit: bool = True, shadows: int = 8, jobs: int = 1
+    sweep_dir: str | Path,
+    *,
+    audit: bool = True,
+    shadows: int = 8,
+    jobs: int = 1,
+    resamples: int = 500,
 ) -> list[Path]:
     """Write the matrix files into ``sweep_dir``; returns the paths written."""
     root = Path(sweep_dir)
     runs = with_clean(run_table(root))
     cells = cell_table(runs)
+    paired = paired_cells(runs, resamples=resamples)
     privacy = privacy_table(runs, shadows=shadows, jobs=jobs) if audit else pd.DataFrame()
     if not privacy.empty:
         cells = cells.merge(privacy, on=["threat_split", "defence"], how="left")
     written = [
         write_text(root / "runs.csv", runs.to_csv(index=False)),
         write_text(root / "summary.csv", cells.to_csv(index=False)),
-        write_text(root / "summary.md", render_markdown(cells, runs, privacy)),
+        write_text(root / "paired.csv", paired.to_csv(index=False)),
+        write_text(root / "summary.md", render_markdown(cells, runs, privacy, paired)),
         save_png(root / "heatmap_auc_drop.png", heatmap(cells, "auc_drop", AUC_DROP_TITLE)),
     ]
     success = cells[cells["attack"].isin(SUCCESS)]
@@ -334,7 +424,7 @@ class ThreatMatrixReport(Callback):
         except Exception as exc:  # noqa: BLE001 - a report must never fail the sweep
             log.warning("threat matrix not written: %s", " ".join(str(exc).split()))
             return
-        log.info("threat matrix: %s", written[2])
+        log.info("threat matrix: %s", written[3])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -344,18 +434,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-audit", action="store_true", help="skip the privacy attacks")
     parser.add_argument("--shadows", type=int, default=8, help="LiRA shadow federations")
     parser.add_argument("--jobs", type=int, default=1, help="shadows trained in parallel")
+    parser.add_argument("--resamples", type=int, default=500, help="paired bootstrap draws")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         print(f"error: not a folder: {args.sweep_dir}", file=sys.stderr)
         return 2
     try:
         written = write_matrix(
-            args.sweep_dir, audit=not args.no_audit, shadows=args.shadows, jobs=args.jobs
+            args.sweep_dir,
+            audit=not args.no_audit,
+            shadows=args.shadows,
+            jobs=args.jobs,
+            resamples=args.resamples,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(written[2].read_text())
+    print(written[3].read_text())
     return 0
 
 

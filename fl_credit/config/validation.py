@@ -17,6 +17,7 @@ from fl_credit.config.schema import (
     attack_rewrites_model,
 )
 from fl_credit.data.registry import source_names
+from strategies.attacks import DATA_POISONING
 from strategies.attacks.registry import attack_names
 from strategies.robust.registry import plaintext_defences
 
@@ -270,7 +271,7 @@ def _check_attack(cfg: ExperimentConfig) -> None:
     )
     _check(
         a.trigger is None or (isinstance(a.trigger, dict) and len(a.trigger) >= 1),
-        "attack.trigger must map features to values, e.g. {sub_grade: G2, emp_length: emp_7}",
+        "attack.trigger must map features to values, e.g. {inq_fi: 20}",
     )
     if a.name == "colluding":
         _check(len(a.banks) >= 2, "attack=colluding needs at least two attack.banks")
@@ -299,7 +300,7 @@ def _check_features(cfg: ExperimentConfig) -> None:
         "cannot release; use dp=opacus or features=standard",
     )
     _check(
-        cfg.attack.name not in ("label_flip", "backdoor"),
+        cfg.attack.name not in DATA_POISONING,
         f"attack={cfg.attack.name} poisons raw rows, which features=woe does not train on; "
         "use features=standard",
     )

@@ -150,7 +150,9 @@ def _build(
             f"unknown strategy {name!r}; choose secagg, fedavg, fedprox or {', '.join(names)}"
         )
     s = cfg.strategy
-    settings = RobustSettings(num_banks, s.beta, s.num_malicious, s.num_selected, s.max_norm)
+    settings = RobustSettings(
+        num_banks, s.beta, s.num_malicious, s.num_selected, s.max_norm, seed=cfg.seed
+    )
     if not DEFENCES[name].plaintext:  # grouped secure aggregation: the secure-sum settings
         check_group_count(num_banks, s.group_size)
         from fl_credit.protocol.identity import read_consortium

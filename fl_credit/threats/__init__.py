@@ -1,1 +1,2 @@
-"""Threats: the privacy audit, evasion audit and the application side of the attacks."""
+"""Threats: the privacy audit, evasion, free riders, the threat matrix's statistics and the
+application side of the attacks (all run on what a party legitimately sees)."""

@@ -46,14 +46,21 @@ def attack_metrics(cfg: ExperimentConfig, prepared: Prepared, fed, metrics: dict
     """What the configured attack achieved on the test rows (``metrics.json["attack"]``).
 
     Always: the attack's name and settings, the attacked banks' names and the model's AUC on
-    the clean test rows. ``backdoor``, and ``none`` as its baseline: the backdoor success of
-    the final model (see :func:`strategies.attacks.backdoor_success`) for the configured
-    trigger (the default trigger for ``none``): a clean model approves some triggered
-    defaults too, so a backdoor's effect is its success minus the clean run's.
-    ``free_rider``: each free rider's gain, federated AUC minus its AUC alone. The AUC drop
-    under attack needs a clean run and is left to the comparison.
+    the clean test rows; when the data has the trigger's features, the backdoor block (see
+    :func:`strategies.attacks.backdoor_success`) for the configured trigger (the default
+    trigger for attacks without one): for a clean run it is the trigger's own effect and the
+    reference that a backdoor's success is counted against (only defaults the clean model
+    rejects once triggered), and for every run the approval rates of all test rows and of
+    the targeted group (triggered rows). Free riders: each one's gain, federated AUC minus
+    its AUC alone. The AUC drop under attack needs a clean run and is left to the comparison.
     """
-    from strategies.attacks import DEFAULT_TRIGGER, alie_z, backdoor_success, free_rider_gain
+    from strategies.attacks import (
+        DEFAULT_TRIGGER,
+        FREE_RIDERS,
+        alie_z,
+        backdoor_success,
+        free_rider_gain,
+    )
 
     a = cfg.attack
     settings = {
@@ -61,7 +68,7 @@ def attack_metrics(cfg: ExperimentConfig, prepared: Prepared, fed, metrics: dict
         for k, v in dataclasses.asdict(a).items()
         if k not in ("name", "banks", "start_round") and v is not None
     }
-    if a.name in ("alie", "colluding") and a.z is None:
+    if a.name in ("alie", "colluding", "alie_full") and a.z is None:
         settings["z"] = alie_z(len(prepared.banks), len(a.banks))
     out: dict = {
         "name": a.name,
@@ -71,7 +78,7 @@ def attack_metrics(cfg: ExperimentConfig, prepared: Prepared, fed, metrics: dict
         "test_auc": metrics["federated"]["auc"],
     }
     trigger = a.trigger or DEFAULT_TRIGGER
-    if a.name == "backdoor" or (a.name == "none" and _has_features(prepared, trigger)):
+    if _has_features(prepared, trigger):
         model = model_from_arrays(fed.arrays)
 
         def score(x: np.ndarray) -> np.ndarray:
@@ -80,7 +87,7 @@ def attack_metrics(cfg: ExperimentConfig, prepared: Prepared, fed, metrics: dict
         out["backdoor"] = backdoor_success(
             trigger, prepared.x_test, prepared.y_test, prepared.feature_names, score, fed.threshold
         )
-    if a.name == "free_rider":
+    if a.name in FREE_RIDERS:
         alone = {n: (m or {}).get("auc") for n, m in metrics["local"].items()}
         out["free_rider"] = free_rider_gain(out["banks"], metrics["federated"]["auc"], alone)
     return out

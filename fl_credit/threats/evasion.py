@@ -1,7 +1,10 @@
 """Adversarial borrowers: the smallest change a rejected applicant can make to be approved.
 
-A borrower controls a few inputs: stated income (up), revolving and overall utilisation
-(down: pay balances off), debt-to-income (down), recent credit inquiries (down: wait). Every
+A borrower controls a few inputs: stated income (up), revolving utilisation (down: pay
+balances off, which lowers overall utilisation with it, at the slope fitted on the training
+rows), debt-to-income (down; a lever the data may lack, then reported as missing), recent
+credit inquiries (down: wait). The cut-off is a stated business approval rate
+(:data:`APPROVAL_RATE` of applicants approved), not the model's validation KS point. Every
 other input (grade, term, employment, the one-hot columns) is fixed. For a logistic model
 ``logit(x) = sum_j a_j x_j + b`` in raw units, a change ``d`` lowers the logit by
 ``-sum_j a_j d_j`` at a cost ``sum_j |d_j| / s_j`` (weighted L1, ``s_j`` = the feature's
@@ -39,6 +42,9 @@ from fl_credit.data.bank_file import BankData
 from fl_credit.data.scaling import Standardizer, pooled_standardizer
 
 BUDGETS = (0.1, 0.25, 0.5, 1.0, 2.0, math.inf)
+APPROVAL_RATE = 0.8
+"""The stated business approval rate the audit sets the cut-off at (share of applicants
+approved), instead of the validation KS point."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ class Lever:
         Largest relative increase (0.5 = up to 1.5 times the stated value).
     integer : bool
         A count (inquiries): the last fractional step is rounded up.
+    coupled : tuple of (str, float)
+        Features that move with this one, by the given ratio of its move (paying down
+        revolving balances lowers overall utilisation too); the move is one action, costed
+        on this feature.
     """
 
     feature: str
@@ -64,12 +74,12 @@ class Lever:
     floor: float = 0.0
     max_rise: float = 0.0
     integer: bool = False
+    coupled: tuple[tuple[str, float], ...] = ()
 
 
 DEFAULT_LEVERS = (
     Lever("annual_inc", +1, max_rise=0.5),
     Lever("revol_util", -1),
-    Lever("all_util", -1),
     Lever("dti", -1),
     Lever("inq_last_6mths", -1, integer=True),
     Lever("inq_last_12m", -1, integer=True),
@@ -133,6 +143,8 @@ class Flips:
         The levers available to this model's inputs, in column order of ``change``.
     efficiency : numpy.ndarray
         Logit reduction per unit of cost of each lever (<= 0: useless in its direction).
+    missing : tuple of str
+        Levers asked for whose feature the data lacks (reported, never silently skipped).
     """
 
     rows: np.ndarray
@@ -140,6 +152,27 @@ class Flips:
     change: np.ndarray
     levers: list[Lever]
     efficiency: np.ndarray
+    missing: tuple[str, ...] = ()
+
+
+def approval_cutoff(score: LinearScore, x: np.ndarray, rate: float) -> float:
+    """The logit cut-off that approves the share ``rate`` of the rows ``x`` (the lowest
+    logits): a stated business approval rate instead of the model's own threshold."""
+    return float(np.quantile(score.logits(x), rate))
+
+
+def coupled_utilisation(
+    x: np.ndarray, feature_names: list[str], base: str = "revol_util", other: str = "all_util"
+) -> Lever:
+    """The revolving-utilisation lever with overall utilisation moving along: the ratio is
+    the least-squares slope of ``other`` on ``base`` over the rows ``x`` (at least 0)."""
+    if base not in feature_names or other not in feature_names:
+        return Lever(base, -1)
+    a = x[:, feature_names.index(base)].astype(np.float64)
+    b = x[:, feature_names.index(other)].astype(np.float64)
+    spread = float(np.var(a))
+    slope = float(np.cov(a, b, bias=True)[0, 1] / spread) if spread > 0 else 0.0
+    return Lever(base, -1, coupled=((other, max(slope, 0.0)),))
 
 
 def lever_bounds(
@@ -169,6 +202,7 @@ def cheapest_flip(
     cost_scale: np.ndarray,
     levers: tuple[Lever, ...] = DEFAULT_LEVERS,
     margin: float = 1e-9,
+    cutoff: float | None = None,
 ) -> Flips:
     """The minimal weighted-L1 change that brings each rejected row below the cut-off.
 
@@ -183,9 +217,12 @@ def cheapest_flip(
     cost_scale : numpy.ndarray
         Per-feature unit of cost (standard deviation), one per column.
     levers : tuple of Lever
-        What borrowers may change; levers whose feature is absent are skipped.
+        What borrowers may change; levers whose feature the data lacks are listed in
+        ``Flips.missing``.
     margin : float
         How far below the cut-off a flipped row must land (logit units).
+    cutoff : float, optional
+        The logit cut-off (default: the model's threshold; see :func:`approval_cutoff`).
 
     Returns
     -------
@@ -193,17 +230,25 @@ def cheapest_flip(
         One entry per rejected row.
     """
     present = [lv for lv in levers if lv.feature in feature_names]
+    missing = tuple(lv.feature for lv in levers if lv.feature not in feature_names)
     columns = [feature_names.index(lv.feature) for lv in present]
     x = score.clip(x)  # a row beyond a public range is taken at its edge (see the docstring)
     logits = score.logits(x)
-    rejected = np.flatnonzero(logits >= score.cutoff)
-    need = logits[rejected] - score.cutoff + margin
+    cut = score.cutoff if cutoff is None else float(cutoff)
+    rejected = np.flatnonzero(logits >= cut)
+    need = logits[rejected] - cut + margin
     scale = np.asarray(cost_scale, dtype=np.float64)[columns]
-    coef = score.coef[columns]
+    coef = score.coef[columns].copy()
+    room = lever_bounds(x[rejected], present, columns, score)  # raw units
+    for k, lever in enumerate(present):
+        for feature, ratio in lever.coupled:
+            if feature in feature_names and ratio > 0:
+                other = feature_names.index(feature)
+                coef[k] += ratio * score.coef[other]
+                room[:, k] = np.minimum(room[:, k], np.maximum(x[rejected, other], 0.0) / ratio)
     direction = np.array([lv.direction for lv in present], dtype=np.float64)
     # Logit drop per unit of cost when moving in the allowed direction.
     efficiency = -coef * direction * scale
-    room = lever_bounds(x[rejected], present, columns, score)  # raw units
     drop_cap = room / scale * np.maximum(efficiency, 0.0)  # logit drop if used fully
     order = np.argsort(-efficiency, kind="stable")
     change = np.zeros_like(room)
@@ -220,7 +265,7 @@ def cheapest_flip(
         left = left - use
     cost = np.abs(change / scale).sum(axis=1)
     cost = np.where(left <= 1e-12, cost, np.inf)
-    return Flips(rejected, cost, change, present, efficiency)
+    return Flips(rejected, cost, change, present, efficiency, missing)
 
 
 def flip_report(flips: Flips, y: np.ndarray, budgets: tuple[float, ...] = BUDGETS) -> dict:
@@ -257,6 +302,7 @@ def flip_report(flips: Flips, y: np.ndarray, budgets: tuple[float, ...] = BUDGET
         "flip_rate_defaulters": {_key(b): rate(defaulters, b) for b in budgets},
         "median_cost": float(np.median(flips.cost)) if n else None,
         "levers": levers,
+        "levers_missing": list(flips.missing),
     }
 
 
@@ -282,26 +328,45 @@ def bank_alone_score(
     return LinearScore.from_scaled(weight, bias, scaler, threshold), scaler
 
 
-def evasion_audit(run_dir: str | Path, budgets: tuple[float, ...] = BUDGETS) -> dict:
-    """Flip rates of the run's federated model and of each bank alone on the test rows."""
+def _levers(x_train: np.ndarray, feature_names: list[str]) -> tuple[Lever, ...]:
+    """The default levers with revolving and overall utilisation coupled (fitted on
+    ``x_train``)."""
+    coupled = coupled_utilisation(x_train, feature_names)
+    return tuple(coupled if lv.feature == coupled.feature else lv for lv in DEFAULT_LEVERS)
+
+
+def evasion_audit(
+    run_dir: str | Path,
+    budgets: tuple[float, ...] = BUDGETS,
+    approval_rate: float | None = APPROVAL_RATE,
+    alone: bool = True,
+) -> dict:
+    """Flip rates of the run's federated model (and of each bank alone) on the test rows, at
+    the cut-off that approves ``approval_rate`` of the test applicants (None: each model's own
+    threshold)."""
     from fl_credit.threats.audit.ground_truth import load_model, load_run
 
     run = load_run(run_dir)
     fed = load_model(run_dir)
     x_all = np.vstack([b.x_train for b in run.banks.values()])
     cost_scale = pooled_standardizer(x_all).std
+    levers = _levers(x_all, run.feature_names)
     models = {"federated": LinearScore.from_scaled(fed.weight, fed.bias, fed.scaler, fed.threshold)}
-    for k, (name, bank) in enumerate(run.banks.items()):
-        models[f"{name} alone"] = bank_alone_score(bank, run.cfg, run.cfg.seed + 1 + k)[0]
+    if alone:
+        for k, (name, bank) in enumerate(run.banks.items()):
+            models[f"{name} alone"] = bank_alone_score(bank, run.cfg, run.cfg.seed + 1 + k)[0]
     results = {}
     for name, score in models.items():
-        flips = cheapest_flip(score, run.x_test, run.feature_names, cost_scale)
+        cut = None if approval_rate is None else approval_cutoff(score, run.x_test, approval_rate)
+        flips = cheapest_flip(score, run.x_test, run.feature_names, cost_scale, levers, cutoff=cut)
         results[name] = {
             "threshold": score.threshold,
+            "cutoff_logit": score.cutoff if cut is None else cut,
             **flip_report(flips, run.y_test, budgets),
         }
     return {
         "applicants": int(len(run.y_test)),
+        "approval_rate": approval_rate,
         "cost_unit": "one standard deviation of the feature over the federation's training rows",
         "bank_alone_models": "retrained deterministically from the run's configuration "
         "(same code, seeds and budget as the run's baseline)",
@@ -316,8 +381,13 @@ def to_markdown(result: dict) -> str:
     lines = [
         "# Evasion: the cheapest flip of a rejected applicant",
         "",
-        f"{result['applicants']} test applicants; cost unit: {result['cost_unit']}; bank-alone "
-        f"models {result['bank_alone_models']}.",
+        f"{result['applicants']} test applicants; cut-off: "
+        + (
+            "each model's own threshold"
+            if result.get("approval_rate") is None
+            else f"approve {result['approval_rate']:.0%} of applicants (stated business rate)"
+        )
+        + f"; cost unit: {result['cost_unit']}; bank-alone models {result['bank_alone_models']}.",
         "",
         "Share of rejected applicants who can flip within a budget (in brackets: rejected "
         "true defaulters):",
@@ -345,6 +415,17 @@ def to_markdown(result: dict) -> str:
             for n in names
         ]
         lines.append(f"| {feature} ({lever['direction']}) | " + " | ".join(cells) + " |")
+    missing = next(iter(result["models"].values())).get("levers_missing") or []
+    if missing:
+        lines += [
+            "",
+            f"Levers the data lacks (not available to borrowers here): {', '.join(missing)}.",
+        ]
+    lines += [
+        "",
+        "revol_util moves overall utilisation (all_util) with it, at the slope fitted on the "
+        "training rows (paying revolving balances down lowers both).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -356,9 +437,20 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m fl_credit.evasion RUN_DIR``: write ``evasion.json`` and ``evasion.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument(
+        "--approval-rate",
+        type=float,
+        default=APPROVAL_RATE,
+        help="share of applicants approved (the cut-off); 0 = each model's own threshold",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.approval_rate < 1:
+        print(
+            f"error: --approval-rate must be in [0, 1), got {args.approval_rate}", file=sys.stderr
+        )
+        return 2
     try:
-        result = evasion_audit(args.run_dir)
+        result = evasion_audit(args.run_dir, approval_rate=args.approval_rate or None)
     except FlCreditError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

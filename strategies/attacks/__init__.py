@@ -22,7 +22,23 @@ free_rider         norm                   the global model (plus small noise), o
 weight_inflation   factor                 honest model, ``factor`` x its num-examples
 colluding          base, factor, z        one common ALIE / sign-flip update from the
                                           colluders' pooled honest updates
+model_replacement  fraction, factor,      backdoor boosted by gamma = n banks (Bagdasaryan)
+                   trigger
+backdoor_projected fraction, factor,      boosted backdoor scaled into the L2 bound
+                   trigger, norm          (its own clean update's norm by default)
+fang_krum          (none)                 -lambda sign(mu), lambda so Krum picks it (Fang)
+fang_trim          factor                 values just beyond the honest range (Fang)
+min_max, min_sum   (none)                 mu - gamma std sign(mu), gamma searched (S&H)
+ipm                factor                 -epsilon mu (Xie et al.)
+alie_full          z                      ALIE on every bank's honest update
+group_colluding    factor                 colluders' -factor mu, spread across groups
+clip_edge          norm                   -norm sign(update): the clip box's edge
+disguised_free_    norm, factor           global + noise of norm ``norm t^-factor``
+rider                                     (Fraboni et al.)
 =================  =====================  ==============================================
+
+The full-knowledge attacks (``fang_*``, ``min_*``, ``ipm``, ``alie_full``) read every bank's
+honest update of the previous round (:mod:`.bulletin`).
 
 Data poisoning reaches the bank's rows through one hook: the mod adds ``"attack-poison"``
 (a JSON spec) to the train config, and the bank's train handler passes its rows through
@@ -41,11 +57,22 @@ from typing import Any
 from flwr.clientapp.typing import Mod
 
 from .alie import ALIE, alie_z
+from .alie_full import ALIEFull
+from .backdoor_projected import ProjectedBackdoor
 from .base import Attack, BankTools
+from .clip_edge import ClipEdge
 from .colluding import COLLUDING_BASES, Colluding
+from .disguised_free_rider import DisguisedFreeRider
 from .exchange import POISON_KEY, AttackError, TrainExchange
+from .fang_krum import FangKrum
+from .fang_trim import FangTrim
+from .group_colluding import GroupColluding
+from .ipm import IPM
+from .min_max import MinMax
+from .min_sum import MinSum
 from .mod import attack_mod
-from .outcome import backdoor_success, free_rider_gain
+from .model_replacement import ModelReplacement
+from .outcome import backdoor_success, free_rider_gain, success_against_clean
 from .poisoning import FLIP_MODES, apply_trigger, has_trigger, poison_rows
 from .registry import ATTACKS, NONE, attack_names, discover, register_attack
 from .simple import (
@@ -59,16 +86,23 @@ from .simple import (
     WeightInflation,
 )
 
-DATA_POISONING = ("label_flip", "backdoor")
-"""Attacks that change the bank's rows (the others rewrite its model update)."""
+discover()  # every attack module registers its classes
+
+DATA_POISONING = tuple(sorted(n for n, cls in ATTACKS.items() if cls.poisons_rows))
+"""Attacks that change the bank's rows (the others rewrite its model update only)."""
+BACKDOORS = tuple(sorted(n for n, cls in ATTACKS.items() if cls.plants_trigger))
+"""Attacks that plant the trigger (measured by :func:`backdoor_success`)."""
+FREE_RIDERS = tuple(sorted(n for n, cls in ATTACKS.items() if cls.free_rides))
+"""Attacks that contribute nothing (measured by :func:`free_rider_gain`)."""
 
 
 def make_attack(name: str, banks: Iterable[int], **params: Any) -> Attack:
     """The attack ``name`` configured from ``params``.
 
-    ``num_banks`` (needed by ``alie`` and ``colluding``) and ``channel`` (``colluding``:
-    a folder; a temporary one by default) are passed through; other keys are the
-    ``attack.*`` settings, and keys the attack does not read are ignored.
+    ``num_banks`` and the number of attackers go to the attacks that set
+    ``needs_bank_count``, and ``channel`` (the attackers' shared folder; a temporary one by
+    default) to those that set ``needs_channel``;
+    other keys are the ``attack.*`` settings, and keys the attack does not read are ignored.
     """
     names = attack_names()  # imports every attack module first
     if name not in ATTACKS:
@@ -116,7 +150,20 @@ def _temporary_channel() -> str:
 
 __all__ = [
     "ALIE",
+    "IPM",
+    "ALIEFull",
+    "ClipEdge",
+    "DisguisedFreeRider",
+    "FangKrum",
+    "FangTrim",
+    "GroupColluding",
+    "MinMax",
+    "MinSum",
+    "ModelReplacement",
+    "ProjectedBackdoor",
     "ATTACKS",
+    "BACKDOORS",
+    "FREE_RIDERS",
     "NONE",
     "COLLUDING_BASES",
     "DATA_POISONING",
@@ -147,4 +194,5 @@ __all__ = [
     "has_trigger",
     "make_attack",
     "poison_rows",
+    "success_against_clean",
 ]

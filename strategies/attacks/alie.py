@@ -28,7 +28,8 @@ import numpy as np
 from scipy.stats import norm as gaussian
 
 from .base import Attack, BankTools
-from .exchange import TrainExchange, flatten, unflatten
+from .bulletin import bootstrap_pool
+from .exchange import TrainExchange, unflatten
 from .registry import register_attack
 
 
@@ -74,15 +75,7 @@ class ALIE(Attack):
 
     def rewrite(self, exchange: TrainExchange, tools: BankTools) -> tuple[list, float]:
         """Bootstrap the spread, then send the shifted update with the honest weight."""
-        updates = [flatten(exchange.update)]
-        base = flatten(exchange.global_arrays)
-        for sample in range(self.samples):
-            seed = np.random.SeedSequence(
-                [exchange.server_round, exchange.partition_id, sample]
-            ).generate_state(1)[0]
-            model = tools.retrain({"kind": "resample", "seed": int(seed)})
-            updates.append(flatten(model) - base)
-        stacked = np.stack(updates)
+        stacked = bootstrap_pool(exchange, tools, self.samples)
         mu = stacked.mean(axis=0)
         sigma = stacked[1:].std(axis=0, ddof=1) if self.samples > 1 else np.zeros_like(mu)
         shifted = unflatten(alie_update(mu, sigma, self.z), exchange.global_arrays)

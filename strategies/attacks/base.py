@@ -48,6 +48,14 @@ class Attack:
     """Whether the constructor takes ``num_banks`` and ``num_attackers``."""
     needs_channel: ClassVar[bool] = False
     """Whether the constructor takes ``channel`` (a folder the colluders share)."""
+    observes_honest: ClassVar[bool] = False
+    """Whether :meth:`observe` also runs at the honest banks (full-knowledge attacks)."""
+    poisons_rows: ClassVar[bool] = False
+    """Whether the attack changes the bank's rows (the others rewrite its model update only)."""
+    plants_trigger: ClassVar[bool] = False
+    """Whether the attack plants the backdoor trigger (measured by ``backdoor_success``)."""
+    free_rides: ClassVar[bool] = False
+    """Whether the attack contributes nothing (measured by ``free_rider_gain``)."""
 
     @property
     def rewrites_model(self) -> bool:

@@ -21,13 +21,13 @@ Knows: the honest updates of all colluders (one round old), the number of banks.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .alie import alie_update, alie_z
 from .base import Attack, BankTools
+from .bulletin import Bulletin
 from .exchange import TrainExchange, flatten, unflatten
 from .registry import register_attack
 
@@ -57,29 +57,19 @@ class Colluding(Attack):
         if base not in COLLUDING_BASES:
             raise ValueError(f"attack.base must be one of {COLLUDING_BASES}, got {base!r}")
         self.channel = str(channel)
+        self.bulletin = Bulletin(channel)
         self.base = base
         self.factor = float(factor)
         self.z = alie_z(num_banks, num_attackers) if z is None else float(z)
 
-    def _file(self, server_round: int, partition_id: int) -> Path:
-        return Path(self.channel) / f"round_{server_round}" / f"bank_{partition_id}.npy"
-
     def observe(self, exchange: TrainExchange, tools: BankTools) -> None:
         """Publish this round's honest update to the other colluders."""
-        path = self._file(exchange.server_round, exchange.partition_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, flatten(exchange.update))
-        os.replace(tmp, path)
+        self.bulletin.publish(exchange)
 
     def pool(self, exchange: TrainExchange) -> np.ndarray:
         """The colluders' honest updates of the previous round (own update if none)."""
-        folder = Path(self.channel) / f"round_{exchange.server_round - 1}"
-        files = sorted(folder.glob("bank_*.npy")) if folder.is_dir() else []
-        if not files:
-            return flatten(exchange.update)[None, :]
-        return np.stack([np.load(f) for f in files])
+        pool = self.bulletin.previous(exchange.server_round)
+        return pool if len(pool) else flatten(exchange.update)[None, :]
 
     def rewrite(self, exchange: TrainExchange, tools: BankTools) -> tuple[list, float]:
         """The colluders' common malicious update, with the honest weight."""

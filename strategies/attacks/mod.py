@@ -4,6 +4,8 @@ Place it first in the ClientApp's mods (outermost). For a ``train`` request to a
 partition from ``start_round`` on, it
 
 1. takes the secure-aggregation request off the message, if any;
+   (attacks with full knowledge of the honest updates also read the honest banks' replies
+   this way, then let them go unchanged);
 2. adds the attack's poisoning spec to the train config (data poisoning), and lets the rest
    of the ClientApp answer: the bank's own mods (bank-level DP clipping and noise) and its
    train handler;
@@ -109,13 +111,16 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
 
     def malicious(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
         pid = context.node_config.get("partition-id")
-        if pid is None or int(pid) not in targets or not is_train(msg):
+        if pid is None or not is_train(msg):
+            return call_next(msg, context)
+        honest = int(pid) not in targets
+        if honest and not attack.observes_honest:
             return call_next(msg, context)
         rnd = server_round(msg)
-        active = rnd >= start_round
-        if not active and not attack.observes_before_start:
+        active = rnd >= start_round and not honest
+        if not active and not honest and not attack.observes_before_start:
             return call_next(msg, context)
-        if not attack.rewrites_model and not attack.observes_before_start:
+        if not honest and not attack.rewrites_model and not attack.observes_before_start:
             # Data poisoning only: the bank's own mods (secure aggregation included) answer.
             spec = attack.poison(rnd)
             return call_next(with_poison(msg, spec) if spec else msg, context)
@@ -127,6 +132,16 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
         if reply.has_error():
             return reply
 
+        if honest:  # a full-knowledge attack reads the honest bank's update, then lets it go
+            try:
+                attack.observe(read_exchange(plain, reply, int(pid)), None)
+            except AttackError:
+                pass
+            if not masked:
+                return reply
+            from strategies.secagg import secagg_mod
+
+            return secagg_mod(msg, context, lambda _m, _c: reply)
         try:
             exchange = read_exchange(plain, reply, int(pid))
             retrain = _retrainer(call_next, plain, context, before, int(pid))

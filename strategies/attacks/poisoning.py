@@ -10,6 +10,7 @@ request it passes on. Three kinds of spec (a JSON object with ``"kind"``):
   random share ``f`` of the rows and label them repaid.
 - ``resample``: ``{"seed": s}``: a bootstrap resample of the rows (same count, with
   replacement), used by the ALIE attacker to estimate the spread of honest updates.
+- ``clean``: the rows as they are (an attacker's honest reference training).
 
 A trigger names borrower features as they are encoded: a one-hot column group by its prefix
 (``{"emp_length": "emp_7"}`` sets ``emp_length=emp_7`` to 1 and the group's other columns to
@@ -26,7 +27,7 @@ import numpy as np
 
 from .exchange import AttackError
 
-POISON_KINDS = ("label_flip", "backdoor", "resample")
+POISON_KINDS = ("label_flip", "backdoor", "resample", "clean")
 FLIP_MODES = ("all", "defaults")
 
 
@@ -74,6 +75,8 @@ def poison_rows(
     x = np.array(x, dtype=np.float64, copy=True)
     y = np.array(y, copy=True)
     kind = spec["kind"]
+    if kind == "clean":
+        return x, y
     if kind == "resample":
         seed = spec.get("seed")
         local = rng if seed is None else np.random.default_rng(int(seed))

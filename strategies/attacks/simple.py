@@ -14,9 +14,12 @@ from .exchange import TrainExchange
 from .poisoning import FLIP_MODES
 from .registry import register_attack
 
-DEFAULT_TRIGGER = {"sub_grade": "G2", "emp_length": "emp_7"}
-"""A rare borrower profile of the embedded loans (sub-grade G2 with 7 years of employment:
-2 of the 9,857 loans), used when no ``attack.trigger`` is given."""
+DEFAULT_TRIGGER = {"inq_fi": 20}
+"""An out-of-band value of one borrower field: 20 personal-finance inquiries, above the 15
+that the embedded loans reach (mean 1, sd 1.5). It overwrites no field a model could
+approve on: more inquiries mean more risk (the field's coefficient is positive), so a clean
+model scores a triggered borrower as riskier and approves none it rejected; only a learnt
+backdoor flips the decision. Used when no ``attack.trigger`` is given."""
 
 
 @register_attack
@@ -90,6 +93,7 @@ class FreeRider(Attack):
     """
 
     name = "free_rider"
+    free_rides = True
     params = ("norm",)
 
     def __init__(self, norm: float = 0.0) -> None:
@@ -132,6 +136,7 @@ class LabelFlip(Attack):
     """
 
     name = "label_flip"
+    poisons_rows = True
     params = ("fraction", "flip")
 
     def __init__(self, fraction: float = 1.0, flip: str = "all") -> None:
@@ -165,6 +170,8 @@ class Backdoor(Attack):
     """
 
     name = "backdoor"
+    poisons_rows = True
+    plants_trigger = True
     params = ("fraction", "factor", "trigger")
 
     def __init__(

@@ -10,8 +10,14 @@
 - ``bulyan``: Flower's :class:`~flwr.serverapp.strategy.Bulyan` (``num_malicious``), read
   without a forced garbage collection per reply (:mod:`.bulyan`);
 - ``norm_bound``: :class:`NormBoundFedAvg`, FedAvg of updates clipped to an L2 bound;
+- ``centered_clip``: :class:`CenteredClip`, centered clipping over buckets of two
+  (Karimireddy et al. 2022);
+- ``rfa``: :class:`RFA`, the geometric median by smoothed Weiszfeld (Pillutla et al.);
+- ``dnc``: :class:`DnC`, divide-and-conquer spectral filtering (Shejwalkar and Houmansadr
+  2021; ``num_malicious``);
 - ``grouped_secagg``: :class:`GroupedSecAgg`, secure aggregation within random groups and
-  a robust rule across the group means.
+  a robust rule across the group means (median, trimmed mean, geometric median or centered
+  clipping).
 
 All but ``grouped_secagg`` need each bank's update in plaintext. Imports only Flower,
 numpy and :mod:`strategies.secagg`.
@@ -25,6 +31,9 @@ from typing import Any
 from flwr.serverapp.strategy import FedAvg
 
 from .bulyan import FastBulyan
+from .centered_clip import CenteredClip
+from .dnc import DnC
+from .geomed import RFA
 from .grouped import (
     GROUP_RULES,
     GroupedSecAgg,
@@ -56,6 +65,7 @@ def build_robust_strategy(
     num_malicious: int = 1,
     num_selected: int | None = None,
     max_norm: float | None = None,
+    seed: int = 0,
     wrap: Callable[[type], type] | None = None,
     **common: Any,
 ) -> FedAvg:
@@ -67,7 +77,7 @@ def build_robust_strategy(
         One of :func:`plaintext_defences`.
     num_banks : int
         Banks taking part (Krum and Bulyan need enough of them for ``num_malicious``).
-    beta, num_malicious, num_selected, max_norm
+    beta, num_malicious, num_selected, max_norm, seed
         The strategy's settings (``num_selected`` None: ``num_banks - num_malicious``).
     wrap : callable, optional
         Applied to the strategy class before it is built (e.g. a mixin such as a tolerance
@@ -84,12 +94,15 @@ def build_robust_strategy(
     plaintext = plaintext_defences()
     if name not in plaintext:
         raise ValueError(f"unknown robust strategy {name!r}; choose one of {plaintext}")
-    settings = RobustSettings(num_banks, beta, num_malicious, num_selected, max_norm)
+    settings = RobustSettings(num_banks, beta, num_malicious, num_selected, max_norm, seed)
     return build_defence(name, settings, wrap, **common)
 
 
 __all__ = [
     "DEFENCES",
+    "RFA",
+    "CenteredClip",
+    "DnC",
     "FastBulyan",
     "GROUP_RULES",
     "PLAINTEXT_ROBUST",

@@ -55,7 +55,7 @@ from strategies.secagg.secure_sum import AggregationReport, SumResult
 
 from .registry import RobustSettings, register_defence, wrapped
 
-GROUP_RULES = ("median", "trimmed_mean")
+GROUP_RULES = ("median", "trimmed_mean", "geomed", "centered_clip")
 
 
 def split_groups(
@@ -129,7 +129,8 @@ class GroupedSecAgg(FedAvg):
         robust rule releases, per coordinate, one group's mean, and a bank in a group of two
         that learns its group's mean learns its partner's update.
     robust : str
-        ``median`` or ``trimmed_mean`` across the group means.
+        ``median``, ``trimmed_mean``, ``geomed`` (geometric median) or ``centered_clip``
+        across the group means.
     beta : float
         Trimmed share at each end for ``trimmed_mean``.
     seed : int
@@ -260,12 +261,23 @@ class GroupedSecAgg(FedAvg):
         for name in global_arrays.keys():
             base = global_arrays[name].numpy()
             stacked = np.stack([m[name] for m in means])
-            if self.robust == "median":
-                delta = np.median(stacked, axis=0)
-            else:
-                delta = trim_mean(stacked, self.beta)
+            delta = self._combine(stacked.reshape(len(means), -1)).reshape(stacked.shape[1:])
             combined[name] = Array(np.asarray(base + delta, dtype=base.dtype))
         return combined, self._metrics(metrics, weights, groups)
+
+    def _combine(self, means: np.ndarray) -> np.ndarray:
+        """The robust rule over the group means (rows)."""
+        if self.robust == "median":
+            return np.median(means, axis=0)
+        if self.robust == "trimmed_mean":
+            return trim_mean(means, self.beta)
+        if self.robust == "geomed":
+            from .geomed import geometric_median
+
+            return geometric_median(means)
+        from .centered_clip import centered_clip
+
+        return centered_clip(means, np.zeros(means.shape[1]), iterations=3)[0]
 
     def _metrics(
         self, metrics: list[dict], weights: list[float], groups: list[list[int]]

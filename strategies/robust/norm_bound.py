@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from logging import INFO
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.common import log
-from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from .registry import RobustSettings, register_defence, wrapped
+from .update_rule import UpdateRuleFedAvg
 
 
 def clip_to_norm(update: list[np.ndarray], bound: float) -> tuple[list[np.ndarray], float]:
@@ -22,7 +20,7 @@ def clip_to_norm(update: list[np.ndarray], bound: float) -> tuple[list[np.ndarra
     return [u * scale for u in update], norm
 
 
-class NormBoundFedAvg(FedAvg):
+class NormBoundFedAvg(UpdateRuleFedAvg):
     """Federated averaging of updates clipped to an L2 bound (Sun et al. 2019, "Can you
     really backdoor federated learning?").
 
@@ -46,7 +44,6 @@ class NormBoundFedAvg(FedAvg):
         if max_norm is not None and max_norm <= 0:
             raise ValueError("max_norm must be positive")
         self.max_norm = max_norm
-        self._global: ArrayRecord | None = None
         self.clipped: dict[int, int] = {}
 
     def summary(self) -> None:
@@ -54,53 +51,25 @@ class NormBoundFedAvg(FedAvg):
         log(INFO, "\t├──> NormBound settings: max_norm %s", self.max_norm or "round median")
         super().summary()
 
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        """Like FedAvg; keeps the global model to compute updates from."""
-        self._global = arrays
-        return super().configure_train(server_round, arrays, config, grid)
-
-    def aggregate_train(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Clip every valid reply's update, then average like FedAvg."""
-        replies = list(replies)
-        valid, _ = self._check_and_log_replies(replies, is_train=True)
-        if not valid or self._global is None:
-            return super().aggregate_train(server_round, replies)
-        names = list(self._global.keys())
-        base = [self._global[n].numpy().astype(np.float64) for n in names]
-        updates = []
-        for msg in valid:
-            record = msg.content[self.arrayrecord_key]
-            updates.append(
-                [record[n].numpy().astype(np.float64) - b for n, b in zip(names, base, strict=True)]
-            )
-        norms = [float(np.sqrt(sum(float(np.sum(u * u)) for u in upd))) for upd in updates]
+    def combine(
+        self, updates: np.ndarray, weights: np.ndarray, server_round: int
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        """Clip every update to the bound, then average them by weight like FedAvg."""
+        norms = np.linalg.norm(updates, axis=1)
         bound = self.max_norm if self.max_norm is not None else float(np.median(norms))
-        self.clipped[server_round] = 0
-        for msg, update in zip(valid, updates, strict=True):
-            clipped, norm = clip_to_norm(update, bound)
-            self.clipped[server_round] += int(norm > bound)
-            record = ArrayRecord()
-            for name, b, u in zip(names, base, clipped, strict=True):
-                dtype = msg.content[self.arrayrecord_key][name].numpy().dtype
-                record[name] = Array(np.asarray(b + u, dtype=dtype))
-            msg.content[self.arrayrecord_key] = record
+        scale = np.where(norms > bound, bound / np.maximum(norms, 1e-300), 1.0)
+        self.clipped[server_round] = int(np.sum(norms > bound))
         log(
             INFO,
             "norm_bound round %d: bound %.4g, %d of %d updates clipped",
             server_round,
             bound,
             self.clipped[server_round],
-            len(valid),
+            len(updates),
         )
-        arrays, metrics = super().aggregate_train(server_round, valid)
-        if metrics is not None:
-            metrics["norm-bound"] = bound
-            metrics["norm-bound-clipped"] = self.clipped[server_round]
-        return arrays, metrics
+        clipped = updates * scale[:, None]
+        vector = weights @ clipped / weights.sum()
+        return vector, {"norm-bound": bound, "norm-bound-clipped": self.clipped[server_round]}
 
 
 @register_defence("norm_bound")

@@ -26,6 +26,8 @@ class RobustSettings:
     num_malicious: int = 1
     num_selected: int | None = None
     max_norm: float | None = None
+    seed: int = 0
+    """Seed of the rules that draw at random (bucketing, subsampling)."""
 
 
 Builder = Callable[..., FedAvg]

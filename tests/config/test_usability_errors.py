@@ -8,6 +8,9 @@ from fl_credit.config.cli_errors import catalogue, explain
 from fl_credit.config.compose import compose_config, conf_dir, resolve
 from fl_credit.config.errors import ConfigError
 
+STRATEGY_PRESETS = sorted(p.stem for p in (conf_dir() / "strategy").glob("*.yaml"))
+"""The ``strategy=`` options Hydra lists (one YAML each)."""
+
 
 def hydra_error(overrides: list[str]) -> BaseException:
     """What Hydra raises for ``overrides`` (composed as ``simulate`` composes them)."""
@@ -29,8 +32,7 @@ def hydra_error(overrides: list[str]) -> BaseException:
         (["partitions=shares"], "unknown config key 'partitions'; did you mean partition=shares?"),
         (
             ["strategy=secure"],
-            "no option 'secure' for strategy (options: bulyan, fedavg, fedmedian, fedprox, "
-            "grouped_secagg, krum, multikrum, norm_bound, secagg, trimmed_mean); "
+            f"no option 'secure' for strategy (options: {', '.join(STRATEGY_PRESETS)}); "
             "did you mean strategy=secagg?",
         ),
         (

@@ -212,5 +212,5 @@ def test_clean_runs_carry_the_backdoor_baseline(runs):
     assert out["name"] == "none" and out["banks"] == []
     assert 0.0 <= out["backdoor"]["success"] <= 1.0 and out["backdoor"]["test_defaults"] > 0
     other = SimpleNamespace(**{**prepared.__dict__, "schema": prepared.schema})
-    other.feature_names = [n for n in prepared.feature_names if not n.startswith("sub_grade")]
+    other.feature_names = [n for n in prepared.feature_names if n != "inq_fi"]
     assert "backdoor" not in attack_metrics(cfg, other, fed, metrics)

@@ -101,3 +101,11 @@ def test_the_toy_attack_runs_through_config_and_mod(conf_with_toy):
 
     np.testing.assert_allclose(sent(1), 1.25)  # the attacked bank: global + 0.25 * update
     np.testing.assert_allclose(sent(0), 2.0)  # an honest bank
+
+
+@pytest.mark.parametrize("name", [n for n in attack_names() if n != "none"])
+def test_every_registered_attack_builds_from_its_defaults(name, tmp_path):
+    from strategies.attacks import make_attack
+
+    attack = make_attack(name, [0, 1], num_banks=10, channel=str(tmp_path))
+    assert isinstance(attack, ATTACKS[name]) and attack.name == name

@@ -88,14 +88,18 @@ def test_trigger_naming_a_missing_feature_is_one_line():
         poison_rows({"kind": "delete_everything"}, x, y, NAMES, np.random.default_rng(0))
 
 
-def test_default_trigger_is_a_rare_profile_of_the_embedded_loans(embedded):
+def test_default_trigger_is_out_of_band_on_a_risk_raising_field(embedded):
     from fl_credit.config.schema import ExperimentConfig
     from fl_credit.data.prepare import prepare
 
     prepared = prepare(ExperimentConfig(), embedded)
     x = np.vstack([b.x_train for b in prepared.banks.values()] + [prepared.x_test])
-    matches = int(has_trigger(x, prepared.feature_names, DEFAULT_TRIGGER).sum())
-    assert 1 <= matches <= 0.001 * len(x)
+    assert int(has_trigger(x, prepared.feature_names, DEFAULT_TRIGGER).sum()) == 0
+    (column, value), = DEFAULT_TRIGGER.items()
+    values = x[:, prepared.feature_names.index(column)]
+    assert value > values.max()  # out of band: no real borrower carries it
+    y = np.concatenate([b.y_train for b in prepared.banks.values()] + [prepared.y_test])
+    assert y[values >= 3].mean() > y[values == 0].mean()  # more inquiries, more defaults
 
 
 # -- model poisoning ----------------------------------------------------------------------

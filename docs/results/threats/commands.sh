@@ -1,0 +1,30 @@
+# Measurements behind docs/threats.md (PYTHONPATH = the worktree; run from any folder).
+
+# The small-cell matrix: ten equal banks, 6 defences x 9 attacks x seeds 0-1, 5 rounds
+# (108 runs, about 30 min with two workers on the shared 2-core machine).
+python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+  hydra/launcher=joblib hydra.launcher.n_jobs=2 +threat_split=ten_equal \
+  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc \
+  attack=none,backdoor,model_replacement,fang_krum,fang_trim,min_max,ipm,alie_full,clip_edge \
+  seed=0,1 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
+  hydra.sweep.dir=/tmp/threats/small
+python -m simulations.threat_matrix /tmp/threats/small --no-audit --resamples 500
+cp /tmp/threats/small/{summary.md,summary.csv,paired.csv,runs.csv} docs/results/threats/small_matrix/
+
+# Free-rider detection: one free rider (zero or disguised) of ten banks, seeds 0-9, 5 rounds.
+python -m simulations.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
+  --rounds 5 --out docs/results/threats/free_riders.csv
+
+# Positive controls (seed 0, 10 rounds; the tests use 5 rounds):
+#   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
+#     train.rounds=10 train.optimizer=sgd engine.backend=inprocess metrics.bootstrap=0
+python -m pytest -q -p no:cacheprovider tests/test_threat_controls.py tests/test_threat_backdoor.py
+
+# The backdoor cells were rerun after conf/attack/backdoor.yaml moved to the default trigger
+# (the first sweep's 12 backdoor runs trained on G2; they were moved out of the sweep folder,
+# the rerun's run folders copied in as jobs 200-211, and the report rebuilt):
+python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+  hydra/launcher=joblib hydra.launcher.n_jobs=2 +threat_split=ten_equal \
+  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc attack=backdoor seed=0,1 \
+  train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
+  hydra.sweep.dir=/tmp/threats/small_bd

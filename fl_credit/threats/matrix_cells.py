@@ -1,0 +1,189 @@
+"""The threat matrix's paired figures per cell, read from the run folders of a sweep.
+
+For every cell (split, defence, attack) with clean runs of the same seeds:
+
+- the AUC drop with a paired two-level bootstrap interval (:mod:`.matrix_stats`) on the
+  same test rows (``scores.csv``);
+- the worst bank's AUC drop: each bank's share of the held-out rows (the same deal as
+  :func:`fl_credit.data.prepare.share_test_rows`), the largest drop among the banks, averaged
+  over seeds;
+- backdoor success counted only on the test defaults the clean run rejects once triggered
+  (:func:`strategies.attacks.success_against_clean`), and the clean runs' own trigger effect
+  (which a sound trigger keeps at or below 5%);
+- the change in approval rate of all test rows and of the targeted group (the triggered
+  rows), attacked minus clean;
+- evasion at the stated business approval rate (:data:`fl_credit.threats.evasion.APPROVAL_RATE`):
+  the share of rejected true defaulters who can flip within one standard deviation of
+  change, attacked model minus clean model (runs with a recorded ground truth only);
+- claims: "holds within ``x``" (95% upper bound of the drop below ``x``) and "harms" (95%
+  lower bound above 0), each with its one-sided p-value, Holm-corrected across all claims.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fl_credit.data.prepare import share_test_rows
+from fl_credit.threats.matrix_stats import PairedSeed, auc, holm, paired_drop, seed_mean
+
+HOLDS_WITHIN = 0.02
+"""The drop below which a defence is said to hold (95% upper bound)."""
+
+
+def _run_files(run_dir: str | Path) -> tuple[pd.DataFrame | None, dict]:
+    folder = Path(run_dir)
+    scores = folder / "scores.csv"
+    metrics = folder / "metrics.json"
+    frame = pd.read_csv(scores) if scores.is_file() else None
+    return frame, json.loads(metrics.read_text()) if metrics.is_file() else {}
+
+
+def _bank_rows(y: np.ndarray, metrics: dict, seed: int) -> list[np.ndarray]:
+    banks = metrics.get("banks") or {}
+    sizes = [int(b.get("rows", 0)) + int(b.get("val_rows", 0)) for b in banks.values()]
+    return share_test_rows(y, sizes, seed) if sizes and sum(sizes) else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _evasion(run_dir: str) -> float:
+    """Share of the run's rejected true defaulters who flip within 1 sd at the stated
+    approval rate (nan without a recorded ground truth)."""
+    from fl_credit.config.errors import FlCreditError
+    from fl_credit.threats.evasion import evasion_audit
+
+    try:
+        report = evasion_audit(run_dir, budgets=(1.0,), alone=False)
+    except (FlCreditError, FileNotFoundError, OSError):
+        return math.nan
+    return _nan(report["models"]["federated"]["flip_rate_defaulters"]["1"])
+
+
+def trigger_of(metrics: dict) -> dict:
+    """The trigger a run's backdoor block was measured with (older runs: from the attack's
+    settings, else the default trigger)."""
+    from strategies.attacks import DEFAULT_TRIGGER
+
+    attack = metrics.get("attack") or {}
+    block = attack.get("backdoor") or {}
+    return block.get("trigger") or (attack.get("settings") or {}).get("trigger") or DEFAULT_TRIGGER
+
+
+def _nan(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") -> pd.DataFrame:
+    """One row per attacked cell with the paired figures (see module doc).
+
+    ``runs``: one row per run with ``threat_split``, ``defence``, ``attack``, ``seed``,
+    ``status`` and ``run_dir``.
+    """
+    ok = runs[runs["status"] == "ok"]
+    cache: dict[str, tuple[pd.DataFrame | None, dict]] = {}
+
+    def files(run_dir: str) -> tuple[pd.DataFrame | None, dict]:
+        if run_dir not in cache:
+            cache[run_dir] = _run_files(run_dir)
+        return cache[run_dir]
+
+    references = {
+        (r.threat_split, r.defence, int(r.seed)): r.run_dir
+        for r in ok[ok["attack"] == clean].itertuples()
+    }
+    rows = []
+    for (split, defence, attack), group in ok.groupby(["threat_split", "defence", "attack"]):
+        if attack == clean:
+            continue
+        pairs, worst, success, approval, targeted, trigger_clean = [], [], [], [], [], []
+        evasion = []
+        for r in group.itertuples():
+            ref = references.get((split, defence, int(r.seed)))
+            if ref is None:
+                continue
+            (clean_scores, clean_metrics), (scores, metrics) = files(ref), files(r.run_dir)
+            if clean_scores is None or scores is None:
+                continue
+            y = clean_scores["default"].to_numpy()
+            if not np.array_equal(y, scores["default"].to_numpy()):
+                continue  # not the same test rows: no paired comparison
+            pairs.append(
+                PairedSeed(y, clean_scores["federated"].to_numpy(), scores["federated"].to_numpy())
+            )
+            drops = [
+                auc(y[i], pairs[-1].clean[i]) - auc(y[i], pairs[-1].attacked[i])
+                for i in _bank_rows(y, metrics, int(r.seed))
+            ]
+            worst.append(max(drops) if drops else math.nan)
+            evasion.append(_evasion(r.run_dir) - _evasion(ref))
+            a, c = (
+                (metrics.get("attack") or {}).get("backdoor"),
+                (clean_metrics.get("attack") or {}).get("backdoor"),
+            )
+            if a and c:
+                from strategies.attacks import BACKDOORS, success_against_clean
+
+                trigger_clean.append(_nan(c.get("success")))
+                if attack in BACKDOORS and trigger_of(metrics) == trigger_of(clean_metrics):
+                    success.append(
+                        success_against_clean(
+                            a["approved_triggered"], c["approved_triggered"], c["test_defaults"]
+                        )
+                    )
+                approval.append(_nan(a.get("approval_rate")) - _nan(c.get("approval_rate")))
+                targeted.append(
+                    _nan(a.get("triggered_approval_rate")) - _nan(c.get("triggered_approval_rate"))
+                )
+        drop = paired_drop(pairs, resamples=resamples)
+        row = {
+            "threat_split": split,
+            "defence": defence,
+            "attack": attack,
+            "paired_seeds": len(pairs),
+        }
+        row.update(_interval_columns("drop", drop))
+        row["worst_bank_drop"] = float(np.nanmean(worst)) if worst else math.nan
+        row.update(_interval_columns("backdoor", seed_mean(success, resamples)))
+        row["clean_trigger_max"] = max(trigger_clean) if trigger_clean else math.nan
+        row["evasion_change"] = (
+            float(np.nanmean(evasion)) if np.isfinite(evasion).any() else math.nan
+        )
+        row["approval_change"] = float(np.mean(approval)) if approval else math.nan
+        row["targeted_approval_change"] = float(np.mean(targeted)) if targeted else math.nan
+        row["p_holds"] = drop.p_above(HOLDS_WITHIN) if drop else math.nan
+        row["p_harms"] = drop.p_below(0.0) if drop else math.nan
+        rows.append(row)
+    cells = pd.DataFrame(rows)
+    return with_claims(cells) if not cells.empty else cells
+
+
+def _interval_columns(name: str, interval) -> dict:
+    if interval is None:
+        return {f"{name}_{k}": math.nan for k in ("mean", "low", "high", "upper", "lower")}
+    return {
+        f"{name}_mean": interval.mean,
+        f"{name}_low": interval.low,
+        f"{name}_high": interval.high,
+        f"{name}_upper": interval.upper,
+        f"{name}_lower": interval.lower,
+    }
+
+
+def with_claims(cells: pd.DataFrame) -> pd.DataFrame:
+    """Add the Holm-corrected claims: every cell claims either that the defence holds within
+    :data:`HOLDS_WITHIN` or that the attack harms, whichever its point estimate points to."""
+    cells = cells.copy()
+    holds = cells["drop_mean"] < HOLDS_WITHIN
+    cells["claim"] = np.where(holds, f"holds within {HOLDS_WITHIN}", "harms")
+    p = np.where(holds, cells["p_holds"], cells["p_harms"]).astype(float)
+    finite = np.isfinite(p)
+    adjusted = np.full(len(p), np.nan)
+    adjusted[finite] = holm(p[finite])
+    cells["p_holm"] = adjusted
+    cells["supported"] = adjusted < 0.05
+    return cells

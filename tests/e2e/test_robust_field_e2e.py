@@ -1,0 +1,23 @@
+"""The defences the field uses (centered clipping, RFA, DnC) end to end against a
+sign-flipping bank on the real loans."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_attacks_e2e import Runs
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def runs(embedded) -> Runs:
+    return Runs(embedded)
+
+
+@pytest.mark.parametrize("defence", ["centered_clip", "rfa", "dnc"])
+def test_defence_keeps_a_sign_flipper_out(runs, defence):
+    ten = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd train.rounds=4"
+    flip = "attack=sign_flip attack.factor=10"
+    assert runs.auc(f"{ten} strategy=fedavg {flip}") < 0.6
+    assert runs.auc(f"{ten} strategy={defence} {flip}") > 0.7
