@@ -249,6 +249,9 @@ class NewtonSearch:
         out: dict[str, Any] = {k: float(getattr(self, k)) for k in _SCALARS}
         out.update(converged=self.converged, stalled=self.stalled, evaluations=self.evaluations)
         out.update(theta0=self.theta0.tobytes(), candidate=self.candidate.tobytes())
+        if self.transform is not None and self.bounded is not None:
+            out["transform"] = np.asarray(self.transform, dtype=np.float64).tobytes()
+            out["bounded"] = np.asarray(self.bounded, dtype=bool).tobytes()
         if self.direction is not None:
             out["direction"] = np.asarray(self.direction, dtype=np.float64).tobytes()
         if self.accepted is not None:
@@ -269,6 +272,10 @@ class NewtonSearch:
         theta0 = vec("theta0")
         d = len(theta0)
         search = cls(theta0, float(state["l2"]), float(state["total_rows"]), float(state["tol"]))
+        if "transform" in state:
+            bounded = np.frombuffer(state["bounded"], dtype=bool).copy()
+            search.transform = vec("transform").reshape(d, len(bounded))
+            search.bounded = bounded
         for key in _SCALARS[3:]:
             setattr(search, key, float(state[key]))
         search.converged, search.stalled = bool(state["converged"]), bool(state["stalled"])
@@ -592,6 +599,17 @@ class FedNewton(FedAvg):
         return self._arrays(self.search.theta), metrics
 
 
+def chain_constraints(constraints: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    """The step constraints as chain-spec fields (none without constraints)."""
+    if constraints is None:
+        return {}
+    transform, bounded = constraints
+    return {
+        "chain-transform": [float(v) for v in np.asarray(transform, np.float64).ravel()],
+        "chain-bounded": [bool(b) for b in np.asarray(bounded, bool)],
+    }
+
+
 class SecAggFedNewton(FedNewton):
     """:class:`FedNewton` whose sums go through secure aggregation (``sum`` mode).
 
@@ -624,6 +642,7 @@ class SecAggFedNewton(FedNewton):
             "chain-tol": self.tol,
             "chain-rows": float(self.total_rows or 0.0),
             "chain-arrays": [self.weight_name, self.bias_name],
+            **chain_constraints(self.constraints),
         }
 
     def secure_sum(self, grid: Grid, content: RecordDict, message_type: str, **kwargs: Any) -> Any:

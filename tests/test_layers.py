@@ -22,21 +22,24 @@ ROOT = Path(__file__).resolve().parents[1]
 # ``run.files`` (the run folder's file names and atomic writers, standard library only), because
 # the credit outputs and the deployed ServerApp write run files too; and ``threats.attacks``
 # (the application side of the simulated attacks), because a simulated run wires its malicious
-# banks.
+# banks. The validation pack and boosting are split the same way: their pure maths sits with
+# the credit outputs (trees with the model), the bank's and the coordinator's halves with
+# theirs, the reports with the run. The deployed ServerApp is an entry point like the run's
+# and writes the same run folder, so it sits with the run.
 LAYERS: list[set[str]] = [
-    {"config", "data.registry"},
+    {"config", "data.registry", "validation.settings"},
     {"run.files"},
     {"data"},
-    {"model"},
-    {"credit"},
+    {"model", "boosting.tree", "boosting.inputs"},
+    {"credit", "validation", "boosting"},
     {"protocol"},
-    {"bank"},
-    {"coordinator"},
+    {"bank", "boosting.bank"},
+    {"coordinator", "boosting.federated", "boosting.pooled", "validation.query"},
     {"runtime"},
     {"threats.attacks"},
-    {"run"},
+    {"run", "boosting.comparison", "validation.report", "coordinator.server_app"},
     {"threats", "deploy"},
-    {"__init__", "simulate", "scorecard", "evasion", "certs", "export_banks",
+    {"__init__", "simulate", "validate", "scorecard", "evasion", "certs", "export_banks",
      "deploy_status", "supernode"},
 ]
 

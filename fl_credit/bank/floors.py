@@ -102,7 +102,7 @@ class BankFloors:
         secure = cfg.strategy.name == "secagg"
         std, clip = 0.0, 0.0
         if cfg.dp.mode == "central" and num_banks:
-            from fl_credit.coordinator.privacy_accounting import central_dp_accountant
+            from fl_credit.protocol.dp_plan import central_dp_accountant
 
             planned = central_dp_accountant(cfg, num_banks, threshold)
             std, clip = planned.noise_std_share, planned.clip_norm

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fl_credit.coordinator.woe import agreed_grid
+from fl_credit.credit.woe import agreed_grid
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.scaling import Standardizer
 

@@ -15,16 +15,24 @@ from fl_credit.config.validation import MIN_SECAGG_BANKS, check_bank_count
 __all__ = ["check_bank_count", "describe", "dropout_cost"]
 
 
-def dropout_cost(dp_mode: str) -> str:
+def dropout_cost(dp_mode: str, optimizer: str = "newton") -> str:
     """What a bank that drops out between two training rounds (or is claimed to) gives away.
 
-    The banks refuse every other way of summing over fewer banks (their ledger), but the
-    coordinator chooses the next round's model: one a hair away from the last gives the
-    dropped bank's last training reply by subtraction, once (it is never summed again).
+    The banks refuse every other way of summing over fewer banks (their ledger). On Newton's
+    model chain the next model is the one every bank recomputes from the last sum, so the
+    subtraction leaves the dropped bank's terms only up to the others' change over that one
+    step; off the chain (SGD) the coordinator may choose a model a hair away from the last,
+    which gives the dropped bank's last training reply exactly. Either happens once: the bank
+    is never summed again.
     """
-    if dp_mode == "off":
-        return "without DP, a dropped bank's last training reply can be recovered, once"
-    return "a dropped bank's last training reply is protected by DP alone"
+    if dp_mode != "off":
+        return "a dropped bank's last training reply is protected by DP alone"
+    if optimizer == "newton":
+        return (
+            "without DP, a dropped bank's last training terms are exposed up to the others' "
+            "change over one Newton step, once"
+        )
+    return "without DP, a dropped bank's last training reply can be recovered, once"
 
 
 def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None) -> str:
@@ -50,13 +58,17 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
             "and over the same banks as before; "
             + (
                 f"tolerates {tolerance} bank(s) dropping out between training rounds "
-                f"({dropout_cost(cfg.dp.mode)})"
+                f"({dropout_cost(cfg.dp.mode, cfg.train.optimizer)})"
                 if tolerance > 0
                 else "cannot tolerate any bank dropping out"
             )
         )
     elif name == "grouped_secagg":
-        seen = "grouped secure aggregation: the coordinator sees sums of each group of banks"
+        seen = (
+            "grouped secure aggregation: the coordinator sees sums of each group of banks; "
+            "the banks consent to regrouping, so differencing across groups is bounded by DP "
+            "alone"
+        )
     else:
         seen = f"plain {name}: the coordinator sees each bank's update"
     not_private = (
@@ -67,6 +79,7 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
         releases = ["statistics", "validation"]
         releases += ["evaluation"] if cfg.eval.federated else []
         releases += ["woe"] if cfg.features.kind == "woe" else []
+        releases += ["validation counts"] if cfg.validation.enabled else []
         bound = (
             f"record-level DP (Opacus DP-SGD), epsilon {cfg.dp.epsilon:g} per bank over "
             f"{', '.join(releases)} and training; weights: public size bands" + not_private

@@ -34,31 +34,17 @@ from fl_credit.coordinator.statistics import HISTOGRAM_ENCODING, hand_over, with
 from fl_credit.credit.woe import (
     WoeFeatures,
     WoeTable,
+    agreed_grid,
+    binary_flags,
     features_to_arrays,
     features_to_lists,
     grid_to_lists,
-    woe_edges,
 )
 from fl_credit.data.dictionary import FeatureBounds
 from fl_credit.data.prepare import Prepared
 from fl_credit.data.scaling import Standardizer
 
 log = logging.getLogger(__name__)
-
-
-def agreed_grid(
-    scaler: Standardizer, bounds: FeatureBounds | None, fine_bins: int
-) -> list[np.ndarray]:
-    """Every feature's fine grid, from the standardiser and the public one-hot flags.
-
-    Without a data dictionary (a deployment without ``schema-path``) every column gets the
-    numeric grid: a 0/1 column then falls into two of its fine bins, which the merge step
-    keeps apart unless one holds less than the minimum share.
-    """
-    return [
-        woe_edges(float(m), float(s), b, fine_bins)
-        for m, s, b in zip(scaler.mean, scaler.std, binary_flags(bounds, scaler), strict=True)
-    ]
 
 
 def federated_woe(
@@ -109,13 +95,6 @@ def federated_woe(
         ", ".join(f"{k} {v:.3f}" for k, v in list(ivs.items())[:3]),
     )
     return features
-
-
-def binary_flags(bounds: FeatureBounds | None, scaler: Standardizer) -> list[bool]:
-    """One-hot flags from the public data dictionary (all False without one)."""
-    if bounds is None:
-        return [False] * len(scaler.mean)
-    return [bool(b) for b in bounds.binary]
 
 
 def share_table(

@@ -31,6 +31,7 @@ here are exact enough and keep the bank side dependency-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,10 @@ MAX_BINS = 6
 MIN_SHARE = 0.05
 FINE_BINS = 50
 """Fine bins of a numeric feature's agreed grid (edges ``mean + z * std``, z in [-3, 3])."""
+
+if TYPE_CHECKING:  # annotations only: banks import this module with numpy alone
+    from fl_credit.data.dictionary import FeatureBounds
+    from fl_credit.data.scaling import Standardizer
 
 
 def woe_edges(mean: float, std: float, binary: bool, fine_bins: int = FINE_BINS) -> np.ndarray:
@@ -477,3 +482,25 @@ def features_from_lists(values, names: list[str] | None = None) -> WoeFeatures:
     if len(mean) != len(names) or len(std) != len(names):
         raise ValueError("WoE moments do not fit the table")
     return WoeFeatures(table, mean, std)
+
+
+def binary_flags(bounds: FeatureBounds | None, scaler: Standardizer) -> list[bool]:
+    """One-hot flags from the public data dictionary (all False without one)."""
+    if bounds is None:
+        return [False] * len(scaler.mean)
+    return [bool(b) for b in bounds.binary]
+
+
+def agreed_grid(
+    scaler: Standardizer, bounds: FeatureBounds | None, fine_bins: int
+) -> list[np.ndarray]:
+    """Every feature's fine grid, from the standardiser and the public one-hot flags.
+
+    Without a data dictionary (a deployment without ``schema-path``) every column gets the
+    numeric grid: a 0/1 column then falls into two of its fine bins, which the merge step
+    keeps apart unless one holds less than the minimum share.
+    """
+    return [
+        woe_edges(float(m), float(s), b, fine_bins)
+        for m, s, b in zip(scaler.mean, scaler.std, binary_flags(bounds, scaler), strict=True)
+    ]

@@ -55,6 +55,9 @@ def _spec(request: Mapping[str, Any]) -> str | None:
         spec = {k: request[k] for k in SPEC_FIELDS}
         spec.update({k: float(spec[k]) for k in ("chain-l2", "chain-tol", "chain-rows")})
         spec["chain-arrays"] = [str(n) for n in spec["chain-arrays"]]
+        if "chain-transform" in request:  # step constraints (e.g. monotone effects)
+            spec["chain-transform"] = [float(v) for v in request["chain-transform"]]
+            spec["chain-bounded"] = [bool(b) for b in request["chain-bounded"]]
     except (KeyError, TypeError, ValueError) as err:
         raise ChainError(f"malformed model chain: {err}") from None
     if len(spec["chain-arrays"]) != 2 or not spec["chain-rows"] > 0:
@@ -144,6 +147,13 @@ def chained_content(
 
         cfg = json.loads(spec)
         search = NewtonSearch(received, cfg["chain-l2"], cfg["chain-rows"], cfg["chain-tol"])
+        if "chain-transform" in cfg:
+            bounded = np.asarray(cfg["chain-bounded"], dtype=bool)
+            transform = np.asarray(cfg["chain-transform"], dtype=np.float64)
+            if transform.size != len(received) * len(bounded):
+                raise ChainError("malformed model chain: constraint shape")
+            search.transform = transform.reshape(len(received), len(bounded))
+            search.bounded = bounded
         state[SPEC_KEY] = spec
     else:
         search = _load(state)

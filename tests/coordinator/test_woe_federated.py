@@ -246,7 +246,7 @@ def test_model_file_alone_scores_new_rows(fedavg_folder, embedded) -> None:
 @pytest.fixture
 def bank_zero(embedded, tmp_path, monkeypatch):
     """Bank 0's ClientApp and context after the federation's standardiser, without DP."""
-    from conftest import bank_zero_app
+    from tests.conftest import bank_zero_app
 
     return bank_zero_app(woe_config(), embedded, tmp_path, monkeypatch)
 

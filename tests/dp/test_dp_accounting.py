@@ -99,7 +99,7 @@ def test_threat_model_states_the_noise_the_code_uses():
 
     cfg = dataclasses.replace(ExperimentConfig(), dp=DPConfig(mode="opacus", epsilon=4.0))
     plan = BankSettings.from_experiment(resolve_optimizer(cfg)).dp_settings().budget()
-    text = (Path(__file__).parents[1] / "docs" / "threat_model.md").read_text()
+    text = (Path(__file__).parents[2] / "docs" / "threat_model.md").read_text()
     for release in ("statistics", "validation"):
         stated = re.search(rf"{release} release \(sigma ([0-9.]+)", text)
         assert stated, f"the threat model states no sigma for the {release} release"

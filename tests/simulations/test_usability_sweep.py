@@ -18,7 +18,7 @@ from simulations.report_summary import interval
 from tests.run.test_usability_resume import finished_folder, resolved
 from tests.simulations.test_report import _metrics, make_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_bounded_metric_gets_an_interval_inside_its_range() -> None:

@@ -24,9 +24,8 @@ SCALE = MasterScale.geometric(8, 0.01, 0.4)
 def bank_zero(embedded, tmp_path, monkeypatch):
     """Bank 0's ClientApp and context after the federation's standardiser, without DP, and
     a model to grade with."""
-    from conftest import bank_zero_app
-
     from fl_credit.model.logistic import new_model, to_arrays
+    from tests.conftest import bank_zero_app
 
     prepared, scaler, settings, context, app = bank_zero_app(
         base_config(), embedded, tmp_path, monkeypatch
