@@ -149,7 +149,8 @@ def test_protection_line_says_what_dp_covers_and_what_it_does_not():
     from fl_credit.coordinator.protection import describe
 
     opacus = describe(dataclasses.replace(CENTRAL, dp=DPConfig(mode="opacus", epsilon=4.0)), 3, 2)
-    assert "epsilon 4 per bank over statistics, validation and training" in opacus
+    releases = "statistics, validation, validation counts and training"
+    assert f"epsilon 4 per bank over {releases}" in opacus
     assert "weights: public size bands" in opacus
     assert "not_private/" in opacus and "not covered" in opacus
     central = describe(CENTRAL, 3, 2)
