@@ -238,3 +238,20 @@ def floors_mod(floors_of: FloorsOf) -> Mod:
         return call_next(floors.with_own_noise(msg), context)
 
     return _mod
+
+
+def node_config_floors(cfg: ExperimentConfig) -> dict[str, object]:
+    """The ``--node-config`` entries a deployed bank needs to hold the floors of the agreed
+    configuration ``cfg`` (only those that differ from a bank's defaults): what
+    ``python -m fl_credit.export_banks`` prints on each SuperNode's command line."""
+    entries: dict[str, object] = {}
+    if cfg.strategy.name != "secagg":
+        entries[NODE_SECAGG] = False  # a plaintext (or grouped) consortium, agreed at export
+    if cfg.strategy.name == "grouped_secagg":
+        entries[NODE_REGROUPING] = True
+    if cfg.dp.colluders:
+        entries[NODE_COLLUDERS] = int(cfg.dp.colluders)
+    if cfg.dp.mode != "off":
+        entries[NODE_DP_MODE] = cfg.dp.mode
+        entries[NODE_DP_EPSILON] = float(cfg.dp.epsilon or 0.0)
+    return entries

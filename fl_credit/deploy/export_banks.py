@@ -341,8 +341,26 @@ def supernode_command(
             "--root-certificates", str(options.certs / "ca.crt"),
             "--auth-supernode-private-key", str(options.certs / f"supernode_{index}"),
         ]  # fmt: skip
-    node_config = f"data-path={_toml_string(str(data_file))}"
+    entries = [f"data-path={_toml_string(str(data_file))}"]
+    entries += [f"{key}={_toml_value(value)}" for key, value in _floors(options).items()]
+    node_config = " ".join(entries)
     return [*cmd, "--port", str(options.first_port + index), "--node-config", node_config]
+
+
+def _floors(options: ExportOptions) -> dict[str, object]:
+    """The bank floors the exported configuration implies (:mod:`fl_credit.bank.floors`)."""
+    from fl_credit.bank.floors import node_config_floors
+
+    cfg, _ = compose_experiment(options.overrides)
+    return node_config_floors(cfg)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return _toml_string(str(value))
 
 
 def instructions(options: ExportOptions, result: ExportResult) -> str:
