@@ -329,10 +329,17 @@ FAST_SUPERNODE = ["python", "-m", "fl_credit.supernode"]
 
 
 def supernode_command(
-    options: ExportOptions, index: int, data_file: Path, *, stock: bool = False
+    options: ExportOptions,
+    index: int,
+    data_file: Path,
+    *,
+    stock: bool = False,
+    floors: dict[str, object] | None = None,
 ) -> list[str]:
     """The SuperNode command of bank ``index`` reading ``data_file``:
-    ``python -m fl_credit.supernode`` (``flower-supernode`` with ``stock``), same arguments."""
+    ``python -m fl_credit.supernode`` (``flower-supernode`` with ``stock``), same arguments.
+    Its ``--node-config`` carries the floors of the exported configuration, updated by
+    ``floors``."""
     cmd = [*(["flower-supernode"] if stock else FAST_SUPERNODE), "--superlink", options.superlink]
     if options.certs is None:
         cmd.append("--insecure")
@@ -342,7 +349,8 @@ def supernode_command(
             "--auth-supernode-private-key", str(options.certs / f"supernode_{index}"),
         ]  # fmt: skip
     entries = [f"data-path={_toml_string(str(data_file))}"]
-    entries += [f"{key}={_toml_value(value)}" for key, value in _floors(options).items()]
+    chosen = {**_floors(options), **(floors or {})}
+    entries += [f"{key}={_toml_value(value)}" for key, value in chosen.items()]
     node_config = " ".join(entries)
     return [*cmd, "--port", str(options.first_port + index), "--node-config", node_config]
 

@@ -427,6 +427,7 @@ def start_deployment(
     warm: bool = True,
     wait_warm: bool = False,
     stall_seconds: float = STALL_SECONDS,
+    floors: dict[str, object] | None = None,
 ) -> Deployment:
     """Export the banks, make certificates, start a SuperLink with TLS and SuperNode
     authentication and one SuperNode per bank, and wait until every bank is connected.
@@ -434,7 +435,8 @@ def start_deployment(
     The commands are the ones ``python -m fl_credit.export_banks --certs`` prints; with
     ``warm``, each bank runs ``python -m fl_credit.supernode`` with the same arguments, and
     ``wait_warm`` also waits for its warm SuperExec to have imported the dependencies (else a
-    run submitted at once overlaps those imports with its ServerApp's start).
+    run submitted at once overlaps those imports with its ServerApp's start). ``floors``
+    updates the banks' floors (``--node-config`` entries of :mod:`fl_credit.bank.floors`).
     """
     from fl_credit.deploy.certs import write_node_keys, write_tls
     from fl_credit.deploy.export_banks import (
@@ -466,7 +468,8 @@ def start_deployment(
         fed.register({name: k.public_key for name, k in keys.items()})
         bank_files = list(result.bank_files.values())
         for i, path in enumerate(bank_files):
-            fed.start_bank(f"bank_{i}", supernode_command(options, i, path), warm=warm)
+            command = supernode_command(options, i, path, floors=floors)
+            fed.start_bank(f"bank_{i}", command, warm=warm)
         for i in range(num_banks):
             fed.wait_for_line(f"bank_{i}", "SuperNode ID:")
             if warm and wait_warm:

@@ -57,7 +57,14 @@ REPO = Path(__file__).resolve().parents[2]
 def deployment(tmp_path_factory: pytest.TempPathFactory):
     """One started federation shared by the module's runs (the bank-dropout test runs last),
     stopped (every process, by PID) afterwards."""
-    dep = start_deployment(tmp_path_factory.mktemp("deployment"), OVERRIDES, NUM_BANKS)
+    # The module's banks serve a secure run and a plaintext FedAvg run (the dropout test), so
+    # their own floors allow plaintext; a real consortium's come from its export.
+    dep = start_deployment(
+        tmp_path_factory.mktemp("deployment"),
+        OVERRIDES,
+        NUM_BANKS,
+        floors={"secagg-required": False},
+    )
     try:
         yield dep
     finally:
@@ -170,7 +177,9 @@ def test_export_writes_bank_files_and_run_config(tmp_path: Path):
     assert 'config-overrides = "partition=two_banks strategy=fedavg"' in text
     assert "num-banks = 2" in text
     command = supernode_command(options, 1, result.bank_files["bank_1"])
-    assert command[-2:] == ["--node-config", f'data-path="{result.bank_files["bank_1"]}"']
+    # the bank's floors follow the exported configuration: a plaintext (fedavg) consortium
+    path = result.bank_files["bank_1"]
+    assert command[-2:] == ["--node-config", f'data-path="{path}" secagg-required=false']
     assert "--insecure" in command
 
 
