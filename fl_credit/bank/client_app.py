@@ -257,6 +257,32 @@ def summed_reply(message: Message, values: np.ndarray, weight: float = 1.0) -> M
     return Message(content=content, reply_to=message)
 
 
+def released_reply(
+    message: Message,
+    context: Context,
+    settings: BankSettings,
+    values: np.ndarray,
+    *,
+    release: str,
+    sensitivity: float,
+    n_rows: int,
+) -> Message:
+    """The summed reply of one planned release: ``values`` plus this bank's DP noise share
+    when DP is on (:func:`fl_credit.bank.privacy.private_release`)."""
+    noised = private_release(
+        values,
+        release=release,
+        sensitivity=sensitivity,
+        message=message,
+        context=context,
+        settings=settings,
+        n_rows=n_rows,
+        bank_key=bank_name(context, settings),
+    )
+    return summed_reply(message, noised)
+
+
+
 @app_handler("query", "moments")
 def moments(message: Message, context: Context) -> Message:
     """The bank's feature statistics for the federation's standardiser and class weight.
@@ -270,17 +296,15 @@ def moments(message: Message, context: Context) -> Message:
     bank = load_bank(context, settings)
     if str(config["pass"]) == "private":
         bounds = FeatureBounds.from_lists(dict(config))
-        values = private_release(
+        return released_reply(
+            message,
+            context,
+            settings,
             private_moments(bank.x_train, bank.y_train, bounds),
             release="statistics",
             sensitivity=private_moments_sensitivity(bounds),
-            message=message,
-            context=context,
-            settings=settings,
             n_rows=len(bank.y_train),
-            bank_key=bank_name(context, settings),
         )
-        return summed_reply(message, values)
     if int(config["pass"]) == 1:
         return summed_reply(message, np.r_[bank.y_train.sum(), first_moments(bank.x_train)])
     mean = np.asarray(config[SCALER_MEAN], dtype=np.float64)
@@ -328,17 +352,15 @@ def woe_counts(message: Message, context: Context) -> Message:
     except (KeyError, ValueError) as err:
         raise DataError(f"WoE counts refused: {err}") from None
     context.state[WOE_RELEASED] = ConfigRecord({"done": True})
-    values = private_release(
+    return released_reply(
+        message,
+        context,
+        settings,
         bank_counts(bank.x_train, bank.y_train, edges),
         release="woe",
         sensitivity=counts_sensitivity(len(edges)),
-        message=message,
-        context=context,
-        settings=settings,
         n_rows=len(bank.y_train),
-        bank_key=bank_name(context, settings),
     )
-    return summed_reply(message, values)
 
 
 @app_handler("query", "woe_table")
@@ -480,17 +502,15 @@ def histogram(message: Message, context: Context) -> Message:
         values = score_counts(scores, bins)
     else:
         values = logit_histograms(y, scores, bins, received_span(message))
-    values = private_release(
+    return released_reply(
+        message,
+        context,
+        settings,
         values,
         release="validation",
         sensitivity=1.0,
-        message=message,
-        context=context,
-        settings=settings,
         n_rows=rows.raw_train_rows,
-        bank_key=bank_name(context, settings),
     )
-    return summed_reply(message, values)
 
 
 @app_handler("query", "reliability")
@@ -531,17 +551,15 @@ def evaluate(message: Message, context: Context) -> Message:
     else:
         bins = int(message.content["config"]["bins"])
         values, sensitivity = evaluation_vector(bank.y_test, scores, bins), evaluation_sensitivity()
-    values = private_release(
+    return released_reply(
+        message,
+        context,
+        settings,
         values,
         release="evaluation",
         sensitivity=sensitivity,
-        message=message,
-        context=context,
-        settings=settings,
         n_rows=len(bank.y_train),
-        bank_key=bank_name(context, settings),
     )
-    return summed_reply(message, values)
 
 
 @app_handler("query", "gbm")
@@ -599,17 +617,15 @@ def grade_counts(message: Message, context: Context) -> Message:
 
     counts = bank_vector(bank, layout, scale, threshold, edges, score, own)  # checks first
     context.state[GRADES_RELEASED] = ConfigRecord({"done": True})
-    values = private_release(
+    return released_reply(
+        message,
+        context,
+        settings,
         counts,
         release="grades",
         sensitivity=sensitivity(layout),
-        message=message,
-        context=context,
-        settings=settings,
         n_rows=rows.raw_train_rows,
-        bank_key=bank_name(context, settings),
     )
-    return summed_reply(message, values)
 
 
 def own_bank_model(rows: BankRows, settings: BankSettings):
