@@ -146,6 +146,9 @@ def run_experiment(
         {k: v["rows"] for k, v in prepared.bank_info.items()},
     )
     check_bank_count(cfg, len(prepared.banks))
+    from fl_credit.validation.monotone import chains_for
+
+    chains_for(cfg.train.monotone, prepared.feature_names)  # a bad name fails before the engine
     protection = describe_protection(
         cfg, len(prepared.banks), secagg_threshold(cfg, len(prepared.banks))
     )
