@@ -54,13 +54,9 @@ def _secagg_request(message: Message) -> bool:
 
 
 def _without_secagg(message: Message) -> Message:
-    """The request without its mask request, asking the bank's secagg mod to leave the
-    handler's declarations on the reply (this mod masks the rewritten reply with them)."""
-    from strategies.secagg.client_mod import KEEP_DECLARATIONS
     from strategies.secagg.records import SECAGG_KEY
 
     records = {k: v for k, v in message.content.items() if k != SECAGG_KEY}
-    records[KEEP_DECLARATIONS] = ConfigRecord({"keep": True})
     return Message(content=RecordDict(records), metadata=message.metadata)
 
 
@@ -128,7 +124,15 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
         plain = _without_secagg(msg) if masked else msg
         before = copy.deepcopy(context.state)
         spec = attack.poison(rnd) if active else None
-        reply = call_next(with_poison(plain, spec) if spec else plain, context)
+        from strategies.secagg.client_mod import KEEP_DECLARATIONS
+
+        if masked:  # the bank's secagg mod leaves the handler's declarations on the reply
+            context.state[KEEP_DECLARATIONS] = ConfigRecord({"keep": True})
+        try:
+            reply = call_next(with_poison(plain, spec) if spec else plain, context)
+        finally:
+            if KEEP_DECLARATIONS in context.state:
+                del context.state[KEEP_DECLARATIONS]
         if reply.has_error():
             return reply
 

@@ -64,8 +64,9 @@ ALLOW_SECRET_KEY = "run-allow-secret-weights"
 WEIGHTINGS = ("public", "secret")
 
 KEEP_DECLARATIONS = "secagg-keep-declarations"
-"""Set by an outer mod of the same bank that takes the mask request apart and masks the
-reply itself (a simulated malicious bank): the handler's declarations stay on the reply."""
+"""Entry of the bank's own ``context.state`` (never of a message, which the coordinator
+writes), set by an outer mod of the same bank that takes the mask request apart and masks
+the reply itself (a simulated malicious bank): the handler's declarations stay on the reply."""
 
 
 def _refuse(msg: Message, reason: str) -> Message:
@@ -128,14 +129,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     msg = _without_context(msg)
     request = secagg_config(msg.content) if msg.has_content() else None
     if request is None or request.get("phase") != "mask":
-        keep = msg.has_content() and KEEP_DECLARATIONS in msg.content
-        if keep:  # an outer mod of this bank masks the reply itself and needs them
-            msg = Message(
-                content=RecordDict(
-                    {k: v for k, v in msg.content.items() if k != KEEP_DECLARATIONS}
-                ),
-                metadata=msg.metadata,
-            )
+        keep = KEEP_DECLARATIONS in context.state  # set by this bank's own code, never sent
         reply = call_next(msg, context)
         if not keep:
             pop_declared(reply)  # declarations never leave the bank

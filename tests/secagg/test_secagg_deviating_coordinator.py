@@ -474,3 +474,32 @@ def test_a_claimed_dropout_in_the_first_round_is_refused_at_the_unmask(four: Coo
     kept = [r for r in replies if int(r.metadata.src_node_id) != fed.victim]
     decoded, report = fed.agg.complete(fed.grid, pending, kept)
     assert decoded is None and "unmasking failed" in report.reason
+
+
+def test_a_request_cannot_make_the_bank_keep_its_declarations(monkeypatch) -> None:
+    """The flag that keeps the handler's declarations on a reply lives in the bank's own
+    state; a coordinator that puts it into a request gets the reply without them."""
+    from flwr.app import ConfigRecord, Context, Message, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from strategies.secagg.client_mod import KEEP_DECLARATIONS, secagg_mod
+    from strategies.secagg.view import USED_KEY
+
+    for key in ("_run_id", "_node_id", "_task_id"):  # what a running SuperNode sets
+        if getattr(TaskIdentity, key) is None:
+            monkeypatch.setattr(TaskIdentity, key, 1)
+
+    request = Message(
+        content=RecordDict({KEEP_DECLARATIONS: ConfigRecord({"keep": True})}),
+        dst_node_id=1,
+        message_type="query.privacy",
+    )
+    context = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
+
+    def handler(msg: Message, _context: Context) -> Message:
+        reply = Message(content=RecordDict(), reply_to=msg)
+        reply.content[USED_KEY] = ConfigRecord({"model": b"digest", "held": b"kept"})
+        return reply
+
+    reply = secagg_mod(request, context, handler)
+    assert USED_KEY not in reply.content
