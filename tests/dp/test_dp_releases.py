@@ -35,7 +35,9 @@ FAST = ExperimentConfig(
     engine=EngineConfig(backend="inprocess"),
     bootstrap=20,
 )
-DP = dataclasses.replace(FAST, dp=DPConfig(mode="opacus", epsilon=4.0, accountant="rdp"))
+DP = dataclasses.replace(  # reproducible noise: the same releases every run (a study setting)
+    FAST, dp=DPConfig(mode="opacus", epsilon=4.0, accountant="rdp", reproducible_noise=True)
+)
 
 
 @pytest.fixture(scope="module")
