@@ -4,6 +4,8 @@ the ones inside functions).
 - ``strategies`` (the Flower-level algorithms) imports neither ``fl_credit`` nor
   ``simulations``; ``fl_credit`` never imports ``simulations``;
 - inside ``fl_credit`` a package only imports packages of its own layer or below (``LAYERS``);
+- inside ``simulations`` the studies and benchmarks never import the sweep reports (a sweep's
+  report may run a study, such as the privacy audit, on its runs);
 - there is no import cycle between modules.
 """
 
@@ -105,6 +107,23 @@ def test_the_application_does_not_import_the_studies():
         for t in ts if t.startswith("simulations")
     )
     assert bad == []
+
+
+def test_the_studies_and_benchmarks_do_not_import_the_sweep_reports():
+    bad = sorted(
+        f"{m} imports {t}" for m, ts in GRAPH.items()
+        if m.startswith(("simulations.studies", "simulations.bench"))
+        for t in ts if t.startswith("simulations.sweeps")
+    )
+    assert bad == []
+
+
+def test_every_simulations_module_sits_in_a_role_package():
+    loose = sorted(
+        m for m in GRAPH if m.startswith("simulations.") and m.count(".") < 2
+        and m.split(".")[1] not in {"sweeps", "studies", "bench"}
+    )
+    assert loose == []
 
 
 def test_every_fl_credit_module_has_a_layer():

@@ -1,7 +1,7 @@
 """A Flower federation on loopback: one SuperLink and one SuperNode per bank, as subprocesses.
 
 Used by the deployment tests (``tests/e2e/test_deployment.py``) and the deployment benchmark
-(``simulations/bench_deployment.py``). Every process is started here with its PID recorded and
+(``simulations/bench/deployment.py``). Every process is started here with its PID recorded and
 its output, each line prefixed with the wall-clock time it was read, in ``logs/<name>.log``;
 :meth:`LocalFederation.close` stops each of them by PID, together with the helper processes
 Flower started under them.

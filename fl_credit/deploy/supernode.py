@@ -2,7 +2,7 @@
 
 Takes exactly ``flower-supernode``'s arguments (``--superlink``, ``--root-certificates``,
 ``--auth-supernode-private-key``, ``--port``, ``--node-config``, ...) and runs Flower's own
-SuperNode with two changes, both measured in ``simulations/bench_deployment.py``:
+SuperNode with two changes, both measured in ``simulations/bench/deployment.py``:
 
 - **warm ClientApps**: the SuperNode runs in ``--isolation process`` and this command starts,
   as its child, ``python -m fl_credit.runtime.warm_superexec`` on the SuperNode's Runtime API port;

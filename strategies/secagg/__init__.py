@@ -361,7 +361,7 @@ bank: ``n - 1`` X25519 agreements and ChaCha20 streams of
 commitment checks (received dealings), one X25519 key generation, two Shamir splits and
 ``n - 1`` AES-GCM encryptions (its dealing). Per key epoch and bank: ``n - 1`` Ed25519
 verifications and X25519 agreements. The server does PRG work only for survivors' self
-masks and (survivor, dropped) pairs. Measured in ``simulations/bench_secagg.py``.
+masks and (survivor, dropped) pairs. Measured in ``simulations/bench/secagg.py``.
 
 Fixed point: ring Z_(2^64), ``bits`` fractional bits; sums are exact if ``n *
 ceil(max|value| * 2^bits) < 2^63`` (checked in integers before sending, issue 9.8);

@@ -43,7 +43,7 @@ def test_each_kind_of_free_rider_is_flagged_and_no_honest_bank(kind):
 def test_free_riders_are_caught_on_the_real_loans(embedded, attack):
     # Before the detector there was nothing to catch them (the matrix reported "free riding
     # is never caught" with an update norm of exactly 0 in every round).
-    from simulations.free_rider_detection import measure
+    from simulations.studies.free_rider_detection import measure
 
     row = measure(embedded, "fedavg", attack, seed=0, rounds=4)
     assert row["caught"] == row["free_riders"] == 1

@@ -136,7 +136,7 @@ def test_secure_sum_of_three_banks_hides_each_bank_until_two_collude(secagg_run)
 
 
 def test_audit_command_writes_reports_and_refuses_a_non_run(fedavg_run, tmp_path, capsys):
-    from simulations.privacy_audit import main
+    from simulations.studies.privacy_audit import main
 
     summary = tmp_path / "summary"
     args = [str(fedavg_run), "--shadows", "2", "--no-control", "--summary", str(summary)]
@@ -177,7 +177,7 @@ def test_audit_of_a_bank_level_dp_run_where_no_statistics_left_the_banks(tmp_pat
     """Under dp=central the banks send no moments (public ranges and class weight): the audit
     hands the attacker the exact moments instead of failing, and the shadow federations plan
     the same noise shares (both failed on the threat matrix before the fix)."""
-    from simulations.privacy_audit import audit_run
+    from simulations.studies.privacy_audit import audit_run
 
     run = recorded_run(
         tmp_path / "bank_dp", "strategy=secagg", "dp=central", "imbalance.pos_weight=18"
@@ -194,7 +194,7 @@ def test_grouped_secure_aggregation_gets_no_colluder_figure_it_does_not_model(tm
     """The colluder subtraction assumes one secure sum of all banks; grouped aggregation
     releases a robust mix of group means, so the audit reports no colluder figure instead of
     a misleading one (it reported the subtraction's chance-level result before)."""
-    from simulations.privacy_audit import audit_run
+    from simulations.studies.privacy_audit import audit_run
 
     run = recorded_run(
         tmp_path / "grouped",

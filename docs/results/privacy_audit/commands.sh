@@ -13,5 +13,5 @@ nice python -m fl_credit.simulate strategy=fedavg dp=opacus dp.epsilon=8 $common
 nice python -m fl_credit.simulate strategy=secagg dp=opacus dp.epsilon=2 $common hydra.run.dir=runs/secagg_dp2
 
 R=runs
-time nice python -m simulations.privacy_audit $R/fedavg $R/secagg $R/fedavg_sgd $R/secagg_sgd $R/secagg_dp8 $R/secagg_dp4 $R/fedavg_dp8 --shadows 16 --summary $R/summary > $R/audit.log 2>&1
+time nice python -m simulations.studies.privacy_audit $R/fedavg $R/secagg $R/fedavg_sgd $R/secagg_sgd $R/secagg_dp8 $R/secagg_dp4 $R/fedavg_dp8 --shadows 16 --summary $R/summary > $R/audit.log 2>&1
 for r in secagg secagg_sgd secagg_dp4; do nice python -m fl_credit.evasion $R/$r > $R/evasion_$r.log 2>&1; done

@@ -4,4 +4,4 @@
 # fixes of commits f5dadc1 and the bank-level DP replay fix that follows it.
 python -m fl_credit.simulate +experiment=threat_matrix hydra/launcher=joblib hydra.launcher.n_jobs=2 \
   hydra.sweep.dir=/work/matrix_run
-python -m simulations.threat_matrix /work/matrix_run --jobs 2
+python -m simulations.sweeps.threat_matrix /work/matrix_run --jobs 2

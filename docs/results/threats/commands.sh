@@ -8,11 +8,11 @@ python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_r
   attack=none,backdoor,model_replacement,fang_krum,fang_trim,min_max,ipm,alie_full,clip_edge \
   seed=0,1 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
   hydra.sweep.dir=/tmp/threats/small
-python -m simulations.threat_matrix /tmp/threats/small --no-audit --resamples 500
+python -m simulations.sweeps.threat_matrix /tmp/threats/small --no-audit --resamples 500
 cp /tmp/threats/small/{summary.md,summary.csv,paired.csv,runs.csv} docs/results/threats/small_matrix/
 
 # Free-rider detection: one free rider (zero or disguised) of ten banks, seeds 0-9, 5 rounds.
-python -m simulations.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
+python -m simulations.studies.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
   --rounds 5 --out docs/results/threats/free_riders.csv
 
 # Positive controls (seed 0, 10 rounds; the tests use 5 rounds):

@@ -7,5 +7,5 @@
 - :mod:`.properties`: a bank's default rate from what the server sees;
 - :mod:`.membership`: loss-threshold and LiRA membership inference.
 
-``python -m simulations.privacy_audit RUN_DIR`` runs them all and writes the report.
+``python -m simulations.studies.privacy_audit RUN_DIR`` runs them all and writes the report.
 """
