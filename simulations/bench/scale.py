@@ -139,8 +139,8 @@ def secagg_costs(n: int, dropout: float, size: int = 40, repeats: int = 2) -> di
     """One secure-aggregation instance among ``n`` banks, its parts timed apart."""
     import numpy as np
 
+    from strategies.secagg.bank_protocol import client_unmask
     from strategies.secagg.inprocess import LocalFederation
-    from strategies.secagg.protocol import client_unmask
     from strategies.secagg.vector import Bounds, encode, make_layout
 
     nodes = list(range(1, n + 1))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import platform
@@ -58,7 +59,6 @@ from flwr.serverapp.strategy import FedAvg
 
 import strategies.secagg as secagg
 from strategies.secagg import SecAggFedAvg, install_secagg, secagg_mod
-from strategies.secagg import protocol as secagg_protocol
 from strategies.secagg.inprocess import InProcessGrid
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "bench_secagg.json"
@@ -66,6 +66,7 @@ BITS = 16
 CLIP = 4.0
 LR = 0.5
 HARDENED = hasattr(secagg, "make_consortium")  # this script also runs on the old API
+PROTOCOL_MODULES = ("protocol", "bank_protocol", "coordinator_protocol")
 CRYPTO_PRIMITIVES = (
     "generate_keypair",
     "derive_key",
@@ -204,12 +205,25 @@ def _timed(cls: type[FedAvg]) -> type[FedAvg]:
     return Timed
 
 
+def protocol_modules() -> list[Any]:
+    """The protocol's modules: the shared part and, where the code has them, its two halves."""
+    found = []
+    for name in PROTOCOL_MODULES:
+        with contextlib.suppress(ImportError):
+            found.append(importlib.import_module(f"strategies.secagg.{name}"))
+    return found
+
+
 @contextlib.contextmanager
 def crypto_timer() -> Iterator[dict[str, float]]:
-    """Wrap the protocol module's cryptographic primitives and accumulate their run time."""
-    names = [n for n in CRYPTO_PRIMITIVES if hasattr(secagg_protocol, n)]
-    spent: dict[str, float] = dict.fromkeys(names, 0.0)
-    originals = {name: getattr(secagg_protocol, name) for name in names}
+    """Wrap the protocol modules' cryptographic primitives and accumulate their run time."""
+    originals = [
+        (module, name, getattr(module, name))
+        for module in protocol_modules()
+        for name in CRYPTO_PRIMITIVES
+        if hasattr(module, name)
+    ]
+    spent: dict[str, float] = dict.fromkeys(sorted({name for _, name, _ in originals}), 0.0)
 
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -221,13 +235,13 @@ def crypto_timer() -> Iterator[dict[str, float]]:
 
         return timed
 
-    for name, fn in originals.items():
-        setattr(secagg_protocol, name, wrap(name, fn))
+    for module, name, fn in originals:
+        setattr(module, name, wrap(name, fn))
     try:
         yield spent
     finally:
-        for name, fn in originals.items():
-            setattr(secagg_protocol, name, fn)
+        for module, name, fn in originals:
+            setattr(module, name, fn)
 
 
 # --- one federation size ----------------------------------------------------------------------

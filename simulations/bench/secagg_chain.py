@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import strategies.secagg.bank_protocol as bank_protocol
 import strategies.secagg.client_mod as client_mod
-import strategies.secagg.protocol as protocol
 from simulations.bench import secagg as bench_secagg
 
 SPENT: collections.Counter[str] = collections.Counter()
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         (client_mod.forward, "tag_reply"),
         (client_mod.forward, "forwarded"),
         (client_mod.chain, "chained_content"),
-        (protocol, "group_key"),
+        (bank_protocol, "group_key"),
     ):
         _timed(module, name)
     for n in args.banks:

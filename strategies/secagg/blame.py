@@ -37,20 +37,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import pairkeys
+from .coordinator_protocol import ServerInstance
 from .identity import Consortium, Member
 from .keys import CryptoError, decrypt, derive_key, public_key_of
 from .protocol import (
     DEAL_PLAIN,
     SALT_BYTES,
     SHARE_PLAIN,
-    ServerInstance,
-    _deal_ad,
-    _enc_info,
-    _reconstruct,
-    _share_ok,
     advertisement,
+    deal_ad,
+    enc_info,
+    reconstruct_key,
     self_mask_commitment,
     share_commitment,
+    share_ok,
 )
 from .shamir import share_from_bytes
 
@@ -94,9 +94,9 @@ def judge(
     dealing = inst.dealings[culprit]
     k = ep.members.index(accuser)
     try:
-        key = derive_key(evidence, their_pk, _enc_info(ep.epoch, accuser, culprit))
+        key = derive_key(evidence, their_pk, enc_info(ep.epoch, accuser, culprit))
         plain = decrypt(
-            key, dealing.cts[k], _deal_ad(ep.epoch, culprit, accuser, inst.seq, dealing.mask_pk)
+            key, dealing.cts[k], deal_ad(ep.epoch, culprit, accuser, inst.seq, dealing.mask_pk)
         )
     except CryptoError:
         return culprit
@@ -107,8 +107,8 @@ def judge(
         == dealing.key_commits[k]
         and share_commitment(ep.epoch, inst.seq, culprit, accuser, "self", cb)
         == dealing.b_commits[k]
-        and _share_ok(ck)
-        and _share_ok(cb)
+        and share_ok(ck)
+        and share_ok(cb)
     )
     return accuser if sound else culprit
 
@@ -221,7 +221,7 @@ def _proven(p: Mapping[str, Any], roster: Consortium) -> str | None:
         shares.append((x, share_from_bytes(raw[SALT_BYTES:])))
     if len(shares) != threshold or threshold < 2:
         return None
-    seed = _reconstruct(shares)
+    seed = reconstruct_key(shares)
     consistent = seed is not None and (
         self_mask_commitment(epoch, seq, node, seed) == public["seed-commit"]
     )

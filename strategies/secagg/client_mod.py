@@ -33,15 +33,15 @@ from flwr.common.constant import ErrorCode
 
 from . import blame, chain, forward, policy
 from . import floors as bank_floors
-from .identity import Consortium, Identity, IdentityError, check_identity
-from .protocol import (
+from .bank_protocol import (
     MaskRequest,
-    ProtocolError,
     client_advertise,
     client_mask,
     client_share_keys,
     client_unmask,
 )
+from .identity import Consortium, Identity, IdentityError, check_identity
+from .protocol import ProtocolError
 from .records import (
     ACTIONS,
     ADVERTISE,

@@ -44,7 +44,7 @@ def tag_reply(
     kind : str
         Instance kind (:func:`.policy.instance_kind`).
     group : bytes
-        The instance's group key (:class:`.protocol.MaskRequest`).
+        The instance's group key (:class:`.bank_protocol.MaskRequest`).
     num_banks : int
         Participants of the instance.
     layout : Layout

@@ -30,17 +30,10 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from .bank_protocol import client_advertise, client_mask, client_share_keys, client_unmask
+from .coordinator_protocol import ServerEpoch, ServerInstance
 from .identity import Consortium, Identity, generate_identity, make_consortium
-from .protocol import (
-    ProtocolError,
-    ServerEpoch,
-    ServerInstance,
-    client_advertise,
-    client_mask,
-    client_share_keys,
-    client_unmask,
-    default_threshold,
-)
+from .protocol import ProtocolError, default_threshold
 from .vector import Bounds, Layout
 
 Tamper = Callable[[int, dict[str, Any]], dict[str, Any] | None]

@@ -21,12 +21,11 @@ from flwr.common import log
 from flwr.serverapp import Grid
 
 from .blame import failure_proof, judge
+from .coordinator_protocol import ServerEpoch, ServerInstance
 from .identity import Consortium
 from .protocol import (
     MIN_BANKS,
     ProtocolError,
-    ServerEpoch,
-    ServerInstance,
     accused_in,
     default_threshold,
     evidence_in,

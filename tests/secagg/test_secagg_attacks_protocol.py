@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from strategies.secagg import SecureAggregator, pairkeys
+from strategies.secagg import bank_protocol as bank
+from strategies.secagg import coordinator_protocol as coord
 from strategies.secagg import protocol as proto
 from strategies.secagg.blame import judge
 from strategies.secagg.identity import generate_identity, make_consortium
@@ -35,11 +37,11 @@ def _secret(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 2**40, size=D, dtype=np.uint64)
 
 
-def _collect(inst: proto.ServerInstance, replies: dict) -> None:
+def _collect(inst: coord.ServerInstance, replies: dict) -> None:
     inst.collect_masked(replies, dict.fromkeys(replies, LAYOUT.to_json()))
 
 
-def _reconstruct(epoch: proto.ServerEpoch, answers: dict, field: str, k: int) -> bytes:
+def _reconstruct(epoch: coord.ServerEpoch, answers: dict, field: str, k: int) -> bytes:
     """What the server rebuilds from the k-th revealed share of every answer."""
     shares = [
         (epoch.members.index(n) + 1, share_from_bytes(a[field][k][proto.SALT_BYTES :]))
@@ -59,7 +61,7 @@ def test_key_revealed_for_a_withheld_instance_is_never_used() -> None:
     victim = 42
     inst = epoch.open_instance(NODES, BOUNDS, "sum")
     replies = {
-        n: proto.client_mask(fed.states[n], n, inst.mask_request(n), _zeros())
+        n: bank.client_mask(fed.states[n], n, inst.mask_request(n), _zeros())
         for n in NODES
         if n != victim
     }
@@ -70,7 +72,7 @@ def test_key_revealed_for_a_withheld_instance_is_never_used() -> None:
     # ... but it serves instance 1 only: the victim refuses to use it for instance 2,
     stale = {**inst.mask_request(victim), "seq": inst.seq + 1}
     with pytest.raises(proto.ProtocolError, match="serves instance 1, not 2"):
-        proto.client_mask(fed.states[victim], victim, stale, _secret(1))
+        bank.client_mask(fed.states[victim], victim, stale, _secret(1))
     # and no peer masks with it under instance 2 (its dealing is bound to instance 1).
     peer = 17
     nxt = epoch.open_instance(epoch.ready, BOUNDS, "sum").mask_request(peer)
@@ -82,7 +84,7 @@ def test_key_revealed_for_a_withheld_instance_is_never_used() -> None:
     for key in ("deal-cts", "deal-key-commits", "deal-b-commits"):
         forged[key] = [*nxt[key][:k], row[key][k], *nxt[key][k:]]
     with pytest.raises(proto.ProtocolError) as err:
-        proto.client_mask(fed.states[peer], peer, forged, _zeros())
+        bank.client_mask(fed.states[peer], peer, forged, _zeros())
     assert err.value.culprit == victim  # reused key / dealing for another instance
 
 
@@ -96,21 +98,21 @@ def test_late_delivery_of_a_withheld_instance_reveals_nothing() -> None:
     inst = epoch.open_instance(NODES, BOUNDS, "sum")
     requests = {n: inst.mask_request(n) for n in NODES}
     replies = {
-        n: proto.client_mask(fed.states[n], n, requests[n], _zeros()) for n in NODES if n != victim
+        n: bank.client_mask(fed.states[n], n, requests[n], _zeros()) for n in NODES if n != victim
     }
     _collect(inst, replies)
     fed.unmask(inst)  # the key of the victim is out
-    late = proto.client_mask(fed.states[victim], victim, requests[victim], _secret(2))
+    late = bank.client_mask(fed.states[victim], victim, requests[victim], _secret(2))
     assert late["masked"].shape == (D,)
     inst.survivors, inst.dropped = sorted(NODES), []  # now claim it survived
     for n in NODES:
         if n != victim:
             with pytest.raises(proto.ProtocolError, match="no pending instance"):
-                proto.client_unmask(fed.states[n], n, inst.unmask_request(n))
-    own = proto.client_unmask(fed.states[victim], victim, inst.unmask_request(victim))
+                bank.client_unmask(fed.states[n], n, inst.unmask_request(n))
+    own = bank.client_unmask(fed.states[victim], victim, inst.unmask_request(victim))
     # The server holds one share of the victim's seed (the victim's own), threshold 3:
     k = epoch.members.index(victim)
-    guess = proto._reconstruct([(k + 1, share_from_bytes(own["b-shares"][k][16:]))])
+    guess = proto.reconstruct_key([(k + 1, share_from_bytes(own["b-shares"][k][16:]))])
     seed_commit = inst.dealings[victim].seed_commit
     assert guess is None or (
         proto.self_mask_commitment(epoch.epoch, inst.seq, victim, guess) != seed_commit
@@ -138,7 +140,7 @@ def test_server_with_one_colluding_bank_needs_t_above_half_of_n_plus_one(thresho
     for node, (survivors, dropped) in views.items():
         req = {**inst.unmask_request(node), "survivors": sorted(survivors), "dropped": dropped}
         try:
-            ans = proto.client_unmask(fed.states[node], node, req)
+            ans = bank.client_unmask(fed.states[node], node, req)
         except proto.ProtocolError:
             continue
         x = epoch.members.index(node) + 1
@@ -175,12 +177,12 @@ def test_server_with_one_colluding_bank_needs_t_above_half_of_n_plus_one(thresho
 # --- 2. stale or relabelled keys -----------------------------------------------------------
 
 
-def _drop_two_then_reveal(fed: LocalFederation) -> tuple[proto.ServerInstance, dict]:
+def _drop_two_then_reveal(fed: LocalFederation) -> tuple[coord.ServerInstance, dict]:
     """Instance 1 where banks 3 and 17 really drop: the others reveal their mask keys."""
     assert fed.epoch is not None
     inst = fed.epoch.open_instance(NODES, BOUNDS, "sum")
     replies = {
-        n: proto.client_mask(fed.states[n], n, inst.mask_request(n), _zeros()) for n in NODES
+        n: bank.client_mask(fed.states[n], n, inst.mask_request(n), _zeros()) for n in NODES
     }
     del replies[3], replies[17]
     _collect(inst, replies)
@@ -204,7 +206,7 @@ def test_old_keys_of_dropped_banks_are_not_accepted_again() -> None:
     req["mask-pks"][k] = inst.used_pks[3]
     req["deal-cts"][k] = inst.mask_request(victim)["deal-cts"][0]
     with pytest.raises(proto.ProtocolError, match="reused") as err:
-        proto.client_mask(fed.states[victim], victim, req, _secret(3))
+        bank.client_mask(fed.states[victim], victim, req, _secret(3))
     assert err.value.culprit == impostor
 
 
@@ -219,10 +221,10 @@ def test_fresh_server_key_for_a_peer_does_not_authenticate() -> None:
     k = req["participants"].index(impostor)
     _, fake_pk = generate_keypair()
     req["mask-pks"][k] = fake_pk
-    ad = proto._deal_ad(epoch.epoch, impostor, victim, inst.seq, fake_pk)
+    ad = proto.deal_ad(epoch.epoch, impostor, victim, inst.seq, fake_pk)
     req["deal-cts"][k] = encrypt(b"\x07" * 32, b"\x00" * (2 * proto.SHARE_PLAIN), ad)
     with pytest.raises(proto.ProtocolError, match="does not authenticate") as err:
-        proto.client_mask(fed.states[victim], victim, req, _secret(4))
+        bank.client_mask(fed.states[victim], victim, req, _secret(4))
     assert err.value.culprit == impostor
 
 
@@ -231,7 +233,7 @@ def test_fresh_server_key_for_a_peer_does_not_authenticate() -> None:
 
 def _advertise(fed: LocalFederation, epoch_id: str) -> dict[int, dict]:
     return {
-        n: proto.client_advertise(
+        n: bank.client_advertise(
             fed.states[n], n, {"epoch": epoch_id}, fed.identities[n], fed.consortium.members
         )
         for n in NODES
@@ -243,13 +245,13 @@ def test_server_substituted_encryption_keys_are_refused() -> None:
     could then read every share the victim deals)."""
     fed = LocalFederation(NODES, threshold=3)
     victim = 42
-    epoch_id = proto.ServerEpoch.new_id()
-    adverts, _ = proto.ServerEpoch.collect_advertise(epoch_id, _advertise(fed, epoch_id))
-    request = proto.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
+    epoch_id = coord.ServerEpoch.new_id()
+    adverts, _ = coord.ServerEpoch.collect_advertise(epoch_id, _advertise(fed, epoch_id))
+    request = coord.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
     fakes = {m: generate_keypair()[1] for m in NODES}
     to_victim = {**request, "c-pks": [adverts[m].c_pk if m == victim else fakes[m] for m in NODES]}
     with pytest.raises(proto.ProtocolError, match="not signed") as err:
-        proto.client_share_keys(fed.states[victim], victim, to_victim, fed.consortium)
+        bank.client_share_keys(fed.states[victim], victim, to_victim, fed.consortium)
     assert err.value.culprit == NODES[0]
     assert fed.states[victim]["stage"] == "advertised"  # nothing dealt
 
@@ -259,11 +261,11 @@ def test_replayed_or_forged_advertisements_are_refused() -> None:
     another node id, or sign a fake bank with a key outside the roster."""
     fed = LocalFederation(NODES, threshold=3)
     victim, target = 42, 99
-    old_id = proto.ServerEpoch.new_id()
+    old_id = coord.ServerEpoch.new_id()
     old = _advertise(fed, old_id)[target]  # a genuine advertisement of epoch "old"
-    epoch_id = proto.ServerEpoch.new_id()
-    adverts, _ = proto.ServerEpoch.collect_advertise(epoch_id, _advertise(fed, epoch_id))
-    request = proto.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
+    epoch_id = coord.ServerEpoch.new_id()
+    adverts, _ = coord.ServerEpoch.collect_advertise(epoch_id, _advertise(fed, epoch_id))
+    request = coord.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
     k = NODES.index(target)
     outsider = generate_identity(adverts[target].name)  # same name, key not in the roster
     fake_pk = generate_keypair()[1]
@@ -285,17 +287,17 @@ def test_replayed_or_forged_advertisements_are_refused() -> None:
         else:
             forged["c-pks"][k], forged["signatures"][k], forged["names"][k] = case
         with pytest.raises(proto.ProtocolError, match="not signed"):
-            proto.client_share_keys(dict(fed.states[victim]), victim, forged, fed.consortium)
+            bank.client_share_keys(dict(fed.states[victim]), victim, forged, fed.consortium)
         assert fed.states[victim]["stage"] == "advertised", why
     # The server with the roster drops such advertisements itself, naming the node.
     replay = {**_advertise(fed, epoch_id), target: old}
-    kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, replay, fed.consortium)
+    kept, refused = coord.ServerEpoch.collect_advertise(epoch_id, replay, fed.consortium)
     assert target not in kept and "not signed" in refused[target]
 
 
 def test_duplicate_bank_name_is_refused_by_the_server() -> None:
     fed = LocalFederation(NODES, threshold=3)
-    epoch_id = proto.ServerEpoch.new_id()
+    epoch_id = coord.ServerEpoch.new_id()
     replies = _advertise(fed, epoch_id)
     ident = fed.identities[3]
     c_pk = b"".join(generate_keypair()[1] for _ in range(len(NODES)))  # per peer + signing
@@ -304,15 +306,15 @@ def test_duplicate_bank_name_is_refused_by_the_server() -> None:
         "c-pk": c_pk,
         "signature": ident.sign(proto.advertisement(epoch_id, 99, ident.name, c_pk)),
     }
-    kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
+    kept, refused = coord.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
     assert 3 not in kept and 99 not in kept and "two nodes" in refused[99]
 
 
 def test_unregistered_bank_cannot_join() -> None:
     fed = LocalFederation(NODES, threshold=3)
     other = make_consortium([generate_identity(f"bank_{k}") for k in range(5)])
-    epoch_id = proto.ServerEpoch.new_id()
-    kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, _advertise(fed, epoch_id), other)
+    epoch_id = coord.ServerEpoch.new_id()
+    kept, refused = coord.ServerEpoch.collect_advertise(epoch_id, _advertise(fed, epoch_id), other)
     assert not kept and len(refused) == len(NODES)
 
 
@@ -336,7 +338,7 @@ def test_pinned_statistics_refuse_a_claimed_dropout_even_after_rekeying() -> Non
     _collect(inst, replies)
     for n in inst.survivors:
         with pytest.raises(proto.ProtocolError, match="pinned"):
-            proto.client_unmask(fed.states[n], n, inst.unmask_request(n))
+            bank.client_unmask(fed.states[n], n, inst.unmask_request(n))
     # Nor will any bank take part in a statistics sum without the victim.
     fed.setup()
     others = {n: v for n, v in stats.items() if n != victim}
@@ -351,7 +353,7 @@ def test_first_statistics_query_is_refused_with_a_claimed_dropout() -> None:
     del replies[42]
     _collect(inst, replies)
     with pytest.raises(proto.ProtocolError, match="pinned"):
-        proto.client_unmask(fed.states[3], 3, inst.unmask_request(3))
+        bank.client_unmask(fed.states[3], 3, inst.unmask_request(3))
 
 
 # --- 5. fewer than three banks -------------------------------------------------------------
@@ -374,7 +376,7 @@ def test_sum_of_two_survivors_is_refused() -> None:
     _collect(inst, replies)
     for n in (1, 2):
         with pytest.raises(proto.ProtocolError, match="requires 3"):
-            proto.client_unmask(fed.states[n], n, inst.unmask_request(n))
+            bank.client_unmask(fed.states[n], n, inst.unmask_request(n))
 
 
 # --- 7. one bank stalls everything ---------------------------------------------------------
@@ -443,7 +445,7 @@ def test_bad_dealing_is_refused_before_anyone_masks() -> None:
     for n in NODES:
         if n != cheat:
             with pytest.raises(proto.ProtocolError) as err:
-                proto.client_mask(fed.states[n], n, nxt.mask_request(n), _zeros())
+                bank.client_mask(fed.states[n], n, nxt.mask_request(n), _zeros())
             assert err.value.culprit == cheat and f"[accuse {cheat} evidence " in err.value.reason()
             # The evidence (the holder's key for the pair) convicts the dealer, checkably.
             evidence = proto.evidence_in(err.value.reason())
@@ -466,7 +468,7 @@ def test_low_order_encryption_key_is_refused_at_setup() -> None:
     """A bank advertising a (validly signed) low-order key, relayed by a server without
     the roster: its peers refuse the epoch naming it, instead of deriving a known key."""
     fed = LocalFederation(NODES, threshold=3)
-    epoch_id = proto.ServerEpoch.new_id()
+    epoch_id = coord.ServerEpoch.new_id()
     replies = _advertise(fed, epoch_id)
     cheat = 99
     ident = fed.identities[cheat]
@@ -476,12 +478,12 @@ def test_low_order_encryption_key_is_refused_at_setup() -> None:
         "c-pk": zeros,
         "signature": ident.sign(proto.advertisement(epoch_id, cheat, ident.name, zeros)),
     }
-    kept, refused = proto.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
+    kept, refused = coord.ServerEpoch.collect_advertise(epoch_id, replies, fed.consortium)
     assert cheat not in kept and "low-order" in refused[cheat]  # a server with the roster
-    adverts = {n: proto.Advert(r["name"], r["c-pk"], r["signature"]) for n, r in replies.items()}
-    request = proto.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
+    adverts = {n: coord.Advert(r["name"], r["c-pk"], r["signature"]) for n, r in replies.items()}
+    request = coord.ServerEpoch.share_keys_request(epoch_id, adverts, 3)
     with pytest.raises(proto.ProtocolError, match="low-order") as err:
-        proto.client_share_keys(fed.states[3], 3, request, fed.consortium)
+        bank.client_share_keys(fed.states[3], 3, request, fed.consortium)
     assert err.value.culprit == cheat
 
 

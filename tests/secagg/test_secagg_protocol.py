@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from strategies.secagg import bank_protocol as bank
 from strategies.secagg import protocol as proto
 from strategies.secagg.inprocess import LocalFederation
 from strategies.secagg.masking import (
@@ -103,7 +104,7 @@ def test_garbage_shares_from_one_bank_are_survived() -> None:
     del replies[99]  # 99 drops: its mask key must be reconstructed
     inst.collect_masked(replies, dict.fromkeys(replies, _layout().to_json()))
     answers = {
-        n: proto.client_unmask(fed.states[n], n, inst.unmask_request(n)) for n in inst.survivors
+        n: bank.client_unmask(fed.states[n], n, inst.unmask_request(n)) for n in inst.survivors
     }
     answers[3]["key-shares"] = [b"\x01" * proto.SHARE_PLAIN]  # a lying survivor
     answers[3]["b-shares"] = [b"\x02" * proto.SHARE_PLAIN] * len(inst.survivors)
@@ -161,7 +162,7 @@ def test_server_claiming_live_bank_dropped_cannot_unmask_it() -> None:
     del honest[victim]
     inst.collect_masked(honest, dict.fromkeys(honest, _layout(d).to_json()))
     answers = {
-        n: proto.client_unmask(fed.states[n], n, inst.unmask_request(n)) for n in inst.survivors
+        n: bank.client_unmask(fed.states[n], n, inst.unmask_request(n)) for n in inst.survivors
     }
     # It can reconstruct the victim's (one-time) mask key and strip the pairwise masks ...
     shares = [
@@ -186,7 +187,7 @@ def test_server_claiming_live_bank_dropped_cannot_unmask_it() -> None:
     for n in NODES:
         if n != victim:
             with pytest.raises(proto.ProtocolError, match="no pending instance"):
-                proto.client_unmask(fed.states[n], n, inst.unmask_request(n))
+                bank.client_unmask(fed.states[n], n, inst.unmask_request(n))
 
 
 def test_bank_refuses_inconsistent_unmask_requests() -> None:
@@ -204,7 +205,7 @@ def test_bank_refuses_inconsistent_unmask_requests() -> None:
         req["b-shares"] = [b""] * len(req["survivors"])
         req["key-shares"] = [b""] * len(req["dropped"])
         with pytest.raises(proto.ProtocolError):
-            proto.client_unmask(fed.states[3], 3, req)
+            bank.client_unmask(fed.states[3], 3, req)
         assert fed.states[3]["pending-seq"] == base["seq"], why  # refusing reveals nothing
 
 
@@ -219,11 +220,11 @@ def test_bank_refuses_replayed_requests() -> None:
     assert fed.epoch is not None
     nxt = fed.epoch.open_instance(NODES, BOUNDS, "sum").mask_request(3)
     with pytest.raises(proto.ProtocolError, match="not newer"):
-        proto.client_mask(fed.states[3], 3, old, plains[3])
+        bank.client_mask(fed.states[3], 3, old, plains[3])
     # The previous instance's keys under the new sequence number: this bank's key is spent.
     with pytest.raises(proto.ProtocolError, match="does not hold"):
-        proto.client_mask(fed.states[3], 3, {**old, "seq": nxt["seq"]}, plains[3])
-    proto.client_mask(fed.states[3], 3, nxt, plains[3])  # the honest request is fine
+        bank.client_mask(fed.states[3], 3, {**old, "seq": nxt["seq"]}, plains[3])
+    bank.client_mask(fed.states[3], 3, nxt, plains[3])  # the honest request is fine
 
 
 def test_minority_threshold_is_refused() -> None:
