@@ -51,7 +51,7 @@ from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.fedtrimmedavg import trim_mean
 
 from strategies.secagg import Bounds, Consortium, SecureAggregator
-from strategies.secagg.secure_sum import AggregationReport, SumResult
+from strategies.secagg.results import AggregationReport, SumResult
 
 from .registry import RobustSettings, register_defence, wrapped
 

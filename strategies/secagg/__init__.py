@@ -368,6 +368,7 @@ ceil(max|value| * 2^bits) < 2^63`` (checked in integers before sending, issue 9.
 rounding error per coordinate of a weighted average at most ``n * 2^-(bits+1) / sum(w)``.
 """
 
+from .aggregator import PendingInstance, SecureAggregator, plain_sum
 from .client_mod import (
     IdentityProvider,
     dropout_mod,
@@ -390,13 +391,7 @@ from .identity import (
 )
 from .masking import quantization_error_bound
 from .protocol import MIN_BANKS, ProtocolError, default_threshold
-from .secure_sum import (
-    AggregationReport,
-    PendingInstance,
-    SecureAggregator,
-    SumResult,
-    plain_sum,
-)
+from .results import AggregationReport, SumResult
 from .strategy import SecAggFedAvg
 from .vector import Bounds
 

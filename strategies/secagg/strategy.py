@@ -20,9 +20,10 @@ from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
+from .aggregator import PendingInstance, SecureAggregator
 from .identity import Consortium
 from .masking import check_overflow, quantization_error_bound
-from .secure_sum import AggregationReport, PendingInstance, SecureAggregator, SumResult
+from .results import AggregationReport, SumResult
 from .vector import Bounds, Decoded, Layout
 
 
