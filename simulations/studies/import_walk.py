@@ -1,23 +1,31 @@
-"""The import walk of one run: how often following its imports returns to a visited file.
+"""The import walk of one run: how often following it returns to a file already visited.
 
-Starting at the module a command runs (``fl_credit.simulate`` by default), the walk follows,
-depth first, every import of a project module (``fl_credit``, ``strategies``), at module level
-or inside a function, in the order of the source. Each ``(importing file, imported module)``
-pair is one stop; a stop whose module was already visited is a return. A package's
-``__init__.py`` counts only when the import names the package itself.
+Two walks; each prints ``stops``, ``files`` (the distinct files entered) and ``returns`` (the
+stops into a file entered before, so ``returns = stops - files``).
+
+The import walk (default) starts at the module a command runs (``fl_credit.simulate``) and
+follows, depth first, every import of a project module (``fl_credit``, ``strategies``), at
+module level or inside a function, in the order of the source. Each ``(importing file,
+imported module)`` pair is one stop. A package's ``__init__.py`` counts only when the import
+names the package itself::
 
     python -m simulations.studies.import_walk [--root DIR] [--start fl_credit.simulate]
         [--only fl_credit] [--list]
 
-prints ``stops``, ``files`` and ``returns`` (``returns = stops - files + 1``).
+The call walk (``--calls [OVERRIDES...]``) follows the configuration through one run: it runs
+``python -m fl_credit.simulate OVERRIDES`` in this process (the default run without
+overrides; a temporary run folder) and, in every thread of this process, records each call of
+a project function (``fl_credit/``, ``strategies/``) whose arguments (``self`` included) hold
+the :class:`ExperimentConfig` or one of its sections. A call whose file differs from its
+nearest project caller's is one stop; every call counts, not only distinct pairs. Under the
+default Ray engine the banks run in other processes, so the walk sees the coordinator's side
+and the run around it. Set ``PYTHONPATH`` to the tree to measure (its ``fl_credit.simulate`` is
+the entry point); the method also runs on the layout before the packages (``--calls``
+detects ``fl_credit.config`` there and ``fl_credit.config.schema`` now)::
 
-``--calls [OVERRIDES...]`` follows the configuration through one run instead: it runs
-``python -m fl_credit.simulate`` in this process (in-process engine, two rounds, a small
-bootstrap, a temporary run folder, plus ``OVERRIDES``) and records every call of an
-``fl_credit`` function that receives the :class:`ExperimentConfig` or one of its sections. Each
-distinct ``(calling function, called function)`` pair whose files differ is one stop, in the order
-first seen; a stop into a file already visited is a return. Run it with ``PYTHONPATH``
-pointing at the tree to measure (its ``fl_credit.simulate`` is the entry point).
+    PYTHONPATH=TREE python simulations/studies/import_walk.py --calls [--list]
+
+The figures, before and after the layout, are in ``docs/development.md``.
 """
 
 from __future__ import annotations
@@ -84,61 +92,54 @@ def walk(
 
 
 def _is_config(value: object) -> bool:
-    """The experiment configuration or one of its sections (``cfg.train``, ``cfg.data``...)."""
+    """The experiment configuration or one of its sections (``cfg.train``, ``cfg.dp``...)."""
     kind = type(value)
-    return kind.__module__ in ("fl_credit.config.schema", "fl_credit.config.schema") and (
-        kind.__name__.endswith("Config")
+    return (kind.__module__ or "").startswith("fl_credit.config") and kind.__name__.endswith(
+        "Config"
     )
 
 
-def call_walk(overrides: list[str]) -> list[tuple[str, str, bool]]:
-    """The stops of the configuration through one in-process run (see the module doc)."""
+def call_walk(overrides: list[str], stops: list[tuple[str, str, bool]]) -> None:
+    """Append to ``stops`` the stops of the configuration through one run (module doc), in
+    call order."""
+    import atexit
     import contextlib
     import importlib
     import runpy
-    import sys
     import tempfile
     import threading
 
     package = Path(importlib.import_module("fl_credit").__file__).resolve().parent
-    root = str(package.parent)
-    edges: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def fl_file(code) -> str | None:
-        name = code.co_filename
-        return name if name.startswith(str(package)) else None
+    root = str(package.parent) + "/"
+    project = tuple(root + top + "/" for top in PROJECT)
+    entered: set[str] = set()
 
     def profile(frame, event, arg):
-        if event != "call" or fl_file(frame.f_code) is None:
+        callee = frame.f_code.co_filename
+        if event != "call" or not callee.startswith(project):
             return
         if not any(_is_config(v) for v in frame.f_locals.values()):
             return
-        caller = frame.f_back
-        while caller is not None and fl_file(caller.f_code) is None:
+        caller = frame.f_back  # the nearest project frame (Flower or Hydra may sit between)
+        while caller is not None and not caller.f_code.co_filename.startswith(project):
             caller = caller.f_back
-        if caller is None:
+        if caller is None or caller.f_code.co_filename == callee:
             return
-        a, b = caller.f_code.co_filename, frame.f_code.co_filename
-        if a == b:
-            return
-        key = (f"{a}:{caller.f_code.co_name}", f"{b}:{frame.f_code.co_name}")
-        edges.setdefault(key, (a.removeprefix(root + "/"), b.removeprefix(root + "/")))
+        stops.append((caller.f_code.co_filename.removeprefix(root), callee.removeprefix(root),
+                      callee in entered))
+        entered.add(callee)
+
+    def stop_tracing() -> None:
+        sys.setprofile(None)
+        threading.setprofile(None)
 
     with tempfile.TemporaryDirectory() as run_dir:
-        sys.argv = [
-            "simulate",
-            "engine.backend=inprocess",
-            "train.rounds=2",
-            "metrics.bootstrap=20",
-            f"hydra.run.dir={run_dir}",
-            *overrides,
-        ]
+        sys.argv = ["simulate", f"hydra.run.dir={run_dir}", *overrides]
         for name in ("fl_credit.runtime.fast_exit", "fl_credit.fast_exit"):  # new, old layout
-            try:  # keep the process alive after the run, to count
+            with contextlib.suppress(ImportError):  # keep the process alive after the run
                 importlib.import_module(name).without_teardown = contextlib.nullcontext
                 break
-            except ImportError:
-                continue
+        atexit.register(stop_tracing)  # a run may still leave through os._exit after atexit
         threading.setprofile(profile)
         sys.setprofile(profile)
         try:  # as ``python -m fl_credit.simulate`` (Hydra finds conf/ from the module's file)
@@ -146,15 +147,7 @@ def call_walk(overrides: list[str]) -> list[tuple[str, str, bool]]:
         except SystemExit:
             pass
         finally:
-            sys.setprofile(None)
-            threading.setprofile(None)
-    visited: set[str] = set()
-    stops = []
-    for a, b in edges.values():
-        visited.add(a)
-        stops.append((a, b, b in visited))
-        visited.add(b)
-    return stops
+            stop_tracing()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,18 +164,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.calls is not None:
-        stops = call_walk(args.calls)
-        args.start = "fl_credit.simulate (calls taking the configuration)"
-    else:
-        stops = walk(args.root, args.start, tuple(args.only.split(",")))
-    if args.list:
+        import atexit
+
+        stops: list[tuple[str, str, bool]] = []
+        # A run can end the process with os._exit once the atexit handlers have run.
+        atexit.register(report, stops, "fl_credit.simulate (calls taking the configuration)",
+                        args.list)
+        call_walk(args.calls, stops)
+        return 0
+    report(walk(args.root, args.start, tuple(args.only.split(","))), args.start, args.list)
+    return 0
+
+
+def report(stops: list[tuple[str, str, bool]], start: str, listing: bool) -> None:
+    """Print the walk's counts (and, with ``listing``, every stop)."""
+    if listing:
         for importer, imported, seen in stops:
             print(f"{importer} -> {imported}{'  (return)' if seen else ''}")
-    files = len({importer for importer, _, _ in stops} | {imported for _, imported, _ in stops})
+    files = len({imported for _, imported, _ in stops})
     returns = sum(seen for _, _, seen in stops)
-    print(json.dumps({"start": args.start, "stops": len(stops), "files": files,
-                      "returns": returns}))
-    return 0
+    print(json.dumps({"start": start, "stops": len(stops), "files": files, "returns": returns}),
+          flush=True)
 
 
 if __name__ == "__main__":
