@@ -219,6 +219,23 @@ def reference(prepared: Prepared, cfg: ExperimentConfig) -> Scored:
 SKLEARN_MAX_ITER = 10_000
 
 
+@dataclass(frozen=True)
+class Baselines:
+    """The comparison models of a logistic-regression run, scored on the same test rows."""
+
+    centralized: Scored
+    reference: Scored
+    local: dict[str, Scored | None]
+
+
+def lr_baselines(prepared: Prepared, cfg: ExperimentConfig) -> Baselines:
+    """Train every comparison model: the pooled model, the scikit-learn reference and each
+    bank alone (:func:`fl_credit.boosting.comparison.gbm_baselines` is the boosting twin)."""
+    return Baselines(
+        centralized(prepared, cfg), reference(prepared, cfg), local_only(prepared, cfg)
+    )
+
+
 def sklearn_fit(
     x: np.ndarray, y: np.ndarray, pos_weight: float, l2: float, *, total_rows: int
 ) -> SkLogisticRegression:

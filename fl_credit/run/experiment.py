@@ -74,6 +74,13 @@ def federate(
     it resolves ``train.optimizer=auto`` (the code below it takes a resolved configuration).
     """
     cfg = resolve_optimizer(cfg)
+    return _federate(cfg, prepared, run_dir, secagg_threshold(cfg, len(prepared.banks)))
+
+
+def _federate(
+    cfg: ExperimentConfig, prepared: Prepared, run_dir: Path | None, threshold: int | None
+) -> tuple[FederationResult, EngineRun]:
+    """:func:`federate` for a resolved ``cfg`` and its secure-aggregation ``threshold``."""
     record = run_dir is not None and cfg.audit.record_server_view
     if record:
         server_view.save_ground_truth(prepared, run_dir)
@@ -106,9 +113,7 @@ def federate(
             make_client_app(
                 simulation_mods(cfg, len(prepared.banks)),
                 identity_provider(bank_dir),
-                BankFloors.from_experiment(
-                    cfg, secagg_threshold(cfg, len(prepared.banks)), len(prepared.banks)
-                ),
+                BankFloors.from_experiment(cfg, threshold, len(prepared.banks)),
             ),
             len(prepared.banks),
             cfg.engine,
@@ -149,11 +154,10 @@ def run_experiment(
     from fl_credit.validation.monotone import chains_for
 
     chains_for(cfg.train.monotone, prepared.feature_names)  # a bad name fails before the engine
-    protection = describe_protection(
-        cfg, len(prepared.banks), secagg_threshold(cfg, len(prepared.banks))
-    )
+    threshold = secagg_threshold(cfg, len(prepared.banks))
+    protection = describe_protection(cfg, len(prepared.banks), threshold)
     log.info("%s", protection)
-    fed, engine = federate(cfg, prepared, run_dir)
+    fed, engine = _federate(cfg, prepared, run_dir, threshold)
     compared = prepared  # the baselines' rows: WoE features of the federation's table under WoE
     if isinstance(fed.scaler, WoeFeatures):
         table = fed.scaler.table.renamed(prepared.feature_names)
@@ -178,9 +182,8 @@ def run_experiment(
         gbm = gbm_baselines(prepared, cfg, fed.scaler, kept)
         central, ref, local = gbm.centralized, gbm.reference, gbm.local
     else:
-        central = baselines.centralized(compared, cfg)
-        ref = baselines.reference(compared, cfg)
-        local = baselines.local_only(compared, cfg)
+        fitted = baselines.lr_baselines(compared, cfg)
+        central, ref, local = fitted.centralized, fitted.reference, fitted.local
     metrics = {
         "federated": score_federated(fed, prepared.x_test, prepared.y_test, cfg),
         "federated_evaluation": fed.evaluation,
