@@ -34,6 +34,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common.constant import ErrorCode
 
+from fl_credit.bank.newton_chain import NewtonPins, pin_chain
 from fl_credit.config.errors import DataError
 from fl_credit.config.schema import ExperimentConfig
 from strategies.secagg.floors import Floors, plaintext_refusal
@@ -81,6 +82,8 @@ class BankFloors:
         Least per-bank noise share under bank-level DP (0: no bound).
     dp_max_clip_norm : float
         Largest update clip norm under bank-level DP (0: no bound).
+    newton : NewtonPins
+        The configuration of Newton's model chain (:mod:`fl_credit.bank.newton_chain`).
     """
 
     secagg: Floors = field(default_factory=Floors)
@@ -89,6 +92,7 @@ class BankFloors:
     reproducible_noise: bool = False
     dp_min_noise_std: float = 0.0
     dp_max_clip_norm: float = 0.0
+    newton: NewtonPins = field(default_factory=NewtonPins)
 
     @classmethod
     def from_experiment(
@@ -118,6 +122,7 @@ class BankFloors:
             reproducible_noise=cfg.dp.reproducible_noise,
             dp_min_noise_std=std,
             dp_max_clip_norm=clip,
+            newton=NewtonPins.from_experiment(cfg),
         )
 
     def refusal(self, msg: Message) -> str | None:
@@ -195,6 +200,7 @@ def floors_from_node_config(node_config: Mapping[str, object]) -> BankFloors:
             reproducible_noise=_flag(node_config.get(NODE_REPRODUCIBLE, False)),
             dp_min_noise_std=float(node_config.get(NODE_NOISE_STD, 0.0)),  # type: ignore[arg-type]
             dp_max_clip_norm=float(node_config.get(NODE_CLIP, 0.0)),  # type: ignore[arg-type]
+            newton=NewtonPins.from_node_config(node_config),
         )
     except (TypeError, ValueError) as err:
         raise DataError(f"bad floor in --node-config: {err}") from None
@@ -235,6 +241,7 @@ def floors_mod(floors_of: FloorsOf) -> Mod:
             log.warning("floors: refusing %s: %s", msg.metadata.message_type, reason)
             error = Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason)
             return Message(error, reply_to=msg)
+        pin_chain(floors.newton, msg, context)
         return call_next(floors.with_own_noise(msg), context)
 
     return _mod
@@ -254,4 +261,5 @@ def node_config_floors(cfg: ExperimentConfig) -> dict[str, object]:
     if cfg.dp.mode != "off":
         entries[NODE_DP_MODE] = cfg.dp.mode
         entries[NODE_DP_EPSILON] = float(cfg.dp.epsilon or 0.0)
+    entries.update(NewtonPins.from_experiment(cfg).node_config_entries())
     return entries

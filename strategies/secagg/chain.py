@@ -3,8 +3,9 @@
 Each training instance of a chained run (the request carries ``chain``, the rule, with its
 public configuration) is answered only at
 
-- the first model of the chain, pinned with the configuration at the bank's first chained
-  instance of the run (the chain never restarts; a changed configuration is refused);
+- the first model of the chain: the zero model (the objective is convex, so the start
+  changes nothing but the path), at the bank's first chained instance of the run (the
+  chain never restarts; a changed configuration is refused);
 - the model of the bank's last instance again (a retry: the once-per-model rule of
   :mod:`.policy` still applies), when the request forwards no sum;
 - the model the bank computes from the sum of its last instance, which the request
@@ -21,6 +22,16 @@ training instances: the next candidate would be a near-identical point. The bank
 server whose linear algebra rounds differently does not stop the run), so the server has no
 say in the point: a near-identical replay (``w + 1e-12``) or an arbitrary probe point is
 refused before the bank computes anything.
+
+The rule's configuration is the bank's, never the request's: a coordinator that chose ``l2``,
+``N`` or ``tol`` would choose the chain's points (a huge ``l2`` makes the "genuine" step
+tiny: a near-identical replay again), and constraints of its choosing restrict the steps to
+directions it picks. The bank's own code writes its configuration into its
+``context.state`` (:data:`OWN_KEY`, never part of a message): the rule, the model's array
+names, ``l2``, ``tol`` and the step constraints, from its own floors. ``N`` is the sum of
+the registered (roster) weights, the banks' training rows, over the participants of the
+chain's first instance -- the banks of the standardisation sum, which the ledger of
+:mod:`.policy` carries over. A request whose configuration differs in any field is refused.
 """
 
 from __future__ import annotations
@@ -35,7 +46,13 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from . import forward
 
 SPEC_FIELDS = ("chain", "chain-l2", "chain-tol", "chain-rows", "chain-arrays")
+CONSTRAINT_FIELDS = ("chain-transform", "chain-bounded")
 SPEC_KEY = "run-chain-spec"
+WEIGHTS_KEY = "run-chain-weights"  # the roster's registered weights, name -> weight
+OWN_KEY = "secagg-chain-own"
+"""Entry of the bank's own ``context.state`` (written by its own code, never by a message):
+its chain configuration, the fields of :data:`SPEC_FIELDS` but ``chain-rows``, and the
+constraint fields when it has step constraints."""
 SEARCH_PREFIX = "run-chain-search-"
 NAMES_KEY = "run-chain-names"
 RULES = ("newton",)
@@ -46,23 +63,63 @@ class ChainError(ValueError):
     """The request's model is not one this bank can recompute."""
 
 
-def _spec(request: Mapping[str, Any]) -> str | None:
-    if "chain" not in request:
-        return None
-    if request["chain"] not in RULES:
-        raise ChainError(f"unknown model chain {request['chain']!r}")
+def _normal(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The chain configuration in ``fields`` with its values in canonical types."""
+    if fields["chain"] not in RULES:
+        raise ChainError(f"unknown model chain {fields['chain']!r}")
     try:
-        spec = {k: request[k] for k in SPEC_FIELDS}
+        spec = {k: fields[k] for k in SPEC_FIELDS}
         spec.update({k: float(spec[k]) for k in ("chain-l2", "chain-tol", "chain-rows")})
         spec["chain-arrays"] = [str(n) for n in spec["chain-arrays"]]
-        if "chain-transform" in request:  # step constraints (e.g. monotone effects)
-            spec["chain-transform"] = [float(v) for v in request["chain-transform"]]
-            spec["chain-bounded"] = [bool(b) for b in request["chain-bounded"]]
+        if "chain-transform" in fields:  # step constraints (e.g. monotone effects)
+            spec["chain-transform"] = [float(v) for v in fields["chain-transform"]]
+            spec["chain-bounded"] = [bool(b) for b in fields["chain-bounded"]]
     except (KeyError, TypeError, ValueError) as err:
         raise ChainError(f"malformed model chain: {err}") from None
     if len(spec["chain-arrays"]) != 2 or not spec["chain-rows"] > 0:
         raise ChainError("malformed model chain")
-    return json.dumps(spec, sort_keys=True)
+    return spec
+
+
+def _spec(request: Mapping[str, Any]) -> dict[str, Any] | None:
+    return _normal(request) if "chain" in request else None
+
+
+def remember_weights(state: MutableMapping[str, Any], weights: Mapping[str, float]) -> None:
+    """Keep the roster's registered weights (run-wide): the chain's ``N`` sums them."""
+    state[WEIGHTS_KEY] = json.dumps({str(k): float(v) for k, v in weights.items()})
+
+
+def own_spec(
+    state: Mapping[str, Any], own: Mapping[str, Any] | None, banks: list[str]
+) -> dict[str, Any]:
+    """The chain configuration this bank holds itself: ``own`` (from its own configuration)
+    with ``N``, the registered weights of ``banks``, the chain's first instance.
+
+    Raises
+    ------
+    ChainError
+        Without a configuration of its own, or with a bank the roster does not weigh.
+    """
+    if own is None:
+        raise ChainError("this bank holds no model-chain configuration of its own")
+    weights = json.loads(str(state.get(WEIGHTS_KEY, "{}")))
+    missing = [b for b in banks if b not in weights]
+    if missing:
+        raise ChainError(f"no registered weight for {missing}: the chain's N is unknown")
+    return _normal({**own, "chain-rows": sum(weights[b] for b in banks)})
+
+
+def _differing(asked: Mapping[str, Any], own: Mapping[str, Any]) -> str | None:
+    """The first field where the request's configuration differs from the bank's own."""
+    for key in sorted(set(asked) | set(own)):
+        a, b = asked.get(key), own.get(key)
+        if key != "chain-transform" or a is None or b is None:
+            if a != b:
+                return f"{key} {_short(a)}, this bank's own is {_short(b)}"
+        elif np.shape(a) != np.shape(b) or not np.allclose(a, b, rtol=1e-12, atol=0.0):
+            return f"{key} differs from this bank's own"
+    return None
 
 
 def _theta(content: RecordDict, names: list[str]) -> np.ndarray:
@@ -106,8 +163,17 @@ def _advance(state: MutableMapping[str, Any], search: Any, kind: str, request: A
     state[NAMES_KEY] = names
 
 
+def _short(value: Any) -> str:
+    return f"[{len(value)} values]" if isinstance(value, list) and len(value) > 4 else repr(value)
+
+
 def chained_content(
-    state: MutableMapping[str, Any], kind: str, request: Mapping[str, Any], content: RecordDict
+    state: MutableMapping[str, Any],
+    kind: str,
+    request: Mapping[str, Any],
+    content: RecordDict,
+    own: Mapping[str, Any] | None = None,
+    banks: list[str] | None = None,
 ) -> RecordDict | None:
     """The content to train on if the instance is chained (None if it is not).
 
@@ -121,6 +187,11 @@ def chained_content(
         The ``"secagg"`` request fields.
     content : RecordDict
         The request content (without the secagg record).
+    own : Mapping, optional
+        The bank's own chain configuration (:data:`OWN_KEY`); a chained instance without
+        one is refused.
+    banks : list of str, optional
+        The instance's participants (names); at the chain's first instance they give ``N``.
 
     Returns
     -------
@@ -130,22 +201,32 @@ def chained_content(
     Raises
     ------
     ChainError
-        The model is not the chain's next one, the chain changed, or a forwarded sum fails.
+        The model is not the chain's next one, the configuration is not the bank's own, the
+        chain changed, or a forwarded sum fails.
     """
     if kind != "train":
         return None
-    spec, pinned = _spec(request), state.get(SPEC_KEY)
-    if spec is None and pinned is None:
+    asked, pinned = _spec(request), state.get(SPEC_KEY)
+    if asked is None and pinned is None:
         return None
-    if spec != pinned and pinned is not None:
-        raise ChainError("the request leaves or changes this bank's model chain")
-    assert spec is not None
-    names = json.loads(spec)["chain-arrays"]
+    if asked is None:
+        raise ChainError("the request leaves this bank's model chain")
+    if pinned is None:
+        cfg = own_spec(state, own, list(banks or []))
+    else:  # N stays the first instance's; the rest must still be the bank's own
+        cfg = json.loads(pinned)
+        if own is None or _differing(_normal({**own, "chain-rows": cfg["chain-rows"]}), cfg):
+            raise ChainError("this bank's own chain configuration changed: no further training")
+    differing = _differing(asked, cfg)
+    if differing:
+        raise ChainError(f"not this bank's own model chain: {differing}")
+    names = cfg["chain-arrays"]
     received = _theta(content, names)
     if pinned is None:
         from strategies.newton import NewtonSearch
 
-        cfg = json.loads(spec)
+        if np.any(received != 0.0):
+            raise ChainError("the model is not the chain's start (the zero model)")
         search = NewtonSearch(received, cfg["chain-l2"], cfg["chain-rows"], cfg["chain-tol"])
         if "chain-transform" in cfg:
             bounded = np.asarray(cfg["chain-bounded"], dtype=bool)
@@ -154,7 +235,7 @@ def chained_content(
                 raise ChainError("malformed model chain: constraint shape")
             search.transform = transform.reshape(len(received), len(bounded))
             search.bounded = bounded
-        state[SPEC_KEY] = spec
+        state[SPEC_KEY] = json.dumps(cfg, sort_keys=True)
     else:
         search = _load(state)
         _advance(state, search, kind, request)

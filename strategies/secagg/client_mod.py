@@ -156,7 +156,8 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         if mode != "sum":
             _bank_weight(state, request, 0.0)
         forward.forwarded(state, kind, request)  # a forwarded sum must pass its tag
-        chained = chain.chained_content(state, kind, request, msg.content)
+        own = context.state.config_records.get(chain.OWN_KEY)  # the bank's own, never sent
+        chained = chain.chained_content(state, kind, request, msg.content, own, req.names)
     except ProtocolError as err:
         return _refuse(msg, err.reason())
     except (KeyError, ValueError, TypeError) as err:
@@ -255,6 +256,8 @@ def make_secagg_handler(
                     bank_floors.admit_epoch(state, floors_of(context), request)
                     reply = client_share_keys(state, me, request, consortium)
                     blame.remember_roster(state, consortium)
+                    weights = {n: consortium.weight(n) for n in consortium.names}
+                    chain.remember_weights(state, weights)
         except ProtocolError as err:
             return _refuse(msg, err.reason())
         except (IdentityError, KeyError, ValueError, TypeError) as err:
