@@ -282,7 +282,6 @@ def released_reply(
     return summed_reply(message, noised)
 
 
-
 @app_handler("query", "moments")
 def moments(message: Message, context: Context) -> Message:
     """The bank's feature statistics for the federation's standardiser and class weight.
@@ -689,6 +688,7 @@ def make_client_app(
     ``floors`` (:class:`~fl_credit.bank.floors.BankFloors`) the simulated banks' floors from
     the run's agreed configuration (default: each bank's node config).
     """
+    from fl_credit.bank.dp_spend import central_spend_mod
     from fl_credit.bank.floors import floors_mod, floors_provider
     from fl_credit.protocol import identity as bank_identity
     from strategies.dp.central import central_dp_mod
@@ -696,7 +696,7 @@ def make_client_app(
 
     floors_of = floors_provider(floors)
     mods = [private_errors_mod, floors_mod(floors_of), *(extra_mods or [])]
-    client = ClientApp(mods=[*mods, secagg_mod, central_dp_mod])
+    client = ClientApp(mods=[*mods, secagg_mod, central_spend_mod(floors_of), central_dp_mod])
     install_secagg(
         client,
         identity_provider or bank_identity.identity_provider(),

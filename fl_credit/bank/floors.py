@@ -34,6 +34,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common.constant import ErrorCode
 
+from fl_credit.bank.dp_spend import settings_refusal
 from fl_credit.bank.newton_chain import NewtonPins, pin_chain
 from fl_credit.config.errors import DataError
 from fl_credit.config.schema import ExperimentConfig
@@ -52,6 +53,7 @@ NODE_DP_EPSILON = "dp-max-epsilon"
 NODE_REPRODUCIBLE = "dp-reproducible-noise"
 NODE_NOISE_STD = "dp-min-noise-std"
 NODE_CLIP = "dp-max-clip-norm"
+NODE_DELTA = "dp-max-delta"
 
 ANSWERED_IN_CLEAR = frozenset({"query.standardizer", "query.woe_table", "query.privacy"})
 """Requests whose replies hold nothing of the bank's rows (acknowledgements, counters)."""
@@ -82,6 +84,8 @@ class BankFloors:
         Least per-bank noise share under bank-level DP (0: no bound).
     dp_max_clip_norm : float
         Largest update clip norm under bank-level DP (0: no bound).
+    dp_max_delta : float
+        Largest delta it accounts at (0: the mode's default, :mod:`fl_credit.bank.dp_spend`).
     newton : NewtonPins
         The configuration of Newton's model chain (:mod:`fl_credit.bank.newton_chain`).
     """
@@ -93,6 +97,7 @@ class BankFloors:
     dp_min_noise_std: float = 0.0
     dp_max_clip_norm: float = 0.0
     newton: NewtonPins = field(default_factory=NewtonPins)
+    dp_max_delta: float = 0.0
 
     @classmethod
     def from_experiment(
@@ -123,6 +128,7 @@ class BankFloors:
             dp_min_noise_std=std,
             dp_max_clip_norm=clip,
             newton=NewtonPins.from_experiment(cfg),
+            dp_max_delta=float(cfg.dp.delta or 0.0) if cfg.dp.mode != "off" else 0.0,
         )
 
     def refusal(self, msg: Message) -> str | None:
@@ -142,7 +148,7 @@ class BankFloors:
                 f"below this bank's floor: dp-epsilon {epsilon:g}, it allows at most "
                 f"{self.dp_max_epsilon:g}"
             )
-        return self._central_refusal(settings)
+        return settings_refusal(self, settings) or self._central_refusal(settings)
 
     def _central_refusal(self, settings: ConfigRecord) -> str | None:
         if self.dp_min_noise_std and NOISE_STD in settings:
@@ -201,6 +207,7 @@ def floors_from_node_config(node_config: Mapping[str, object]) -> BankFloors:
             dp_min_noise_std=float(node_config.get(NODE_NOISE_STD, 0.0)),  # type: ignore[arg-type]
             dp_max_clip_norm=float(node_config.get(NODE_CLIP, 0.0)),  # type: ignore[arg-type]
             newton=NewtonPins.from_node_config(node_config),
+            dp_max_delta=float(node_config.get(NODE_DELTA, 0.0)),  # type: ignore[arg-type]
         )
     except (TypeError, ValueError) as err:
         raise DataError(f"bad floor in --node-config: {err}") from None
@@ -261,5 +268,7 @@ def node_config_floors(cfg: ExperimentConfig) -> dict[str, object]:
     if cfg.dp.mode != "off":
         entries[NODE_DP_MODE] = cfg.dp.mode
         entries[NODE_DP_EPSILON] = float(cfg.dp.epsilon or 0.0)
+        if cfg.dp.delta:
+            entries[NODE_DELTA] = float(cfg.dp.delta)
     entries.update(NewtonPins.from_experiment(cfg).node_config_entries())
     return entries
