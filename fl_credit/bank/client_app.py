@@ -673,6 +673,13 @@ def privacy(message: Message, context: Context) -> Message:
     return Message(content=content, reply_to=message)
 
 
+def held_inputs(message: Message, context: Context) -> tuple[list[str], np.ndarray]:
+    """The feature names of this bank's file and the std of the standardiser it holds."""
+    settings = BankSettings.from_config(message.content["config"])
+    names = list(load_bank(context, settings).feature_names)
+    return names, np.asarray(stored_scaler(context).std, dtype=np.float64)
+
+
 def make_client_app(
     extra_mods: list | None = None, identity_provider=None, floors=None
 ) -> ClientApp:
@@ -680,22 +687,26 @@ def make_client_app(
 
     Mods, outermost first: error privacy (the coordinator learns only the kind of an error,
     never its text), the bank's floors (refuse a request below them, impose the bank's own
-    noise randomness; :mod:`fl_credit.bank.floors`), simulated faults, secure aggregation
+    noise randomness; :mod:`fl_credit.bank.floors`), the bank's own configuration of Newton's
+    model chain (:mod:`fl_credit.bank.newton_chain`), simulated faults, secure aggregation
     (masks the reply last, so it must sit outside every mod that changes the plaintext),
-    bank-level DP (clips and noises the update). The last two are inert unless the server's
-    message asks for them. ``identity_provider`` gives the bank's secure-aggregation
+    the bank's own accounting of bank-level DP (:mod:`fl_credit.bank.dp_spend`), bank-level
+    DP (clips and noises the update). The last three are inert unless the server's message
+    asks for them. ``identity_provider`` gives the bank's secure-aggregation
     identity and roster (default: from the node config, see :mod:`fl_credit.protocol.identity`);
     ``floors`` (:class:`~fl_credit.bank.floors.BankFloors`) the simulated banks' floors from
     the run's agreed configuration (default: each bank's node config).
     """
     from fl_credit.bank.dp_spend import central_spend_mod
     from fl_credit.bank.floors import floors_mod, floors_provider
+    from fl_credit.bank.newton_chain import chain_pins_mod
     from fl_credit.protocol import identity as bank_identity
     from strategies.dp.central import central_dp_mod
     from strategies.secagg import install_secagg, secagg_mod
 
     floors_of = floors_provider(floors)
-    mods = [private_errors_mod, floors_mod(floors_of), *(extra_mods or [])]
+    pins = chain_pins_mod(floors_of, MODEL_ARRAYS, held_inputs)
+    mods = [private_errors_mod, floors_mod(floors_of), pins, *(extra_mods or [])]
     client = ClientApp(mods=[*mods, secagg_mod, central_spend_mod(floors_of), central_dp_mod])
     install_secagg(
         client,

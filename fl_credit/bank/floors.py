@@ -11,6 +11,11 @@ checks each request against them before anything reads its rows:
 - DP required: a request whose ``dp-mode`` is not the bank's, whose ``dp-epsilon`` exceeds
   the bank's, or (bank-level DP) whose noise share ``dp-noise-std`` is below or clip norm
   ``dp-clip-norm`` above the bank's, is refused;
+- the DP spend the bank accounts itself (:mod:`fl_credit.bank.dp_spend`): a ``dp-delta``
+  above its own ceiling or fewer ``dp-colluders`` than its ``c`` is refused, and under
+  bank-level DP every release is accounted by the bank and refused over its epsilon;
+- Newton's model chain: its ``l2``, ``tol`` and monotone constraints are the bank's own
+  (:mod:`fl_credit.bank.newton_chain`), never the request's;
 - secret noise: whenever DP is on, the bank draws its noise from the OS's randomness,
   whatever the request says; reproducible (seeded) noise only when the bank itself opts in
   (``dp-reproducible-noise``, for studies; the run's ``protection:`` line then says the
@@ -35,7 +40,7 @@ from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common.constant import ErrorCode
 
 from fl_credit.bank.dp_spend import settings_refusal
-from fl_credit.bank.newton_chain import NewtonPins, pin_chain
+from fl_credit.bank.newton_chain import NewtonPins
 from fl_credit.config.errors import DataError
 from fl_credit.config.schema import ExperimentConfig
 from strategies.secagg.floors import Floors, plaintext_refusal
@@ -248,7 +253,6 @@ def floors_mod(floors_of: FloorsOf) -> Mod:
             log.warning("floors: refusing %s: %s", msg.metadata.message_type, reason)
             error = Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason)
             return Message(error, reply_to=msg)
-        pin_chain(floors.newton, msg, context)
         return call_next(floors.with_own_noise(msg), context)
 
     return _mod

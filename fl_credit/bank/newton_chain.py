@@ -15,10 +15,13 @@ when it is built, as their floors are (:class:`fl_credit.bank.floors.BankFloors`
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from flwr.app import ConfigRecord, Context, Message
+from flwr.clientapp.typing import ClientAppCallable, Mod
 
 from fl_credit.config.errors import FlCreditError
 from fl_credit.config.schema import ExperimentConfig, TrainConfig
@@ -87,38 +90,45 @@ def _chained(msg: Message) -> bool:
     return request is not None and "chain" in request
 
 
-def own_chain(pins: NewtonPins, msg: Message, context: Context) -> ConfigRecord:
-    """The bank's chain configuration for a chained ``train`` request (its own values; the
-    constraints from its own monotone specs, its file's feature names and the standardiser
-    it holds)."""
-    from fl_credit.bank.client_app import MODEL_ARRAYS, load_bank, stored_scaler
+HeldInputs = Callable[[Message, Context], tuple[list[str], np.ndarray]]
+"""``(msg, context) -> (feature names, standardiser std)``: what the bank holds itself (its
+file's feature names, the standardiser it kept), for the monotone constraints."""
 
-    own: dict = {"chain": "newton", "chain-arrays": list(MODEL_ARRAYS)}
+
+def own_chain(
+    pins: NewtonPins, arrays: Sequence[str], msg: Message, context: Context, held: HeldInputs
+) -> ConfigRecord:
+    """The bank's chain configuration for a chained ``train`` request: its own values, the
+    model's array names it loads, and the constraints of its own monotone specs."""
+    own: dict = {"chain": "newton", "chain-arrays": list(arrays)}
     own.update({"chain-l2": pins.l2, "chain-tol": pins.tol})
     if pins.monotone:
-        import numpy as np
-
-        from fl_credit.protocol.settings import BankSettings
         from fl_credit.validation.monotone import chains_for, increments
         from strategies.newton import chain_constraints
 
-        settings = BankSettings.from_config(msg.content["config"])
-        names = list(load_bank(context, settings).feature_names)
-        std = np.asarray(stored_scaler(context).std, dtype=np.float64)
+        names, std = held(msg, context)
         steps = increments(chains_for(pins.monotone, names), std, len(std) + 1)
         own.update(chain_constraints(steps))
     return ConfigRecord(own)
 
 
-def pin_chain(pins: NewtonPins, msg: Message, context: Context) -> None:
-    """Write the bank's own chain configuration into its ``context.state`` for a chained
-    ``train`` request (where :mod:`strategies.secagg.client_mod` reads it); remove it for
-    any other message."""
-    if OWN_KEY in context.state:
-        del context.state[OWN_KEY]
-    if not _chained(msg):
-        return
-    try:
-        context.state[OWN_KEY] = own_chain(pins, msg, context)
-    except (FlCreditError, KeyError, ValueError) as err:  # the chain then refuses to train
-        log.warning("newton chain: no configuration of this bank's own: %s", err)
+def chain_pins_mod(
+    floors_of: Callable[[Context], Any], arrays: Sequence[str], held: HeldInputs
+) -> Mod:
+    """Client mod: write the bank's own chain configuration (``floors_of(context).newton``)
+    into its ``context.state`` for a chained ``train`` request, where
+    :mod:`strategies.secagg.client_mod` reads it; remove it for any other message. Place it
+    outside the secure-aggregation mod."""
+
+    def _mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        if OWN_KEY in context.state:
+            del context.state[OWN_KEY]
+        if _chained(msg):
+            try:
+                pins = floors_of(context).newton
+                context.state[OWN_KEY] = own_chain(pins, arrays, msg, context, held)
+            except (FlCreditError, KeyError, ValueError) as err:  # the chain then refuses
+                log.warning("newton chain: no configuration of this bank's own: %s", err)
+        return call_next(msg, context)
+
+    return _mod

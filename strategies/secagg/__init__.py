@@ -236,9 +236,8 @@ A model chain the banks verify (:mod:`.chain`, :mod:`.tag`, :mod:`.forward`)
 A bank's Newton handler declares its reply a step of the ``newton`` chain
 (:func:`.chain.declare_rule`); the mod masks such a reply only inside a chained instance, so
 whether the chain applies is decided by the bank's code, not by a request field. The bank
-answers only at the chain's start (pinned, with the chain's public configuration -- ``l2``,
-``tol``, ``N``, array names -- at its first chained instance of the run; the server chooses
-them once, and a changed configuration is refused), at the model of its last instance again
+answers only at the chain's start (the zero model, at its first chained instance of the
+run), at the model of its last instance again
 (a retry; the once-per-model rule applies), or at the model it computes itself from the sum
 of its last instance, which the server forwards in the next request (``prev-sum``, no extra
 exchange) -- with :class:`strategies.newton.NewtonSearch`, the object the server's strategy
@@ -249,6 +248,18 @@ rounding slack. The bank trains at its own recomputed model (the received one mu
 within ``tol``). Near-identical replays and arbitrary probe points are refused
 (``test_near_identical_replay_is_refused_on_the_chain``,
 ``test_an_arbitrary_probe_point_is_refused``).
+
+*The chain's configuration is the bank's.* ``l2``, ``tol`` and the step constraints come
+from the bank's own configuration (its node config, or the agreed configuration in a
+simulation), which its own code writes into its ``context.state`` (:data:`.chain.OWN_KEY`),
+never from the request; ``N`` is the sum of the roster's registered weights (training rows)
+of the chain's first participants (the banks of the standardisation sum, by the ledger).
+A request whose configuration differs in any field is refused, and the configuration never
+changes within a run. Were it the server's, it would choose the chain's points: ``l2 =
+10^6`` (or ``N = 10^14``) with ``tol = 10^-15`` made the "genuine" step about ``6e-7``, and
+one round over all banks minus the next without the victim gave its Hessian to ``1e-11``
+relative; a probe point as the start, or a step constraint along one direction of its
+choosing, was answered (``tests/secagg/test_secagg_chain_pins.py``).
 
 *Authenticated sums: a linear tag.* A forged forwarded sum would steer the chain anywhere (a
 loss that fails Armijo thirty times walks the candidate to ``w_k + 2^-30 d``, a changed
@@ -333,7 +344,10 @@ Threat model and limits
   public layout, participants and survivors, the total clipped count; plus, once per bank
   that drops out (or is claimed dropped) between two training rounds, that bank's last
   training reply up to the others' change over one genuine Newton step on the model chain,
-  or exactly off it (SGD training, evaluation) (bounded by DP only).
+  or exactly off it (SGD training, evaluation) (bounded by DP only); the chain's start,
+  ``l2``, ``tol``, ``N`` and constraints are each bank's own, never the server's, and
+  each DP bank accounts its own spend (delta, colluders and, under bank-level DP, every
+  release) against its own floors.
 - Up to ``c`` banks colluding with the server, ``c`` declared in every honest bank's floors
   (which enforce ``t > (n + c) / 2`` and at least ``c + 2`` banks per sum): additionally
   their own inputs, so the sum of at least two honest banks; and, knowing the tag key, they
