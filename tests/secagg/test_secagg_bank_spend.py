@@ -126,3 +126,36 @@ def test_a_larger_delta_or_fewer_colluders_are_refused_under_record_level_dp(
     print(f"statistics noise multiplier at delta {large:.1e}: {lax:.3f}; at the bank's own "
           f"1e-7: {own.budget().noise_multiplier('statistics'):.3f}")  # fmt: skip
     assert not _ask(make_client_app(floors=plain), context, base).has_error()  # agreed: answered
+
+
+def test_record_level_spend_stays_within_the_floor_whatever_horizon_is_asked(
+    embedded, tmp_path
+) -> None:
+    """Smarter under ``dp=opacus``: ask for a one-round horizon at a high sample rate (the
+    plan's noise then buys one round), then for a second round, or for it under a larger
+    horizon. The bank fixed its plan at its first DP message and counts its own steps: both
+    are refused, and its own epsilon at its own delta stays within its floor (this held
+    before too: the plan composes what the bank does, at the rate it samples with)."""
+    from fl_credit.bank.client_app import make_client_app
+    from fl_credit.bank.dp_spend import own_delta
+    from fl_credit.model.logistic import new_model, to_arrays
+    from fl_credit.protocol.keys import POS_WEIGHT, SCALER_KEYS
+    from strategies.dp import privacy_report
+
+    cfg = _cfg(mode="opacus", epsilon=FLOOR_EPSILON, accountant="rdp")
+    prepared, settings, context = _bank(cfg, embedded, tmp_path)
+    floors = BankFloors.from_experiment(cfg, None)
+    app = make_client_app(floors=dataclasses.replace(floors, secagg=Floors(False)))
+    d = len(prepared.feature_names)
+    agreed = {SCALER_KEYS[0]: [0.0] * d, SCALER_KEYS[1]: [1.0] * d, POS_WEIGHT: 1.0}
+    assert not _ask(app, context, agreed, "query.standardizer").has_error()
+    arrays = to_arrays(new_model(d, 0))
+    short = {"total-rounds": 1, "dp-sample-rate": 0.5}
+    assert not _train(app, context, settings, arrays, 1, **short).has_error()
+    for server_round, asked in ((2, short), (2, {**short, "total-rounds": 10})):
+        reply = _train(app, context, settings, arrays, server_round, **asked)
+        assert reply.has_error(), f"round {server_round} under {asked} was answered"
+    report = privacy_report(context.state)
+    print(f"own epsilon {report['epsilon']:.3f} at delta {report['delta']:.1e}")
+    assert report["epsilon"] <= FLOOR_EPSILON + 1e-6
+    assert report["delta"] <= own_delta("opacus", floors.dp_max_delta)
