@@ -9,7 +9,8 @@ checks each request against them before anything reads its rows:
 - the least threshold, the colluders ``c`` (``2 t > n + c``) and the fewest banks of any
   epoch or sum (:mod:`strategies.secagg.floors`);
 - DP required: a request whose ``dp-mode`` is not the bank's, whose ``dp-epsilon`` exceeds
-  the bank's, or (bank-level DP) whose noise share ``dp-noise-std`` is below or clip norm
+  the bank's or is ``inf`` (no noise; accepted only when the bank's own bound is ``inf``,
+  for studies), or (bank-level DP) whose noise share ``dp-noise-std`` is below or clip norm
   ``dp-clip-norm`` above the bank's, is refused;
 - secret noise: whenever DP is on, the bank draws its noise from the OS's randomness,
   whatever the request says; reproducible (seeded) noise only when the bank itself opts in
@@ -27,6 +28,7 @@ line in the bank's log.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -132,6 +134,8 @@ class BankFloors:
         if asked != self.dp_mode:
             return f"below this bank's floor: dp-mode {asked!r}, it requires {self.dp_mode!r}"
         epsilon = float(settings.get(DP_EPSILON, 0.0))  # type: ignore[arg-type]
+        if math.isinf(epsilon) and not math.isinf(self.dp_max_epsilon):
+            return f"below this bank's floor: dp-epsilon {epsilon:g} adds no noise, it requires DP"
         if self.dp_max_epsilon and not 0 < epsilon <= self.dp_max_epsilon:
             return (
                 f"below this bank's floor: dp-epsilon {epsilon:g}, it allows at most "
