@@ -450,13 +450,14 @@ def log_privacy_spent(bank: str, server_round: int, context: Context) -> None:
     report = privacy_report(context.state)
     log.info(
         "%s: round %d, epsilon spent %.3f of %.3f (all releases; delta %.1e, noise multiplier "
-        "%.3f)",
+        "%.3f)%s",
         bank,
         server_round,
         report["epsilon"],
         report["target_epsilon"],
         report["delta"],
         report["noise_multiplier"],
+        "" if report["noise_multiplier"] > 0 else ": no noise, NOT PRIVATE",
     )
 
 

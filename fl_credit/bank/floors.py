@@ -9,7 +9,8 @@ checks each request against them before anything reads its rows:
 - the least threshold, the colluders ``c`` (``2 t > n + c``) and the fewest banks of any
   epoch or sum (:mod:`strategies.secagg.floors`);
 - DP required: a request whose ``dp-mode`` is not the bank's, whose ``dp-epsilon`` exceeds
-  the bank's, or (bank-level DP) whose noise share ``dp-noise-std`` is below or clip norm
+  the bank's or is ``inf`` (no noise; accepted only when the bank's own bound is ``inf``,
+  for studies), or (bank-level DP) whose noise share ``dp-noise-std`` is below or clip norm
   ``dp-clip-norm`` above the bank's, is refused;
 - the DP spend the bank accounts itself (:mod:`fl_credit.bank.dp_spend`): a ``dp-delta``
   above its own ceiling or fewer ``dp-colluders`` than its ``c`` is refused, and under
@@ -32,6 +33,7 @@ line in the bank's log.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -148,6 +150,8 @@ class BankFloors:
         if asked != self.dp_mode:
             return f"below this bank's floor: dp-mode {asked!r}, it requires {self.dp_mode!r}"
         epsilon = float(settings.get(DP_EPSILON, 0.0))  # type: ignore[arg-type]
+        if math.isinf(epsilon) and not math.isinf(self.dp_max_epsilon):
+            return f"below this bank's floor: dp-epsilon {epsilon:g} adds no noise, it requires DP"
         if self.dp_max_epsilon and not 0 < epsilon <= self.dp_max_epsilon:
             return (
                 f"below this bank's floor: dp-epsilon {epsilon:g}, it allows at most "

@@ -11,6 +11,7 @@ from typing import Any
 
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
+    NO_NOISE,
     SUM_STRATEGIES,
     AttackConfig,
     AuditConfig,
@@ -164,10 +165,21 @@ def _no_privacy_at_infinite_epsilon(dp: dict[str, Any]) -> dict[str, Any]:
     """``dp.epsilon=inf`` means no privacy guarantee: the run trains without DP.
 
     It lets one sweep put the non-private reference next to finite budgets.
+
+    ``dp.epsilon=no_noise`` keeps DP-SGD (same clipping and sampling) without noise, which
+    the configuration holds as epsilon ``inf`` with ``dp=opacus``: no privacy either, but it
+    separates what the switch to DP-SGD costs from what the noise costs.
     """
     epsilon = dp.get("epsilon")
     if isinstance(epsilon, int | float) and math.isinf(epsilon) and epsilon > 0:
         return {**dp, "mode": "off", "epsilon": None}
+    if epsilon == NO_NOISE:
+        if dp.get("mode") != "opacus":
+            raise ConfigError(
+                f"dp.epsilon={NO_NOISE} (DP-SGD without noise) needs dp=opacus, got "
+                f"dp={dp.get('mode', 'off')}"
+            )
+        return {**dp, "epsilon": math.inf}
     return dp
 
 

@@ -6,6 +6,7 @@ nothing reads the raw Hydra tree after :func:`fl_credit.config.parsing.from_dict
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
 SUM_STRATEGIES = ("fedavg", "secagg")
 IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
+NO_NOISE = "no_noise"
+"""``dp.epsilon`` value for DP-SGD without noise (epsilon inf, no privacy)."""
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
 GROUP_RULES = ("median", "trimmed_mean")
 FEATURE_KINDS = ("standard", "woe")
@@ -108,6 +111,16 @@ class DPConfig:
         ("woe", 0.1),
         ("grades", 0.05),
     )
+
+    @property
+    def no_noise(self) -> bool:
+        """DP-SGD without noise (``dp.epsilon=no_noise``): clipping and sampling, no privacy."""
+        return self.mode == "opacus" and self.epsilon is not None and math.isinf(self.epsilon)
+
+    @property
+    def private(self) -> bool:
+        """True when the run's releases carry DP noise."""
+        return self.mode != "off" and not self.no_noise
 
     def budget_share(self, release: str) -> float:
         """Share of epsilon a release of the banks' rows other than training may spend."""

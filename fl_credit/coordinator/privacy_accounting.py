@@ -86,6 +86,19 @@ def privacy_summary(cfg: ExperimentConfig, privacy: dict[str, dict]) -> dict:
     """
     if cfg.dp.mode == "off":
         return {"mode": "off", "released": "federated model, without DP"}
+    if cfg.dp.no_noise:
+        return {
+            "mode": cfg.dp.mode,
+            "level": "none",
+            "released": (
+                "NOT PRIVATE: DP-SGD without noise (dp.epsilon=no_noise: clipping and Poisson "
+                "sampling only, noise multiplier 0, epsilon inf); the folder is written as "
+                "without DP"
+            ),
+            "target_epsilon": "inf",
+            "epsilon_per_bank": "inf",
+            "noise_multiplier": 0.0,
+        }
     if cfg.dp.mode == "opacus":
         spent = [r["epsilon_spent"] for r in privacy.values() if r.get("epsilon_spent") is not None]
         first = next(iter(privacy.values()), {})

@@ -75,7 +75,12 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
         "; counterfactual models and exact counts go to not_private/ (not covered by DP, "
         "must not leave the consortium)"
     )
-    if cfg.dp.mode == "opacus":
+    if cfg.dp.no_noise:
+        bound = (
+            "NOT PRIVATE: DP-SGD without noise (dp.epsilon=no_noise, epsilon inf): clipping and "
+            "Poisson sampling only, to measure what DP-SGD costs apart from its noise"
+        )
+    elif cfg.dp.mode == "opacus":
         releases = ["statistics", "validation"]
         releases += ["evaluation"] if cfg.eval.federated else []
         releases += ["woe"] if cfg.features.kind == "woe" else []

@@ -28,6 +28,7 @@ def summary_config(cfg: ExperimentConfig, num_banks: int) -> dict:
     return {
         "dp": cfg.dp.mode,
         "dp_epsilon": cfg.dp.epsilon if cfg.dp.mode != "off" else None,
+        "private": cfg.dp.private,
         "strategy": cfg.strategy.name,
         "attack": cfg.attack.name,
         "partition": cfg.partition.scheme,

@@ -52,7 +52,9 @@ def comparison_table(metrics: dict) -> str:
     dp = is_dp_run(metrics)
     reference = "sklearn reference (pooled" + (", not DP)" if dp else ")")
     federated, hidden = "federated", ""
-    if dp:  # what each row spends: the release, or a counterfactual DP does not cover
+    if dp and (metrics.get("config") or {}).get("private") is False:
+        federated = "federated (DP-SGD without noise; not private)"
+    elif dp:  # what each row spends: the release, or a counterfactual DP does not cover
         epsilon = (metrics.get("config") or {}).get("dp_epsilon")
         federated = f"federated (released, epsilon {epsilon:g} per bank)"
         hidden = "; not private"
@@ -164,6 +166,8 @@ def _privacy_lines(summary: dict) -> list[str]:
     """The composed epsilon the released model cost each bank, and what it covers."""
     if summary.get("mode", "off") == "off" or summary.get("epsilon_per_bank") is None:
         return []
+    if summary.get("level") == "none":
+        return [summary["released"]]
     parts = ", ".join(f"{k} {v:.2f}" for k, v in summary["epsilon_alone_by_release"].items())
     delta = summary.get("delta")
     delta_text = f", delta {delta:.0e}" if delta else ""

@@ -47,8 +47,15 @@ exactly.
 
 
 def is_private_run(metrics: dict) -> bool:
-    """True when the run used DP (the folder is then split)."""
-    return str((metrics.get("config") or {}).get("dp", "off")) not in ("off", "None", "none")
+    """True when the run's releases carry DP noise (the folder is then split).
+
+    DP-SGD without noise (``dp.epsilon=no_noise``, ``config.private`` false) is not private:
+    its folder is written whole, as without DP, and says so.
+    """
+    config = metrics.get("config") or {}
+    if config.get("private") is False:
+        return False
+    return str(config.get("dp", "off")) not in ("off", "None", "none")
 
 
 def split_metrics(metrics: dict) -> tuple[dict, dict]:

@@ -102,7 +102,13 @@ def models_section(metrics: dict) -> list[str]:
     header = ["model", "AUC [95% CI]", "KS", "Gini", "Brier", "log loss", "threshold"]
     header.append("default recall / precision @ threshold")
     lines = ["## Models on the test set", ""]
-    if is_dp(metrics) and "reference" in metrics:
+    if is_dp(metrics) and (metrics.get("config") or {}).get("private") is False:
+        lines += [
+            "NOT PRIVATE: DP-SGD without noise (noise multiplier 0, epsilon inf): every model "
+            "but the scikit-learn reference clips and samples like DP-SGD; nothing is covered.",
+            "",
+        ]
+    elif is_dp(metrics) and "reference" in metrics:
         lines += ["DP run: every model trained with DP except the scikit-learn reference.", ""]
     elif is_dp(metrics):
         lines += [

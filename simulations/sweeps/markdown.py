@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from simulations.sweeps.summary import (
     epsilon_key,
     groups,
     interval,
+    is_dp_key,
+    no_noise,
     override_keys,
     status_counts,
     summarise,
@@ -130,7 +133,8 @@ def _dp_section(df: pd.DataFrame, eps_key: str) -> list[str]:
     work["DP"] = dp_setting(work)
     on = dp_on(work)
     work["target ε"] = work[eps_key].where(on)
-    facets = [key for key in varying_keys(df) if key not in (eps_key, "dp", "dp.mode")]
+    work.loc[no_noise(work), "target ε"] = math.inf
+    facets = [key for key in varying_keys(df) if key != eps_key and not is_dp_key(key)]
     columns = [
         "privacy.epsilon_max",
         "federated.auc",

@@ -29,7 +29,9 @@ from simulations.sweeps.summary import (
     epsilon_key,
     groups,
     interval,
+    is_dp_key,
     is_numeric,
+    no_noise,
     varying_keys,
 )
 from simulations.sweeps.values import DP_OFF, OK, SEED_KEY, fmt_value, norm, value_sort_key
@@ -338,18 +340,28 @@ def model_figure(df: pd.DataFrame, metric: str, ylabel: str) -> Figure:
     return fig
 
 
-def _baseline(ax: Axes, rows: pd.DataFrame) -> list[int]:
-    """Federated AUC without DP (epsilon = inf) as a horizontal line, its clipped interval as a
-    band (none from one seed); returns the number of runs behind it."""
+BASELINES = (
+    ("federated, no DP (ε = inf)", "C0", ":", "no non-DP runs in this sweep"),
+    ("federated, DP-SGD without noise (ε = inf)", "C1", "-.", ""),
+)
+"""Label, colour, line style and note when absent of the privacy plot's reference lines."""
+
+
+def _baseline(ax: Axes, rows: pd.DataFrame, kind: int = 0) -> list[int]:
+    """Federated AUC of reference runs (``kind`` 0: without DP; 1: DP-SGD without noise) as a
+    horizontal line, its interval as a band (none under three seeds); returns the number of
+    runs behind it."""
+    label, color, linestyle, missing = BASELINES[kind]
     values = rows["federated.auc"] if "federated.auc" in rows.columns else []
     mean, low, high, n = interval(values, bounds=metric_range("auc"))
     if not n:
-        ax.text(0.02, 0.02, "no non-DP runs in this sweep", transform=ax.transAxes, fontsize=8)
+        if missing:
+            ax.text(0.02, 0.02, missing, transform=ax.transAxes, fontsize=8)
         return []
-    label = "federated, no DP (ε = inf)" + (" (n=1)" if n == 1 else "")
-    ax.axhline(mean, color="C0", linestyle=":", linewidth=1.4, label=label)
+    label += " (n=1)" if n == 1 else ""
+    ax.axhline(mean, color=color, linestyle=linestyle, linewidth=1.4, label=label)
     if not math.isnan(low):
-        ax.axhspan(*clip_interval(low, high, metric_range("auc")), color="C0", alpha=0.12)
+        ax.axhspan(*clip_interval(low, high, metric_range("auc")), color=color, alpha=0.12)
     return [n]
 
 
@@ -367,13 +379,15 @@ def privacy_figure(df: pd.DataFrame, eps_key: str) -> Figure:
     -------
     matplotlib.figure.Figure
         Federated with DP and each bank alone (smallest, largest) with DP against epsilon; the
-        mean federated AUC of the sweep's non-DP runs as a horizontal line. One panel per
+        mean federated AUC of the sweep's non-DP runs, and of its DP-SGD runs without noise,
+        as horizontal lines. One panel per
         combination of the other varying overrides.
     """
     ok = df[df["status"] == OK].copy()
     ok["_dp"] = dp_setting(ok)
-    on = dp_on(ok)
-    facets = [key for key in varying_keys(df) if key not in (eps_key, "dp", "dp.mode")]
+    noiseless = no_noise(ok) & dp_on(ok)
+    on = dp_on(ok) & ~noiseless
+    facets = [key for key in varying_keys(df) if key != eps_key and not is_dp_key(key)]
     axis = _Axis.of(ok[on], eps_key, wants_log(ok[on], eps_key))
     models = (PLOT_MODELS[0], *PLOT_MODELS[3:])
     panels = _panels(ok, facets)
@@ -391,7 +405,8 @@ def privacy_figure(df: pd.DataFrame, eps_key: str) -> Figure:
                     ax, group, column, axis, offset,
                     linestyle=linestyle, label=label, **model_style(prefix),
                 )  # fmt: skip
-        counts += _baseline(ax, rows[~on.loc[rows.index]])
+        counts += _baseline(ax, rows[~dp_on(rows)])
+        counts += _baseline(ax, rows[noiseless.loc[rows.index]], kind=1)
         _decorate(ax, axis, axis.log, title, "AUC")
     _figure_legend(fig, axes)
     _title(fig, axes, f"Privacy-utility: AUC vs {eps_key}", counts)

@@ -35,6 +35,8 @@ MIN_INTERVAL_RUNS = 3
 """Fewest runs for an interval."""
 EDGE = 1e-3
 """Values at a bounded range's ends are moved this share of the range inside it (logit)."""
+NO_NOISE_SUFFIX = " without noise (not private)"
+"""Appended to the DP mode of runs that clip and sample like DP-SGD but add no noise."""
 RECALL = "at_val_threshold.default.recall"
 MAIN_METRICS = ("auc", "ks", "brier", RECALL)
 SUMMARY_MODELS = (
@@ -226,7 +228,16 @@ def dp_setting(df: pd.DataFrame) -> pd.Series:
         if column in df.columns:
             present = df[column].notna()
             labels[present] = df.loc[present, column].astype(str)
+    noiseless = no_noise(df) & ~labels.str.lower().isin(DP_OFF)
+    labels[noiseless] = labels[noiseless] + NO_NOISE_SUFFIX
     return labels
+
+
+def no_noise(df: pd.DataFrame) -> pd.Series:
+    """True for DP-SGD runs without noise (``dp.epsilon=no_noise``: ``config.private`` false)."""
+    if "config.private" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["config.private"].map(lambda value: str(value).lower() == "false")
 
 
 def dp_on(df: pd.DataFrame) -> pd.Series:
@@ -240,6 +251,11 @@ def is_numeric(series: pd.Series) -> bool:
     return len(values) > 0 and all(is_number(value) for value in values)
 
 
+def is_dp_key(key: str) -> bool:
+    """An override that sets the DP mode or budget (``dp``, ``dp.mode``, ``dp.epsilon``)."""
+    return key in ("dp", "dp.mode") or (key.startswith("dp") and "epsilon" in key)
+
+
 def epsilon_key(df: pd.DataFrame) -> str | None:
     """The swept epsilon column (``dp.epsilon``-like override first, then ``config.dp_epsilon``).
 
@@ -248,7 +264,7 @@ def epsilon_key(df: pd.DataFrame) -> str | None:
     ``inf`` (no DP) is a sweep, as are several finite budgets.
     """
     on = dp_on(df)
-    candidates = [key for key in override_keys(df) if key.startswith("dp") and "epsilon" in key]
+    candidates = [key for key in override_keys(df) if is_dp_key(key)]
     for key in [*candidates, "config.dp_epsilon"]:
         if (
             key in df.columns

@@ -8,6 +8,7 @@ import (about a second) on every message under the Deployment Engine.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -139,13 +140,15 @@ def accountant_epsilon(
     Returns
     -------
     float
-        Epsilon spent; 0.0 for an empty history.
+        Epsilon spent; 0.0 for an empty history, ``inf`` when any entry added no noise.
     """
     from opacus.accountants import create_accountant
 
     entries = [(float(s), float(q), int(n)) for s, q, n in history if int(n) > 0]
     if not entries:
         return 0.0
+    if any(not s > 0 for s, _, _ in entries):
+        return math.inf
     acc = create_accountant(mechanism=check_accountant(accountant))
     acc.history = entries
     with quiet_rdp_orders():

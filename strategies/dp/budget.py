@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -209,6 +210,8 @@ def _plan(
             "dp.budget shares must each be in (0, 1) and sum below 1, got "
             + ", ".join(f"{name}={share:g}" for name, share, _ in active)
         )
+    if math.isinf(epsilon):
+        return _noiseless_plan(epsilon, delta, accountant, active, training)
     started = time.perf_counter()
     log.info("planning the noise of every release (epsilon %g, %s accountant)", epsilon, accountant)
     rdp_fixed = [
@@ -243,6 +246,25 @@ def _plan(
             sigma = _prv_training_noise(epsilon, delta, releases, rate, steps, rdp_training)
         releases.append(Release(TRAINING, sigma, rate, steps))
     log.info("noise planned in %.1f s", time.perf_counter() - started)
+    return BudgetPlan(epsilon, delta, accountant, tuple(releases))
+
+
+def _noiseless_plan(
+    epsilon: float,
+    delta: float,
+    accountant: str,
+    active: list[tuple[str, float, int]],
+    training: tuple[float, int] | None,
+) -> BudgetPlan:
+    """Every release without noise: DP-SGD's clipping and sampling alone, no privacy.
+
+    An infinite epsilon is met by noise multiplier 0; the accountant then reports
+    ``epsilon_spent = inf``. Used to measure what the switch to DP-SGD costs apart from noise.
+    """
+    log.warning("epsilon inf: every release and DP-SGD step adds no noise (no privacy)")
+    releases = [Release(name, 0.0, 1.0, steps) for name, _, steps in active]
+    if training is not None:
+        releases.append(Release(TRAINING, 0.0, *training))
     return BudgetPlan(epsilon, delta, accountant, tuple(releases))
 
 

@@ -9,6 +9,7 @@ bank-side floors (see the commit messages); the tests assert that it is refused 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -318,3 +319,30 @@ def test_central_dp_noise_share_or_clip_below_the_floor_is_refused(running_node)
     for reply in (ask(0.0), ask(planned.noise_std_share, clip=100.0)):
         assert reply.has_error(), f"exact update: {reply.content['arrays']['w'].numpy()}"
         assert "below this bank's floor" in reply.error.reason
+
+
+def test_zero_noise_request_is_refused_by_a_bank_that_requires_dp(
+    embedded, tmp_path, running_node
+) -> None:
+    """``dp-epsilon=inf`` plans every release without noise (DP-SGD's clipping and sampling
+    alone, for studies). A bank that requires DP but sets no epsilon bound of its own
+    answered it with its exact statistics (noise 0.0) before; it must refuse, as a bank with
+    a bound does. Only a bank whose own configuration says epsilon inf accepts it."""
+    from fl_credit.bank.client_app import make_client_app
+    from fl_credit.data.scaling import private_moments
+
+    for floors in (_dp_floors(), _dp_floors(dp_max_epsilon=4.0)):
+        prepared, settings, context = _bank(
+            _cfg(mode="opacus", epsilon=4.0, accountant="rdp"), embedded, tmp_path
+        )
+        asked = {"pass": "private", **prepared.bounds.to_lists(), "dp-epsilon": math.inf}
+        reply = _ask(make_client_app(floors=floors), context, {**settings.to_config(), **asked})
+        bank = prepared.banks["bank_0"]
+        exact = private_moments(bank.x_train, bank.y_train, prepared.bounds)
+        assert reply.has_error(), (
+            f"released with noise {np.max(np.abs(_values(reply) - exact)):.3g} (bound "
+            f"{floors.dp_max_epsilon:g})"
+        )
+        assert "dp-epsilon inf" in reply.error.reason
+    studied = _dp_floors(dp_max_epsilon=math.inf)
+    assert studied.refusal(_central_request(_cfg(mode="opacus", epsilon=math.inf), 0, 0)) is None

@@ -114,3 +114,24 @@ def test_no_privacy_plot_without_an_epsilon_sweep(tmp_path: Path) -> None:
     df = collect_runs(dp_runs(tmp_path / "s", ("2",)))
     assert epsilon_key(df) is None
     assert PRIVACY_PLOT not in build_figures(df)
+
+
+def test_dp_sgd_without_noise_is_a_labelled_reference_not_a_private_budget(tmp_path: Path) -> None:
+    """``dp.epsilon=no_noise`` runs (DP-SGD, noise 0, ``config.private`` false) are drawn as
+    their own reference line, not at an epsilon, and the DP table calls them not private."""
+    from simulations.report_markdown import render_markdown
+
+    root = dp_runs(tmp_path / "s", ("inf", "2", "4"), seeds=(0, 1, 2))
+    for seed in (0, 1, 2):
+        metrics = _metrics(0.25, seed, "opacus", None)
+        metrics["config"]["private"] = False
+        for bank in metrics["privacy"].values():
+            bank.update(epsilon_spent=None, target_epsilon=None, noise_multiplier=0.0)
+        make_run(root, 9 + seed, ["dp.epsilon=no_noise", f"seed={seed}"], metrics=metrics)
+    df = collect_runs(root)
+    assert epsilon_key(df) == "config.dp_epsilon"
+    words = " ".join(texts(build_figures(df)[PRIVACY_PLOT]))
+    assert "DP-SGD without noise (ε = inf)" in words and "no DP (ε = inf)" in words
+    table = render_markdown(df, root).split("## DP on / off")[1]
+    row = next(line for line in table.splitlines() if "without noise" in line)
+    assert row.startswith("| opacus without noise (not private) | inf | 3 | 0 |")
