@@ -1,6 +1,6 @@
 """Committed sweep summaries show no interval outside its metric's range.
 
-Every ``docs/results/*/summary.md`` written by ``python -m simulations.report`` (its first line
+Every ``docs/results/*/summary.md`` written by ``python -m simulations.sweeps.report`` (its first line
 is ``# Sweep summary: ...``) is read table by table; each ``mean [lo, hi]`` cell is checked
 against the range of the metric its column (or, failing that, its section) names, from
 :data:`fl_credit.credit.plotting.METRIC_RANGES`. A Student-t interval over a few seeds gave

@@ -119,7 +119,7 @@ def test_no_privacy_plot_without_an_epsilon_sweep(tmp_path: Path) -> None:
 def test_dp_sgd_without_noise_is_a_labelled_reference_not_a_private_budget(tmp_path: Path) -> None:
     """``dp.epsilon=no_noise`` runs (DP-SGD, noise 0, ``config.private`` false) are drawn as
     their own reference line, not at an epsilon, and the DP table calls them not private."""
-    from simulations.report_markdown import render_markdown
+    from simulations.sweeps.markdown import render_markdown
 
     root = dp_runs(tmp_path / "s", ("inf", "2", "4"), seeds=(0, 1, 2))
     for seed in (0, 1, 2):
