@@ -1,8 +1,8 @@
 """Committed sweep summaries show no interval outside its metric's range.
 
 Every ``docs/results/*/summary.md`` written by ``python -m simulations.sweeps.report`` (its
-first line is ``# Sweep summary: ...``) is read table by table; each ``mean [lo, hi]`` cell is checked
-against the range of the metric its column (or, failing that, its section) names, from
+first line is ``# Sweep summary: ...``) is read table by table; each ``mean [lo, hi]`` cell
+is checked against the range of the metric its column (or, failing that, its section) names, from
 :data:`fl_credit.credit.plotting.METRIC_RANGES`. A Student-t interval over a few seeds gave
 AUC [0.382, 1.116] and recall [-0.407, 1.313] in the past.
 """
