@@ -168,6 +168,7 @@ class AttackConfig:
     z: float | None = None
     samples: int | None = None
     base: str | None = None
+    perturbation: str | None = None
 
 
 @dataclass(frozen=True)
