@@ -109,10 +109,10 @@ def measure(embedded, defence: str, attack: str, seed: int, rounds: int) -> dict
         "caught": int(sum(caught)),
         "honest": len(honest),
         "false_alarms": int(sum(honest)),
-        "rider_persistence": _mean(by_partition[b].persistence for b in riders),
+        "rider_response": _mean(by_partition[b].response for b in riders),
         "rider_contribution": _mean(by_partition[b].contribution for b in riders),
-        "lowest_honest_persistence": min(
-            v.persistence for b, v in by_partition.items() if b not in riders
+        "lowest_honest_response": min(
+            v.response for b, v in by_partition.items() if b not in riders
         ),
         "lowest_honest_contribution": min(
             v.contribution for b, v in by_partition.items() if b not in riders
