@@ -27,8 +27,9 @@ model_replacement  fraction, factor,      backdoor boosted by gamma = n banks (B
 backdoor_projected fraction, factor,      boosted backdoor scaled into the L2 bound
                    trigger, norm          (its own clean update's norm by default)
 fang_krum          (none)                 -lambda sign(mu), lambda so Krum picks it (Fang)
-fang_trim          factor                 values just beyond the honest range (Fang)
-min_max, min_sum   (none)                 mu - gamma std sign(mu), gamma searched (S&H)
+fang_trim          factor                 local models just beyond the honest ones (Fang)
+min_max, min_sum   perturbation           mu + gamma p, p = -mu/|mu|, -sign(mu) or -std,
+                                          gamma searched (S&H)
 ipm                factor                 -epsilon mu (Xie et al.)
 alie_full          z                      ALIE on every bank's honest update
 group_colluding    factor                 colluders' -factor mu, spread across groups

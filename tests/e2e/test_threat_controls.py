@@ -2,10 +2,9 @@
 
 Each attack must do what its paper says where its paper says it: the Krum-tailored attack is
 selected by Krum and breaks it; the attacks that reverse a plain mean drop FedAvg by at least
-0.05 AUC. The attacks that stay within the honest spread by construction (Min-Max, Min-Sum,
-full-knowledge ALIE, Fang's trimmed-mean attack) do not reach 0.05 against FedAvg on this
-convex, 70-parameter model with similar banks: those controls are expected failures with
-the measured drop in the reason (strict: they fail the suite if they start to hold).
+0.05 AUC. The attacks bounded by the honest spread (Min-Max, Min-Sum, full-knowledge ALIE,
+Fang's attacks) are checked to send their paper's update; their FedAvg drop at the papers'
+20% of banks is measured over seeds in docs/threats.md (below 0.05 on some seeds).
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from tests.e2e.test_attacks_e2e import Runs
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-TEN = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd train.rounds=5"
+SPLIT = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd"
+TEN = f"{SPLIT} train.rounds=5"
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +59,7 @@ def test_krum_selects_the_krum_tailored_attack_and_breaks(runs, monkeypatch):
     assert clean - attacked >= 0.05, (clean, attacked)
 
 
-WITHIN_SPREAD = {  # FedAvg AUC drop, seed 0 (docs/threats.md): 5 rounds / 10 rounds
-    "fang_trim": "drop 0.017 / 0.034",
-    "min_max": "drop 0.006 / 0.009",
-    "min_sum": "drop – / 0.009",
-    "alie_full": "drop 0.006 / 0.010",
-    "fang_krum": "drop 0.009 / –",
-}
-CONTROLS = [
-    "ipm",
-    "group_colluding",
-    "clip_edge",
-    *[
-        pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=r))
-        for a, r in WITHIN_SPREAD.items()
-    ],
-]
+CONTROLS = ["ipm", "group_colluding", "clip_edge"]
 
 
 @pytest.mark.slow
@@ -82,6 +67,26 @@ CONTROLS = [
 def test_attack_drops_fedavg(runs, attack):
     clean = runs.auc(f"{TEN} strategy=fedavg")
     assert clean - runs.auc(f"{TEN} strategy=fedavg attack={attack}") >= 0.05
+
+
+@pytest.mark.parametrize("attack", ["min_max", "min_sum"])
+def test_agnostic_attacks_send_a_perturbed_update_every_round(runs, attack, monkeypatch):
+    # Before: the gamma search moved by 2.5, 1.25, ... around 10 and returned 0 whenever the
+    # largest fitting gamma was below 5, as it is on the loans: both attacks sent the honest
+    # mean in every round.
+    import strategies.attacks.min_max as min_max
+
+    gammas: list[float] = []
+    search = min_max.largest_gamma
+
+    def recording(fits):
+        gammas.append(search(fits))
+        return gammas[-1]
+
+    monkeypatch.setattr(min_max, "largest_gamma", recording)
+    runs.auc(f"{SPLIT} train.rounds=3 strategy=fedavg attack={attack}")
+    assert len(gammas) == 2 * 3  # two attackers, three rounds
+    assert min(gammas) > 0, gammas
 
 
 def test_fang_trim_drops_the_median(runs):

@@ -1,0 +1,144 @@
+"""Positive controls of the threat lab: the AUC drop each attack causes under one defence, seed
+by seed, and how often Krum selects the Krum-tailored attack.
+
+For every seed it runs the clean federation and one federation per attack in this process
+(ten equal banks, SGD rounds, in-process engine) and prints one line per seed and a summary
+per attack: the smallest and mean drop (clean AUC minus attacked AUC on the test rows). With
+``--krum-selection`` it also records, for ``attack=fang_krum`` under ``strategy=krum``, whether
+the update Krum keeps in each round is the one the attackers sent.
+
+``python -m simulations.threat_controls --defence fedavg --attacks fang_trim,min_max --seeds 0-4``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from unittest import mock
+
+import numpy as np
+
+SPLIT = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd"
+FAST = "engine.backend=inprocess metrics.bootstrap=0"
+
+
+class Federations:
+    """Runs on one prepared split per seed (the clean and attacked runs share it)."""
+
+    def __init__(self, embedded) -> None:
+        self.embedded = embedded
+        self.prepared: dict = {}
+
+    def auc(self, overrides: str) -> float:
+        """Test AUC of the federated model for ``overrides`` (Hydra syntax)."""
+        from fl_credit.config.compose import compose_experiment
+        from fl_credit.credit.metrics import evaluate_scores
+        from fl_credit.data.prepare import prepare
+        from fl_credit.model.logistic import model_from_arrays, predict_proba
+        from fl_credit.run.experiment import federate
+
+        cfg, _ = compose_experiment(f"{overrides} {FAST}".split())
+        if cfg.seed not in self.prepared:
+            self.prepared[cfg.seed] = prepare(cfg, self.embedded)
+        prepared = self.prepared[cfg.seed]
+        fed, _ = federate(cfg, prepared)
+        scores = predict_proba(model_from_arrays(fed.arrays), fed.scaler.transform(prepared.x_test))
+        return evaluate_scores(prepared.y_test, scores, val_threshold=0.5, resamples=0)["auc"]
+
+
+def krum_selection(runs: Federations, base: str, attack: str) -> tuple[float, list[bool]]:
+    """AUC of ``attack`` under Krum and, per round, whether Krum kept an attacker's update."""
+    import flwr.serverapp.strategy.multikrum as multikrum
+
+    from strategies.attacks import ATTACKS
+
+    cls = ATTACKS[attack]
+    sent: list[np.ndarray] = []
+    chosen: list[bool] = []
+    rewrite, select = cls.rewrite, multikrum.select_multikrum
+
+    def recording_rewrite(self, exchange, tools):
+        arrays, weight = rewrite(self, exchange, tools)
+        sent.append(np.concatenate([np.ravel(a) for a in arrays]).astype(np.float32))
+        return arrays, weight
+
+    def recording_select(contents, num_malicious_nodes, num_nodes_to_select):
+        picked = select(contents, num_malicious_nodes, num_nodes_to_select)
+        kept = np.concatenate(picked[0]["arrays"].to_numpy_ndarrays(), axis=None)
+        chosen.append(any(np.array_equal(kept.astype(np.float32), s) for s in sent))
+        return picked
+
+    with (
+        mock.patch.object(cls, "rewrite", recording_rewrite),
+        mock.patch.object(multikrum, "select_multikrum", recording_select),
+    ):
+        auc = runs.auc(f"{base} attack={attack}")
+    return auc, chosen
+
+
+def _seeds(text: str) -> list[int]:
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(s) for s in text.split(",")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (see module doc)."""
+    parser = argparse.ArgumentParser(prog="python -m simulations.threat_controls")
+    parser.add_argument("--defence", default="fedavg", help="strategy= value")
+    parser.add_argument(
+        "--attacks", default="", help="comma-separated attack= values; 'name:k' = k attackers"
+    )
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--krum-selection", action="store_true", help="also fang_krum under strategy=krum"
+    )
+    args = parser.parse_args(argv)
+    from fl_credit.data.embedded import load_embedded
+    from strategies.attacks import attack_names
+
+    attacks = [a for a in args.attacks.split(",") if a]
+    unknown = [a for a in attacks if a.split(":")[0] not in attack_names()]
+    if unknown:
+        print(f"error: unknown attack {unknown[0]!r}", file=sys.stderr)
+        return 2
+    runs = Federations(load_embedded())
+    drops: dict[str, list[float]] = {a: [] for a in attacks}
+    selected: list[list[bool]] = []
+    for seed in _seeds(args.seeds):
+        base = f"{SPLIT} train.rounds={args.rounds} seed={seed}"
+        clean = runs.auc(f"{base} strategy={args.defence}")
+        line = {}
+        for attack in attacks:
+            name, _, count = attack.partition(":")
+            banks = f" attack.banks=[{','.join(map(str, range(int(count))))}]" if count else ""
+            drops[attack].append(
+                clean - runs.auc(f"{base} strategy={args.defence} attack={name}{banks}")
+            )
+            line[attack] = round(drops[attack][-1], 4)
+        if args.krum_selection:
+            krum_clean = runs.auc(f"{base} strategy=krum")
+            auc, chosen = krum_selection(runs, f"{base} strategy=krum", "fang_krum")
+            selected.append(chosen)
+            line["krum: fang_krum selected"] = f"{sum(chosen)}/{len(chosen)}"
+            line["krum: fang_krum drop"] = round(krum_clean - auc, 4)
+        print(f"seed {seed}: {line}", flush=True)
+    for attack, values in drops.items():
+        print(
+            f"{args.defence} {attack}: smallest drop {min(values):.4f}, mean {np.mean(values):.4f}",
+            flush=True,
+        )
+    if selected:
+        rounds = sum(len(c) for c in selected)
+        print(
+            f"krum selects fang_krum in {sum(map(sum, selected))} of {rounds} rounds; "
+            f"fewest on one seed {min(sum(c) for c in selected)} of {args.rounds}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
