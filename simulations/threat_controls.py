@@ -77,6 +77,50 @@ def krum_selection(runs: Federations, base: str, attack: str) -> tuple[float, li
     return auc, chosen
 
 
+def geometry(runs: Federations, overrides: str) -> list[dict]:
+    """Per round and attacker of a full-knowledge attack: the norm of the honest mean update
+    (the pool it crafts from), the honest diameter, the norm of the update it sends and the
+    cosine of that update with the honest mean."""
+    from strategies.attacks.bulletin import FullKnowledge
+    from strategies.attacks.exchange import flatten
+
+    rows: list[dict] = []
+    rewrite = FullKnowledge.rewrite
+
+    def recording(self, exchange, tools):
+        arrays, weight = rewrite(self, exchange, tools)
+        pool = self.bulletin.previous(exchange.server_round)
+        if len(pool) > 1:
+            mu = pool.mean(axis=0)
+            sent = flatten(arrays) - flatten(exchange.global_arrays)
+            gaps = np.linalg.norm(pool[:, None, :] - pool[None, :, :], axis=2)
+            rows.append(
+                {
+                    "round": exchange.server_round,
+                    "bank": exchange.partition_id,
+                    "honest_mean": float(np.linalg.norm(mu)),
+                    "honest_diameter": float(gaps.max()),
+                    "sent": float(np.linalg.norm(sent)),
+                    "cos_sent_mean": float(
+                        sent @ mu / (np.linalg.norm(sent) * np.linalg.norm(mu) or 1)
+                    ),
+                }
+            )
+        return arrays, weight
+
+    with mock.patch.object(FullKnowledge, "rewrite", recording):
+        runs.auc(overrides)
+    return rows
+
+
+def _attack(spec: str) -> str:
+    """``name`` or ``name:k`` (k attackers, banks 0 to k - 1) as overrides."""
+    name, _, count = spec.partition(":")
+    return f"attack={name}" + (
+        f" attack.banks=[{','.join(map(str, range(int(count))))}]" if count else ""
+    )
+
+
 def _seeds(text: str) -> list[int]:
     if "-" in text:
         lo, hi = text.split("-")
@@ -96,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--krum-selection", action="store_true", help="also fang_krum under strategy=krum"
     )
+    parser.add_argument(
+        "--geometry",
+        action="store_true",
+        help="per round: honest mean and diameter, the sent update (first seed only)",
+    )
     args = parser.parse_args(argv)
     from fl_credit.data.embedded import load_embedded
     from strategies.attacks import attack_names
@@ -108,16 +157,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = Federations(load_embedded())
     drops: dict[str, list[float]] = {a: [] for a in attacks}
     selected: list[list[bool]] = []
+    if args.geometry:
+        base = f"{SPLIT} train.rounds={args.rounds} seed={_seeds(args.seeds)[0]}"
+        for attack in attacks:
+            for row in geometry(runs, f"{base} strategy={args.defence} {_attack(attack)}"):
+                if row["bank"] == 0:
+                    print(attack, {k: round(v, 3) for k, v in row.items()}, flush=True)
+        return 0
     for seed in _seeds(args.seeds):
         base = f"{SPLIT} train.rounds={args.rounds} seed={seed}"
         clean = runs.auc(f"{base} strategy={args.defence}")
         line = {}
         for attack in attacks:
-            name, _, count = attack.partition(":")
-            banks = f" attack.banks=[{','.join(map(str, range(int(count))))}]" if count else ""
-            drops[attack].append(
-                clean - runs.auc(f"{base} strategy={args.defence} attack={name}{banks}")
-            )
+            attacked = runs.auc(f"{base} strategy={args.defence} {_attack(attack)}")
+            drops[attack].append(clean - attacked)
             line[attack] = round(drops[attack][-1], 4)
         if args.krum_selection:
             krum_clean = runs.auc(f"{base} strategy=krum")
