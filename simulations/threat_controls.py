@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for seed in _seeds(args.seeds):
         base = f"{SPLIT} train.rounds={args.rounds} seed={seed}"
-        clean = runs.auc(f"{base} strategy={args.defence}")
+        clean = runs.auc(f"{base} strategy={args.defence}") if attacks else float("nan")
         line = {}
         for attack in attacks:
             attacked = runs.auc(f"{base} strategy={args.defence} {_attack(attack)}")
