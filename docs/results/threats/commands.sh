@@ -15,10 +15,16 @@ cp /tmp/threats/small/{summary.md,summary.csv,paired.csv,runs.csv} docs/results/
 python -m simulations.studies.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
   --rounds 5 --out docs/results/threats/free_riders.csv
 
-# Positive controls (seed 0, 10 rounds; the tests use 5 rounds):
+# Positive controls. The attacks that reverse a plain mean (seed 0, 10 rounds; the tests use 5):
 #   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
 #     train.rounds=10 train.optimizer=sgd engine.backend=inprocess metrics.bootstrap=0
-python -m pytest -q -p no:cacheprovider tests/test_threat_controls.py tests/test_threat_backdoor.py
+# The attacks bounded by the honest spread, FedAvg drop per seed; Krum's selection of fang_krum;
+# the update geometry behind them (about 10, 6 and 1 min on the loaded 2-core machine):
+python -m simulations.threat_controls --defence fedavg --seeds 0-4 --rounds 5 \
+  --attacks fang_trim,fang_trim:3,min_max,min_sum,alie_full,fang_krum
+python -m simulations.threat_controls --krum-selection --seeds 0-9 --rounds 5
+python -m simulations.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
+python -m pytest -q -p no:cacheprovider tests/e2e/test_threat_controls.py tests/e2e/test_threat_backdoor.py
 
 # The backdoor cells were rerun after conf/attack/backdoor.yaml moved to the default trigger
 # (the first sweep's 12 backdoor runs trained on G2; they were moved out of the sweep folder,
