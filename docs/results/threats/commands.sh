@@ -14,6 +14,10 @@ cp /tmp/threats/small/{summary.md,summary.csv,paired.csv,runs.csv} docs/results/
 # Free-rider detection: one free rider (zero or disguised) of ten banks, seeds 0-9, 5 rounds.
 python -m simulations.studies.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
   --rounds 5 --out docs/results/threats/free_riders.csv
+# The other per-bank defences, seeds 0-4 (the threshold was set on the runs above; about 6 min):
+python -m simulations.free_rider_detection \
+  --defences trimmed_mean,multikrum,bulyan,norm_bound,centered_clip,rfa,dnc --seeds 0-4 \
+  --rounds 5 --out docs/results/threats/free_riders_other_defences.csv
 
 # Positive controls. The attacks that reverse a plain mean (seed 0, 10 rounds; the tests use 5):
 #   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
