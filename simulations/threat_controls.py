@@ -146,25 +146,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="per round: honest mean and diameter, the sent update (first seed only)",
     )
     args = parser.parse_args(argv)
+    from fl_credit.config.errors import FlCreditError
     from fl_credit.data.embedded import load_embedded
     from strategies.attacks import attack_names
 
     attacks = [a for a in args.attacks.split(",") if a]
     unknown = [a for a in attacks if a.split(":")[0] not in attack_names()]
-    if unknown:
-        print(f"error: unknown attack {unknown[0]!r}", file=sys.stderr)
+    try:
+        seeds = _seeds(args.seeds)
+        counts = [int(a.partition(":")[2] or 2) for a in attacks]
+    except ValueError:
+        seeds, counts = [], []
+    if unknown or not seeds or args.rounds < 1 or any(c < 1 for c in counts):
+        problem = (
+            f"unknown attack {unknown[0]!r}; choose from {', '.join(attack_names()[1:])}"
+            if unknown
+            else f"--seeds {args.seeds!r} / --rounds {args.rounds} / --attacks {args.attacks!r}: "
+            "seeds like 0-9 or 0,3, rounds >= 1, attackers name:k with k >= 1"
+        )
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    runs = Federations(load_embedded())
+    try:
+        return _measure(args, attacks, seeds, load_embedded())
+    except FlCreditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _measure(args: argparse.Namespace, attacks: list[str], seeds: list[int], embedded) -> int:
+    """The runs and the printed lines of :func:`main`."""
+    runs = Federations(embedded)
     drops: dict[str, list[float]] = {a: [] for a in attacks}
     selected: list[list[bool]] = []
     if args.geometry:
-        base = f"{SPLIT} train.rounds={args.rounds} seed={_seeds(args.seeds)[0]}"
+        base = f"{SPLIT} train.rounds={args.rounds} seed={seeds[0]}"
         for attack in attacks:
             for row in geometry(runs, f"{base} strategy={args.defence} {_attack(attack)}"):
                 if row["bank"] == 0:
                     print(attack, {k: round(v, 3) for k, v in row.items()}, flush=True)
         return 0
-    for seed in _seeds(args.seeds):
+    for seed in seeds:
         base = f"{SPLIT} train.rounds={args.rounds} seed={seed}"
         clean = runs.auc(f"{base} strategy={args.defence}") if attacks else float("nan")
         line = {}
