@@ -18,6 +18,9 @@ python -m simulations.studies.free_rider_detection --defences fedavg,fedmedian,k
 python -m simulations.free_rider_detection \
   --defences trimmed_mean,multikrum,bulyan,norm_bound,centered_clip,rfa,dnc --seeds 0-4 \
   --rounds 5 --out docs/results/threats/free_riders_other_defences.csv
+# Ten rounds (the full rerun's setting), FedAvg and Krum, seeds 0-2:
+python -m simulations.free_rider_detection --defences fedavg,krum --seeds 0-2 --rounds 10 \
+  --out docs/results/threats/free_riders_10_rounds.csv
 
 # Positive controls. The attacks that reverse a plain mean (seed 0, 10 rounds; the tests use 5):
 #   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
