@@ -90,7 +90,7 @@ def test_agnostic_attacks_send_a_perturbed_update_every_round(runs, attack, monk
 
 
 def test_fang_trim_drops_the_median(runs):
-    # Measured, seed 0, 5 rounds: a drop of 0.022 (python -m simulations.threat_controls
+    # Measured, seed 0, 5 rounds: a drop of 0.022 (python -m simulations.studies.threat_controls
     # --defence fedmedian --attacks fang_trim --seeds 0).
     clean = runs.auc(f"{TEN} strategy=fedmedian")
     assert clean - runs.auc(f"{TEN} strategy=fedmedian attack=fang_trim") >= 0.02

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.threat_controls import main
+from simulations.studies.threat_controls import main
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.simulations.test_threat_matrix import _fake_run
+from tests.simulations.sweeps.test_threat_matrix import _fake_run
 
 
 def test_evasion_is_measured_per_attack_and_defence(tmp_path, monkeypatch):

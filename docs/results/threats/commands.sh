@@ -15,11 +15,11 @@ cp /tmp/threats/small/{summary.md,summary.csv,paired.csv,runs.csv} docs/results/
 python -m simulations.studies.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
   --rounds 5 --out docs/results/threats/free_riders.csv
 # The other per-bank defences, seeds 0-4 (the threshold was set on the runs above; about 6 min):
-python -m simulations.free_rider_detection \
+python -m simulations.studies.free_rider_detection \
   --defences trimmed_mean,multikrum,bulyan,norm_bound,centered_clip,rfa,dnc --seeds 0-4 \
   --rounds 5 --out docs/results/threats/free_riders_other_defences.csv
 # Ten rounds (the full rerun's setting), FedAvg and Krum, seeds 0-2:
-python -m simulations.free_rider_detection --defences fedavg,krum --seeds 0-2 --rounds 10 \
+python -m simulations.studies.free_rider_detection --defences fedavg,krum --seeds 0-2 --rounds 10 \
   --out docs/results/threats/free_riders_10_rounds.csv
 
 # Positive controls. The attacks that reverse a plain mean (seed 0, 10 rounds; the tests use 5):
@@ -27,10 +27,10 @@ python -m simulations.free_rider_detection --defences fedavg,krum --seeds 0-2 --
 #     train.rounds=10 train.optimizer=sgd engine.backend=inprocess metrics.bootstrap=0
 # The attacks bounded by the honest spread, FedAvg drop per seed; Krum's selection of fang_krum;
 # the update geometry behind them (about 10, 6 and 1 min on the loaded 2-core machine):
-python -m simulations.threat_controls --defence fedavg --seeds 0-4 --rounds 5 \
+python -m simulations.studies.threat_controls --defence fedavg --seeds 0-4 --rounds 5 \
   --attacks fang_trim,fang_trim:3,min_max,min_sum,alie_full,fang_krum
-python -m simulations.threat_controls --krum-selection --seeds 0-9 --rounds 5
-python -m simulations.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
+python -m simulations.studies.threat_controls --krum-selection --seeds 0-9 --rounds 5
+python -m simulations.studies.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
 python -m pytest -q -p no:cacheprovider tests/e2e/test_threat_controls.py tests/e2e/test_threat_backdoor.py
 
 # The backdoor cells were rerun after conf/attack/backdoor.yaml moved to the default trigger

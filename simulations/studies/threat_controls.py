@@ -7,7 +7,7 @@ per attack: the smallest and mean drop (clean AUC minus attacked AUC on the test
 ``--krum-selection`` it also records, for ``attack=fang_krum`` under ``strategy=krum``, whether
 the update Krum keeps in each round is the one the attackers sent.
 
-``python -m simulations.threat_controls --defence fedavg --attacks fang_trim,min_max --seeds 0-4``
+``python -m simulations.studies.threat_controls --defence fedavg --attacks fang_trim --seeds 0-4``
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _seeds(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line (see module doc)."""
-    parser = argparse.ArgumentParser(prog="python -m simulations.threat_controls")
+    parser = argparse.ArgumentParser(prog="python -m simulations.studies.threat_controls")
     parser.add_argument("--defence", default="fedavg", help="strategy= value")
     parser.add_argument(
         "--attacks", default="", help="comma-separated attack= values; 'name:k' = k attackers"
