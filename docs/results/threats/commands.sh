@@ -26,8 +26,8 @@ python -m simulations.studies.free_rider_detection --defences fedavg,krum --seed
 #   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
 #     train.rounds=10 train.optimizer=sgd engine.backend=inprocess metrics.bootstrap=0
 # The attacks bounded by the honest spread, FedAvg drop per seed; Krum's selection of fang_krum;
-# the update geometry behind them (about 10, 6 and 1 min on the loaded 2-core machine):
-python -m simulations.studies.threat_controls --defence fedavg --seeds 0-4 --rounds 5 \
+# the update geometry behind them (about 25, 6 and 1 min on the loaded 2-core machine):
+python -m simulations.studies.threat_controls --defence fedavg --seeds 0-9 --rounds 5 \
   --attacks fang_trim,fang_trim:3,min_max,min_sum,alie_full,fang_krum
 python -m simulations.studies.threat_controls --krum-selection --seeds 0-9 --rounds 5
 python -m simulations.studies.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
