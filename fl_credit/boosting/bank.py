@@ -30,6 +30,7 @@ from flwr.app import RecordDict
 
 from fl_credit.boosting.binning import Layout
 from fl_credit.boosting.histogram import level_vector, node_weights, party_rows
+from fl_credit.boosting.privacy import LOSS_CLIP
 from fl_credit.boosting.tree import Tree, TreeEnsemble
 from fl_credit.config.errors import DataError
 from fl_credit.credit.woe import check_agreed_grid, grid_from_lists
@@ -138,6 +139,11 @@ def kept_nodes(
     return np.array(kept, dtype=bool)
 
 
+def default_weight(settings: BankSettings, pos_weight: float) -> float:
+    """Row weight of a default: the federation's class weight, or 1 without class weights."""
+    return pos_weight if settings.imbalance == "class_weight" else 1.0
+
+
 def level_reply(
     content: RecordDict,
     bank: BankData,
@@ -146,13 +152,20 @@ def level_reply(
     settings: BankSettings,
     node_config,
 ) -> np.ndarray:
-    """This bank's summable vector for one ``query.gbm`` (module docstring)."""
-    if settings.dp_mode != "off":
-        raise DataError(f"model=gbm has no dp={settings.dp_mode} release; use dp=off")
+    """This bank's summable vector for one ``query.gbm`` (module docstring).
+
+    Under ``dp=opacus`` every asked node is sent and each validation row's loss is clipped:
+    the vector then has the bounded sensitivity of :mod:`fl_credit.boosting.privacy`, and
+    the caller adds the bank's noise share.
+    """
+    if settings.dp_mode not in ("off", "opacus"):
+        raise DataError(f"model=gbm has no dp={settings.dp_mode} release; use dp=opacus or off")
     max_depth, floor = bank_limits(node_config, settings.bank_dir)
     names = list(bank.feature_names)
     layout, finished, partial, nodes = checked_request(content, scaler, names, max_depth)
-    weighted = pos_weight if settings.imbalance == "class_weight" else 1.0
+    weighted = default_weight(settings, pos_weight)
     rows = party_rows(bank.x_train, bank.y_train, bank.x_val, bank.y_val, layout, weighted)
+    if settings.dp_mode == "opacus":
+        return level_vector(rows, finished, partial, nodes, layout, loss_clip=LOSS_CLIP)
     keep = kept_nodes(node_weights(rows, finished, partial), partial, nodes, floor)
     return level_vector(rows, finished, partial, nodes, layout, keep)

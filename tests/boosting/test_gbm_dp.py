@@ -1,0 +1,119 @@
+"""Trees under ``dp=opacus``: the level release, its budget, and the bank's DP floor.
+
+The attack: under DP a bank sends every asked node (its exact floor on small nodes would break
+the sensitivity), so a coordinator that may ask for DP at a vanishing noise (epsilon 1e6)
+reads a one-borrower node as without any floor. A bank drops its floor only under its own DP
+floor, which bounds the epsilon a request may ask for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from flwr.app import ConfigRecord, Message, RecordDict
+
+from fl_credit.boosting.bank import FINISHED, NODES
+from fl_credit.boosting.binning import agreed_layout
+from fl_credit.boosting.histogram import split_level
+from fl_credit.boosting.privacy import LOSS_CLIP, level_sensitivity, planned_levels
+from fl_credit.boosting.tree import TreeEnsemble
+from fl_credit.config.schema import DPConfig, ExperimentConfig, ModelConfig
+from fl_credit.credit.woe import grid_to_lists
+from tests.boosting.test_gbm_bank import isolating_tree
+from tests.conftest import bank_zero_app
+
+BINS = 50
+
+
+def dp_cfg(fast_cfg: ExperimentConfig) -> ExperimentConfig:
+    return dataclasses.replace(
+        fast_cfg,
+        model=ModelConfig(kind="gbm", trees=2, depth=2, bins=BINS),
+        dp=DPConfig(mode="opacus", epsilon=4.0, accountant="rdp"),
+    )
+
+
+@pytest.fixture
+def bank(fast_cfg, embedded, tmp_path, monkeypatch):
+    cfg = dp_cfg(fast_cfg)
+    prepared, scaler, settings, context, _ = bank_zero_app(cfg, embedded, tmp_path, monkeypatch)
+    layout = agreed_layout(scaler, prepared.bounds, BINS)
+    return prepared.banks["bank_0"], layout, settings, context
+
+
+def ask(app, context, settings, layout, tree, node: int, **asked) -> Message:
+    config = ConfigRecord(
+        {**settings.to_config(), **grid_to_lists(list(layout.edges)), FINISHED: 0, NODES: [node]}
+        | asked
+    )
+    content = RecordDict({"config": config, "arrays": TreeEnsemble(0.0, [tree]).to_arrays()})
+    message = Message(content, dst_node_id=5, message_type="query.gbm")
+    message.metadata.__dict__["_message_id"] = "m"
+    return app(message, context)
+
+
+def node_gradient(reply: Message, layout) -> float:
+    """The node's gradient sum, averaged over the features (each feature's bins sum to it)."""
+    values = next(iter(reply.content["arrays"].values())).numpy()
+    hist, _ = split_level(values, 1, layout)
+    sums = [hist[0][a:b, 0].sum() for a, b in zip(layout.offsets[:-1], layout.offsets[1:])]
+    return float(np.mean(sums))
+
+
+def floors(**dp):
+    from fl_credit.bank.floors import BankFloors
+    from strategies.secagg.floors import Floors
+
+    return BankFloors(secagg=Floors(secure_aggregation=False), **dp)
+
+
+def test_dp_at_a_vanishing_noise_does_not_lift_the_bank_floor(bank):
+    """Before the check: a bank that requires no DP answered a DP request at epsilon 1e6
+    with the one-borrower node (its exact floor off under DP) and the label was read off."""
+    from fl_credit.bank.client_app import make_client_app
+
+    data, layout, settings, context = bank
+    tree, node, row = isolating_tree(data, layout)
+    for own in (floors(), floors(dp_mode="opacus")):  # no DP floor; DP without an epsilon bound
+        reply = ask(make_client_app(floors=own), context, settings, layout, tree, node,
+                    **{"dp-epsilon": 1e6})  # fmt: skip
+        if not reply.has_error():
+            g = node_gradient(reply, layout)  # 0.5 for a repaid loan, 18 (0.5 - 1) for a default
+            label = int(g < (0.5 - 9.0) / 2)
+            assert False, f"answered: label {label} (true {data.y_train[row]}), g {g:.3f}"
+        assert "DP floor" in reply.error.reason or "floor" in reply.error.reason
+    capped = make_client_app(floors=floors(dp_mode="opacus", dp_max_epsilon=4.0))
+    assert ask(capped, context, settings, layout, tree, node, **{"dp-epsilon": 1e6}).has_error()
+
+
+def test_under_its_dp_floor_the_bank_noises_every_level(bank):
+    """At the bank's own epsilon the node is sent with noise of the planned size, and the
+    bank stops after the planned number of level releases."""
+    from fl_credit.bank.client_app import make_client_app
+    from strategies.dp.plan import stored_plan
+
+    data, layout, settings, context = bank
+    tree, node, _ = isolating_tree(data, layout)
+    app = make_client_app(floors=floors(dp_mode="opacus", dp_max_epsilon=4.0))
+    replies = [ask(app, context, settings, layout, tree, node) for _ in range(planned_levels(2, 2))]
+    assert not any(r.has_error() for r in replies)
+    plan = stored_plan(context.state)
+    assert plan.sample_rate == 1.0 and plan.total_rounds == planned_levels(2, 2) == 5
+    values = np.stack([next(iter(r.content["arrays"].values())).numpy() for r in replies])
+    std = plan.noise_multiplier * level_sensitivity(data.x_train.shape[1], 18.0)
+    hist = values[:, : layout.total * 3].reshape(len(replies), layout.total, 3)
+    spread = np.std(hist[:, :, 2] - hist[:, :, 2].mean(axis=0), ddof=1) * math.sqrt(5 / 4)
+    assert 0.8 * std < spread < 1.2 * std  # the planned noise on the counts
+    over = ask(app, context, settings, layout, tree, node)
+    assert over.has_error() and "budget" in over.error.reason
+
+
+def test_level_sensitivity_bounds_one_borrower():
+    """One borrower's largest change of a level vector, checked on the worst cases."""
+    d, s = 7, 18.0
+    train = math.sqrt(d * (s**2 + (s / 4) ** 2 + 1))
+    assert level_sensitivity(d, s) == pytest.approx(max(train, s * math.hypot(LOSS_CLIP, 1)))
+    assert level_sensitivity(100, 1.0) == pytest.approx(math.sqrt(100 * (2 + 1 / 16)))
