@@ -583,9 +583,10 @@ def gbm_level(message: Message, context: Context) -> Message:
     if settings.dp_mode == "opacus":
         from fl_credit.bank.privacy import private_step
 
+        weight = default_weight(settings, pos_weight)
         values = private_step(
             values,
-            sensitivity=level_sensitivity(bank.x_train.shape[1], default_weight(settings, pos_weight)),
+            sensitivity=level_sensitivity(bank.x_train.shape[1], weight),
             message=message,
             context=context,
             settings=settings,

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 from flwr.app import RecordDict
 
+from fl_credit.bank.floors import OWN_MAX_EPSILON
 from fl_credit.boosting.binning import Layout
 from fl_credit.boosting.histogram import level_vector, node_weights, party_rows
-from fl_credit.boosting.privacy import LOSS_CLIP
+from fl_credit.boosting.privacy import LOSS_CLIP, dp_tree_refusal
 from fl_credit.boosting.tree import Tree, TreeEnsemble
 from fl_credit.config.errors import DataError
 from fl_credit.credit.woe import check_agreed_grid, grid_from_lists
@@ -166,6 +167,9 @@ def level_reply(
     weighted = default_weight(settings, pos_weight)
     rows = party_rows(bank.x_train, bank.y_train, bank.x_val, bank.y_val, layout, weighted)
     if settings.dp_mode == "opacus":
+        refusal = dp_tree_refusal(float(content["config"].get(OWN_MAX_EPSILON, 0.0)))
+        if refusal:
+            raise DataError(refusal)
         return level_vector(rows, finished, partial, nodes, layout, loss_clip=LOSS_CLIP)
     keep = kept_nodes(node_weights(rows, finished, partial), partial, nodes, floor)
     return level_vector(rows, finished, partial, nodes, layout, keep)
