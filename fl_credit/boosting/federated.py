@@ -95,6 +95,7 @@ def federated_boosting(
         patience=cfg.model.patience,
         min_delta=cfg.model.min_delta,
         after_tree=after_tree,
+        noised=cfg.dp.mode == "opacus",
     )
     result.ensemble.feature_names = list(names)
     log.info(

@@ -342,6 +342,15 @@ def _check_model(cfg: ExperimentConfig) -> None:
         f"model=gbm needs summed histograms (strategy={' or '.join(SUM_STRATEGIES)}), not "
         f"strategy={cfg.strategy.name}",
     )
-    _check(cfg.dp.mode == "off", f"model=gbm has no dp={cfg.dp.mode} mode yet; use dp=off")
+    _check(
+        cfg.dp.mode != "central",
+        "model=gbm has no bank-level DP (dp=central noises model updates); use dp=opacus, "
+        "whose tree levels are record-level releases",
+    )
+    _check(
+        cfg.dp.mode == "off" or m.min_child_weight > 0,
+        "model=gbm under dp=opacus needs model.min_child_weight > 0 (it is enforced on the "
+        "noised Hessian sums)",
+    )
     _check(cfg.attack.name == "none", "model=gbm has no simulated attacks; use attack=none")
 
