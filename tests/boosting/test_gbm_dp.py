@@ -116,3 +116,48 @@ def test_level_sensitivity_bounds_one_borrower():
     train = math.sqrt(d * (s**2 + (s / 4) ** 2 + 1))
     assert level_sensitivity(d, s) == pytest.approx(max(train, s * math.hypot(LOSS_CLIP, 1)))
     assert level_sensitivity(100, 1.0) == pytest.approx(math.sqrt(100 * (2 + 1 / 16)))
+
+
+def gaussian_epsilon(history: list[tuple[float, float, int]], delta: float) -> float:
+    """An accountant independent of Opacus: releases at sample rate 1 are Gaussian mechanisms,
+    and ``k`` Gaussian releases of noise multipliers ``sigma_i`` compose exactly into one of
+    ``mu = sqrt(sum 1 / sigma_i^2)`` (Dong, Roth and Su's mu-GDP), whose exact privacy profile
+    is ``delta(eps) = Phi(mu/2 - eps/mu) - e^eps Phi(-mu/2 - eps/mu)`` (Balle and Wang 2018)."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    assert all(rate == 1.0 for _, rate, _ in history)
+    mu = math.sqrt(sum(steps / sigma**2 for sigma, _, steps in history))
+
+    def excess(eps: float) -> float:
+        return norm.cdf(mu / 2 - eps / mu) - math.exp(eps) * norm.cdf(-mu / 2 - eps / mu) - delta
+
+    return float(brentq(excess, 0.0, 100.0))
+
+
+@pytest.mark.parametrize("accountant", ["prv", "rdp"])
+def test_the_epsilon_of_a_tree_run_is_checked_by_an_independent_accountant(fast_cfg, accountant):
+    """Every release of a tree run is a full-batch Gaussian mechanism, so its exact epsilon
+    is known in closed form: PRV (the default) matches it, RDP bounds it from above."""
+    from fl_credit.protocol.settings import BankSettings
+    from strategies.dp.budget import TRAINING
+
+    cfg = dataclasses.replace(
+        dp_cfg(fast_cfg), dp=DPConfig(mode="opacus", epsilon=2.0, accountant=accountant)
+    )
+    settings = BankSettings.from_experiment(cfg)
+    budget = settings.dp_settings().budget()
+    levels = budget.release(TRAINING)
+    assert (levels.sample_rate, levels.steps) == (1.0, planned_levels(2, 2))
+    done = {r.name: r.steps for r in budget.releases}
+    done[TRAINING] = 3  # stopped early: 3 of 5 level releases made
+    report = budget.report(done)
+    exact = gaussian_epsilon(budget.history(done), budget.delta)
+    planned = gaussian_epsilon(budget.history(), budget.delta)
+    assert report["epsilon_spent_rdp"] >= exact
+    assert report["epsilon_planned"] <= 2.0 + 1e-9 and planned <= 2.0 + 1e-9
+    if accountant == "prv":
+        assert report["epsilon_spent"] == pytest.approx(exact, abs=0.02)
+        assert report["epsilon_planned"] == pytest.approx(planned, abs=0.02)
+    else:
+        assert exact <= report["epsilon_spent"] <= exact * 1.25
