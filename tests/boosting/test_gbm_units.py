@@ -163,6 +163,7 @@ def test_leaf_size_check_counts_every_row_once_per_tree(lending, tmp_path):
     assert check["smallest_leaf_rows"] == min(
         min(t.count[n] for n in t.leaves()) for t in ensemble.trees
     )
+    assert check["largest_count_gap"] == 0.0  # without DP the released counts are the true ones
 
 
 @pytest.mark.parametrize(
