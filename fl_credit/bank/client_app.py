@@ -569,7 +569,7 @@ def gbm_level(message: Message, context: Context) -> Message:
     (:mod:`fl_credit.boosting.bank` has the checks the bank makes on its own). Under
     ``dp=opacus`` one step of the bank's training budget, with its noise share
     (:mod:`fl_credit.boosting.privacy`)."""
-    from fl_credit.boosting.bank import default_weight, level_reply
+    from fl_credit.boosting.bank import default_weight, level_reply, requested_features
     from fl_credit.boosting.privacy import level_sensitivity
 
     settings = BankSettings.from_config(message.content["config"])
@@ -584,9 +584,10 @@ def gbm_level(message: Message, context: Context) -> Message:
         from fl_credit.bank.privacy import private_step
 
         weight = default_weight(settings, pos_weight)
+        sent = requested_features(message.content["config"], bank.x_train.shape[1])
         values = private_step(
             values,
-            sensitivity=level_sensitivity(bank.x_train.shape[1], weight),
+            sensitivity=level_sensitivity(len(sent), weight),
             message=message,
             context=context,
             settings=settings,

@@ -10,14 +10,14 @@ accountant composes them with the statistics and validation releases
 Sensitivity of one level, for add/remove-one-borrower adjacency. A borrower's row weight is
 ``w = s`` for a default (``s`` the class weight) and 1 for a repaid loan; the log-loss
 gradient ``g = w (p - y)`` has ``|g| <= w`` and the Hessian ``h = w p (1 - p)`` lies in
-``[0, w / 4]`` for every log-odds the coordinator's trees may give, so no clipping is needed
-for them. The nodes asked in one level are distinct open leaves of the tree being grown,
-hence disjoint: a training borrower lies in at most one of them and, in it, in exactly one
-bin per feature, where it adds ``(g, h, 1)``. Over ``d`` features its L2 contribution is
-at most ``sqrt(d (S^2 + S^2 / 16 + 1))`` with ``S = max(s, 1)``. A validation borrower adds
-only to the two loss terms: ``w * min(log loss, C)`` and ``w``, at most
-``S sqrt(C^2 + 1)``, with ``C`` = :data:`LOSS_CLIP`. A borrower is a training or a
-validation row, never both, so a level's sensitivity is the larger of the two.
+``[0, w / 4]`` for every log-odds the coordinator's trees may give, so no clipping is needed.
+The nodes asked in one level are distinct open leaves of the tree being grown, hence
+disjoint: a training borrower lies in at most one of them and, in it, in exactly one bin per
+feature, where it adds ``(g, h, 1)``. Over the ``d`` features sent (all of them, or the
+``model.colsample`` the tree may split on; the others are zeros) its L2 contribution is at
+most ``sqrt(d (S^2 + S^2 / 16 + 1))`` with ``S = max(s, 1)``. Validation rows add nothing:
+under DP the loss terms are zeros (no early stopping; every tree is kept), so a level's
+sensitivity is that of its training rows.
 
 What DP replaces. A bank's exact floor on small nodes (:mod:`fl_credit.boosting.bank`)
 decides from its own rows whether to send a node: one borrower can flip that decision and
@@ -31,16 +31,10 @@ from __future__ import annotations
 
 import math
 
-from fl_credit.credit.binned_metrics import MAX_LOG_LOSS
-
-LOSS_CLIP = MAX_LOG_LOSS
-"""Per-row validation log loss is clipped here under DP (``log(1e4)``, about 9.2)."""
-
 
 def planned_levels(trees: int, depth: int) -> int:
-    """Level releases of a run: ``depth`` per tree plus the last loss-only exchange (the
-    first exchange of each tree also carries the loss of the trees before it)."""
-    return int(trees) * int(depth) + 1
+    """Level releases of a DP run: at most ``depth`` per tree (no loss-only exchange)."""
+    return int(trees) * int(depth)
 
 
 def level_sensitivity(features: int, class_weight: float) -> float:
@@ -49,19 +43,17 @@ def level_sensitivity(features: int, class_weight: float) -> float:
     Parameters
     ----------
     features : int
-        Features on the agreed grid (each holds one bin per row).
+        Features sent (each holds one bin per row).
     class_weight : float
         Row weight of a default (1 for repaid loans).
 
     Returns
     -------
     float
-        ``max(sqrt(d (S^2 + S^2/16 + 1)), S sqrt(C^2 + 1))`` with ``S = max(class_weight, 1)``.
+        ``sqrt(d (S^2 + S^2/16 + 1))`` with ``S = max(class_weight, 1)``.
     """
     s = max(float(class_weight), 1.0)
-    training = math.sqrt(int(features) * (s * s + (s / 4.0) ** 2 + 1.0))
-    validation = s * math.sqrt(LOSS_CLIP**2 + 1.0)
-    return max(training, validation)
+    return math.sqrt(int(features) * (s * s + (s / 4.0) ** 2 + 1.0))
 
 
 def dp_tree_refusal(bank_max_epsilon: float) -> str | None:
