@@ -206,10 +206,11 @@ def tree_phases(exchanges: list[dict], output: Path) -> dict | None:
     from the first ``query.gbm`` exchange to the end of the last one (with its unmasking),
     per tree; None for other runs."""
     gbm = [i for i, e in enumerate(exchanges) if e["type"] == "query.gbm"]
-    found = sorted(output.rglob("metrics.json"), key=lambda p: p.stat().st_mtime)
-    if not gbm or not found:
+    found = [json.loads(p.read_text()) for p in output.rglob("metrics.json")]
+    grown = [m["boosting"]["trees_grown"] for m in found if "trees_grown" in m.get("boosting", {})]
+    if not gbm or not grown:
         return None
-    trees = int(json.loads(found[-1].read_text())["boosting"]["trees_grown"])
+    trees = int(grown[0])
     last = gbm[-1] + 1
     while last < len(exchanges) and exchanges[last]["type"] == "query.secagg_unmask":
         last += 1
