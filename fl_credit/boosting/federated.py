@@ -153,6 +153,7 @@ def boosting_rounds(
     )
     seconds = time.perf_counter() - started
     summary = {
+        "noised": cfg.dp.mode == "opacus",
         "trees_grown": result.trees_grown,
         "trees_kept": result.best_trees,
         "stopped_early": result.stopped_early,
