@@ -369,7 +369,8 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     log.info(
         "fl-credit: run %s finished: federated test AUC %s; files in %s",
         run_id,
-        f"{metrics['federated']['auc']:.4f}" if "auc" in metrics["federated"] else "n/a",
+        # None when DP noise withholds it (fl_credit.credit.binned_metrics)
+        f"{auc:.4f}" if (auc := metrics["federated"].get("auc")) is not None else "n/a",
         out,
     )
     return metrics
