@@ -35,20 +35,13 @@ def krum_choice(updates: np.ndarray, num_malicious: int) -> int:
 def fang_krum_lambda(honest: np.ndarray, direction: np.ndarray, copies: int) -> float:
     """The largest ``lambda`` (halving from the paper's upper bound) for which Krum over
     ``honest`` plus ``copies`` copies of ``-lambda * direction`` selects a copy; the paper's
-    threshold :data:`SMALLEST_LAMBDA` if none above it does.
-
-    The bound (Fang et al., eq. for the full-knowledge Krum attack), with ``m`` updates of
-    which ``c`` are copies and ``d`` parameters: the smallest, over honest updates, sum of
-    distances to its ``m - c - 2`` nearest honest neighbours, over ``(m - 2c - 1) sqrt(d)``,
-    plus the largest honest update's norm (its distance to the received model) over
-    ``sqrt(d)``.
-    """
-    m, d = len(honest) + copies, honest.shape[1]
+    threshold :data:`SMALLEST_LAMBDA` if none above it does."""
+    n, d = len(honest) + copies, honest.shape[1]
     sq = np.square(honest).sum(axis=1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * honest @ honest.T, 0.0))
-    closest = min(len(honest) - 1, max(1, m - copies - 2))
+    closest = max(1, n - 2 * copies - 1)
     spread = min(np.sort(row)[1 : closest + 1].sum() for row in dist)
-    lam = spread / (max(1, m - 2 * copies - 1) * np.sqrt(d)) + float(np.sqrt(sq.max())) / np.sqrt(d)
+    lam = spread / ((n - 2 * copies - 1) * np.sqrt(d)) + float(np.sqrt(sq.max())) / np.sqrt(d)
     while lam >= SMALLEST_LAMBDA:
         crafted = np.repeat((-lam * direction)[None, :], copies, axis=0)
         if krum_choice(np.vstack([honest, crafted]), copies) >= len(honest):

@@ -10,17 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 from .base import BankTools
+from .bulletin import FullKnowledge
 from .exchange import TrainExchange
-from .min_max import MinMax, agnostic_update, min_sum_fits
+from .min_max import agnostic_update, min_sum_fits
 from .registry import register_attack
 
 
 @register_attack
-class MinSum(MinMax):
+class MinSum(FullKnowledge):
     """Min-Sum (see module doc). Knows every bank's honest update (one round old)."""
 
     name = "min_sum"
+    params = ()
 
     def craft(self, pool: np.ndarray, exchange: TrainExchange, tools: BankTools) -> np.ndarray:
         """The Min-Sum update, the same at every attacker."""
-        return agnostic_update(pool, min_sum_fits, self.perturbation)
+        return agnostic_update(pool, min_sum_fits)
