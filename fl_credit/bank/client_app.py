@@ -566,20 +566,34 @@ def evaluate(message: Message, context: Context) -> Message:
 def gbm_level(message: Message, context: Context) -> Message:
     """``model=gbm``: this bank's gradient and Hessian sums per node, feature and bin of the
     tree being grown, and its validation loss under the finished trees
-    (:mod:`fl_credit.boosting.bank` has the checks the bank makes on its own)."""
-    from fl_credit.boosting.bank import level_reply
+    (:mod:`fl_credit.boosting.bank` has the checks the bank makes on its own). Under
+    ``dp=opacus`` one step of the bank's training budget, with its noise share
+    (:mod:`fl_credit.boosting.privacy`)."""
+    from fl_credit.boosting.bank import default_weight, level_reply, requested_features
+    from fl_credit.boosting.privacy import level_sensitivity
 
     settings = BankSettings.from_config(message.content["config"])
     if WOE_STATE in context.state:
         raise DataError("boosting query refused: this bank trains on WoE features")
+    bank = load_bank(context, settings)
+    pos_weight = agreed_pos_weight(context)
     values = level_reply(
-        message.content,
-        load_bank(context, settings),
-        stored_scaler(context),
-        agreed_pos_weight(context),
-        settings,
-        context.node_config,
+        message.content, bank, stored_scaler(context), pos_weight, settings, context.node_config
     )
+    if settings.dp_mode == "opacus":
+        from fl_credit.bank.privacy import private_step
+
+        weight = default_weight(settings, pos_weight)
+        sent = requested_features(message.content["config"], bank.x_train.shape[1])
+        values = private_step(
+            values,
+            sensitivity=level_sensitivity(len(sent), weight),
+            message=message,
+            context=context,
+            settings=settings,
+            n_rows=len(bank.y_train),
+            bank_key=bank_name(context, settings),
+        )
     return summed_reply(message, values)
 
 

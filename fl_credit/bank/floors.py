@@ -71,6 +71,9 @@ DP_EPSILON = "dp-epsilon"
 SECRET_NOISE = "dp-secret-noise"
 NOISE_STD = "dp-noise-std"
 CLIP_NORM = "dp-clip-norm"
+OWN_MAX_EPSILON = "dp-bank-max-epsilon"
+"""Written by the floors mod (never taken from the coordinator): the bank's own DP epsilon
+bound, 0 when it requires no DP or sets no bound (:meth:`BankFloors.with_own_dp_cap`)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,20 @@ class BankFloors:
         content[SETTINGS_KEY] = own
         return Message(content=content, metadata=msg.metadata)
 
+    def with_own_dp_cap(self, msg: Message) -> Message:
+        """``msg`` with the bank's own DP epsilon bound (:data:`OWN_MAX_EPSILON`) in its
+        settings record, overwriting any value the coordinator put there: a handler that
+        relaxes an exact floor under DP (the tree levels) checks the bank's own bound."""
+        if not msg.has_content() or SETTINGS_KEY not in msg.content.config_records:
+            return msg
+        settings = msg.content.config_records[SETTINGS_KEY]
+        if str(settings.get(DP_MODE, "off")) == "off" and OWN_MAX_EPSILON not in settings:
+            return msg
+        cap = self.dp_max_epsilon if self.dp_mode == "opacus" else 0.0
+        content = RecordDict({k: v for k, v in msg.content.items() if k != SETTINGS_KEY})
+        content[SETTINGS_KEY] = ConfigRecord({**settings, OWN_MAX_EPSILON: float(cap)})
+        return Message(content=content, metadata=msg.metadata)
+
 
 def floors_from_node_config(node_config: Mapping[str, object]) -> BankFloors:
     """A deployed bank's floors from its ``--node-config`` (defaults: secure aggregation
@@ -257,7 +274,7 @@ def floors_mod(floors_of: FloorsOf) -> Mod:
             log.warning("floors: refusing %s: %s", msg.metadata.message_type, reason)
             error = Error(code=ErrorCode.MOD_FAILED_PRECONDITION, reason=reason)
             return Message(error, reply_to=msg)
-        return call_next(floors.with_own_noise(msg), context)
+        return call_next(floors.with_own_dp_cap(floors.with_own_noise(msg)), context)
 
     return _mod
 

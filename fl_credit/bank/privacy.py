@@ -88,7 +88,6 @@ def private_release(
     """
     if settings.dp_mode != "opacus":
         return values
-    from strategies.dp.noise import add_noise_share
     from strategies.dp.plan import plan_for_round, take_release
 
     plan_for_round(context.state, settings.dp_settings(), n_rows)
@@ -101,11 +100,67 @@ def private_release(
         planned.noise_multiplier,
         contributors,
     )
+    return _with_share(
+        values, planned.noise_multiplier, sensitivity, message, settings, release, bank_key
+    )
+
+
+def private_step(
+    values: np.ndarray,
+    *,
+    sensitivity: float,
+    message: Message,
+    context: Context,
+    settings: BankSettings,
+    n_rows: int,
+    bank_key: str,
+) -> np.ndarray:
+    """``values`` with this bank's noise share as one step of its plan's training budget.
+
+    For a model trained by full-batch releases rather than DP-SGD (the tree levels of
+    ``model=gbm``): the plan's training steps are Gaussian releases at sample rate 1, each
+    counted as a round in the same accountant history as DP-SGD's, so the privacy report and
+    the coordinator's account treat both alike.
+
+    Raises
+    ------
+    BudgetExhausted
+        When every planned step was already released.
+    PrivacyConfigError
+        When the plan's sample rate is not 1 (a full-batch release is not subsampled).
+    """
+    from strategies.dp.errors import BudgetExhausted, PrivacyConfigError
+    from strategies.dp.plan import plan_for_round, record_round, rounds_done
+
+    plan = plan_for_round(context.state, settings.dp_settings(), n_rows)
+    if plan.sample_rate != 1.0 or plan.steps_per_round != 1:
+        raise PrivacyConfigError("a full-batch release needs a plan of one step at rate 1")
+    done = rounds_done(context.state)
+    if done >= plan.total_rounds:
+        raise BudgetExhausted(f"privacy budget spent: {done} of {plan.total_rounds} releases")
+    noised = _with_share(
+        values, plan.noise_multiplier, sensitivity, message, settings, f"step-{done}", bank_key
+    )
+    record_round(context.state, [(plan.noise_multiplier, 1.0, done + 1)], done + 1)
+    return noised
+
+
+def _with_share(
+    values: np.ndarray,
+    noise_multiplier: float,
+    sensitivity: float,
+    message: Message,
+    settings: BankSettings,
+    release: str,
+    bank_key: str,
+) -> np.ndarray:
+    from strategies.dp.noise import add_noise_share
+
     return add_noise_share(
         values,
-        noise_multiplier=planned.noise_multiplier,
+        noise_multiplier=noise_multiplier,
         sensitivity=sensitivity,
-        contributors=contributors,
+        contributors=noise_contributors(message),
         colluders=settings.dp_colluders,
         rng=noise_rng(settings, release, bank_key),
     )

@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 from flwr.app import RecordDict
 
+from fl_credit.bank.floors import OWN_MAX_EPSILON
 from fl_credit.boosting.binning import Layout
 from fl_credit.boosting.histogram import level_vector, node_weights, party_rows
+from fl_credit.boosting.privacy import dp_tree_refusal
 from fl_credit.boosting.tree import Tree, TreeEnsemble
 from fl_credit.config.errors import DataError
 from fl_credit.credit.woe import check_agreed_grid, grid_from_lists
@@ -42,6 +44,7 @@ MIN_CHILD_HESSIAN = 1.0
 MIN_CHILD_ROWS = 10
 FINISHED = "gbm-finished"
 NODES = "gbm-nodes"
+FEATURES = "gbm-features"
 
 
 LIMITS_FILE = "bank_limits.json"
@@ -68,6 +71,22 @@ def write_limits(bank_dir: Path, min_hessian: float, min_rows: int) -> Path:
     limits = {"gbm-min-child-hessian": float(min_hessian), "gbm-min-child-rows": int(min_rows)}
     path.write_text(json.dumps(limits))
     return path
+
+
+def requested_features(config, features: int) -> list[int]:
+    """The features the tree being grown may split on (all when the request names none).
+
+    Raises
+    ------
+    DataError
+        When the list is empty, repeats a feature or names one the grid does not have.
+    """
+    if FEATURES not in config:
+        return list(range(features))
+    asked = [int(j) for j in config[FEATURES]]
+    if not asked or len(set(asked)) != len(asked) or not all(0 <= j < features for j in asked):
+        raise DataError("boosting query refused: the features asked are not features of the grid")
+    return sorted(asked)
 
 
 def checked_request(
@@ -138,6 +157,11 @@ def kept_nodes(
     return np.array(kept, dtype=bool)
 
 
+def default_weight(settings: BankSettings, pos_weight: float) -> float:
+    """Row weight of a default: the federation's class weight, or 1 without class weights."""
+    return pos_weight if settings.imbalance == "class_weight" else 1.0
+
+
 def level_reply(
     content: RecordDict,
     bank: BankData,
@@ -146,13 +170,26 @@ def level_reply(
     settings: BankSettings,
     node_config,
 ) -> np.ndarray:
-    """This bank's summable vector for one ``query.gbm`` (module docstring)."""
-    if settings.dp_mode != "off":
-        raise DataError(f"model=gbm has no dp={settings.dp_mode} release; use dp=off")
+    """This bank's summable vector for one ``query.gbm`` (module docstring).
+
+    Under ``dp=opacus`` every asked node is sent and the validation loss is not: the vector
+    then has the bounded sensitivity of :mod:`fl_credit.boosting.privacy`, and the caller
+    adds the bank's noise share.
+    """
+    if settings.dp_mode not in ("off", "opacus"):
+        raise DataError(f"model=gbm has no dp={settings.dp_mode} release; use dp=opacus or off")
     max_depth, floor = bank_limits(node_config, settings.bank_dir)
     names = list(bank.feature_names)
     layout, finished, partial, nodes = checked_request(content, scaler, names, max_depth)
-    weighted = pos_weight if settings.imbalance == "class_weight" else 1.0
+    features = requested_features(content["config"], len(layout.edges))
+    weighted = default_weight(settings, pos_weight)
     rows = party_rows(bank.x_train, bank.y_train, bank.x_val, bank.y_val, layout, weighted)
+    if settings.dp_mode == "opacus":
+        refusal = dp_tree_refusal(float(content["config"].get(OWN_MAX_EPSILON, 0.0)))
+        if refusal:
+            raise DataError(refusal)
+        return level_vector(
+            rows, finished, partial, nodes, layout, with_loss=False, features=features
+        )
     keep = kept_nodes(node_weights(rows, finished, partial), partial, nodes, floor)
-    return level_vector(rows, finished, partial, nodes, layout, keep)
+    return level_vector(rows, finished, partial, nodes, layout, keep, features=features)

@@ -22,13 +22,15 @@ import logging
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
-from fl_credit.boosting.bank import FINISHED, NODES
+from fl_credit.boosting.bank import FEATURES, FINISHED, NODES
 from fl_credit.boosting.binning import Layout, agreed_layout
 from fl_credit.boosting.builder import BoostResult, boost
 from fl_credit.boosting.pooled import base_log_odds, tree_params
+from fl_credit.boosting.splits import tree_features
 from fl_credit.boosting.tree import Tree, TreeEnsemble
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator.bank_sum import BankSum
@@ -54,12 +56,18 @@ class FederatedBoosting:
 
 
 def level_request(
-    settings: ConfigRecord, layout: Layout, finished: TreeEnsemble, nodes: list[int]
+    settings: ConfigRecord,
+    layout: Layout,
+    finished: TreeEnsemble,
+    nodes: list[int],
+    features: np.ndarray | None = None,
 ) -> ConfigRecord:
-    """The ``query.gbm`` settings: the grid, how many trees are finished, the nodes asked."""
-    return with_values(
-        settings, {**grid_to_lists(list(layout.edges)), FINISHED: len(finished.trees), NODES: nodes}
-    )
+    """The ``query.gbm`` settings: the grid, how many trees are finished, the nodes asked and,
+    when the tree samples features, the features it may split on."""
+    values = {**grid_to_lists(list(layout.edges)), FINISHED: len(finished.trees), NODES: nodes}
+    if features is not None:
+        values[FEATURES] = [int(j) for j in features]
+    return with_values(settings, values)
 
 
 def federated_boosting(
@@ -83,7 +91,8 @@ def federated_boosting(
 
     def source(finished: TreeEnsemble, partial: Tree, asked: list[int]):
         content = TreeEnsemble(finished.base, [*finished.trees, partial]).to_arrays()
-        config = level_request(settings, layout, finished, asked)
+        features = tree_features(params, len(finished.trees), len(layout.edges))
+        config = level_request(settings, layout, finished, asked, features)
         return banks.sum(grid, nodes, "gbm", config, arrays=content, **GBM_ENCODING)
 
     result = boost(
@@ -95,6 +104,7 @@ def federated_boosting(
         patience=cfg.model.patience,
         min_delta=cfg.model.min_delta,
         after_tree=after_tree,
+        noised=cfg.dp.mode == "opacus",
     )
     result.ensemble.feature_names = list(names)
     log.info(
@@ -143,6 +153,7 @@ def boosting_rounds(
     )
     seconds = time.perf_counter() - started
     summary = {
+        "noised": cfg.dp.mode == "opacus",
         "trees_grown": result.trees_grown,
         "trees_kept": result.best_trees,
         "stopped_early": result.stopped_early,

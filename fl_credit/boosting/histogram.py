@@ -93,23 +93,37 @@ def level_vector(
     nodes: list[int],
     layout: Layout,
     keep: np.ndarray | None = None,
+    with_loss: bool = True,
+    features: list[int] | None = None,
 ) -> np.ndarray:
     """This party's vector for one level (see the module docstring).
 
     ``keep``: per asked node, False to send zeros for it (a bank's own floor on what a node
-    reveals, :mod:`fl_credit.boosting.bank`); all True when omitted.
+    reveals, :mod:`fl_credit.boosting.bank`); all True when omitted. ``with_loss``: False
+    sends zeros for the two loss terms (under DP, :mod:`fl_credit.boosting.privacy`).
+    ``features``: only these features' bins are filled, the others are zeros (a tree that
+    samples features); all when None.
     """
     margin = ensemble.margin_binned(rows.bins)
     g, h = gradients(margin, rows.y, rows.weight)
     node_of_row = leaf_of_binned(partial, rows.bins) if nodes else np.zeros(0, dtype=int)
+    unused = np.zeros(layout.total, dtype=bool)
+    if features is not None:
+        unused[:] = True
+        for j in features:
+            unused[layout.offsets[j] : layout.offsets[j + 1]] = False
     parts = []
     for k, node in enumerate(nodes):
         if keep is not None and not keep[k]:
             parts.append(np.zeros((layout.total, STATS)))
         else:
-            parts.append(node_histogram(rows.bins, g, h, node_of_row == node, layout))
-    val_margin = ensemble.margin_binned(rows.val_bins)
-    loss = [weighted_log_loss(val_margin, rows.val_y, rows.val_weight), rows.val_weight.sum()]
+            hist = node_histogram(rows.bins, g, h, node_of_row == node, layout)
+            hist[unused] = 0.0
+            parts.append(hist)
+    loss = [0.0, 0.0]
+    if with_loss:
+        val_margin = ensemble.margin_binned(rows.val_bins)
+        loss = [weighted_log_loss(val_margin, rows.val_y, rows.val_weight), rows.val_weight.sum()]
     return np.concatenate([np.concatenate(parts).ravel() if parts else np.zeros(0), loss])
 
 

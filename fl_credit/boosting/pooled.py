@@ -44,6 +44,8 @@ def tree_params(cfg: ExperimentConfig, feature_names: list[str]) -> TreeParams:
         gamma=m.gamma,
         min_child_weight=m.min_child_weight,
         monotone=monotone,
+        colsample=m.colsample,
+        seed=cfg.seed,
     )
 
 

@@ -37,6 +37,21 @@ class TreeParams:
     min_child_weight: float
     monotone: tuple[int, ...]
     """Per feature: +1 (PD rises with the value), -1, or 0."""
+    colsample: int = 0
+    """Features each tree may split on, drawn per tree from ``seed`` (0: all)."""
+    seed: int = 0
+
+
+def tree_features(params: TreeParams, tree_index: int, features: int) -> np.ndarray | None:
+    """The features tree ``tree_index`` may split on (sorted), or None for all of them.
+
+    Drawn from the run's seed and the tree's index only, so the coordinator, the pooled
+    reference and the request carry the same draw, and it depends on no row.
+    """
+    if not 0 < params.colsample < features:
+        return None
+    rng = np.random.default_rng([params.seed, tree_index])
+    return np.sort(rng.choice(features, size=params.colsample, replace=False))
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,7 @@ def best_split(
     bounds: tuple[float, float],
     layout: Layout,
     params: TreeParams,
+    features: np.ndarray | None = None,
 ) -> Split | None:
     """The best split of one node from its ``(total bins, 3)`` histogram, or None.
 
@@ -83,12 +99,14 @@ def best_split(
         The bins.
     params : TreeParams
         lambda, gamma, min child weight and monotone constraints.
+    features : numpy.ndarray, optional
+        The features the tree may split on (:func:`tree_features`); all when None.
     """
     g_all, h_all, c_all = totals
     lam = params.reg_lambda
     parent = score(g_all, h_all, weight(g_all, h_all, lam, bounds), lam)
     gains, where = [], []
-    for j in range(len(layout.edges)):
+    for j in range(len(layout.edges)) if features is None else features:
         seg = hist[layout.offsets[j] : layout.offsets[j + 1]]
         if len(seg) < 2:
             continue

@@ -210,6 +210,7 @@ class ModelConfig:
     patience: int = 5
     min_delta: float = 1e-6
     bins: int = 50
+    colsample: int = 0
     increasing: tuple[str, ...] = ("int_rate",)
     decreasing: tuple[str, ...] = ()
     bank_min_hessian: float = 1.0

@@ -326,6 +326,7 @@ def _check_model(cfg: ExperimentConfig) -> None:
     _check(mcw >= 0, f"model.min_child_weight must be >= 0, got {mcw}")
     _check(m.patience >= 0, f"model.patience must be >= 0 (0 = never stop early), got {m.patience}")
     _check(2 <= m.bins <= 1000, f"model.bins must be in [2, 1000], got {m.bins}")
+    _check(m.colsample >= 0, f"model.colsample must be >= 0 (0 = every feature), got {m.colsample}")
     both = sorted(set(m.increasing) & set(m.decreasing))
     _check(not both, f"model.increasing and model.decreasing both name {both}")
     _check(
@@ -342,6 +343,14 @@ def _check_model(cfg: ExperimentConfig) -> None:
         f"model=gbm needs summed histograms (strategy={' or '.join(SUM_STRATEGIES)}), not "
         f"strategy={cfg.strategy.name}",
     )
-    _check(cfg.dp.mode == "off", f"model=gbm has no dp={cfg.dp.mode} mode yet; use dp=off")
+    _check(
+        cfg.dp.mode != "central",
+        "model=gbm has no bank-level DP (dp=central noises model updates); use dp=opacus, "
+        "whose tree levels are record-level releases",
+    )
+    _check(
+        cfg.dp.mode == "off" or m.min_child_weight > 0,
+        "model=gbm under dp=opacus needs model.min_child_weight > 0 (it is enforced on the "
+        "noised Hessian sums)",
+    )
     _check(cfg.attack.name == "none", "model=gbm has no simulated attacks; use attack=none")
-

@@ -85,9 +85,12 @@ def describe(cfg: ExperimentConfig, num_banks: int, threshold: int | None = None
         releases += ["evaluation"] if cfg.eval.federated else []
         releases += ["woe"] if cfg.features.kind == "woe" else []
         releases += ["validation counts"] if cfg.validation.enabled else []
+        trees = cfg.model.kind == "gbm"
+        how = "Gaussian tree-level releases" if trees else "Opacus DP-SGD"
+        training = "the tree levels" if trees else "training"
         bound = (
-            f"record-level DP (Opacus DP-SGD), epsilon {cfg.dp.epsilon:g} per bank over "
-            f"{', '.join(releases)} and training; weights: public size bands" + not_private
+            f"record-level DP ({how}), epsilon {cfg.dp.epsilon:g} per bank over "
+            f"{', '.join(releases)} and {training}; weights: public size bands" + not_private
         )
     elif cfg.dp.mode == "central":
         bound = f"bank-level DP, epsilon {cfg.dp.epsilon:g}; every bank weighs 1" + not_private

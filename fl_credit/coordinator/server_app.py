@@ -342,6 +342,8 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
         "lost_banks": watched.lost,
         "timing": {"federation_s": fed.seconds},
     }
+    if fed.boosting:  # model=gbm: trees grown and kept, exchanges, seconds per tree
+        metrics["boosting"] = fed.boosting
     if test is not None:
         metrics["federated_on_coordinator_test_set"] = score_federated(fed, *test, cfg)
     run_files.write_history(out / run_files.HISTORY, fed.history)
@@ -367,7 +369,8 @@ def run_deployed(grid: Grid, settings: DeploymentSettings, run_id: int) -> dict:
     log.info(
         "fl-credit: run %s finished: federated test AUC %s; files in %s",
         run_id,
-        f"{metrics['federated']['auc']:.4f}" if "auc" in metrics["federated"] else "n/a",
+        # None when DP noise withholds it (fl_credit.credit.binned_metrics)
+        f"{auc:.4f}" if (auc := metrics["federated"].get("auc")) is not None else "n/a",
         out,
     )
     return metrics

@@ -52,6 +52,7 @@ class BankSettings:
     dp_noise_std: float = 0.0
     dp_secret_noise: bool = True
     total_rounds: int = 1
+    gbm_levels: int = 0
     bank_dir: str = ""
 
     @classmethod
@@ -99,6 +100,7 @@ class BankSettings:
             dp_grades_releases=1 if cfg.validation.enabled else 0,
             dp_secret_noise=secret_noise,
             total_rounds=cfg.train.rounds,
+            gbm_levels=gbm_levels(cfg),
             bank_dir=bank_dir,
         )
 
@@ -117,14 +119,16 @@ class BankSettings:
             ("woe", self.dp_budget_woe, self.dp_woe_releases),
             ("grades", self.dp_budget_grades, self.dp_grades_releases),
         )
+        # model=gbm trains by full-batch level releases: one step at rate 1 per level.
+        trees = self.gbm_levels > 0
         return DPSettings(
             epsilon=self.dp_epsilon,
             delta=self.dp_delta,
             accountant=self.dp_accountant,
-            sample_rate=self.dp_sample_rate,
+            sample_rate=1.0 if trees else self.dp_sample_rate,
             max_grad_norm=self.dp_max_grad_norm,
-            local_epochs=self.local_epochs,
-            total_rounds=self.total_rounds,
+            local_epochs=1 if trees else self.local_epochs,
+            total_rounds=self.gbm_levels if trees else self.total_rounds,
             # A share of 0 means the run makes no such release.
             releases=tuple(r for r in releases if r[1] > 0 and r[2] > 0),
         )
@@ -168,3 +172,12 @@ class BankSettings:
             if key in record:
                 values[f.name] = record[key]
         return cls(**values)
+
+
+def gbm_levels(cfg: ExperimentConfig) -> int:
+    """``model=gbm``: the most tree-level releases of the run (0 for other models)."""
+    if cfg.model.kind != "gbm":
+        return 0
+    from fl_credit.boosting.privacy import planned_levels
+
+    return planned_levels(cfg.model.trees, cfg.model.depth)

@@ -188,9 +188,15 @@ def _boosting_lines(boosting: dict | None) -> list[str]:
     diff = versus.get("max_value_difference")
     floors = boosting.get("versus_pooled_with_floors") or {}
     floors_diff = floors.get("max_value_difference")
+    why = (
+        "DP: no validation loss released, every tree kept"
+        if boosting.get("noised")
+        else "federated validation loss"
+    )
+    noise = " (DP-noised sums: not expected to equal)" if boosting.get("noised") else ""
     return [
         f"boosting: {boosting['trees_kept']} of {boosting['trees_grown']} trees kept "
-        f"(federated validation loss), {boosting['exchanges']} exchanges "
+        f"({why}), {boosting['exchanges']} exchanges "
         f"({boosting['exchanges_per_tree']:.1f} per tree), {boosting['seconds_per_tree']:.2f} s "
         "per tree",
         f"federated vs pooled trees on the same bins: splits equal {versus.get('splits_equal')}"
@@ -199,7 +205,8 @@ def _boosting_lines(boosting: dict | None) -> list[str]:
             f" ({boosting['withheld_nodes']} nodes withheld by the banks' own floors)"
             if boosting.get("withheld_nodes")
             else ""
-        ),
+        )
+        + noise,
         f"federated vs pooled with the banks' floors: splits equal {floors.get('splits_equal')}"
         + (f", largest node-value difference {floors_diff:.1e}" if floors_diff is not None else ""),
     ]

@@ -357,8 +357,8 @@ def monotone_section(run_dir: Path, stored: dict) -> list[str]:
     state = torch.load(model, weights_only=True)
     names = list(stored["feature_names"])
     specs = monotone_specs(run_dir, names)
-    if "woe_edges" in state or not specs:
-        return []
+    if "woe_edges" in state or "linear.weight" not in state or not specs:
+        return []  # WoE and tree models order their effects by construction
     weights = state["linear.weight"].numpy().ravel().astype(np.float64)
     std = state["scaler_std"].numpy().astype(np.float64)
     found = violations(weights, parse_specs(specs, names), std, names)

@@ -188,6 +188,8 @@ def run_once(dep: Deployment, rounds: int, overrides: list[str]) -> dict:
         if name.startswith("bank_")
     }
     result = phases(banks, submitted, finished)
+    output = Path(re.search(r'output-dir = "([^"]*)"', text).group(1))
+    result["trees"] = tree_phases(result["exchange_detail"], output)
     result.update(
         {
             "rounds_configured": rounds,
@@ -199,11 +201,38 @@ def run_once(dep: Deployment, rounds: int, overrides: list[str]) -> dict:
     return result
 
 
+def tree_phases(exchanges: list[dict], output: Path) -> dict | None:
+    """``model=gbm`` runs: the trees grown (from the run's ``metrics.json``) and the seconds
+    from the first ``query.gbm`` exchange to the end of the last one (with its unmasking),
+    per tree; None for other runs."""
+    gbm = [i for i, e in enumerate(exchanges) if e["type"] == "query.gbm"]
+    found = [json.loads(p.read_text()) for p in output.rglob("metrics.json")]
+    grown = [m["boosting"]["trees_grown"] for m in found if "trees_grown" in m.get("boosting", {})]
+    if not gbm or not grown:
+        return None
+    trees = int(grown[0])
+    last = gbm[-1] + 1
+    while last < len(exchanges) and exchanges[last]["type"] == "query.secagg_unmask":
+        last += 1
+    span = sum(e["exchange_s"] + (e["wait_s"] or 0) for e in exchanges[gbm[0] : last])
+    return {
+        "trees_grown": trees,
+        "gbm_exchanges": len(gbm),
+        "exchanges": last - gbm[0],
+        "seconds": span,
+        "seconds_per_tree": span / max(trees, 1),
+        "exchanges_per_tree": (last - gbm[0]) / max(trees, 1),
+    }
+
+
 def summary(r: dict) -> str:
     """One line about a run's phases."""
     per_round = r["median_round_s"] if r["median_round_s"] is not None else float("nan")
+    trees = r.get("trees")
+    if trees:
+        per_round = trees["seconds_per_tree"]
     return (
-        f"{r['run_total_s']:.1f} s total, {per_round:.2f} s per round, "
+        f"{r['run_total_s']:.1f} s total, {per_round:.2f} s per {'tree' if trees else 'round'}, "
         f"{r['exchanges']} exchanges, median exchange {r['median_exchange_s']:.2f} s "
         f"(wait {r['median_wait_s'] or 0:.2f}, ClientApp {r['median_clientapp_s']:.2f}, "
         f"send {r['median_send_s']:.2f}), setup {r['run_setup_s']:.1f} s, "

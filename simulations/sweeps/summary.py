@@ -151,7 +151,9 @@ def interval(
     ends = np.array([centre - half, centre + half])
     if bounded:
         ends = low + (high - low) / (1.0 + np.exp(-ends))
-    return mean, float(ends[0]), float(ends[1]), n
+    # Values all at a bound (every seed's recall 0) sit EDGE inside it on the logit scale:
+    # the interval must still hold the mean.
+    return mean, min(float(ends[0]), mean), max(float(ends[1]), mean), n
 
 
 def status_counts(status: pd.Series, last_call: pd.Series | None = None) -> dict[str, int]:

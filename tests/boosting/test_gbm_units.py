@@ -163,12 +163,14 @@ def test_leaf_size_check_counts_every_row_once_per_tree(lending, tmp_path):
     assert check["smallest_leaf_rows"] == min(
         min(t.count[n] for n in t.leaves()) for t in ensemble.trees
     )
+    assert check["largest_count_gap"] == 0.0  # without DP the released counts are the true ones
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=gbm", "dp=opacus"], "no dp=opacus mode"),
+        (["model=gbm", "dp=central", "imbalance=none"], "no bank-level DP"),
+        (["model=gbm", "dp=opacus", "model.min_child_weight=0"], "min_child_weight > 0"),
         (["model=gbm", "features=woe"], "use features=standard"),
         (["model=gbm", "model.depth=9"], "model.depth must be in"),
         (["model=gbm", "strategy=krum"], "needs summed histograms"),

@@ -246,6 +246,14 @@ def test_interval_is_student_t() -> None:
     assert interval([])[3] == 0
 
 
+def test_interval_of_values_all_at_a_bound_holds_the_mean() -> None:
+    """A dp_on_off sweep of trees whose recall was 0 for every seed: the logit interval sat
+    just inside the bound, above the mean, and the plot refused negative error bars."""
+    for value in (0.0, 1.0):
+        mean, low, high, _ = interval([value] * 3, bounds=(0.0, 1.0))
+        assert low <= mean <= high
+
+
 def test_write_report_outputs(share_sweep: Path) -> None:
     written = write_report(share_sweep)
     names = [path.name for path in written]
