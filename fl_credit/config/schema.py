@@ -91,6 +91,10 @@ class StrategyConfig:
     robust: str = "none"
 
 
+# The releases of the banks' rows, other than training, that ``dp.budget`` gives a share.
+DP_RELEASES = ("statistics", "validation", "evaluation", "woe", "grades")
+
+
 @dataclass(frozen=True)
 class DPConfig:
     """Differential privacy settings."""
@@ -122,9 +126,10 @@ class DPConfig:
         """True when the run's releases carry DP noise."""
         return self.mode != "off" and not self.no_noise
 
-    def budget_share(self, release: str) -> float:
-        """Share of epsilon a release of the banks' rows other than training may spend."""
-        return dict(self.budget).get(release, 0.0)
+    def budget_shares(self) -> dict[str, float]:
+        """Share of epsilon each release of the banks' rows other than training may spend
+        (0 for a release the budget does not name)."""
+        return {release: dict(self.budget).get(release, 0.0) for release in DP_RELEASES}
 
 
 @dataclass(frozen=True)

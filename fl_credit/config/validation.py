@@ -5,6 +5,7 @@ from __future__ import annotations
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
     DP_MODES,
+    DP_RELEASES,
     FEATURE_KINDS,
     GROUP_RULES,
     IMBALANCE_METHODS,
@@ -149,7 +150,7 @@ def _check_dp(cfg: ExperimentConfig) -> None:
         _check(dp.max_grad_norm > 0, "dp.max_grad_norm must be positive")
         _check(dp.accountant in ("prv", "rdp"), "dp.accountant must be prv or rdp")
         _check(0 < dp.sample_rate <= 1, f"dp.sample_rate must be in (0, 1], got {dp.sample_rate}")
-        known = {"statistics", "validation", "evaluation", "woe", "grades"}
+        known = set(DP_RELEASES)
         unknown = sorted({name for name, _ in dp.budget} - known)
         _check(not unknown, f"dp.budget has unknown releases {unknown}; known: {sorted(known)}")
         shares = [share for _, share in dp.budget]

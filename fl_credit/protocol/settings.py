@@ -72,6 +72,7 @@ class BankSettings:
         ``evaluation_releases`` is how many federated evaluations of the banks' test rows the
         run makes (they are part of the privacy budget under ``dp=opacus``).
         """
+        shares = cfg.dp.budget_shares()
         return cls(
             seed=cfg.seed,
             lr=cfg.train.lr,
@@ -90,13 +91,13 @@ class BankSettings:
             dp_sample_rate=cfg.dp.sample_rate,
             dp_clip_norm=cfg.dp.clip_norm,
             dp_colluders=cfg.dp.colluders,
-            dp_budget_statistics=cfg.dp.budget_share("statistics"),
-            dp_budget_validation=cfg.dp.budget_share("validation"),
-            dp_budget_evaluation=cfg.dp.budget_share("evaluation"),
+            dp_budget_statistics=shares["statistics"],
+            dp_budget_validation=shares["validation"],
+            dp_budget_evaluation=shares["evaluation"],
             dp_evaluation_releases=evaluation_releases,
-            dp_budget_woe=cfg.dp.budget_share("woe"),
+            dp_budget_woe=shares["woe"],
             dp_woe_releases=1 if cfg.features.kind == "woe" else 0,
-            dp_budget_grades=cfg.dp.budget_share("grades"),
+            dp_budget_grades=shares["grades"],
             dp_grades_releases=1 if cfg.validation.enabled else 0,
             dp_secret_noise=secret_noise,
             total_rounds=cfg.train.rounds,
