@@ -1,4 +1,4 @@
-"""The defences the field uses (centered clipping, RFA, DnC) end to end against a
+"""The defences the field uses (centered clipping, RFA, DnC, FLTrust, FLAME) end to end against a
 sign-flipping bank on the real loans."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def runs(embedded) -> Runs:
     return Runs(embedded)
 
 
-@pytest.mark.parametrize("defence", ["centered_clip", "rfa", "dnc"])
+@pytest.mark.parametrize("defence", ["centered_clip", "rfa", "dnc", "fltrust", "flame"])
 def test_defence_keeps_a_sign_flipper_out(runs, defence):
     ten = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd train.rounds=4"
     flip = "attack=sign_flip attack.factor=10"
