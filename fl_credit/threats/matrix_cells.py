@@ -17,6 +17,10 @@ For every cell (split, defence, attack) with clean runs of the same seeds:
   change, attacked model minus clean model (runs with a recorded ground truth only);
 - claims: "holds within ``x``" (95% upper bound of the drop below ``x``) and "harms" (95%
   lower bound above 0), each with its one-sided p-value, Holm-corrected across all claims.
+
+:func:`clean_costs` gives, per defence, the clean cost against FedAvg (paired the same way,
+claims "costs within ``x``" / "costs") and the evasion of the clean model at the stated
+approval rate; :func:`holm_jointly` corrects the claims of both tables together.
 """
 
 from __future__ import annotations
@@ -148,6 +152,7 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
         }
         row.update(_interval_columns("drop", drop))
         row["worst_bank_drop"] = float(np.nanmean(worst)) if worst else math.nan
+        row.update(_interval_columns("worst_bank", seed_mean(worst, resamples)))
         row.update(_interval_columns("backdoor", seed_mean(success, resamples)))
         row["clean_trigger_max"] = max(trigger_clean) if trigger_clean else math.nan
         row["evasion_change"] = (
@@ -180,10 +185,69 @@ def with_claims(cells: pd.DataFrame) -> pd.DataFrame:
     cells = cells.copy()
     holds = cells["drop_mean"] < HOLDS_WITHIN
     cells["claim"] = np.where(holds, f"holds within {HOLDS_WITHIN}", "harms")
-    p = np.where(holds, cells["p_holds"], cells["p_harms"]).astype(float)
-    finite = np.isfinite(p)
+    cells["p_claim"] = np.where(holds, cells["p_holds"], cells["p_harms"]).astype(float)
+    return holm_jointly(cells)[0]
+
+
+def holm_jointly(*tables: pd.DataFrame) -> list[pd.DataFrame]:
+    """Holm's correction across the claims of all ``tables`` together (each table's
+    ``p_claim`` column); sets ``p_holm`` and ``supported`` (adjusted p below 0.05)."""
+    sizes = [len(t) for t in tables]
+    p = np.concatenate([t["p_claim"].to_numpy(dtype=float) for t in tables]) if tables else []
     adjusted = np.full(len(p), np.nan)
+    finite = np.isfinite(p)
     adjusted[finite] = holm(p[finite])
-    cells["p_holm"] = adjusted
-    cells["supported"] = adjusted < 0.05
-    return cells
+    out, start = [], 0
+    for table, size in zip(tables, sizes, strict=True):
+        table = table.copy()
+        table["p_holm"] = adjusted[start : start + size]
+        table["supported"] = table["p_holm"] < 0.05
+        out.append(table)
+        start += size
+    return out
+
+
+def clean_costs(
+    runs: pd.DataFrame, resamples: int = 500, clean: str = "none", reference: str = "fedavg"
+) -> pd.DataFrame:
+    """Per split and defence, from the attack-free runs: the clean cost (FedAvg's clean AUC
+    minus the defence's, paired on the same seed and test rows, bootstrapped like
+    :func:`paired_cells`, with the claim "costs within" :data:`HOLDS_WITHIN` or "costs") and
+    the evasion at the stated approval rate (share of rejected true defaulters who flip
+    within one sd of change; mean over seeds with a seed-bootstrap interval)."""
+    ok = runs[(runs["status"] == "ok") & (runs["attack"] == clean)]
+    references = {
+        (r.threat_split, int(r.seed)): r.run_dir
+        for r in ok[ok["defence"] == reference].itertuples()
+    }
+    rows = []
+    for (split, defence), group in ok.groupby(["threat_split", "defence"]):
+        pairs = []
+        for r in group.itertuples():
+            ref = references.get((split, int(r.seed)))
+            if defence == reference or ref is None:
+                continue
+            (ref_scores, _), (scores, _) = _run_files(ref), _run_files(r.run_dir)
+            if ref_scores is None or scores is None:
+                continue
+            y = ref_scores["default"].to_numpy()
+            if np.array_equal(y, scores["default"].to_numpy()):
+                pairs.append(
+                    PairedSeed(
+                        y, ref_scores["federated"].to_numpy(), scores["federated"].to_numpy()
+                    )
+                )
+        cost = paired_drop(pairs, resamples=resamples)
+        row = {"threat_split": split, "defence": defence, "paired_seeds": len(pairs)}
+        row.update(_interval_columns("cost", cost))
+        evasion = [_evasion(d) for d in group["run_dir"]]
+        row.update(_interval_columns("evasion", seed_mean(evasion, resamples)))
+        row["evasion_seeds"] = int(np.isfinite(evasion).sum())
+        if cost is None:
+            row.update(claim="", p_claim=math.nan)
+        elif cost.mean < HOLDS_WITHIN:
+            row.update(claim=f"costs within {HOLDS_WITHIN}", p_claim=cost.p_above(HOLDS_WITHIN))
+        else:
+            row.update(claim="costs", p_claim=cost.p_below(0.0))
+        rows.append(row)
+    return pd.DataFrame(rows)
