@@ -39,6 +39,7 @@ from fl_credit.config.compose import conf_dir
 from fl_credit.config.errors import FlCreditError
 from fl_credit.credit.plotting import new_figure, save_png, write_text
 from fl_credit.threats.matrix_cells import (
+    BACKDOOR_KEPT_OUT,
     HOLDS_WITHIN,
     clean_costs,
     holm_jointly,
@@ -245,7 +246,9 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
         "of the table and the clean-cost table below. Worst bank: the largest drop among the "
         "banks' shares of the test rows (mean over seeds [95% seed-bootstrap interval]). "
         "Backdoor: share of the defaults the clean run rejects once "
-        "triggered that the attacked model approves [95% interval over seeds]; clean trigger: "
+        "triggered that the attacked model approves [95% interval over seeds], with its claim "
+        f"('kept below {BACKDOOR_KEPT_OUT}': 95% upper bound below it; 'succeeds': 95% lower "
+        "bound above 0) in the same Holm family; clean trigger: "
         "the largest share any clean run of the cell approves by the trigger alone. Approval "
         "changes: attacked minus clean, all test rows / triggered rows. Evasion: share of "
         "rejected true defaulters who can flip within one standard deviation of change at an "
@@ -261,6 +264,9 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
             if math.isnan(r["backdoor_mean"])
             else f"{r['backdoor_mean']:.2f} [{r['backdoor_low']:.2f}, {r['backdoor_high']:.2f}]"
         )
+        if backdoor and isinstance(r.get("backdoor_claim"), str) and r["backdoor_claim"]:
+            verdict = "yes" if r["backdoor_supported"] else "no"
+            backdoor += f"; {r['backdoor_claim']}, Holm p {r['p_backdoor_holm']:.3g}: {verdict}"
         lines.append(
             f"| {SPLITS.get(r['threat_split'], r['threat_split'])} | {r['defence']} | "
             f"{r['attack']} | {r['paired_seeds']} | {r['drop_mean']:.3f} "

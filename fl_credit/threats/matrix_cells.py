@@ -153,7 +153,9 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
         row.update(_interval_columns("drop", drop))
         row["worst_bank_drop"] = float(np.nanmean(worst)) if worst else math.nan
         row.update(_interval_columns("worst_bank", seed_mean(worst, resamples)))
-        row.update(_interval_columns("backdoor", seed_mean(success, resamples)))
+        backdoor = seed_mean(success, resamples)
+        row.update(_interval_columns("backdoor", backdoor))
+        row.update(_backdoor_claim(backdoor))
         row["clean_trigger_max"] = max(trigger_clean) if trigger_clean else math.nan
         row["evasion_change"] = (
             float(np.nanmean(evasion)) if np.isfinite(evasion).any() else math.nan
@@ -189,20 +191,43 @@ def with_claims(cells: pd.DataFrame) -> pd.DataFrame:
     return holm_jointly(cells)[0]
 
 
+BACKDOOR_KEPT_OUT = 0.05
+"""Backdoor success below which a defence keeps the backdoor out (95% upper bound)."""
+
+CLAIMS = (
+    ("p_claim", "p_holm", "supported"),
+    ("p_backdoor_claim", "p_backdoor_holm", "backdoor_supported"),
+)
+"""Raw p-value column, its Holm-adjusted column and the verdict column, per kind of claim."""
+
+
+def _backdoor_claim(interval) -> dict:
+    """'kept below' :data:`BACKDOOR_KEPT_OUT` (95% upper bound below it) or 'succeeds' (95%
+    lower bound above 0), whichever the mean points to, with its one-sided p-value."""
+    if interval is None:
+        return {"backdoor_claim": "", "p_backdoor_claim": math.nan}
+    if interval.mean < BACKDOOR_KEPT_OUT:
+        return {
+            "backdoor_claim": f"kept below {BACKDOOR_KEPT_OUT}",
+            "p_backdoor_claim": interval.p_above(BACKDOOR_KEPT_OUT),
+        }
+    return {"backdoor_claim": "succeeds", "p_backdoor_claim": interval.p_below(0.0)}
+
+
 def holm_jointly(*tables: pd.DataFrame) -> list[pd.DataFrame]:
-    """Holm's correction across the claims of all ``tables`` together (each table's
-    ``p_claim`` column); sets ``p_holm`` and ``supported`` (adjusted p below 0.05)."""
-    sizes = [len(t) for t in tables]
-    p = np.concatenate([t["p_claim"].to_numpy(dtype=float) for t in tables]) if tables else []
+    """Holm's correction across every claim of all ``tables`` together (the raw p-value
+    columns of :data:`CLAIMS` each table has); sets the adjusted p-values and the verdicts
+    (adjusted p below 0.05)."""
+    found = [(i, kind) for i, t in enumerate(tables) for kind in CLAIMS if kind[0] in t]
+    p = np.concatenate([tables[i][kind[0]].to_numpy(dtype=float) for i, kind in found] or [[]])
     adjusted = np.full(len(p), np.nan)
     finite = np.isfinite(p)
     adjusted[finite] = holm(p[finite])
-    out, start = [], 0
-    for table, size in zip(tables, sizes, strict=True):
-        table = table.copy()
-        table["p_holm"] = adjusted[start : start + size]
-        table["supported"] = table["p_holm"] < 0.05
-        out.append(table)
+    out, start = [table.copy() for table in tables], 0
+    for i, (_, column, verdict) in found:
+        size = len(out[i])
+        out[i][column] = adjusted[start : start + size]
+        out[i][verdict] = out[i][column] < 0.05
         start += size
     return out
 

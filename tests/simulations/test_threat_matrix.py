@@ -108,6 +108,8 @@ def test_paired_cells_give_intervals_worst_bank_and_holm_claims(tmp_path):
     assert same["drop_mean"] == 0 and same["claim"] == "holds within 0.02" and same["supported"]
     # Backdoor success counts only defaults the clean run rejects: all of them here.
     assert same["backdoor_mean"] == 1.0
+    assert same["backdoor_claim"] == "succeeds" and same["backdoor_supported"]
+    assert harm["backdoor_claim"] == "kept below 0.05" and harm["p_backdoor_holm"] >= 0
     assert harm["backdoor_mean"] == pytest.approx(
         np.mean([2 / (d - 2) for d in [int(s) for s in _defaults(frame)]])
     )
