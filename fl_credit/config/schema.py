@@ -89,6 +89,10 @@ class StrategyConfig:
     max_norm: float | None = None
     group_size: int = 3
     robust: str = "none"
+    root_rows: int = 100
+    """FLTrust: rows of the root set the coordinator holds."""
+    root_bank: int = -1
+    """FLTrust: the bank whose consented rows form the root set (negative: from the last)."""
 
 
 # The releases of the banks' rows, other than training, that ``dp.budget`` gives a share.

@@ -225,6 +225,27 @@ def _check_defence(cfg: ExperimentConfig) -> None:
             s.robust in GROUP_RULES,
             f"strategy.robust must be one of {GROUP_RULES} for grouped_secagg, got {s.robust!r}",
         )
+    if s.name == "fltrust":
+        _check_root_set(cfg)
+
+
+def _check_root_set(cfg: ExperimentConfig) -> None:
+    """FLTrust's root set: enough rows, a bank that exists and is not a simulated attacker
+    (FLTrust assumes the root set is clean)."""
+    s = cfg.strategy
+    _check(s.root_rows >= 10, f"strategy.root_rows must be at least 10, got {s.root_rows}")
+    count = static_bank_count(cfg.partition)
+    if count is None:
+        return
+    _check(
+        -count <= s.root_bank < count,
+        f"strategy.root_bank must name one of the {count} banks, got {s.root_bank}",
+    )
+    _check(
+        cfg.attack.name == "none" or s.root_bank % count not in cfg.attack.banks,
+        f"strategy.root_bank={s.root_bank} is also an attacker (attack.banks="
+        f"{list(cfg.attack.banks)}): FLTrust assumes the root set comes from an honest bank",
+    )
 
 
 def check_group_count(num_banks: int, group_size: int) -> None:

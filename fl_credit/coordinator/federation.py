@@ -25,6 +25,7 @@ from flwr.serverapp import Grid
 from fl_credit.config.errors import FlCreditError
 from fl_credit.config.schema import ExperimentConfig
 from fl_credit.coordinator.bank_sum import BankSum
+from fl_credit.coordinator.defence_inputs import provide_defence_inputs
 from fl_credit.coordinator.evaluation import (
     evaluation_releases,
     federated_evaluation,
@@ -223,6 +224,10 @@ def run_federation(
         scaler = federated_woe(banks, grid, nodes, settings, cfg, scaler, bounds)
     if hasattr(strategy, "set_rows"):  # Newton: N and the row weight from the public sums
         strategy.set_rows(count, pos_weight if cfg.imbalance.method == "class_weight" else 1.0)
+    provide_defence_inputs(
+        strategy, cfg, scaler=scaler, pos_weight=pos_weight, bank_settings=bank_settings,
+        bank_dir=bank_dir, num_banks=num_banks,
+    )
     project = monotone_constraints(strategy, cfg, feature_names, scaler)
     correction = prior_correction(cfg.imbalance.method, pos_weight, private=cfg.dp.mode != "off")
     # Dominated by the engine starting its workers (Ray actors importing torch), not by work.

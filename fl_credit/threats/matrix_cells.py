@@ -17,6 +17,10 @@ For every cell (split, defence, attack) with clean runs of the same seeds:
   change, attacked model minus clean model (runs with a recorded ground truth only);
 - claims: "holds within ``x``" (95% upper bound of the drop below ``x``) and "harms" (95%
   lower bound above 0), each with its one-sided p-value, Holm-corrected across all claims.
+
+:func:`clean_costs` gives, per defence, the clean cost against FedAvg (paired the same way,
+claims "costs within ``x``" / "costs") and the evasion of the clean model at the stated
+approval rate; :func:`holm_jointly` corrects the claims of both tables together.
 """
 
 from __future__ import annotations
@@ -148,7 +152,10 @@ def paired_cells(runs: pd.DataFrame, resamples: int = 500, clean: str = "none") 
         }
         row.update(_interval_columns("drop", drop))
         row["worst_bank_drop"] = float(np.nanmean(worst)) if worst else math.nan
-        row.update(_interval_columns("backdoor", seed_mean(success, resamples)))
+        row.update(_interval_columns("worst_bank", seed_mean(worst, resamples)))
+        backdoor = seed_mean(success, resamples)
+        row.update(_interval_columns("backdoor", backdoor))
+        row.update(_backdoor_claim(backdoor))
         row["clean_trigger_max"] = max(trigger_clean) if trigger_clean else math.nan
         row["evasion_change"] = (
             float(np.nanmean(evasion)) if np.isfinite(evasion).any() else math.nan
@@ -180,10 +187,92 @@ def with_claims(cells: pd.DataFrame) -> pd.DataFrame:
     cells = cells.copy()
     holds = cells["drop_mean"] < HOLDS_WITHIN
     cells["claim"] = np.where(holds, f"holds within {HOLDS_WITHIN}", "harms")
-    p = np.where(holds, cells["p_holds"], cells["p_harms"]).astype(float)
-    finite = np.isfinite(p)
+    cells["p_claim"] = np.where(holds, cells["p_holds"], cells["p_harms"]).astype(float)
+    return holm_jointly(cells)[0]
+
+
+BACKDOOR_KEPT_OUT = 0.05
+"""Backdoor success below which a defence keeps the backdoor out (95% upper bound)."""
+
+CLAIMS = (
+    ("p_claim", "p_holm", "supported"),
+    ("p_backdoor_claim", "p_backdoor_holm", "backdoor_supported"),
+)
+"""Raw p-value column, its Holm-adjusted column and the verdict column, per kind of claim."""
+
+
+def _backdoor_claim(interval) -> dict:
+    """'kept below' :data:`BACKDOOR_KEPT_OUT` (95% upper bound below it) or 'succeeds' (95%
+    lower bound above 0), whichever the mean points to, with its one-sided p-value."""
+    if interval is None:
+        return {"backdoor_claim": "", "p_backdoor_claim": math.nan}
+    if interval.mean < BACKDOOR_KEPT_OUT:
+        return {
+            "backdoor_claim": f"kept below {BACKDOOR_KEPT_OUT}",
+            "p_backdoor_claim": interval.p_above(BACKDOOR_KEPT_OUT),
+        }
+    return {"backdoor_claim": "succeeds", "p_backdoor_claim": interval.p_below(0.0)}
+
+
+def holm_jointly(*tables: pd.DataFrame) -> list[pd.DataFrame]:
+    """Holm's correction across every claim of all ``tables`` together (the raw p-value
+    columns of :data:`CLAIMS` each table has); sets the adjusted p-values and the verdicts
+    (adjusted p below 0.05)."""
+    found = [(i, kind) for i, t in enumerate(tables) for kind in CLAIMS if kind[0] in t]
+    p = np.concatenate([tables[i][kind[0]].to_numpy(dtype=float) for i, kind in found] or [[]])
     adjusted = np.full(len(p), np.nan)
+    finite = np.isfinite(p)
     adjusted[finite] = holm(p[finite])
-    cells["p_holm"] = adjusted
-    cells["supported"] = adjusted < 0.05
-    return cells
+    out, start = [table.copy() for table in tables], 0
+    for i, (_, column, verdict) in found:
+        size = len(out[i])
+        out[i][column] = adjusted[start : start + size]
+        out[i][verdict] = out[i][column] < 0.05
+        start += size
+    return out
+
+
+def clean_costs(
+    runs: pd.DataFrame, resamples: int = 500, clean: str = "none", reference: str = "fedavg"
+) -> pd.DataFrame:
+    """Per split and defence, from the attack-free runs: the clean cost (FedAvg's clean AUC
+    minus the defence's, paired on the same seed and test rows, bootstrapped like
+    :func:`paired_cells`, with the claim "costs within" :data:`HOLDS_WITHIN` or "costs") and
+    the evasion at the stated approval rate (share of rejected true defaulters who flip
+    within one sd of change; mean over seeds with a seed-bootstrap interval)."""
+    ok = runs[(runs["status"] == "ok") & (runs["attack"] == clean)]
+    references = {
+        (r.threat_split, int(r.seed)): r.run_dir
+        for r in ok[ok["defence"] == reference].itertuples()
+    }
+    rows = []
+    for (split, defence), group in ok.groupby(["threat_split", "defence"]):
+        pairs = []
+        for r in group.itertuples():
+            ref = references.get((split, int(r.seed)))
+            if defence == reference or ref is None:
+                continue
+            (ref_scores, _), (scores, _) = _run_files(ref), _run_files(r.run_dir)
+            if ref_scores is None or scores is None:
+                continue
+            y = ref_scores["default"].to_numpy()
+            if np.array_equal(y, scores["default"].to_numpy()):
+                pairs.append(
+                    PairedSeed(
+                        y, ref_scores["federated"].to_numpy(), scores["federated"].to_numpy()
+                    )
+                )
+        cost = paired_drop(pairs, resamples=resamples)
+        row = {"threat_split": split, "defence": defence, "paired_seeds": len(pairs)}
+        row.update(_interval_columns("cost", cost))
+        evasion = [_evasion(d) for d in group["run_dir"]]
+        row.update(_interval_columns("evasion", seed_mean(evasion, resamples)))
+        row["evasion_seeds"] = int(np.isfinite(evasion).sum())
+        if cost is None:
+            row.update(claim="", p_claim=math.nan)
+        elif cost.mean < HOLDS_WITHIN:
+            row.update(claim=f"costs within {HOLDS_WITHIN}", p_claim=cost.p_above(HOLDS_WITHIN))
+        else:
+            row.update(claim="costs", p_claim=cost.p_below(0.0))
+        rows.append(row)
+    return pd.DataFrame(rows)

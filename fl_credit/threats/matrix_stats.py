@@ -75,16 +75,41 @@ def paired_drop(
     point = float(np.mean([auc(s.y, s.clean) - auc(s.y, s.attacked) for s in seeds]))
     rng = np.random.default_rng(seed)
     classes = [(np.flatnonzero(s.y == 1), np.flatnonzero(s.y == 0)) for s in seeds]
+    drawn = [
+        (_DrawnAuc(s.clean, *c), _DrawnAuc(s.attacked, *c))
+        for s, c in zip(seeds, classes, strict=True)
+    ]
     out = np.empty(resamples)
     for b in range(resamples):
         drops = []
         for k in rng.integers(0, len(seeds), size=len(seeds)):
             pos, neg = classes[k]
-            rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-            s = seeds[k]
-            drops.append(auc(s.y[rows], s.clean[rows]) - auc(s.y[rows], s.attacked[rows]))
+            pos_rows, neg_rows = rng.choice(pos, len(pos)), rng.choice(neg, len(neg))
+            clean, attacked = drawn[k]
+            drops.append(clean(pos_rows, neg_rows) - attacked(pos_rows, neg_rows))
         out[b] = np.mean(drops)
     return _interval(point, out)
+
+
+class _DrawnAuc:
+    """AUC of one model on bootstrap draws of its rows, by counting the drawn negatives
+    below each drawn positive (ties count half): equal to :func:`auc` on the drawn rows,
+    without ranking them again for every draw."""
+
+    def __init__(self, scores: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> None:
+        self.scores = np.asarray(scores, dtype=np.float64)
+        order = np.argsort(self.scores[neg], kind="stable")
+        self.sorted_neg = self.scores[neg][order]
+        self.slot = np.empty(len(self.scores), dtype=np.int64)  # row -> place among sorted
+        self.slot[neg[order]] = np.arange(len(neg))
+
+    def __call__(self, pos_rows: np.ndarray, neg_rows: np.ndarray) -> float:
+        counts = np.bincount(self.slot[neg_rows], minlength=len(self.sorted_neg))
+        below = np.concatenate([[0], np.cumsum(counts)])
+        s = self.scores[pos_rows]
+        low = below[np.searchsorted(self.sorted_neg, s, side="left")]
+        high = below[np.searchsorted(self.sorted_neg, s, side="right")]
+        return float((low + 0.5 * (high - low)).sum() / (len(pos_rows) * len(neg_rows)))
 
 
 def seed_mean(values: Sequence[float], resamples: int = 500, seed: int = 0) -> Interval | None:

@@ -38,7 +38,14 @@ from omegaconf import DictConfig
 from fl_credit.config.compose import conf_dir
 from fl_credit.config.errors import FlCreditError
 from fl_credit.credit.plotting import new_figure, save_png, write_text
-from fl_credit.threats.matrix_cells import HOLDS_WITHIN, paired_cells, trigger_of
+from fl_credit.threats.matrix_cells import (
+    BACKDOOR_KEPT_OUT,
+    HOLDS_WITHIN,
+    clean_costs,
+    holm_jointly,
+    paired_cells,
+    trigger_of,
+)
 from simulations.sweeps.callback import sweep_dir_of
 from simulations.sweeps.runs import collect_runs
 from strategies.attacks import BACKDOORS, DEFAULT_TRIGGER, FREE_RIDERS, success_against_clean
@@ -218,6 +225,15 @@ def _matrix_lines(cells: pd.DataFrame, split: str, value: str, title: str) -> li
     return [*lines, ""]
 
 
+def _worst(row: pd.Series) -> str:
+    """The worst bank's drop with its seed-bootstrap interval (older tables: the mean)."""
+    if "worst_bank_low" not in row or math.isnan(row["worst_bank_low"]):
+        return _fmt(row["worst_bank_drop"])
+    return (
+        f"{row['worst_bank_drop']:.3f} [{row['worst_bank_low']:.3f}, {row['worst_bank_high']:.3f}]"
+    )
+
+
 def _paired_lines(paired: pd.DataFrame) -> list[str]:
     """The paired-interval section of ``summary.md``."""
     lines = [
@@ -227,9 +243,12 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
         "seeds [95% interval] from a two-level paired bootstrap (seeds, then rows by class); "
         f"'holds within {HOLDS_WITHIN}' needs the 95% upper bound below {HOLDS_WITHIN}, "
         "'harms' the 95% lower bound above 0; p-values are Holm-corrected across every claim "
-        "of the table. Worst bank: the largest drop among the banks' shares of the test rows "
-        "(mean over seeds). Backdoor: share of the defaults the clean run rejects once "
-        "triggered that the attacked model approves [95% interval over seeds]; clean trigger: "
+        "of the table and the clean-cost table below. Worst bank: the largest drop among the "
+        "banks' shares of the test rows (mean over seeds [95% seed-bootstrap interval]). "
+        "Backdoor: share of the defaults the clean run rejects once "
+        "triggered that the attacked model approves [95% interval over seeds], with its claim "
+        f"('kept below {BACKDOOR_KEPT_OUT}': 95% upper bound below it; 'succeeds': 95% lower "
+        "bound above 0) in the same Holm family; clean trigger: "
         "the largest share any clean run of the cell approves by the trigger alone. Approval "
         "changes: attacked minus clean, all test rows / triggered rows. Evasion: share of "
         "rejected true defaulters who can flip within one standard deviation of change at an "
@@ -245,14 +264,53 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
             if math.isnan(r["backdoor_mean"])
             else f"{r['backdoor_mean']:.2f} [{r['backdoor_low']:.2f}, {r['backdoor_high']:.2f}]"
         )
+        if backdoor and isinstance(r.get("backdoor_claim"), str) and r["backdoor_claim"]:
+            verdict = "yes" if r["backdoor_supported"] else "no"
+            backdoor += f"; {r['backdoor_claim']}, Holm p {r['p_backdoor_holm']:.3g}: {verdict}"
         lines.append(
             f"| {SPLITS.get(r['threat_split'], r['threat_split'])} | {r['defence']} | "
             f"{r['attack']} | {r['paired_seeds']} | {r['drop_mean']:.3f} "
             f"[{r['drop_low']:.3f}, {r['drop_high']:.3f}] | {r['claim']} | {r['p_holm']:.3g} | "
-            f"{'yes' if r['supported'] else 'no'} | {_fmt(r['worst_bank_drop'])} | {backdoor} | "
+            f"{'yes' if r['supported'] else 'no'} | {_worst(r)} | {backdoor} | "
             f"{_fmt(r['clean_trigger_max'], digits=2)} | {_fmt(r['approval_change'], digits=2)} / "
             f"{_fmt(r['targeted_approval_change'], digits=2)} | "
             f"{_fmt(r['evasion_change'], digits=2)} |"
+        )
+    return [*lines, ""]
+
+
+def _cost_lines(costs: pd.DataFrame) -> list[str]:
+    """The clean-cost and evasion section of ``summary.md``."""
+    lines = [
+        "## Clean cost and evasion per defence",
+        "",
+        "Clean cost: FedAvg's clean AUC minus the defence's, same seed and test rows, mean "
+        "[95% interval] from the same paired bootstrap; 'costs within' / 'costs' read from the "
+        "bounds like the claims above, and Holm-corrected together with them. Evasion: share of "
+        "the clean model's rejected true defaulters who can flip within one sd of change at an "
+        "80% approval rate, mean over seeds [95% seed-bootstrap interval].",
+        "",
+        "| split | defence | seeds | clean cost [95%] | claim | Holm p | supported | "
+        "evasion [95%] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in costs.iterrows():
+        cost = (
+            "–"
+            if math.isnan(r["cost_mean"])
+            else f"{r['cost_mean']:.3f} [{r['cost_low']:.3f}, {r['cost_high']:.3f}]"
+        )
+        evasion = (
+            "–"
+            if math.isnan(r["evasion_mean"])
+            else f"{r['evasion_mean']:.3f} [{r['evasion_low']:.3f}, {r['evasion_high']:.3f}]"
+        )
+        p_holm = "" if math.isnan(r["p_holm"]) else f"{r['p_holm']:.3g}"
+        supported = "" if not r["claim"] else ("yes" if r["supported"] else "no")
+        lines.append(
+            f"| {SPLITS.get(r['threat_split'], r['threat_split'])} | {r['defence']} | "
+            f"{r['paired_seeds']} | {cost} | {r['claim']} | {p_holm} | {supported} | "
+            f"{evasion} |"
         )
     return [*lines, ""]
 
@@ -262,6 +320,7 @@ def render_markdown(
     runs: pd.DataFrame,
     privacy: pd.DataFrame,
     paired: pd.DataFrame | None = None,
+    costs: pd.DataFrame | None = None,
 ) -> str:
     """``summary.md`` of the matrix."""
     seeds = sorted(int(s) for s in runs["seed"].unique())
@@ -287,6 +346,8 @@ def render_markdown(
     lines += ["Attack success: " + "; ".join(f"{k}: {v}" for k, v in SUCCESS.items()), ""]
     if paired is not None and not paired.empty:
         lines += _paired_lines(paired)
+    if costs is not None and not costs.empty:
+        lines += _cost_lines(costs)
     if not privacy.empty:
         lines += [
             "## Privacy attacks per defence (attack-free run, first seed)",
@@ -396,6 +457,9 @@ def write_matrix(
     runs = with_clean(run_table(root))
     cells = cell_table(runs)
     paired = paired_cells(runs, resamples=resamples)
+    costs = clean_costs(runs, resamples=resamples)
+    if not paired.empty and not costs.empty:
+        paired, costs = holm_jointly(paired, costs)
     privacy = privacy_table(runs, shadows=shadows, jobs=jobs) if audit else pd.DataFrame()
     if not privacy.empty:
         cells = cells.merge(privacy, on=["threat_split", "defence"], how="left")
@@ -403,7 +467,8 @@ def write_matrix(
         write_text(root / "runs.csv", runs.to_csv(index=False)),
         write_text(root / "summary.csv", cells.to_csv(index=False)),
         write_text(root / "paired.csv", paired.to_csv(index=False)),
-        write_text(root / "summary.md", render_markdown(cells, runs, privacy, paired)),
+        write_text(root / "costs.csv", costs.to_csv(index=False)),
+        write_text(root / "summary.md", render_markdown(cells, runs, privacy, paired, costs)),
         save_png(root / "heatmap_auc_drop.png", heatmap(cells, "auc_drop", AUC_DROP_TITLE)),
     ]
     success = cells[cells["attack"].isin(SUCCESS)]
@@ -412,6 +477,11 @@ def write_matrix(
             save_png(root / "heatmap_success.png", heatmap(success, "success", "Attack success"))
         )
     return written
+
+
+def root_summary(written: list[Path]) -> Path:
+    """The ``summary.md`` among the files :func:`write_matrix` wrote."""
+    return next(p for p in written if p.name == "summary.md")
 
 
 class ThreatMatrixReport(Callback):
@@ -424,7 +494,7 @@ class ThreatMatrixReport(Callback):
         except Exception as exc:  # noqa: BLE001 - a report must never fail the sweep
             log.warning("threat matrix not written: %s", " ".join(str(exc).split()))
             return
-        log.info("threat matrix: %s", written[3])
+        log.info("threat matrix: %s", root_summary(written))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -450,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(written[3].read_text())
+    print(root_summary(written).read_text())
     return 0
 
 

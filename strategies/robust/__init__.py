@@ -15,6 +15,10 @@
 - ``rfa``: :class:`RFA`, the geometric median by smoothed Weiszfeld (Pillutla et al.);
 - ``dnc``: :class:`DnC`, divide-and-conquer spectral filtering (Shejwalkar and Houmansadr
   2021; ``num_malicious``);
+- ``fltrust``: :class:`~.fltrust.FLTrust`, trust by cosine to the coordinator's root-set update
+  (Cao et al. 2021; the root update is the caller's callable);
+- ``flame``: :class:`~.flame.Flame`, HDBSCAN filtering (the caller's clusterer), median-norm
+  clipping and noise (Nguyen et al. 2022);
 - ``grouped_secagg``: :class:`GroupedSecAgg`, secure aggregation within random groups and
   a robust rule across the group means (median, trimmed mean, geometric median or centered
   clipping).

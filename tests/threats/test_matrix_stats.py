@@ -41,3 +41,19 @@ def test_three_seeds_cannot_back_a_claim_that_ten_seeds_can():
     assert harmful.lower > 0.05 and harmful.p_below(0.0) < 0.01
     spread = seed_mean([0.31, -0.5, 1.2], resamples=500)
     assert spread.low < 0 < spread.high  # three noisy seeds: no claim either way
+
+
+def test_the_bootstrap_auc_of_a_draw_equals_the_rank_auc_of_the_drawn_rows():
+    import numpy as np
+
+    from fl_credit.threats.matrix_stats import _DrawnAuc, auc
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(500) < 0.1).astype(int)
+    scores = np.round(rng.random(500) + 0.3 * y, 1)  # many ties
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    drawn = _DrawnAuc(scores, pos, neg)
+    for _ in range(20):
+        p, n = rng.choice(pos, len(pos)), rng.choice(neg, len(neg))
+        rows = np.concatenate([p, n])
+        assert abs(drawn(p, n) - auc(y[rows], scores[rows])) < 1e-12

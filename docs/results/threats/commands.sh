@@ -41,3 +41,37 @@ python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_r
   +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc attack=backdoor seed=0,1 \
   train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
   hydra.sweep.dir=/tmp/threats/small_bd
+
+# ---------------------------------------------------------------------------------------------
+# The headline cells, seeds 0-9 (docs/results/threats/headline/; 5 rounds, in-process engine,
+# one joblib worker under nice on the shared 2-core machine, which ran at 20-30 s a run).
+# Batch A ran at main 1be7246 and was stopped after its FedAvg cells (jobs 0-39: none,
+# backdoor, model_replacement, ipm; the FedAvg code path is unchanged at 94e4d57). Batch C
+# ran at 94e4d57 (this branch) and was stopped after its FLTrust and FLAME cells (jobs 0-59);
+# batch D (same code) ran the median, DnC and Krum clean and under model replacement. The
+# other cells stay in the 2-seed small matrix above.
+python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+  hydra/launcher=joblib hydra.launcher.n_jobs=1 +threat_split=ten_equal \
+  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc \
+  attack=none,backdoor,model_replacement,ipm,clip_edge \
+  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true \
+  hydra.sweep.dir=/tmp/threats_defences/headline_a          # stopped at job 40
+python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+  hydra/launcher=joblib hydra.launcher.n_jobs=1 +threat_split=ten_equal \
+  +defence=fltrust,flame,fedmedian,rfa,dnc,centered_clip,krum \
+  attack=none,model_replacement,ipm \
+  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true \
+  hydra.sweep.dir=/tmp/threats_defences/headline_c          # stopped at job 60
+python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+  hydra/launcher=joblib hydra.launcher.n_jobs=1 +threat_split=ten_equal \
+  +defence=fedmedian,dnc,krum attack=none,model_replacement \
+  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true \
+  hydra.sweep.dir=/tmp/threats_defences/headline_d
+# one folder for the report: A's jobs 0-39 as 1000-1039, C's 0-59, D's as 2000 + job
+H=/tmp/threats_defences/headline && mkdir -p $H
+for i in $(seq 0 39); do ln -s /tmp/threats_defences/headline_a/$i $H/$((1000 + i)); done
+for i in $(seq 0 59); do ln -s /tmp/threats_defences/headline_c/$i $H/$i; done
+for d in /tmp/threats_defences/headline_d/[0-9]*; do ln -s $d $H/$((2000 + $(basename $d))); done
+python -m simulations.sweeps.threat_matrix $H --no-audit --resamples 2000
+mkdir -p docs/results/threats/headline
+cp $H/{summary.md,summary.csv,paired.csv,costs.csv,runs.csv} docs/results/threats/headline/

@@ -108,6 +108,8 @@ def test_paired_cells_give_intervals_worst_bank_and_holm_claims(tmp_path):
     assert same["drop_mean"] == 0 and same["claim"] == "holds within 0.02" and same["supported"]
     # Backdoor success counts only defaults the clean run rejects: all of them here.
     assert same["backdoor_mean"] == 1.0
+    assert same["backdoor_claim"] == "succeeds" and same["backdoor_supported"]
+    assert harm["backdoor_claim"] == "kept below 0.05" and harm["p_backdoor_holm"] >= 0
     assert harm["backdoor_mean"] == pytest.approx(
         np.mean([2 / (d - 2) for d in [int(s) for s in _defaults(frame)]])
     )
@@ -120,3 +122,45 @@ def _defaults(frame):
         yield json.loads((Path(run_dir) / "metrics.json").read_text())["attack"]["backdoor"][
             "test_defaults"
         ]
+
+
+def test_clean_costs_pair_each_defence_with_fedavg_and_share_holms_correction(tmp_path):
+    # The report had no clean cost per defence (docs quoted hand-made differences) and its
+    # Holm correction covered only the attacked cells (this failed before: no clean_costs).
+    import numpy as np
+    import pandas as pd
+
+    from fl_credit.threats.matrix_cells import clean_costs, holm_jointly, paired_cells
+    from fl_credit.threats.matrix_stats import holm
+
+    rng = np.random.default_rng(1)
+    runs = []
+    for seed in range(5):
+        y = (rng.random(400) < 0.2).astype(int)
+        good = 0.5 * y + 0.3 * rng.random(400)
+        worse = good + 0.6 * rng.random(400)
+        for defence, attack, scores in [
+            ("fedavg", "none", good),
+            ("fedavg", "ipm", worse),
+            ("same", "none", good),
+            ("costly", "none", worse),
+        ]:
+            run_dir = _fake_run(tmp_path / f"{defence}{attack}{seed}", y, scores, [0])
+            runs.append(("s", defence, attack, seed, "ok", run_dir))
+    frame = pd.DataFrame(
+        runs, columns=["threat_split", "defence", "attack", "seed", "status", "run_dir"]
+    )
+    costs = clean_costs(frame, resamples=200).set_index("defence")
+    assert np.isnan(costs.loc["fedavg", "cost_mean"]) and costs.loc["fedavg", "claim"] == ""
+    assert costs.loc["same", "cost_mean"] == 0 and costs.loc["same", "claim"] == "costs within 0.02"
+    assert costs.loc["costly", "cost_low"] > 0 and costs.loc["costly", "claim"] == "costs"
+    assert costs.loc["same", "paired_seeds"] == 5 and np.isnan(costs.loc["same", "evasion_mean"])
+    paired = paired_cells(frame, resamples=200)
+    joint_paired, joint_costs = holm_jointly(paired, costs.reset_index())
+    raw = np.concatenate([paired["p_claim"], costs["p_claim"]])
+    finite = raw[np.isfinite(raw)]
+    expected = holm(finite)
+    got = np.concatenate([joint_paired["p_holm"], joint_costs["p_holm"]])
+    assert np.allclose(got[np.isfinite(got)], expected)
+    assert joint_costs.set_index("defence").loc["costly", "supported"]
+    assert joint_paired["worst_bank_low"].notna().all()
