@@ -76,6 +76,9 @@ def compose_config(overrides: Sequence[str] = (), *, config_dir: Path | None = N
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from fl_credit.config import store
+
+    store.register()
     folder = str((config_dir or conf_dir()).resolve())
     try:
         with initialize_config_dir(config_dir=folder, version_base="1.3"):

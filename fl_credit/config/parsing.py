@@ -12,7 +12,6 @@ from typing import Any
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
     NO_NOISE,
-    SUM_STRATEGIES,
     AttackConfig,
     AuditConfig,
     DataConfig,
@@ -27,9 +26,9 @@ from fl_credit.config.schema import (
     StrategyConfig,
     TrainConfig,
     ValidationConfig,
-    attack_rewrites_model,
 )
-from fl_credit.config.validation import validate
+from fl_credit.config.validation import attack_rewrites_model, validate
+from strategies.robust.registry import summing_strategies
 
 
 def _section(cls: type, raw: Any, name: str) -> Any:
@@ -146,14 +145,15 @@ def resolve_optimizer(cfg: ExperimentConfig) -> ExperimentConfig:
     """
     optimizer = cfg.train.optimizer
     # A simulated bank that rewrites its model update needs model-update rounds too.
-    sums = cfg.strategy.name in SUM_STRATEGIES and not attack_rewrites_model(cfg.attack)
+    summing = summing_strategies()
+    sums = cfg.strategy.name in summing and not attack_rewrites_model(cfg.attack)
     if optimizer == "auto":
         optimizer = "newton" if cfg.dp.mode == "off" and sums else "sgd"
     elif optimizer == "newton" and cfg.dp.mode != "off":
         raise ConfigError(f"train.optimizer=newton cannot run with dp={cfg.dp.mode}; use sgd")
     elif optimizer == "newton" and not sums:
         raise ConfigError(
-            f"train.optimizer=newton needs a summing strategy ({', '.join(SUM_STRATEGIES)}), "
+            f"train.optimizer=newton needs a summing strategy ({', '.join(summing)}), "
             f"not strategy={cfg.strategy.name}; use sgd"
         )
     if optimizer == cfg.train.optimizer:

@@ -11,14 +11,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
-# Strategies whose aggregate is a sum of the banks' replies: the ones Newton can use.
-SUM_STRATEGIES = ("fedavg", "secagg")
 IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 NO_NOISE = "no_noise"
 """``dp.epsilon`` value for DP-SGD without noise (epsilon inf, no privacy)."""
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
-GROUP_RULES = ("median", "trimmed_mean")
 FEATURE_KINDS = ("standard", "woe")
 MODEL_KINDS = ("lr", "gbm")
 
@@ -278,10 +275,3 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, for ``metrics.json`` and logs."""
         return asdict(self)
-
-
-def attack_rewrites_model(a: AttackConfig) -> bool:
-    """Whether the attack changes the model a bank sends (data poisoning alone does not)."""
-    if a.name in ("none", "label_flip"):
-        return False
-    return not (a.name == "backdoor" and (a.factor or 1.0) == 1.0)

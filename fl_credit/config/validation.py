@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
     DP_MODES,
     FEATURE_KINDS,
-    GROUP_RULES,
     IMBALANCE_METHODS,
     MODEL_KINDS,
     OPTIMIZERS,
     PARTITION_SCHEMES,
-    SUM_STRATEGIES,
+    AttackConfig,
     ExperimentConfig,
     PartitionConfig,
-    attack_rewrites_model,
 )
 from fl_credit.data.registry import source_names
 from strategies.attacks import DATA_POISONING
-from strategies.attacks.registry import attack_names
-from strategies.robust.registry import plaintext_defences
+from strategies.attacks.registry import attack_names, rewrites_model
+from strategies.robust.grouped import GROUP_RULES
+from strategies.robust.registry import plaintext_defences, strategy_names, summing_strategies
+
+
+def attack_rewrites_model(a: AttackConfig) -> bool:
+    """Whether the configured attack changes the model a bank sends (the attack's own
+    :meth:`~strategies.attacks.Attack.rewrites`; data poisoning alone does not)."""
+    return rewrites_model(a.name, asdict(a))
 
 
 def _check(condition: bool, message: str) -> None:
@@ -113,6 +120,19 @@ def check_bank_count(cfg: ExperimentConfig, num_banks: int) -> None:
         )
 
 
+def check_banks(cfg: ExperimentConfig, num_banks: int) -> None:
+    """:func:`check_bank_count`, and for ``grouped_secagg`` :func:`check_group_count`.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the problem.
+    """
+    check_bank_count(cfg, num_banks)
+    if cfg.strategy.name == "grouped_secagg":
+        check_group_count(num_banks, cfg.strategy.group_size)
+
+
 def _check_partition(p: PartitionConfig) -> None:
     _check(p.scheme in PARTITION_SCHEMES, f"partition scheme must be one of {PARTITION_SCHEMES}")
     if p.scheme == "shares":
@@ -174,6 +194,8 @@ def _check_dp(cfg: ExperimentConfig) -> None:
 
 def _check_defence(cfg: ExperimentConfig) -> None:
     s = cfg.strategy
+    names = strategy_names()
+    _check(s.name in names, f"strategy must be one of {names}, got {s.name!r}")
     plaintext_rules = plaintext_defences()
     plaintext = s.name in plaintext_rules
     if s.name == "secagg":
@@ -339,8 +361,8 @@ def _check_model(cfg: ExperimentConfig) -> None:
         f"{cfg.imbalance.method}",
     )
     _check(
-        cfg.strategy.name in SUM_STRATEGIES,
-        f"model=gbm needs summed histograms (strategy={' or '.join(SUM_STRATEGIES)}), not "
+        cfg.strategy.name in summing_strategies(),
+        f"model=gbm needs summed histograms (strategy={' or '.join(summing_strategies())}), not "
         f"strategy={cfg.strategy.name}",
     )
     _check(
