@@ -77,7 +77,10 @@ def catalogue(conf: Path) -> Catalogue:
     for entry in top.get("defaults") or []:
         if isinstance(entry, dict):
             defaults.update({str(k): str(v) for k, v in entry.items()})
-    keys = _flat({k: v for k, v in top.items() if k not in ("defaults", "hydra")})
+    from fl_credit.config.store import base_tree
+
+    given = {k: v for k, v in top.items() if k not in ("defaults", "hydra")}
+    keys = _flat({**base_tree(), **given})
     groups = {
         folder.name: {
             option.stem: frozenset(_flat(_load(option)) - {"defaults"})

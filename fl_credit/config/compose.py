@@ -14,11 +14,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fl_credit.config import store
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.parsing import from_dict
 from fl_credit.config.schema import ExperimentConfig
 
 CONFIG_NAME = "config"
+store.register()  # the generated nodes ``conf/config.yaml`` names, for any Hydra compose
 
 
 def conf_dir() -> Path:
@@ -75,8 +77,6 @@ def compose_config(overrides: Sequence[str] = (), *, config_dir: Path | None = N
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
-
-    from fl_credit.config import store
 
     store.register()
     folder = str((config_dir or conf_dir()).resolve())

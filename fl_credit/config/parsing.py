@@ -105,10 +105,11 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     raw = {**raw, "dp": dp_raw}
     metrics = dict(raw.get("metrics") or {})
     faults = dict(raw.get("faults") or {})
+    default = ExperimentConfig()
     cfg = ExperimentConfig(
-        seed=_as_int(raw.get("seed", 0), "seed"),
-        test_size=_typed(raw.get("test_size", 0.2), float, "test_size"),
-        val_size=_typed(raw.get("val_size", 0.2), float, "val_size"),
+        seed=_as_int(raw.get("seed", default.seed), "seed"),
+        test_size=_typed(raw.get("test_size", default.test_size), float, "test_size"),
+        val_size=_typed(raw.get("val_size", default.val_size), float, "val_size"),
         data=_section(DataConfig, raw.get("data"), "data"),
         partition=_section(PartitionConfig, raw.get("partition"), "partition"),
         train=_section(TrainConfig, raw.get("train"), "train"),
@@ -122,9 +123,13 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         features=_section(FeaturesConfig, raw.get("features"), "features"),
         model=_section(ModelConfig, raw.get("model"), "model"),
         validation=_section(ValidationConfig, raw.get("validation"), "validation"),
-        bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
-        histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
-        calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
+        bootstrap=_as_int(metrics.get("bootstrap", default.bootstrap), "metrics.bootstrap"),
+        histogram_bins=_as_int(
+            metrics.get("histogram_bins", default.histogram_bins), "metrics.histogram_bins"
+        ),
+        calibration_bins=_as_int(
+            metrics.get("calibration_bins", default.calibration_bins), "metrics.calibration_bins"
+        ),
         drop_after_keys=tuple(int(i) for i in faults.get("drop_after_keys") or ()),
     )
     validate(cfg)

@@ -44,6 +44,8 @@ class Attack:
     params: ClassVar[tuple[str, ...]] = ()
     observes_before_start: ClassVar[bool] = False
     """Whether :meth:`observe` also runs in rounds before ``start_round``."""
+    min_banks: ClassVar[int] = 1
+    """Fewest attacked banks the attack works with."""
     needs_bank_count: ClassVar[bool] = False
     """Whether the constructor takes ``num_banks`` and ``num_attackers``."""
     needs_channel: ClassVar[bool] = False
