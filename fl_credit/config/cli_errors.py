@@ -70,13 +70,17 @@ def _load(path: Path) -> dict:
 
 
 def catalogue(conf: Path) -> Catalogue:
-    """Read ``conf/`` (plain YAML, no Hydra) into a :class:`Catalogue`."""
+    """Read ``conf/`` (plain YAML, no Hydra) and the generated nodes of
+    :mod:`fl_credit.config.store` into a :class:`Catalogue`."""
     top = _load(conf / "config.yaml")
     defaults: dict[str, str] = {}
     for entry in top.get("defaults") or []:
         if isinstance(entry, dict):
             defaults.update({str(k): str(v) for k, v in entry.items()})
-    keys = _flat({k: v for k, v in top.items() if k not in ("defaults", "hydra")})
+    from fl_credit.config.store import base_tree
+
+    given = {k: v for k, v in top.items() if k not in ("defaults", "hydra")}
+    keys = _flat({**base_tree(), **given})
     groups = {
         folder.name: {
             option.stem: frozenset(_flat(_load(option)) - {"defaults"})
@@ -85,6 +89,10 @@ def catalogue(conf: Path) -> Catalogue:
         for folder in sorted(conf.iterdir())
         if folder.is_dir()
     }
+    from fl_credit.config.store import DEFENCE_GROUP, defence_presets
+
+    stored = {name: frozenset() for name in defence_presets()}  # they set no key of their own
+    groups[DEFENCE_GROUP] = {**stored, **groups.get(DEFENCE_GROUP, {})}
     return Catalogue(frozenset(keys), groups, defaults)
 
 

@@ -14,11 +14,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fl_credit.config import store
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.parsing import from_dict
 from fl_credit.config.schema import ExperimentConfig
 
 CONFIG_NAME = "config"
+store.register()  # the generated nodes ``conf/config.yaml`` names, for any Hydra compose
 
 
 def conf_dir() -> Path:
@@ -76,6 +78,7 @@ def compose_config(overrides: Sequence[str] = (), *, config_dir: Path | None = N
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    store.register()
     folder = str((config_dir or conf_dir()).resolve())
     try:
         with initialize_config_dir(config_dir=folder, version_base="1.3"):

@@ -12,7 +12,6 @@ from typing import Any
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
     NO_NOISE,
-    SUM_STRATEGIES,
     AttackConfig,
     AuditConfig,
     DataConfig,
@@ -27,9 +26,9 @@ from fl_credit.config.schema import (
     StrategyConfig,
     TrainConfig,
     ValidationConfig,
-    attack_rewrites_model,
 )
-from fl_credit.config.validation import validate
+from fl_credit.config.validation import attack_rewrites_model, validate
+from strategies.robust.registry import summing_strategies
 
 
 def _section(cls: type, raw: Any, name: str) -> Any:
@@ -106,10 +105,11 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
     raw = {**raw, "dp": dp_raw}
     metrics = dict(raw.get("metrics") or {})
     faults = dict(raw.get("faults") or {})
+    default = ExperimentConfig()
     cfg = ExperimentConfig(
-        seed=_as_int(raw.get("seed", 0), "seed"),
-        test_size=_typed(raw.get("test_size", 0.2), float, "test_size"),
-        val_size=_typed(raw.get("val_size", 0.2), float, "val_size"),
+        seed=_as_int(raw.get("seed", default.seed), "seed"),
+        test_size=_typed(raw.get("test_size", default.test_size), float, "test_size"),
+        val_size=_typed(raw.get("val_size", default.val_size), float, "val_size"),
         data=_section(DataConfig, raw.get("data"), "data"),
         partition=_section(PartitionConfig, raw.get("partition"), "partition"),
         train=_section(TrainConfig, raw.get("train"), "train"),
@@ -123,9 +123,13 @@ def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         features=_section(FeaturesConfig, raw.get("features"), "features"),
         model=_section(ModelConfig, raw.get("model"), "model"),
         validation=_section(ValidationConfig, raw.get("validation"), "validation"),
-        bootstrap=_as_int(metrics.get("bootstrap", 1000), "metrics.bootstrap"),
-        histogram_bins=_as_int(metrics.get("histogram_bins", 200), "metrics.histogram_bins"),
-        calibration_bins=_as_int(metrics.get("calibration_bins", 15), "metrics.calibration_bins"),
+        bootstrap=_as_int(metrics.get("bootstrap", default.bootstrap), "metrics.bootstrap"),
+        histogram_bins=_as_int(
+            metrics.get("histogram_bins", default.histogram_bins), "metrics.histogram_bins"
+        ),
+        calibration_bins=_as_int(
+            metrics.get("calibration_bins", default.calibration_bins), "metrics.calibration_bins"
+        ),
         drop_after_keys=tuple(int(i) for i in faults.get("drop_after_keys") or ()),
     )
     validate(cfg)
@@ -146,14 +150,15 @@ def resolve_optimizer(cfg: ExperimentConfig) -> ExperimentConfig:
     """
     optimizer = cfg.train.optimizer
     # A simulated bank that rewrites its model update needs model-update rounds too.
-    sums = cfg.strategy.name in SUM_STRATEGIES and not attack_rewrites_model(cfg.attack)
+    summing = summing_strategies()
+    sums = cfg.strategy.name in summing and not attack_rewrites_model(cfg.attack)
     if optimizer == "auto":
         optimizer = "newton" if cfg.dp.mode == "off" and sums else "sgd"
     elif optimizer == "newton" and cfg.dp.mode != "off":
         raise ConfigError(f"train.optimizer=newton cannot run with dp={cfg.dp.mode}; use sgd")
     elif optimizer == "newton" and not sums:
         raise ConfigError(
-            f"train.optimizer=newton needs a summing strategy ({', '.join(SUM_STRATEGIES)}), "
+            f"train.optimizer=newton needs a summing strategy ({', '.join(summing)}), "
             f"not strategy={cfg.strategy.name}; use sgd"
         )
     if optimizer == cfg.train.optimizer:

@@ -2,6 +2,12 @@
 
 The ServerApp, the baselines and the data pipeline all take an :class:`ExperimentConfig`;
 nothing reads the raw Hydra tree after :func:`fl_credit.config.parsing.from_dict`.
+
+The defaults of the sections that are not config groups (the top-level values, ``train``,
+``metrics``, ``eval``, ``engine``, ``validation``, ``audit``, ``faults``) are written here
+only: Hydra reads them from the node :mod:`fl_credit.config.store` makes of these classes,
+and ``conf/config.yaml`` holds the group choices alone. A group's options (``conf/<group>/``)
+write their own settings.
 """
 
 from __future__ import annotations
@@ -11,14 +17,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("auto", "newton", "sgd", "adam", "rmsprop")
-# Strategies whose aggregate is a sum of the banks' replies: the ones Newton can use.
-SUM_STRATEGIES = ("fedavg", "secagg")
 IMBALANCE_METHODS = ("smote", "class_weight", "none")
 DP_MODES = ("off", "opacus", "central")
 NO_NOISE = "no_noise"
 """``dp.epsilon`` value for DP-SGD without noise (epsilon inf, no privacy)."""
 PARTITION_SCHEMES = ("shares", "two_banks", "power", "dirichlet", "region")
-GROUP_RULES = ("median", "trimmed_mean")
 FEATURE_KINDS = ("standard", "woe")
 MODEL_KINDS = ("lr", "gbm")
 
@@ -62,10 +65,16 @@ class TrainConfig:
     local_epochs: int = 1
     lr: float = 0.5
     batch_size: int = 0
+    """0: full batch (the study's ``batch_size=-1``)."""
     optimizer: str = "auto"
+    """``auto`` (``newton`` without DP on a summing strategy, else ``sgd``), ``newton``,
+    ``sgd``, ``adam`` or ``rmsprop``."""
     l2: float = 0.01
+    """L2 penalty on the weights (not the bias)."""
     tol: float = 1e-6
+    """Stop once a round changes no coefficient by more than this (0: never)."""
     max_skipped_share: float = 0.5
+    """A run in which more rounds than this share aggregated nothing fails."""
     monotone: tuple[str, ...] = ()
     """Ordered characteristics whose one-hot effects must be monotone (``name``: rising in
     the listed or sorted level order, ``-name``: falling; ``name:level,level,...`` names the
@@ -82,7 +91,7 @@ class StrategyConfig:
     clipping_range: float = 4.0
     quantization_bits: int = 16
     metric_range: float = 1e3
-    max_weight: float = 2.0**24
+    max_weight: float = 2**24
     beta: float = 0.2
     num_malicious: int = 1
     num_selected: int | None = None
@@ -154,8 +163,12 @@ class EvalConfig:
     """
 
     federated: bool = False
+    """Each bank also scores the model on its own test rows (the deployment default: the
+    coordinator holds no rows)."""
     every: int = 1
+    """Federated evaluation every this many rounds (only the final model under DP)."""
     bins: int = 400
+    """Logit-scale score bins of the evaluation histograms."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +198,13 @@ class EngineConfig:
     """Simulation engine settings."""
 
     backend: str = "ray"
-    cpus_per_bank: float = 1.0
-    timeout: float = 600.0
+    """``ray``: Flower's simulation engine on Ray; ``inprocess``: the same engine, no Ray."""
+    cpus_per_bank: float = 1
+    timeout: float = 600
     keep_warm: bool = True
+    """One Ray instance for a whole sweep instead of one per run."""
     ray_address: str | None = None
+    """An existing Ray cluster (``ray start --head``; ``auto`` or ``host:port``)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +247,7 @@ class AuditConfig:
     """Privacy-audit settings (``audit`` section)."""
 
     record_server_view: bool = False
+    """Store what the coordinator receives under ``<run dir>/server_view/``."""
 
 
 @dataclass(frozen=True)
@@ -242,10 +259,14 @@ class ValidationConfig:
     bands, at the federation's mean +- half a standard deviation)."""
 
     enabled: bool = True
+    """Sum the banks' per-grade counts once after training (``dp=central``: skipped)."""
     grades: int = 8
     pd_low: float = 0.01
+    """The ``grades - 1`` PD band edges are evenly spaced in log-PD over ``[pd_low,
+    pd_high]``."""
     pd_high: float = 0.4
     alpha: float = 0.05
+    """Traffic light: yellow below ``alpha``, red below ``red``."""
     red: float = 0.01
     groups: tuple[str, ...] = (
         "addr_state",
@@ -255,8 +276,13 @@ class ValidationConfig:
         "Income",
         "emp_length",
     )
-    bands: dict | None = None
+    """Groupings reported, those present in the data."""
+    bands: dict | None = field(
+        default_factory=lambda: {"annual_inc": [40000, 60000, 90000], "Income": [90, 125, 170]}
+    )
+    """Public cut points of numeric groupings (a grouping without them: mean +- 0.5 sd)."""
     psi_bins: int = 10
+    """CSI: feature bins at deciles of the validation rows."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +291,9 @@ class ExperimentConfig:
 
     seed: int = 0
     test_size: float = 0.2
+    """Global held-out test set, stratified, taken before banks are formed."""
     val_size: float = 0.2
+    """Each bank's local validation split."""
     data: DataConfig = field(default_factory=DataConfig)
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -280,17 +308,17 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     bootstrap: int = 1000
+    """``metrics.bootstrap``: resamples for the AUC confidence interval."""
     histogram_bins: int = 200
+    """``metrics.histogram_bins``: score bins (logit scale) that pick the validation
+    threshold."""
     calibration_bins: int = 15
+    """``metrics.calibration_bins``: reliability bins (logit scale) of the validation
+    calibration check."""
     drop_after_keys: tuple[int, ...] = ()
+    """``faults.drop_after_keys``: simulated banks (partition ids) that crash after the key
+    exchange."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, for ``metrics.json`` and logs."""
         return asdict(self)
-
-
-def attack_rewrites_model(a: AttackConfig) -> bool:
-    """Whether the attack changes the model a bank sends (data poisoning alone does not)."""
-    if a.name in ("none", "label_flip"):
-        return False
-    return not (a.name == "backdoor" and (a.factor or 1.0) == 1.0)

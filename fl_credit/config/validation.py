@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import (
     DP_MODES,
     DP_RELEASES,
     FEATURE_KINDS,
-    GROUP_RULES,
     IMBALANCE_METHODS,
     MODEL_KINDS,
     OPTIMIZERS,
     PARTITION_SCHEMES,
-    SUM_STRATEGIES,
+    AttackConfig,
     ExperimentConfig,
     PartitionConfig,
-    attack_rewrites_model,
 )
-from fl_credit.data.registry import source_names
-from strategies.attacks import DATA_POISONING
-from strategies.attacks.registry import attack_names
-from strategies.robust.registry import plaintext_defences
+from fl_credit.data.registry import source_names, source_problem
+from strategies.attacks import COLLUDING_BASES, DATA_POISONING, FLIP_MODES
+from strategies.attacks.registry import ATTACKS, attack_names, rewrites_model
+from strategies.robust.grouped import GROUP_RULES
+from strategies.robust.registry import plaintext_defences, strategy_names, summing_strategies
+
+
+def attack_rewrites_model(a: AttackConfig) -> bool:
+    """Whether the configured attack changes the model a bank sends (the attack's own
+    :meth:`~strategies.attacks.Attack.rewrites`; data poisoning alone does not)."""
+    return rewrites_model(a.name, asdict(a))
 
 
 def _check(condition: bool, message: str) -> None:
@@ -34,12 +41,8 @@ def validate(cfg: ExperimentConfig) -> None:
     _check(0.0 < cfg.val_size < 1.0, f"val_size must be in (0, 1), got {cfg.val_size}")
     kinds = source_names()
     _check(cfg.data.kind in kinds, f"data.kind must be one of {kinds}")
-    if cfg.data.kind in ("lending_club_csv", "csv"):
-        _check(bool(cfg.data.path), f"data={cfg.data.kind} needs data.path=<file>")
-    if cfg.data.kind == "csv":
-        _check(bool(cfg.data.target), "data=csv needs data.target=<column>")
-        _check(cfg.data.positive is not None, "data=csv needs data.positive=<value>")
-        _check(cfg.data.max_levels >= 1, "data.max_levels must be at least 1")
+    problem = source_problem(cfg.data)
+    _check(problem is None, str(problem))
     _check_partition(cfg.partition)
     count = static_bank_count(cfg.partition)
     if count is not None:
@@ -114,6 +117,19 @@ def check_bank_count(cfg: ExperimentConfig, num_banks: int) -> None:
         )
 
 
+def check_banks(cfg: ExperimentConfig, num_banks: int) -> None:
+    """:func:`check_bank_count`, and for ``grouped_secagg`` :func:`check_group_count`.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the problem.
+    """
+    check_bank_count(cfg, num_banks)
+    if cfg.strategy.name == "grouped_secagg":
+        check_group_count(num_banks, cfg.strategy.group_size)
+
+
 def _check_partition(p: PartitionConfig) -> None:
     _check(p.scheme in PARTITION_SCHEMES, f"partition scheme must be one of {PARTITION_SCHEMES}")
     if p.scheme == "shares":
@@ -175,6 +191,8 @@ def _check_dp(cfg: ExperimentConfig) -> None:
 
 def _check_defence(cfg: ExperimentConfig) -> None:
     s = cfg.strategy
+    names = strategy_names()
+    _check(s.name in names, f"strategy must be one of {names}, got {s.name!r}")
     plaintext_rules = plaintext_defences()
     plaintext = s.name in plaintext_rules
     if s.name == "secagg":
@@ -284,19 +302,19 @@ def _check_attack(cfg: ExperimentConfig) -> None:
     _check(a.z is None or a.z >= 0, f"attack.z must be >= 0, got {a.z}")
     _check(a.samples is None or a.samples >= 2, f"attack.samples must be >= 2, got {a.samples}")
     _check(
-        a.flip in (None, "all", "defaults"),
-        f"attack.flip must be all or defaults, got {a.flip!r}",
+        a.flip is None or a.flip in FLIP_MODES,
+        f"attack.flip must be {' or '.join(FLIP_MODES)}, got {a.flip!r}",
     )
     _check(
-        a.base in (None, "alie", "sign_flip"),
-        f"attack.base must be alie or sign_flip, got {a.base!r}",
+        a.base is None or a.base in COLLUDING_BASES,
+        f"attack.base must be {' or '.join(COLLUDING_BASES)}, got {a.base!r}",
     )
     _check(
         a.trigger is None or (isinstance(a.trigger, dict) and len(a.trigger) >= 1),
         "attack.trigger must map features to values, e.g. {inq_fi: 20}",
     )
-    if a.name == "colluding":
-        _check(len(a.banks) >= 2, "attack=colluding needs at least two attack.banks")
+    fewest = ATTACKS[a.name].min_banks
+    _check(len(a.banks) >= fewest, f"attack={a.name} needs at least {fewest} attack.banks")
     _check(
         not (attack_rewrites_model(a) and cfg.train.optimizer == "newton"),
         f"attack={a.name} rewrites model updates, which Newton rounds do not send; use "
@@ -361,8 +379,8 @@ def _check_model(cfg: ExperimentConfig) -> None:
         f"{cfg.imbalance.method}",
     )
     _check(
-        cfg.strategy.name in SUM_STRATEGIES,
-        f"model=gbm needs summed histograms (strategy={' or '.join(SUM_STRATEGIES)}), not "
+        cfg.strategy.name in summing_strategies(),
+        f"model=gbm needs summed histograms (strategy={' or '.join(summing_strategies())}), not "
         f"strategy={cfg.strategy.name}",
     )
     _check(

@@ -1,11 +1,11 @@
 """Build the configured Flower strategy (the summing of queries is :mod:`.bank_sum`).
 
-``strategy=secagg`` (the default) makes every sum the server needs, the standardisation
-statistics and the validation histograms as well as the model updates, go through the same
-secure aggregation: the server learns sums only. ``strategy=fedavg`` / ``fedprox`` sum in the
-clear. The defences of :mod:`strategies.robust` (``fedmedian``, ``trimmed_mean``, ``krum``,
-``multikrum``, ``bulyan``, ``norm_bound``) combine plaintext updates; ``grouped_secagg`` sums
-securely within random groups and combines the group means robustly.
+Every ``strategy=`` is an entry of the registry of :mod:`strategies.robust`: this module
+only turns the configuration into the entry's settings. ``strategy=secagg`` (the default)
+makes every sum the server needs, the standardisation statistics and the validation
+histograms as well as the model updates, go through the same secure aggregation: the server
+learns sums only. ``fedavg`` / ``fedprox`` sum in the clear; the robust rules combine
+plaintext updates, or (``grouped_secagg``) group means summed securely.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flwr.serverapp.strategy import FedAvg, FedProx
+from flwr.serverapp.strategy import FedAvg
 
 from fl_credit.config.errors import ConfigError
 from fl_credit.config.schema import ExperimentConfig
-from fl_credit.config.validation import check_bank_count, check_group_count
+from fl_credit.config.validation import check_bank_count, check_banks
 
 log = logging.getLogger(__name__)
 
@@ -113,54 +113,37 @@ def _build(
         min_train_nodes=1,
         min_available_nodes=1,
     )
-    name = cfg.strategy.name
     if cfg.train.optimizer == "newton":
         return newton_strategy(
             cfg, num_banks=num_banks, threshold=threshold, consortium=consortium, **common
         )
+    from strategies.robust.registry import RobustSettings, build_defence, strategy
     from strategies.tolerance import with_tolerance_stop
 
-    common["tol"] = cfg.train.tol
-    if name == "fedavg":
-        return with_tolerance_stop(FedAvg)(**common)
-    if name == "fedprox":
-        return with_tolerance_stop(FedProx)(proximal_mu=cfg.strategy.proximal_mu, **common)
-    if name == "secagg":
-        check_bank_count(cfg, num_banks)
-        from fl_credit.protocol.identity import read_consortium
-        from strategies.secagg import SecAggFedAvg
-
-        return with_tolerance_stop(SecAggFedAvg)(
-            consortium=read_consortium(Path(consortium)) if consortium else None,
-            threshold=threshold or cfg.strategy.threshold,
-            colluders=cfg.dp.colluders,
-            clipping_range=update_clip(cfg, noise_std_share),
-            quantization_bits=cfg.strategy.quantization_bits,
-            metric_range=cfg.strategy.metric_range,
-            max_weight=cfg.strategy.max_weight,
-            secure_evaluate=False,
-            timeout=cfg.engine.timeout,
-            **common,
-        )
-    from strategies.robust.registry import DEFENCES, RobustSettings, build_defence, defence_names
-
-    names = defence_names()  # the registered defences (strategies/robust registers them)
-    if name not in names:
-        raise ConfigError(
-            f"unknown strategy {name!r}; choose secagg, fedavg, fedprox or {', '.join(names)}"
-        )
     s = cfg.strategy
+    try:
+        entry = strategy(s.name)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    check_banks(cfg, num_banks)
     settings = RobustSettings(
-        num_banks, s.beta, s.num_malicious, s.num_selected, s.max_norm, seed=cfg.seed
+        num_banks,
+        s.beta,
+        s.num_malicious,
+        s.num_selected,
+        s.max_norm,
+        seed=cfg.seed,
+        proximal_mu=s.proximal_mu,
+        threshold=threshold or s.threshold,
+        colluders=cfg.dp.colluders,
+        group_size=s.group_size,
+        robust=s.robust,
     )
-    if not DEFENCES[name].plaintext:  # grouped secure aggregation: the secure-sum settings
-        check_group_count(num_banks, s.group_size)
+    common["tol"] = cfg.train.tol
+    if not entry.plaintext:  # secure sums: the secure-aggregation settings
         from fl_credit.protocol.identity import read_consortium
 
         common.update(
-            group_size=s.group_size,
-            robust=s.robust,
-            seed=cfg.seed,
             clipping_range=update_clip(cfg, noise_std_share),
             quantization_bits=s.quantization_bits,
             metric_range=s.metric_range,
@@ -169,7 +152,7 @@ def _build(
             consortium=read_consortium(Path(consortium)) if consortium else None,
         )
     try:
-        return build_defence(name, settings, with_tolerance_stop, **common)
+        return build_defence(s.name, settings, with_tolerance_stop, **common)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -185,9 +168,10 @@ def newton_strategy(
     """Federated Newton: sums in the clear (``fedavg``) or secure sums (``secagg``, with the
     same threshold and identity roster as secure FedAvg)."""
     from strategies.newton import FedNewton, SecAggFedNewton
+    from strategies.robust.registry import strategy
 
     settings = dict(l2=cfg.train.l2, tol=cfg.train.tol, **common)
-    if cfg.strategy.name != "secagg":
+    if strategy(cfg.strategy.name).plaintext:
         return FedNewton(**settings)
     check_bank_count(cfg, num_banks)
     from fl_credit.protocol.identity import read_consortium

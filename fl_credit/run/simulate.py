@@ -31,6 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from fl_credit.config import store
 from fl_credit.config.compose import resolve, to_yaml
 from fl_credit.config.errors import FlCreditError, TrainingFailedError, is_user_error, one_line
 from fl_credit.config.parsing import from_dict
@@ -40,6 +41,7 @@ from fl_credit.runtime import fast_exit, run_log
 from fl_credit.runtime.threads import single_threaded_math
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
+store.register()  # the nodes made from the registries, before Hydra composes
 
 log = logging.getLogger("fl_credit")
 

@@ -37,6 +37,7 @@ from omegaconf import DictConfig
 
 from fl_credit.config.compose import conf_dir
 from fl_credit.config.errors import FlCreditError
+from fl_credit.config.store import defence_options
 from fl_credit.credit.plotting import new_figure, save_png, write_text
 from fl_credit.threats.matrix_cells import (
     BACKDOOR_KEPT_OUT,
@@ -54,8 +55,8 @@ from strategies.attacks.registry import attack_names
 log = logging.getLogger(__name__)
 
 SPLITS = {"ten_equal": "10 equal banks", "study": "3 banks 25/25/50"}
-DEFENCES = tuple(sorted(p.stem for p in (conf_dir() / "defence").glob("*.yaml")))
-"""The defence presets of ``conf/defence`` (the matrix sweeps them all)."""
+DEFENCES = defence_options(conf_dir())
+"""The ``+defence=`` options: one per registered strategy, and the presets of ``conf/defence``."""
 CLEAN = "none"
 ATTACKS = tuple(a for a in attack_names() if a != CLEAN)
 GROUPED = "grouped_secagg"

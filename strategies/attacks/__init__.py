@@ -59,6 +59,7 @@ from flwr.clientapp.typing import Mod
 
 from .alie import ALIE, alie_z
 from .alie_full import ALIEFull
+from .backdoor import DEFAULT_TRIGGER, Backdoor
 from .backdoor_projected import ProjectedBackdoor
 from .base import Attack, BankTools
 from .clip_edge import ClipEdge
@@ -67,25 +68,21 @@ from .disguised_free_rider import DisguisedFreeRider
 from .exchange import POISON_KEY, AttackError, TrainExchange
 from .fang_krum import FangKrum
 from .fang_trim import FangTrim
+from .free_rider import FreeRider
 from .group_colluding import GroupColluding
 from .ipm import IPM
+from .label_flip import LabelFlip
 from .min_max import MinMax
 from .min_sum import MinSum
 from .mod import attack_mod
 from .model_replacement import ModelReplacement
+from .noise import Noise
 from .outcome import backdoor_success, free_rider_gain, success_against_clean
 from .poisoning import FLIP_MODES, apply_trigger, has_trigger, poison_rows
 from .registry import ATTACKS, NONE, attack_names, discover, register_attack
-from .simple import (
-    DEFAULT_TRIGGER,
-    Backdoor,
-    FreeRider,
-    LabelFlip,
-    Noise,
-    Scale,
-    SignFlip,
-    WeightInflation,
-)
+from .scale import Scale
+from .sign_flip import SignFlip
+from .weight_inflation import WeightInflation
 
 discover()  # every attack module registers its classes
 

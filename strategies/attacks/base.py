@@ -44,6 +44,8 @@ class Attack:
     params: ClassVar[tuple[str, ...]] = ()
     observes_before_start: ClassVar[bool] = False
     """Whether :meth:`observe` also runs in rounds before ``start_round``."""
+    min_banks: ClassVar[int] = 1
+    """Fewest attacked banks the attack works with."""
     needs_bank_count: ClassVar[bool] = False
     """Whether the constructor takes ``num_banks`` and ``num_attackers``."""
     needs_channel: ClassVar[bool] = False
@@ -57,11 +59,17 @@ class Attack:
     free_rides: ClassVar[bool] = False
     """Whether the attack contributes nothing (measured by ``free_rider_gain``)."""
 
+    @classmethod
+    def rewrites(cls, settings: Mapping[str, Any]) -> bool:
+        """Whether the attack configured with ``settings`` (its ``attack.*`` keys; missing or
+        None: the attack's default) changes the model a bank sends. False: data poisoning
+        only, which also works when the reply is not a model (e.g. a Newton round's sums)."""
+        return True
+
     @property
     def rewrites_model(self) -> bool:
-        """Whether :meth:`rewrite` changes the reply (False: data poisoning only, which
-        also works when the reply is not a model, e.g. a Newton round's sums)."""
-        return True
+        """:meth:`rewrites` for this attack's own settings."""
+        return type(self).rewrites(self.describe())
 
     def poison(self, server_round: int) -> dict[str, Any] | None:
         """Poisoning spec for the bank's own rows this round (None: train on clean rows)."""

@@ -40,6 +40,7 @@ class Colluding(Attack):
 
     name = "colluding"
     params = ("base", "factor", "z")
+    min_banks = 2
     observes_before_start = True
     needs_bank_count = True
     needs_channel = True

@@ -11,12 +11,13 @@ while the boosted one replaces the model with the backdoored one. ``factor`` ove
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from .backdoor import Backdoor
 from .base import BankTools
 from .exchange import TrainExchange
 from .registry import register_attack
-from .simple import Backdoor
 
 
 @register_attack
@@ -39,8 +40,8 @@ class ModelReplacement(Backdoor):
         super().__init__(fraction=fraction, factor=factor or float(num_banks), trigger=trigger)
         self.num_attackers = int(num_attackers)  # recorded; the boost is gamma = num_banks
 
-    @property
-    def rewrites_model(self) -> bool:
+    @classmethod
+    def rewrites(cls, settings: Mapping[str, Any]) -> bool:
         """Always: the update is boosted."""
         return True
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from .base import Attack
 
@@ -44,6 +45,23 @@ def discover() -> None:
     package = importlib.import_module(__package__)
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{__package__}.{module.name}")
+
+
+def rewrites_model(name: str, settings: Mapping[str, Any]) -> bool:
+    """Whether attack ``name`` with ``settings`` (its ``attack.*`` keys) changes the model a
+    bank sends (``"none"`` and data poisoning alone do not).
+
+    Raises
+    ------
+    ValueError
+        For an unregistered name.
+    """
+    if name == NONE:
+        return False
+    names = attack_names()
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(names)}")
+    return ATTACKS[name].rewrites(settings)
 
 
 def attack_names() -> tuple[str, ...]:

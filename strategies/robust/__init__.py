@@ -1,7 +1,11 @@
-"""Defences against malicious banks: robust aggregation as Flower Message-API strategies.
+"""Aggregation strategies as Flower Message-API strategies: plain and secure FedAvg, and
+the defences against malicious banks (robust aggregation), all in one registry
+(:mod:`.registry`).
 
 ``strategy=`` name and what it is:
 
+- ``fedavg``, ``fedprox``: Flower's FedAvg / FedProx over plaintext updates;
+- ``secagg``: secure FedAvg (:mod:`strategies.secagg`), the coordinator learns sums only;
 - ``fedmedian``: Flower's :class:`~flwr.serverapp.strategy.FedMedian` (coordinate-wise
   median of the banks' models);
 - ``trimmed_mean``: Flower's :class:`~flwr.serverapp.strategy.FedTrimmedAvg` (``beta``);
@@ -23,7 +27,7 @@
   a robust rule across the group means (median, trimmed mean, geometric median or centered
   clipping).
 
-All but ``grouped_secagg`` need each bank's update in plaintext. Imports only Flower,
+The robust rules but ``grouped_secagg`` need each bank's update in plaintext. Imports only Flower,
 numpy and :mod:`strategies.secagg`.
 """
 
@@ -53,12 +57,14 @@ from .registry import (
     defence_names,
     plaintext_defences,
     register_defence,
+    strategy_names,
+    summing_strategies,
 )
 
 PLAINTEXT_ROBUST = plaintext_defences()
 """The registered defences that need each bank's update in plaintext."""
 ROBUST_STRATEGIES = defence_names()
-"""Every registered defence (the plaintext ones and ``grouped_secagg``)."""
+"""Every registered robust rule (the plaintext ones and ``grouped_secagg``)."""
 
 
 def build_robust_strategy(
@@ -123,4 +129,6 @@ __all__ = [
     "register_defence",
     "solve_bank_totals",
     "split_groups",
+    "strategy_names",
+    "summing_strategies",
 ]

@@ -312,6 +312,12 @@ class GroupedSecAgg(FedAvg):
 
 @register_defence("grouped_secagg", plaintext=False)
 def grouped_secagg(settings: RobustSettings, wrap=None, **common) -> FedAvg:
-    """Secure sums within random groups, a robust rule across the group means (``common``
-    carries the group and secure-aggregation settings)."""
-    return wrapped(GroupedSecAgg, wrap)(beta=settings.beta, **common)
+    """Secure sums within random groups of ``group_size``, the rule ``robust`` across the
+    group means (``common`` carries the secure-sum settings)."""
+    return wrapped(GroupedSecAgg, wrap)(
+        group_size=settings.group_size,
+        robust=settings.robust,
+        beta=settings.beta,
+        seed=settings.seed,
+        **common,
+    )

@@ -1,9 +1,11 @@
-"""The defence registry: every robust aggregation rule registers its builder here.
+"""The aggregation registry: every ``strategy=`` (plain, secure or robust aggregation)
+registers its builder here.
 
-A defence is one module of this package whose builder is decorated with
-``@register_defence(name, plaintext=...)``, plus its ``conf/strategy/<name>.yaml`` (and a
-``conf/defence`` preset for the threat matrix); :func:`defence_names` imports every module
-of the package first, so nothing else lists the defences.
+A strategy is one module of this package whose builder is decorated with
+``@register_defence(name, plaintext=..., robust=..., sums=...)``, plus its
+``conf/strategy/<name>.yaml`` (the threat matrix's ``+defence=<name>`` preset is made from
+the registry); :func:`strategy_names` imports every module of the package first, so nothing
+else lists the strategies.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from flwr.serverapp.strategy import FedAvg
 
 @dataclass(frozen=True)
 class RobustSettings:
-    """The ``strategy.*`` settings a robust rule reads, and the number of banks."""
+    """The ``strategy.*`` settings the builders read, and the number of banks."""
 
     num_banks: int
     beta: float = 0.2
@@ -27,7 +29,15 @@ class RobustSettings:
     num_selected: int | None = None
     max_norm: float | None = None
     seed: int = 0
-    """Seed of the rules that draw at random (bucketing, subsampling)."""
+    """Seed of the rules that draw at random (bucketing, subsampling, groups)."""
+    proximal_mu: float = 0.0
+    threshold: int | None = None
+    """Secure-aggregation threshold (None: a strict majority)."""
+    colluders: int = 0
+    """Banks assumed to collude with the coordinator (secure aggregation)."""
+    group_size: int = 3
+    robust: str = "median"
+    """The rule across group means (grouped secure aggregation)."""
 
 
 Builder = Callable[..., FedAvg]
@@ -37,20 +47,31 @@ strategy class first; ``common`` goes to the strategy's constructor."""
 
 @dataclass(frozen=True)
 class Defence:
-    """A registered defence: its ``strategy=`` name, builder and kind."""
+    """A registered aggregation strategy: its ``strategy=`` name, builder and kind."""
 
     name: str
     build: Builder
-    plaintext: bool
-    """True when the rule needs each bank's update in plaintext (no secure aggregation)."""
+    plaintext: bool = True
+    """True when the coordinator sees each bank's update (no secure aggregation); False
+    for secure sums, whose builder also gets the secure-sum settings in ``common``."""
+    robust: bool = True
+    """True for a rule against malicious banks (not a weighted mean of every update)."""
+    sums: bool = False
+    """True when the aggregate is the sum of the banks' replies, so that Newton rounds,
+    summed histograms and bank-level DP noise can use it."""
 
 
 DEFENCES: dict[str, Defence] = {}
-"""Registered defences by ``strategy=`` name."""
+"""Registered aggregation strategies by ``strategy=`` name."""
 
 
-def register_defence(name: str, *, plaintext: bool = True) -> Callable[[Builder], Builder]:
-    """Decorator: register ``build`` as the defence ``strategy=<name>``.
+def register_defence(
+    name: str, *, plaintext: bool = True, robust: bool = True, sums: bool = False
+) -> Callable[[Builder], Builder]:
+    """Decorator: register ``build`` as the aggregation ``strategy=<name>``.
+
+    The defaults fit a robust rule over plaintext updates; see :class:`Defence` for the
+    flags.
 
     Raises
     ------
@@ -62,7 +83,7 @@ def register_defence(name: str, *, plaintext: bool = True) -> Callable[[Builder]
         held = DEFENCES.get(name)
         if held is not None and held.build.__qualname__ != build.__qualname__:
             raise ValueError(f"defence {name!r} is already registered")
-        DEFENCES[name] = Defence(name, build, plaintext)
+        DEFENCES[name] = Defence(name, build, plaintext, robust, sums)
         return build
 
     return register
@@ -75,16 +96,42 @@ def discover() -> None:
         importlib.import_module(f"{__package__}.{module.name}")
 
 
-def defence_names() -> tuple[str, ...]:
-    """Every registered defence, sorted."""
+def strategy_names() -> tuple[str, ...]:
+    """Every registered aggregation strategy (the values ``strategy=`` takes), sorted."""
     discover()
     return tuple(sorted(DEFENCES))
 
 
-def plaintext_defences() -> tuple[str, ...]:
-    """The registered defences that need each bank's update in plaintext, sorted."""
+def defence_names() -> tuple[str, ...]:
+    """The registered robust rules (plaintext or over secure group sums), sorted."""
     discover()
-    return tuple(sorted(n for n, d in DEFENCES.items() if d.plaintext))
+    return tuple(sorted(n for n, d in DEFENCES.items() if d.robust))
+
+
+def plaintext_defences() -> tuple[str, ...]:
+    """The registered robust rules that need each bank's update in plaintext, sorted."""
+    discover()
+    return tuple(sorted(n for n, d in DEFENCES.items() if d.robust and d.plaintext))
+
+
+def summing_strategies() -> tuple[str, ...]:
+    """The registered strategies whose aggregate is the sum of the replies, sorted."""
+    discover()
+    return tuple(sorted(n for n, d in DEFENCES.items() if d.sums))
+
+
+def strategy(name: str) -> Defence:
+    """The registered strategy ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unregistered name.
+    """
+    names = strategy_names()
+    if name not in DEFENCES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(names)}")
+    return DEFENCES[name]
 
 
 def wrapped(cls: type, wrap: Callable[[type], type] | None) -> type:
@@ -95,14 +142,11 @@ def wrapped(cls: type, wrap: Callable[[type], type] | None) -> type:
 def build_defence(
     name: str, settings: RobustSettings, wrap: Callable[[type], type] | None = None, **common: Any
 ) -> FedAvg:
-    """The registered defence ``name`` built with ``settings``.
+    """The registered strategy ``name`` built with ``settings``.
 
     Raises
     ------
     ValueError
         For an unregistered name, or settings the rule cannot run with (one line).
     """
-    names = defence_names()
-    if name not in DEFENCES:
-        raise ValueError(f"unknown defence {name!r}; choose one of {names}")
-    return DEFENCES[name].build(settings, wrap, **common)
+    return strategy(name).build(settings, wrap, **common)

@@ -41,3 +41,19 @@ def test_a_registered_source_is_validated_and_loaded(registered):
 def test_an_unregistered_kind_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="data.kind must be one of"):
         validate(replace(ExperimentConfig(), data=DataConfig(kind="toy_loans")))
+
+
+def test_a_source_checks_its_own_settings(registered):
+    from fl_credit.data.registry import CHECKS
+
+    def needs(data: DataConfig) -> str | None:
+        return None if data.rows >= 100 else "toy_loans needs 100 rows"
+
+    register_source("toy_loans", check=needs)(toy)
+    try:
+        cfg = replace(ExperimentConfig(), data=DataConfig(kind="toy_loans", rows=10))
+        with pytest.raises(ConfigError, match="^toy_loans needs 100 rows$"):
+            validate(cfg)
+        validate(replace(cfg, data=DataConfig(kind="toy_loans", rows=100)))
+    finally:
+        del CHECKS["toy_loans"]

@@ -64,7 +64,7 @@ def test_defence_keeps_a_sign_flipper_out(runs, nine, defence):
         ("strategy=grouped_secagg strategy.robust=mean", "strategy.robust must be one of"),
         ("strategy=grouped_secagg strategy.group_size=2", "a bank whose group mean"),
         ("strategy=trimmed_mean strategy.beta=0.5", "strategy.beta must be in [0, 0.5)"),
-        ("attack=colluding attack.banks=[3]", "attack=colluding needs at least two"),
+        ("attack=colluding attack.banks=[3]", "attack=colluding needs at least 2 attack.banks"),
         ("attack=sign_flip attack.start_round=30", "attack.start_round must be in [1"),
         ("attack=label_flip attack.flip=some", "attack.flip must be all or defaults"),
     ],

@@ -250,7 +250,7 @@ def test_grouped_secagg_metrics_report_groups_and_membership_rank():
     assert ranks[0] == 3 and ranks == sorted(ranks) and ranks[-1] > 3
 
 
-def test_a_registered_defence_is_validated_and_built_with_nothing_else_to_edit():
+def test_a_registered_defence_is_validated_and_built_from_code_alone():
     from dataclasses import replace
 
     from flwr.serverapp.strategy import FedAvg

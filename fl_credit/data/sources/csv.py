@@ -7,7 +7,20 @@ from fl_credit.data.frame import CreditData
 from fl_credit.data.registry import register_source
 
 
-@register_source("csv")
+def needs(cfg: DataConfig) -> str | None:
+    """The first missing setting: the file, its target column and the default value."""
+    if not cfg.path:
+        return "data=csv needs data.path=<file>"
+    if not cfg.target:
+        return "data=csv needs data.target=<column>"
+    if cfg.positive is None:
+        return "data=csv needs data.positive=<value>"
+    if cfg.max_levels < 1:
+        return "data.max_levels must be at least 1"
+    return None
+
+
+@register_source("csv", check=needs)
 def load(cfg: DataConfig, seed: int) -> CreditData:
     """The CSV file at ``data.path`` with the configured target and value columns."""
     from fl_credit.data.generic_csv import load_csv

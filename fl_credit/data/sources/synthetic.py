@@ -17,9 +17,7 @@ def load(cfg: DataConfig, seed: int) -> CreditData:
     from fl_credit.data.lending_club import load_lending_club_csv
     from fl_credit.data.synthetic import generate_lending_club_csv
 
-    path = cfg.path or str(
-        Path(tempfile.gettempdir()) / f"fl_credit_synth_{cfg.rows}_{seed}.csv"
-    )
+    path = cfg.path or str(Path(tempfile.gettempdir()) / f"fl_credit_synth_{cfg.rows}_{seed}.csv")
     if not Path(path).is_file():
         generate_lending_club_csv(path, n_rows=cfg.rows, seed=seed)
     return load_lending_club_csv(path)

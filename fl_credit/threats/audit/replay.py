@@ -97,7 +97,9 @@ def check_replayable(cfg: ExperimentConfig) -> None:
     """Raise :class:`ConfigError` when the replay does not cover the run's settings."""
     if cfg.train.optimizer not in ("newton", "sgd", "adam", "rmsprop"):
         raise ConfigError(f"the replay does not cover train.optimizer={cfg.train.optimizer}")
-    if cfg.strategy.name not in ("fedavg", "fedprox", "secagg"):
+    from strategies.robust.registry import strategy
+
+    if strategy(cfg.strategy.name).robust:  # the replay averages every bank's update
         raise ConfigError(f"the replay does not cover strategy={cfg.strategy.name}")
 
 
