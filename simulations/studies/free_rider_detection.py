@@ -125,7 +125,8 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _seeds(text: str) -> list[int]:
+def seed_list(text: str) -> list[int]:
+    """Seeds from ``0-9`` (a range, both ends included) or ``0,2,5`` (a list)."""
     if "-" in text:
         lo, hi = text.split("-")
         return list(range(int(lo), int(hi) + 1))
@@ -156,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for defence in defences:
         for attack in args.attacks.split(","):
-            for seed in _seeds(args.seeds):
+            for seed in seed_list(args.seeds):
                 rows.append(measure(embedded, defence, attack, seed, args.rounds))
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)

@@ -19,6 +19,8 @@ from unittest import mock
 
 import numpy as np
 
+from simulations.studies.free_rider_detection import seed_list
+
 SPLIT = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd"
 FAST = "engine.backend=inprocess metrics.bootstrap=0"
 
@@ -121,13 +123,6 @@ def _attack(spec: str) -> str:
     )
 
 
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line (see module doc)."""
     parser = argparse.ArgumentParser(prog="python -m simulations.studies.threat_controls")
@@ -153,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     attacks = [a for a in args.attacks.split(",") if a]
     unknown = [a for a in attacks if a.split(":")[0] not in attack_names()]
     try:
-        seeds = _seeds(args.seeds)
+        seeds = seed_list(args.seeds)
         counts = [int(a.partition(":")[2] or 2) for a in attacks]
     except ValueError:
         seeds, counts = [], []
