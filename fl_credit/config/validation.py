@@ -251,6 +251,12 @@ def _check_root_set(cfg: ExperimentConfig) -> None:
     """FLTrust's root set: enough rows, a bank that exists and is not a simulated attacker
     (FLTrust assumes the root set is clean)."""
     s = cfg.strategy
+    _check(
+        cfg.dp.mode == "off",
+        f"strategy=fltrust cannot run with dp={cfg.dp.mode}: the coordinator trains its root "
+        "update on raw rows of the root bank, so the released model would not be private for "
+        "those borrowers; use strategy=flame or another defence",
+    )
     _check(s.root_rows >= 10, f"strategy.root_rows must be at least 10, got {s.root_rows}")
     count = static_bank_count(cfg.partition)
     if count is None:

@@ -11,7 +11,13 @@ import pytest
 from flwr.app import Array, ArrayRecord
 
 from fl_credit.config.errors import ConfigError
-from fl_credit.config.schema import AttackConfig, ExperimentConfig, StrategyConfig, TrainConfig
+from fl_credit.config.schema import (
+    AttackConfig,
+    DPConfig,
+    ExperimentConfig,
+    StrategyConfig,
+    TrainConfig,
+)
 from fl_credit.config.validation import validate
 from fl_credit.coordinator.defence_inputs import hdbscan_labels
 from strategies.robust import build_robust_strategy
@@ -103,3 +109,14 @@ def test_fltrust_and_flame_are_registered_plaintext_defences_the_configuration_c
         validate(replace(base, strategy=StrategyConfig(name="fltrust", root_rows=5)))
     with pytest.raises(ConfigError, match="root_bank must name one of the 3 banks"):
         validate(replace(base, strategy=StrategyConfig(name="fltrust", root_bank=3)))
+
+
+def test_fltrust_is_refused_under_dp_because_its_root_rows_reach_the_coordinator_raw():
+    # Before: `strategy=fltrust dp=opacus dp.epsilon=4` ran and its protection line promised DP,
+    # while the coordinator trained its root update on 100 raw rows of the root bank: the
+    # released model depended on those borrowers without noise.
+    base = replace(ExperimentConfig(), train=TrainConfig(optimizer="sgd"))
+    private = replace(base, dp=DPConfig(mode="opacus", epsilon=4.0))
+    with pytest.raises(ConfigError, match="strategy=fltrust cannot run with dp=opacus"):
+        validate(replace(private, strategy=StrategyConfig(name="fltrust")))
+    validate(replace(private, strategy=StrategyConfig(name="flame")))  # no raw rows: allowed
