@@ -115,8 +115,9 @@ def boosting_metrics(fed, gbm: GbmBaselines, score) -> dict:
     comparison of the federated and pooled trees) and the LR rows, scored by ``score``."""
     federated = TreeEnsemble.from_arrays(fed.arrays)
     return {
-        "boosting": {
-            **fed.boosting,
+        "boosting": fed.boosting,
+        # counterfactuals (a DP run keeps them in not_private/): the pooled trees and LR rows
+        "gbm_versus_pooled": {
             "pooled_trees_kept": len(gbm.pooled.ensemble.trees),
             "versus_pooled": trees_difference(federated, gbm.pooled.ensemble),
             "versus_pooled_with_floors": trees_difference(federated, gbm.pooled_floors.ensemble),

@@ -146,7 +146,7 @@ def _footer(metrics: dict) -> list[str]:
         lines[-1] += f", {len(rounds['skipped'])} skipped (rounds {rounds['skipped']})"
     if rounds.get("converged_round"):
         lines[-1] += f", converged in round {rounds['converged_round']}"
-    lines.extend(_boosting_lines(metrics.get("boosting")))
+    lines.extend(_boosting_lines(metrics.get("boosting"), metrics.get("gbm_versus_pooled") or {}))
     if rounds.get("failure"):
         lines.append(f"RUN FAILED: {rounds['failure']}")
     return lines
@@ -180,13 +180,14 @@ def _privacy_lines(summary: dict) -> list[str]:
     ]
 
 
-def _boosting_lines(boosting: dict | None) -> list[str]:
-    """``model=gbm``: trees kept, cost, and how the federated trees compare with the pooled."""
+def _boosting_lines(boosting: dict | None, pooled: dict) -> list[str]:
+    """``model=gbm``: trees kept, cost, and how the federated trees compare with the pooled
+    (``pooled``: the run's ``gbm_versus_pooled``)."""
     if not boosting:
         return []
-    versus = boosting.get("versus_pooled") or {}
+    versus = pooled.get("versus_pooled") or {}
     diff = versus.get("max_value_difference")
-    floors = boosting.get("versus_pooled_with_floors") or {}
+    floors = pooled.get("versus_pooled_with_floors") or {}
     floors_diff = floors.get("max_value_difference")
     why = (
         "DP: no validation loss released, every tree kept"

@@ -28,7 +28,16 @@ from pathlib import Path
 from fl_credit.run import files as run_files
 
 NOT_PRIVATE = "not_private"
-COUNTERFACTUAL = ("centralized", "reference", "local", "banks", "privacy_local")
+COUNTERFACTUAL = (
+    "centralized",
+    "reference",
+    "local",
+    "banks",
+    "privacy_local",
+    "gbm_pooled_with_floors",
+    "gbm_versus_pooled",
+    "lr",
+)
 """Top-level ``metrics.json`` sections that DP does not cover."""
 EXACT_CREDIT = ("feature_histograms", "psi")
 """``credit`` entries computed from the banks' exact counts."""

@@ -192,3 +192,23 @@ def test_the_epsilon_of_a_tree_run_is_checked_by_an_independent_accountant(fast_
         assert report["epsilon_planned"] == pytest.approx(planned, abs=0.02)
     else:
         assert exact <= report["epsilon_spent"] <= exact * 1.25
+
+
+def test_a_dp_tree_run_releases_no_pooled_or_lr_counterfactual():
+    # Before: a `model=gbm dp=opacus` run's top-level metrics.json held the pooled trees'
+    # metrics (`gbm_pooled_with_floors`), the pooled and reference LR rows (`lr`) and how the
+    # federated trees compare with the pooled ones, none of them covered by epsilon.
+    from fl_credit.run.private_release import split_metrics
+
+    metrics = {"config": {"dp": "opacus"}, "credit": {}, "boosting": {"trees_kept": 1}}
+    metrics.update(
+        {
+            "gbm_pooled_with_floors": {"auc": 0.75},
+            "lr": {"pooled": {"auc": 0.74}},
+            "gbm_versus_pooled": {"versus_pooled": {"splits_equal": False}},
+        }
+    )
+    release, left = split_metrics(metrics)
+    for key in ("gbm_pooled_with_floors", "lr", "gbm_versus_pooled"):
+        assert key not in release and key in left
+    assert release["boosting"] == {"trees_kept": 1}
