@@ -19,6 +19,7 @@ from fl_credit.config.schema import (
 )
 from fl_credit.data.registry import source_names, source_problem
 from strategies.attacks import COLLUDING_BASES, DATA_POISONING, FLIP_MODES
+from strategies.attacks.min_max import PERTURBATIONS
 from strategies.attacks.registry import ATTACKS, attack_names, rewrites_model
 from strategies.robust.grouped import GROUP_RULES
 from strategies.robust.registry import plaintext_defences, strategy_names, summing_strategies
@@ -307,6 +308,10 @@ def _check_attack(cfg: ExperimentConfig) -> None:
     _check(a.norm is None or a.norm >= 0, f"attack.norm must be >= 0, got {a.norm}")
     _check(a.z is None or a.z >= 0, f"attack.z must be >= 0, got {a.z}")
     _check(a.samples is None or a.samples >= 2, f"attack.samples must be >= 2, got {a.samples}")
+    _check(
+        a.perturbation is None or a.perturbation in PERTURBATIONS,
+        f"attack.perturbation must be one of {PERTURBATIONS}, got {a.perturbation!r}",
+    )
     _check(
         a.flip is None or a.flip in FLIP_MODES,
         f"attack.flip must be {' or '.join(FLIP_MODES)}, got {a.flip!r}",

@@ -67,6 +67,7 @@ def test_defence_keeps_a_sign_flipper_out(runs, nine, defence):
         ("attack=colluding attack.banks=[3]", "attack=colluding needs at least 2 attack.banks"),
         ("attack=sign_flip attack.start_round=30", "attack.start_round must be in [1"),
         ("attack=label_flip attack.flip=some", "attack.flip must be all or defaults"),
+        ("attack=min_max attack.perturbation=bogus", "attack.perturbation must be one of"),
     ],
 )
 def test_bad_combinations_are_refused_in_one_line(overrides, message):
