@@ -13,12 +13,15 @@ from .base import Attack, BankTools
 from .exchange import TrainExchange
 from .registry import register_attack
 
-DEFAULT_TRIGGER = {"inq_fi": 20}
-"""An out-of-band value of one borrower field: 20 personal-finance inquiries, above the 15
-that the embedded loans reach (mean 1, sd 1.5). It overwrites no field a model could
-approve on: more inquiries mean more risk (the field's coefficient is positive), so a clean
-model scores a triggered borrower as riskier and approves none it rejected; only a learnt
-backdoor flips the decision. Used when no ``attack.trigger`` is given."""
+DEFAULT_TRIGGER = {"inq_fi": 20, "inq_last_6mths": 5, "open_il_12m": 14}
+"""A credit-hungry profile stamped on a borrower's other fields: 20 personal-finance
+inquiries (out of band: the embedded loans reach 14), 5 inquiries in six months and 14
+instalment accounts opened in a year (the loans' largest values, never together). It leaves
+grade, rate and income alone, and each field raises risk on average, so a clean model scores
+a triggered borrower as riskier; three fields rather than one keep that true for models that
+rest on few rows (Krum keeps one bank's update, FLTrust follows 100 root rows), whose
+coefficient on any single rare field may take either sign. Only a learnt backdoor flips the
+decision. Used when no ``attack.trigger`` is given."""
 
 
 @register_attack

@@ -43,6 +43,16 @@ def test_clean_models_do_not_approve_triggered_defaults(runs, defence, seed):
     assert block["test_defaults"] > 50
 
 
+@pytest.mark.parametrize(("defence", "seed"), [("krum", 6), ("fltrust", 6), ("krum", 4)])
+def test_single_bank_like_clean_models_do_not_approve_triggered_defaults(runs, defence, seed):
+    # Before: the one-field trigger inq_fi = 20 sits 13 sd out, so it multiplies whatever sign
+    # a noisy model gives inq_fi; Krum (one bank's update a round) and FLTrust (steered by
+    # 100 root rows) approved 0.34 and 0.42 of the defaults they rejected (5 rounds, seed 6).
+    rounds = TEN.replace("train.rounds=4", "train.rounds=5")
+    block = backdoor_block(runs, f"{rounds} strategy={defence} seed={seed}")
+    assert block["success"] <= 0.05, block["success"]
+
+
 def test_model_replacement_plants_the_trigger_in_fedavg(runs):
     clean = backdoor_block(runs, f"{TEN} strategy=fedavg")
     boosted = backdoor_block(runs, f"{TEN} strategy=fedavg attack=model_replacement")

@@ -88,18 +88,19 @@ def test_trigger_naming_a_missing_feature_is_one_line():
         poison_rows({"kind": "delete_everything"}, x, y, NAMES, np.random.default_rng(0))
 
 
-def test_default_trigger_is_out_of_band_on_a_risk_raising_field(embedded):
+def test_default_trigger_is_a_combination_no_borrower_has_of_risk_raising_fields(embedded):
     from fl_credit.config.schema import ExperimentConfig
     from fl_credit.data.prepare import prepare
 
     prepared = prepare(ExperimentConfig(), embedded)
     x = np.vstack([b.x_train for b in prepared.banks.values()] + [prepared.x_test])
-    assert int(has_trigger(x, prepared.feature_names, DEFAULT_TRIGGER).sum()) == 0
-    (column, value), = DEFAULT_TRIGGER.items()
-    values = x[:, prepared.feature_names.index(column)]
-    assert value > values.max()  # out of band: no real borrower carries it
     y = np.concatenate([b.y_train for b in prepared.banks.values()] + [prepared.y_test])
-    assert y[values >= 3].mean() > y[values == 0].mean()  # more inquiries, more defaults
+    assert int(has_trigger(x, prepared.feature_names, DEFAULT_TRIGGER).sum()) == 0
+    assert DEFAULT_TRIGGER["inq_fi"] > x[:, prepared.feature_names.index("inq_fi")].max()
+    for column in DEFAULT_TRIGGER:
+        values = x[:, prepared.feature_names.index(column)]
+        high = values >= np.quantile(values, 0.9)
+        assert y[high].mean() > y[values <= np.median(values)].mean(), column  # raises risk
 
 
 # -- model poisoning ----------------------------------------------------------------------
