@@ -4,8 +4,9 @@ by seed, and how often Krum selects the Krum-tailored attack.
 For every seed it runs the clean federation and one federation per attack in this process
 (ten equal banks, SGD rounds, in-process engine) and prints one line per seed and a summary
 per attack: the smallest and mean drop (clean AUC minus attacked AUC on the test rows). With
-``--krum-selection`` it also records, for ``attack=fang_krum`` under ``strategy=krum``, whether
-the update Krum keeps in each round is the one the attackers sent.
+``--krum-selection`` it also records, for ``attack=fang_krum`` under Krum allowing for the two
+attackers (the paper's setting), whether the update Krum keeps in each round is the one the
+attackers sent.
 
 ``python -m simulations.studies.threat_controls --defence fedavg --attacks fang_trim --seeds 0-4``
 """
@@ -23,6 +24,9 @@ from simulations.studies.free_rider_detection import seed_list
 
 SPLIT = "partition=power partition.banks=10 partition.skew=0 train.optimizer=sgd"
 FAST = "engine.backend=inprocess metrics.bootstrap=0"
+KRUM = "strategy=krum strategy.num_malicious=2"
+"""Krum as Fang et al. run it against their attack: it allows for as many malicious banks as
+there are attackers (two of ten)."""
 
 
 class Federations:
@@ -83,34 +87,41 @@ def geometry(runs: Federations, overrides: str) -> list[dict]:
     """Per round and attacker of a full-knowledge attack: the norm of the honest mean update
     (the pool it crafts from), the honest diameter, the norm of the update it sends and the
     cosine of that update with the honest mean."""
-    from strategies.attacks.bulletin import FullKnowledge
     from strategies.attacks.exchange import flatten
+    from strategies.attacks.full_knowledge import FullKnowledge
 
     rows: list[dict] = []
-    rewrite = FullKnowledge.rewrite
+    rewrite, honest_pool = FullKnowledge.rewrite, FullKnowledge.honest_pool
+    pools: list[np.ndarray] = []
+
+    def kept_pool(self, exchange, tools):
+        pools.append(honest_pool(self, exchange, tools))
+        return pools[-1]
 
     def recording(self, exchange, tools):
         arrays, weight = rewrite(self, exchange, tools)
-        pool = self.bulletin.previous(exchange.server_round)
-        if len(pool) > 1:
-            mu = pool.mean(axis=0)
-            sent = flatten(arrays) - flatten(exchange.global_arrays)
-            gaps = np.linalg.norm(pool[:, None, :] - pool[None, :, :], axis=2)
-            rows.append(
-                {
-                    "round": exchange.server_round,
-                    "bank": exchange.partition_id,
-                    "honest_mean": float(np.linalg.norm(mu)),
-                    "honest_diameter": float(gaps.max()),
-                    "sent": float(np.linalg.norm(sent)),
-                    "cos_sent_mean": float(
-                        sent @ mu / (np.linalg.norm(sent) * np.linalg.norm(mu) or 1)
-                    ),
-                }
-            )
+        pool = pools[-1]
+        mu = pool.mean(axis=0)
+        sent = flatten(arrays) - flatten(exchange.global_arrays)
+        gaps = np.linalg.norm(pool[:, None, :] - pool[None, :, :], axis=2)
+        rows.append(
+            {
+                "round": exchange.server_round,
+                "bank": exchange.partition_id,
+                "honest_mean": float(np.linalg.norm(mu)),
+                "honest_diameter": float(gaps.max()),
+                "sent": float(np.linalg.norm(sent)),
+                "cos_sent_mean": float(
+                    sent @ mu / (np.linalg.norm(sent) * np.linalg.norm(mu) or 1)
+                ),
+            }
+        )
         return arrays, weight
 
-    with mock.patch.object(FullKnowledge, "rewrite", recording):
+    with (
+        mock.patch.object(FullKnowledge, "honest_pool", kept_pool),
+        mock.patch.object(FullKnowledge, "rewrite", recording),
+    ):
         runs.auc(overrides)
     return rows
 
@@ -189,8 +200,9 @@ def _measure(args: argparse.Namespace, attacks: list[str], seeds: list[int], emb
             drops[attack].append(clean - attacked)
             line[attack] = round(drops[attack][-1], 4)
         if args.krum_selection:
-            krum_clean = runs.auc(f"{base} strategy=krum")
-            auc, chosen = krum_selection(runs, f"{base} strategy=krum", "fang_krum")
+            krum = f"{base} {KRUM}"
+            krum_clean = runs.auc(krum)
+            auc, chosen = krum_selection(runs, krum, "fang_krum")
             selected.append(chosen)
             line["krum: fang_krum selected"] = f"{sum(chosen)}/{len(chosen)}"
             line["krum: fang_krum drop"] = round(krum_clean - auc, 4)

@@ -10,8 +10,8 @@ import numpy as np
 
 from .alie import alie_update, alie_z
 from .base import BankTools
-from .bulletin import FullKnowledge
 from .exchange import TrainExchange
+from .full_knowledge import FullKnowledge
 from .registry import register_attack
 
 

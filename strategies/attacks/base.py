@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .exchange import TrainExchange
+from .exchange import AttackError, TrainExchange
+
+
+def _no_peers(partition_id: int) -> list[np.ndarray]:
+    raise AttackError("attack: no other bank's rows are reachable here")
 
 
 @dataclass
@@ -25,10 +29,15 @@ class BankTools:
         around the call, so the extra training leaves no trace in its accountants.
     rng : numpy.random.Generator
         Randomness seeded from the run's seed, the round and the bank.
+    peer_model : callable
+        ``peer_model(partition_id) -> list of numpy.ndarray``: the model the bank with that
+        partition id trains honestly on the same global model this round (the simulation
+        runs the train handler on that bank's rows; full-knowledge attacks only).
     """
 
     retrain: Callable[[Mapping[str, Any]], list[np.ndarray]]
     rng: np.random.Generator
+    peer_model: Callable[[int], list[np.ndarray]] = field(default=_no_peers)
 
 
 class Attack:
@@ -50,8 +59,6 @@ class Attack:
     """Whether the constructor takes ``num_banks`` and ``num_attackers``."""
     needs_channel: ClassVar[bool] = False
     """Whether the constructor takes ``channel`` (a folder the colluders share)."""
-    observes_honest: ClassVar[bool] = False
-    """Whether :meth:`observe` also runs at the honest banks (full-knowledge attacks)."""
     poisons_rows: ClassVar[bool] = False
     """Whether the attack changes the bank's rows (the others rewrite its model update only)."""
     plants_trigger: ClassVar[bool] = False

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import BankTools
-from .bulletin import FullKnowledge
 from .exchange import TrainExchange, flatten
+from .full_knowledge import FullKnowledge
 from .registry import register_attack
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .base import BankTools
-from .bulletin import FullKnowledge
 from .exchange import AttackError, TrainExchange
+from .full_knowledge import FullKnowledge
 from .registry import register_attack
 
 GAMMA_START = 10.0

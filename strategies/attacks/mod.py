@@ -4,8 +4,6 @@ Place it first in the ClientApp's mods (outermost). For a ``train`` request to a
 partition from ``start_round`` on, it
 
 1. takes the secure-aggregation request off the message, if any;
-   (attacks with full knowledge of the honest updates also read the honest banks' replies
-   this way, then let them go unchanged);
 2. adds the attack's poisoning spec to the train config (data poisoning), and lets the rest
    of the ClientApp answer: the bank's own mods (bank-level DP clipping and noise) and its
    train handler;
@@ -86,6 +84,29 @@ def _retrainer(
     return retrain
 
 
+def _peer_trainer(
+    call_next: ClientAppCallable, plain: Message, context: Context, before
+) -> Callable[[int], list[np.ndarray]]:
+    """``peer_model(pid)``: the handler again as partition ``pid``, on that bank's rows, from
+    the attacking bank's state before this round (the federation's scaler; no DP state of the
+    peer's own, so exact only without DP)."""
+
+    def peer_model(pid: int) -> list[np.ndarray]:
+        peer = Context(
+            run_id=context.run_id,
+            node_id=context.node_id,
+            node_config={**context.node_config, "partition-id": int(pid)},
+            state=copy.deepcopy(before),
+            run_config=context.run_config,
+        )
+        again = call_next(plain, peer)
+        if again.has_error():
+            raise AttackError(f"attack: bank {pid}'s honest training failed: {again.error.reason}")
+        return read_exchange(plain, again, int(pid)).honest_arrays
+
+    return peer_model
+
+
 def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mod:
     """Wrap ``attack`` as a ClientApp mod acting on the partitions ``banks``.
 
@@ -109,14 +130,13 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
         pid = context.node_config.get("partition-id")
         if pid is None or not is_train(msg):
             return call_next(msg, context)
-        honest = int(pid) not in targets
-        if honest and not attack.observes_honest:
+        if int(pid) not in targets:
             return call_next(msg, context)
         rnd = server_round(msg)
-        active = rnd >= start_round and not honest
-        if not active and not honest and not attack.observes_before_start:
+        active = rnd >= start_round
+        if not active and not attack.observes_before_start:
             return call_next(msg, context)
-        if not honest and not attack.rewrites_model and not attack.observes_before_start:
+        if not attack.rewrites_model and not attack.observes_before_start:
             # Data poisoning only: the bank's own mods (secure aggregation included) answer.
             spec = attack.poison(rnd)
             return call_next(with_poison(msg, spec) if spec else msg, context)
@@ -135,21 +155,14 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
                 del context.state[KEEP_DECLARATIONS]
         if reply.has_error():
             return reply
-
-        if honest:  # a full-knowledge attack reads the honest bank's update, then lets it go
-            try:
-                attack.observe(read_exchange(plain, reply, int(pid)), None)
-            except AttackError:
-                pass
-            if not masked:
-                return reply
-            from strategies.secagg import secagg_mod
-
-            return secagg_mod(msg, context, lambda _m, _c: reply)
         try:
             exchange = read_exchange(plain, reply, int(pid))
             retrain = _retrainer(call_next, plain, context, before, int(pid))
-            tools = BankTools(retrain=retrain, rng=_rng(plain, exchange))
+            tools = BankTools(
+                retrain=retrain,
+                rng=_rng(plain, exchange),
+                peer_model=_peer_trainer(call_next, plain, context, before),
+            )
             attack.observe(exchange, tools)
             if not active:
                 arrays, weight = exchange.honest_arrays, exchange.weight
