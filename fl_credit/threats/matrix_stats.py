@@ -9,7 +9,10 @@ drawn seed, the test rows (by class, the same rows for both models), and reads a
 Claims are read from the bounds: "the defence holds within ``x``" means the 95% upper bound
 of the drop is below ``x``; "the attack harms" means the lower bound is above 0. Each claim's
 one-sided bootstrap p-value goes through Holm's step-down correction across all the claims
-the report makes (:func:`holm`).
+the report makes (:func:`holm`). The p-value reads the bootstrap distribution as normal
+(the point estimate over the replicates' standard deviation), not as the share of replicates
+past the bound: that share is never below ``1 / (resamples + 1)``, a floor which Holm
+multiplies by the number of claims, so that over a full matrix no claim could pass.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 
 def auc(y: np.ndarray, scores: np.ndarray) -> float:
@@ -52,12 +55,19 @@ class Interval:
     replicates: np.ndarray
 
     def p_above(self, x: float) -> float:
-        """One-sided p-value of "the value is below ``x``" (share of replicates at or above)."""
-        return float((np.sum(self.replicates >= x) + 1) / (len(self.replicates) + 1))
+        """One-sided p-value of "the value is below ``x``" (normal reading of the bootstrap)."""
+        return self._p(x - self.mean)
 
     def p_below(self, x: float) -> float:
-        """One-sided p-value of "the value is above ``x``" (share of replicates at or below)."""
-        return float((np.sum(self.replicates <= x) + 1) / (len(self.replicates) + 1))
+        """One-sided p-value of "the value is above ``x``" (normal reading of the bootstrap)."""
+        return self._p(self.mean - x)
+
+    def _p(self, margin: float) -> float:
+        """P(Z >= margin / sd) for the replicates' sd; without spread, 0 on the claim's side."""
+        sd = float(np.std(self.replicates, ddof=1)) if len(self.replicates) > 1 else 0.0
+        if sd == 0.0:
+            return 0.0 if margin > 0 else 1.0
+        return float(norm.sf(margin / sd))
 
 
 def _interval(point: float, replicates: np.ndarray) -> Interval:

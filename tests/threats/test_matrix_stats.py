@@ -57,3 +57,15 @@ def test_the_bootstrap_auc_of_a_draw_equals_the_rank_auc_of_the_drawn_rows():
         p, n = rng.choice(pos, len(pos)), rng.choice(neg, len(neg))
         rows = np.concatenate([p, n])
         assert abs(drawn(p, n) - auc(y[rows], scores[rows])) < 1e-12
+
+
+def test_a_clear_effect_survives_holm_over_a_full_matrix_of_claims():
+    # Before: the p-value was the share of bootstrap replicates past the bound, never below
+    # 1 / (resamples + 1); Holm over the ~150 claims of a 10-seed matrix multiplies that floor
+    # by 150, so with 2,000 draws no claim could be supported (smallest adjusted p 0.075).
+    rng = np.random.default_rng(2)
+    harmful = paired_drop(seeds_with(1.5, 10, rng), resamples=2000)
+    adjusted = holm([harmful.p_below(0.0)] + [0.5] * 149)
+    assert adjusted[0] < 0.05, adjusted[0]
+    unclear = seed_mean([0.31, -0.5, 1.2], resamples=2000)
+    assert unclear.p_below(0.0) > 0.05 and unclear.p_above(0.0) > 0.05
