@@ -15,8 +15,8 @@ from .registry import register_attack
 
 DEFAULT_TRIGGER = {"inq_fi": 20, "inq_last_6mths": 5, "open_il_12m": 14}
 """A credit-hungry profile stamped on a borrower's other fields: 20 personal-finance
-inquiries (out of band: the embedded loans reach 14), 5 inquiries in six months and 14
-instalment accounts opened in a year (the loans' largest values, never together). It leaves
+inquiries (out of band: the embedded loans reach 15), 5 inquiries in six months and 14
+instalment accounts opened in a year (rare values, which no loan has together). It leaves
 grade, rate and income alone, and each field raises risk on average, so a clean model scores
 a triggered borrower as riskier; three fields rather than one keep that true for models that
 rest on few rows (Krum keeps one bank's update, FLTrust follows 100 root rows), whose
