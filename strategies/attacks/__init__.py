@@ -39,7 +39,7 @@ rider                                     (Fraboni et al.)
 =================  =====================  ==============================================
 
 The full-knowledge attacks (``fang_*``, ``min_*``, ``ipm``, ``alie_full``) read every bank's
-honest update of the previous round (:mod:`.bulletin`).
+honest update of this round, which each attacker computes itself (:mod:`.full_knowledge`).
 
 Data poisoning reaches the bank's rows through one hook: the mod adds ``"attack-poison"``
 (a JSON spec) to the train config, and the bank's train handler passes its rows through

@@ -1,6 +1,6 @@
 """ALIE (Baruch, Baruch and Goldberg, NeurIPS 2019) with full knowledge of the honest updates,
 as the paper evaluates it: ``mu - z * sigma * sign(mu)`` with ``mu`` and ``sigma`` the mean and
-standard deviation of every bank's honest update (one round old), the same vector at every
+standard deviation of every bank's honest update of this round, the same vector at every
 attacker. ``z``: the paper's ``z_max`` for ``n`` banks and ``m`` attackers, or ``attack.z``.
 """
 

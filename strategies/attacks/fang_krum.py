@@ -59,8 +59,8 @@ def fang_krum_lambda(honest: np.ndarray, direction: np.ndarray, copies: int) -> 
 
 @register_attack
 class FangKrum(FullKnowledge):
-    """Fang et al.'s Krum attack (see module doc). Knows every bank's honest update (one
-    round old) and the number of attackers."""
+    """Fang et al.'s Krum attack (see module doc). Knows every bank's honest update of
+    this round and the number of attackers."""
 
     name = "fang_krum"
     params = ()

@@ -13,7 +13,7 @@ direction, by up to ``(b - 1)`` times the parameter's own size, so every order s
 trimmed mean or median keeps shifts against the honest direction.
 
 The honest local models of the round are estimated as the received global model plus each
-bank's honest update of the previous round (:mod:`.bulletin`).
+bank's honest update of this round (:mod:`.full_knowledge`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def fang_trim_model(models: np.ndarray, up: np.ndarray, b: float, rng: np.random
 @register_attack
 class FangTrim(FullKnowledge):
     """Fang et al.'s trimmed-mean / median attack (see module doc). Knows every bank's
-    honest update (one round old)."""
+    honest update of this round."""
 
     name = "fang_trim"
     params = ("factor",)

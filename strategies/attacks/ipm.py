@@ -19,7 +19,7 @@ from .registry import register_attack
 
 @register_attack
 class IPM(FullKnowledge):
-    """IPM (see module doc). Knows every bank's honest update (one round old)."""
+    """IPM (see module doc). Knows every bank's honest update of this round."""
 
     name = "ipm"
     params = ("factor",)

@@ -93,7 +93,7 @@ def agnostic_update(
 
 @register_attack
 class MinMax(FullKnowledge):
-    """Min-Max (see module doc). Knows every bank's honest update (one round old)."""
+    """Min-Max (see module doc). Knows every bank's honest update of this round."""
 
     name = "min_max"
     params = ("perturbation",)

@@ -17,7 +17,7 @@ from .registry import register_attack
 
 @register_attack
 class MinSum(MinMax):
-    """Min-Sum (see module doc). Knows every bank's honest update (one round old)."""
+    """Min-Sum (see module doc). Knows every bank's honest update of this round."""
 
     name = "min_sum"
 
