@@ -72,6 +72,11 @@ SUCCESS = {
 KEYS = ("threat_split", "defence", "attack", "seed")
 
 
+def p_value(p: float) -> str:
+    """A p-value for the tables: three significant digits, or "< 1e-15" below that."""
+    return "< 1e-15" if p < 1e-15 else f"{p:.3g}"
+
+
 def run_table(sweep_dir: str | Path) -> pd.DataFrame:
     """One row per run: the matrix keys, status, error and the figures the matrix needs."""
     df = collect_runs(sweep_dir)
@@ -267,11 +272,13 @@ def _paired_lines(paired: pd.DataFrame) -> list[str]:
         )
         if backdoor and isinstance(r.get("backdoor_claim"), str) and r["backdoor_claim"]:
             verdict = "yes" if r["backdoor_supported"] else "no"
-            backdoor += f"; {r['backdoor_claim']}, Holm p {r['p_backdoor_holm']:.3g}: {verdict}"
+            p_holm = p_value(r["p_backdoor_holm"])
+            backdoor += f"; {r['backdoor_claim']}, Holm p {p_holm}: {verdict}"
         lines.append(
             f"| {SPLITS.get(r['threat_split'], r['threat_split'])} | {r['defence']} | "
             f"{r['attack']} | {r['paired_seeds']} | {r['drop_mean']:.3f} "
-            f"[{r['drop_low']:.3f}, {r['drop_high']:.3f}] | {r['claim']} | {r['p_holm']:.3g} | "
+            f"[{r['drop_low']:.3f}, {r['drop_high']:.3f}] | {r['claim']} | "
+            f"{p_value(r['p_holm'])} | "
             f"{'yes' if r['supported'] else 'no'} | {_worst(r)} | {backdoor} | "
             f"{_fmt(r['clean_trigger_max'], digits=2)} | {_fmt(r['approval_change'], digits=2)} / "
             f"{_fmt(r['targeted_approval_change'], digits=2)} | "
@@ -306,7 +313,7 @@ def _cost_lines(costs: pd.DataFrame) -> list[str]:
             if math.isnan(r["evasion_mean"])
             else f"{r['evasion_mean']:.3f} [{r['evasion_low']:.3f}, {r['evasion_high']:.3f}]"
         )
-        p_holm = "" if math.isnan(r["p_holm"]) else f"{r['p_holm']:.3g}"
+        p_holm = "" if math.isnan(r["p_holm"]) else p_value(r["p_holm"])
         supported = "" if not r["claim"] else ("yes" if r["supported"] else "no")
         lines.append(
             f"| {SPLITS.get(r['threat_split'], r['threat_split'])} | {r['defence']} | "
