@@ -9,6 +9,10 @@ attackers (the paper's setting), whether the update Krum keeps in each round is 
 attackers sent.
 
 ``python -m simulations.studies.threat_controls --defence fedavg --attacks fang_trim --seeds 0-4``
+
+With ``--from-runs runs.csv`` it runs nothing and prints, from a threat-matrix report's
+``runs.csv``, the drop per seed of every attack under ``--defence`` and on how many seeds it
+reaches 0.05 (a Markdown table).
 """
 
 from __future__ import annotations
@@ -151,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="per round: honest mean and diameter, the sent update (first seed only)",
     )
+    parser.add_argument("--from-runs", help="a threat-matrix runs.csv: print its drops per seed")
     args = parser.parse_args(argv)
+    if args.from_runs:
+        return _table_from_runs(args.from_runs, args.defence)
     from fl_credit.config.errors import FlCreditError
     from fl_credit.data.embedded import load_embedded
     from strategies.attacks import attack_names
@@ -177,6 +184,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlCreditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+CONTROL_DROP = 0.05
+"""The positive control: an attack drops FedAvg's AUC by at least this on every seed."""
+
+
+def _table_from_runs(path: str, defence: str) -> int:
+    """Print the per-seed drops of every attack under ``defence`` from a matrix's runs.csv."""
+    import pandas as pd
+
+    try:
+        runs = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        print(f"error: --from-runs {path}: {exc}", file=sys.stderr)
+        return 2
+    cells = runs[(runs["defence"] == defence) & (runs["status"] == "ok")]
+    if cells.empty:
+        print(f"error: no ok runs of defence {defence!r} in {path}", file=sys.stderr)
+        return 2
+    table = cells[cells["attack"] != "none"].pivot_table(
+        index="attack", columns="seed", values="auc_drop"
+    )
+    seeds = [int(s) for s in table.columns]
+    print("| attack | " + " | ".join(map(str, seeds)) + " | smallest | mean | seeds >= 0.05 |")
+    print("|---" * (len(seeds) + 4) + "|")
+    for attack, row in table.iterrows():
+        values = row.to_numpy(dtype=float)
+        cells_text = " | ".join(f"{v:.3f}" for v in values)
+        print(
+            f"| {attack} | {cells_text} | {np.nanmin(values):.3f} | {np.nanmean(values):.3f} | "
+            f"{int(np.sum(values >= CONTROL_DROP))} of {np.sum(np.isfinite(values))} |"
+        )
+    return 0
 
 
 def _measure(args: argparse.Namespace, attacks: list[str], seeds: list[int], embedded) -> int:

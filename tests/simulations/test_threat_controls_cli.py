@@ -20,3 +20,25 @@ def test_bad_input_is_one_error_line_and_exit_2(argv, named, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and named in err[0]
+
+
+def test_from_runs_prints_each_attacks_drop_per_seed_and_the_seeds_reaching_the_control(
+    tmp_path, capsys
+):
+    import pandas as pd
+
+    from simulations.studies.threat_controls import main
+
+    rows = [
+        {"defence": d, "attack": a, "seed": s, "status": "ok", "auc_drop": drop}
+        for d in ("fedavg", "krum")
+        for a, drops in (("none", [0.0, 0.0]), ("ipm", [0.40, 0.30]), ("min_max", [0.06, 0.01]))
+        for s, drop in enumerate(drops)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["--from-runs", str(tmp_path / "runs.csv"), "--defence", "fedavg"]) == 0
+    out = capsys.readouterr().out
+    assert "| ipm | 0.400 | 0.300 | 0.300 | 0.350 | 2 of 2 |" in out
+    assert "| min_max | 0.060 | 0.010 | 0.010 | 0.035 | 1 of 2 |" in out
+    assert "none" not in out
+    assert main(["--from-runs", str(tmp_path / "runs.csv"), "--defence", "flame"]) == 2

@@ -1,15 +1,45 @@
 # Measurements behind docs/threats.md (PYTHONPATH = the worktree; run from any folder).
 
-# The small-cell matrix: ten equal banks, 6 defences x 9 attacks x seeds 0-1, 5 rounds
-# (108 runs, about 30 min with two workers on the shared 2-core machine).
-python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
+# ---------------------------------------------------------------------------------------------
+# The matrix: ten equal banks, seeds 0-9, 5 rounds of SGD, in-process engine, every
+# coordinator view recorded (for the evasion figures). Five sweeps, one report
+# (docs/results/threats/matrix/). Krum and DnC allow for two malicious banks
+# (strategy.num_malicious=2, the two-attacker attacks' count, as Fang et al. and Shejwalkar &
+# Houmansadr configure them), so they run in sweeps of their own. Two joblib workers on the
+# shared 2-core machine ran 20-35 runs a minute (3-4 s a run).
+M=/tmp/tm
+ATTACKS_A=none,backdoor,model_replacement,ipm,fang_krum,fang_trim,min_max,min_sum,alie_full,clip_edge
+ATTACKS_D=backdoor_projected,label_flip,sign_flip,scale,noise,alie,weight_inflation,colluding,free_rider,disguised_free_rider
+SWEEP="python -m fl_credit.simulate +experiment=threat_matrix ~hydra.callbacks.sweep_report \
   hydra/launcher=joblib hydra.launcher.n_jobs=2 +threat_split=ten_equal \
-  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc \
-  attack=none,backdoor,model_replacement,fang_krum,fang_trim,min_max,ipm,alie_full,clip_edge \
-  seed=0,1 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
-  hydra.sweep.dir=/tmp/threats/small
-python -m simulations.sweeps.threat_matrix /tmp/threats/small --no-audit --resamples 500
-cp /tmp/threats/small/{summary.md,summary.csv,paired.csv,runs.csv} docs/results/threats/small_matrix/
+  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true"
+$SWEEP +defence=fedavg,fedmedian,trimmed_mean,rfa,centered_clip,fltrust,flame attack=$ATTACKS_A \
+  hydra.sweep.dir=$M/a                                                  # 700 runs
+$SWEEP +defence=krum,dnc strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b   # 200
+# under secure aggregation and DP (attacks that a masked sum lets through)
+$SWEEP +defence=secagg,secagg_dp,secagg_bank_dp,grouped_geomed \
+  attack=none,backdoor,model_replacement,ipm,alie_full,group_colluding,clip_edge \
+  hydra.sweep.dir=$M/c                                                  # 280
+$SWEEP +defence=fedavg,fedmedian,trimmed_mean,norm_bound,centered_clip,rfa,fltrust,flame \
+  attack=$ATTACKS_D hydra.sweep.dir=$M/d                                # 800
+$SWEEP +defence=krum,dnc strategy.num_malicious=2 attack=$ATTACKS_D hydra.sweep.dir=$M/e   # 200
+# one folder for the report: sweep a's job i as i, b's as 10000 + i, c's as 20000 + i, ...
+R=$M/matrix && mkdir -p $R
+for s in a b c d e; do
+  k=$(( $(printf '%d' "'$s") - 97 ))
+  for d in $M/$s/[0-9]*; do ln -s $d $R/$(( k * 10000 + $(basename $d) )); done
+done
+python -m simulations.sweeps.threat_matrix $R --no-audit --resamples 2000
+mkdir -p docs/results/threats/matrix
+cp $R/{summary.md,summary.csv,paired.csv,costs.csv,runs.csv} docs/results/threats/matrix/
+
+# ---------------------------------------------------------------------------------------------
+# Positive controls. FedAvg's drop per seed under every attack is the matrix's fedavg rows
+# (paired.csv / runs.csv). Krum's selection of Fang's Krum attack (Krum allowing for the two
+# attackers), and the update geometry behind the bounded attacks:
+python -m simulations.studies.threat_controls --krum-selection --seeds 0-9 --rounds 5
+python -m simulations.studies.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
+python -m pytest -q -p no:cacheprovider tests/e2e/test_threat_controls.py tests/e2e/test_threat_backdoor.py
 
 # Free-rider detection: one free rider (zero or disguised) of ten banks, seeds 0-9, 5 rounds.
 python -m simulations.studies.free_rider_detection --defences fedavg,fedmedian,krum --seeds 0-9 \
@@ -21,57 +51,3 @@ python -m simulations.studies.free_rider_detection \
 # Ten rounds (the full rerun's setting), FedAvg and Krum, seeds 0-2:
 python -m simulations.studies.free_rider_detection --defences fedavg,krum --seeds 0-2 --rounds 10 \
   --out docs/results/threats/free_riders_10_rounds.csv
-
-# Positive controls. The attacks that reverse a plain mean (seed 0, 10 rounds; the tests use 5):
-#   python -m fl_credit.simulate +threat_split=ten_equal +defence=<defence> attack=<attack> \
-#     train.rounds=10 train.optimizer=sgd engine.backend=inprocess metrics.bootstrap=0
-# The attacks bounded by the honest spread, FedAvg drop per seed; Krum's selection of fang_krum;
-# the update geometry behind them (about 25, 6 and 1 min on the loaded 2-core machine):
-python -m simulations.studies.threat_controls --defence fedavg --seeds 0-9 --rounds 5 \
-  --attacks fang_trim,fang_trim:3,min_max,min_sum,alie_full,fang_krum
-python -m simulations.studies.threat_controls --krum-selection --seeds 0-9 --rounds 5
-python -m simulations.studies.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
-python -m pytest -q -p no:cacheprovider tests/e2e/test_threat_controls.py tests/e2e/test_threat_backdoor.py
-
-# The backdoor cells were rerun after conf/attack/backdoor.yaml moved to the default trigger
-# (the first sweep's 12 backdoor runs trained on G2; they were moved out of the sweep folder,
-# the rerun's run folders copied in as jobs 200-211, and the report rebuilt):
-python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
-  hydra/launcher=joblib hydra.launcher.n_jobs=2 +threat_split=ten_equal \
-  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc attack=backdoor seed=0,1 \
-  train.rounds=5 metrics.bootstrap=0 audit.record_server_view=false \
-  hydra.sweep.dir=/tmp/threats/small_bd
-
-# ---------------------------------------------------------------------------------------------
-# The headline cells, seeds 0-9 (docs/results/threats/headline/; 5 rounds, in-process engine,
-# one joblib worker under nice on the shared 2-core machine, which ran at 20-30 s a run).
-# Batch A ran at main 1be7246 and was stopped after its FedAvg cells (jobs 0-39: none,
-# backdoor, model_replacement, ipm; the FedAvg code path is unchanged at 94e4d57). Batch C
-# ran at 94e4d57 (this branch) and was stopped after its FLTrust and FLAME cells (jobs 0-59);
-# batch D (same code) ran the median, DnC and Krum clean and under model replacement. The
-# other cells stay in the 2-seed small matrix above.
-python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
-  hydra/launcher=joblib hydra.launcher.n_jobs=1 +threat_split=ten_equal \
-  +defence=fedavg,fedmedian,krum,rfa,centered_clip,dnc \
-  attack=none,backdoor,model_replacement,ipm,clip_edge \
-  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true \
-  hydra.sweep.dir=/tmp/threats_defences/headline_a          # stopped at job 40
-python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
-  hydra/launcher=joblib hydra.launcher.n_jobs=1 +threat_split=ten_equal \
-  +defence=fltrust,flame,fedmedian,rfa,dnc,centered_clip,krum \
-  attack=none,model_replacement,ipm \
-  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true \
-  hydra.sweep.dir=/tmp/threats_defences/headline_c          # stopped at job 60
-python -m fl_credit.simulate +experiment=threat_matrix '~hydra.callbacks.sweep_report' \
-  hydra/launcher=joblib hydra.launcher.n_jobs=1 +threat_split=ten_equal \
-  +defence=fedmedian,dnc,krum attack=none,model_replacement \
-  seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true \
-  hydra.sweep.dir=/tmp/threats_defences/headline_d
-# one folder for the report: A's jobs 0-39 as 1000-1039, C's 0-59, D's as 2000 + job
-H=/tmp/threats_defences/headline && mkdir -p $H
-for i in $(seq 0 39); do ln -s /tmp/threats_defences/headline_a/$i $H/$((1000 + i)); done
-for i in $(seq 0 59); do ln -s /tmp/threats_defences/headline_c/$i $H/$i; done
-for d in /tmp/threats_defences/headline_d/[0-9]*; do ln -s $d $H/$((2000 + $(basename $d))); done
-python -m simulations.sweeps.threat_matrix $H --no-audit --resamples 2000
-mkdir -p docs/results/threats/headline
-cp $H/{summary.md,summary.csv,paired.csv,costs.csv,runs.csv} docs/results/threats/headline/
