@@ -119,10 +119,40 @@ def _value_of(key: str, overrides: Sequence[str]) -> str:
     return "..."
 
 
+def swept_groups(overrides: Sequence[str], cat: Catalogue) -> list[str]:
+    """The ``group=a,b`` overrides that sweep over a config group's options."""
+    swept = []
+    for text in overrides:
+        key, sep, value = text.partition("=")
+        if sep and key.lstrip("+~") in cat.groups and "," in value:
+            swept.append(text)
+    return swept
+
+
+def _forced_in_sweep(key: str, overrides: Sequence[str], cat: Catalogue) -> str | None:
+    """The line for ``key``, a setting of some options of its group, set beside a sweep over
+    that group's options (directly or through ``+defence``): Hydra composes the sweep's base
+    configuration without the swept choices, where the key does not exist."""
+    group = key.partition(".")[0]
+    swept = swept_groups(overrides, cat)
+    chosen = group_choices([o for o in overrides if o not in swept], cat)
+    if not swept or group not in cat.groups or group in chosen:
+        return None
+    current = cat.defaults.get(group, "?")
+    return (
+        f"{key} is not a setting of {group}={current}, the configuration Hydra composes before "
+        f"sweeping over {swept[0]}: write ++{key}={_value_of(key, overrides)} to set it in "
+        "every swept run"
+    )
+
+
 def unknown_key(key: str, overrides: Sequence[str], cat: Catalogue) -> str:
     """The line for an override of a key the composed config does not have."""
     choices = group_choices(overrides, cat)
     group, _, rest = key.partition(".")
+    forced = _forced_in_sweep(key, overrides, cat)
+    if forced:
+        return forced
     if group in cat.groups and rest:
         current = choices.get(group, cat.defaults.get(group, "?"))
         having = [o for o, keys in cat.groups[group].items() if rest in keys and o != current]
@@ -198,6 +228,13 @@ def explain(err: BaseException, overrides: Sequence[str], conf: Path) -> str:
         return f"{key} already exists: set it with {key}=... (without +)"
     if isinstance(err, OverrideParseException):
         return f"cannot parse the overrides: {_first_line(err)}"
+    if text.startswith("Ambiguous value for argument"):  # a sweep in a multirun config whose
+        cat = catalogue(conf)  # base composition failed: name the key that made it fail
+        for override in overrides:
+            key = override.lstrip("+~").partition("=")[0]
+            forced = _forced_in_sweep(key, overrides, cat) if "." in key else None
+            if forced:
+                return forced
     if isinstance(err, HydraException):
         return f"config: {_first_line(err)}"
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -89,3 +89,42 @@ def test_quoted_separator_reaches_the_config():
         )
     )
     assert raw["data"]["sep"] == ";"
+
+
+@pytest.mark.parametrize("multirun", [[], ["-m"]])
+def test_a_strategy_setting_beside_a_sweep_over_defences_names_the_fix(
+    multirun, tmp_path, capsys, monkeypatch
+):
+    # Before: with +experiment=threat_matrix (a multirun config) Hydra's own "Ambiguous value
+    # for argument '+defence=krum,dnc'"; with -m "strategy.num_malicious is not a setting of
+    # strategy=secagg: use strategy=multikrum (...)", although the sweep chose Krum and DnC.
+    # Hydra composes the sweep's base config without the swept choices, so the key must be
+    # forced in (++).
+    from fl_credit.run.simulate import cli
+
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    argv = [
+        *multirun,
+        "+experiment=threat_matrix",
+        "+defence=krum,dnc",
+        "strategy.num_malicious=2",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    with pytest.raises(SystemExit) as ended:
+        cli(argv)
+    assert ended.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: strategy.num_malicious is not a setting of strategy=secagg, the configuration "
+        "Hydra composes before sweeping over +defence=krum,dnc: write "
+        "++strategy.num_malicious=2 to set it in every swept run"
+    ]
+
+
+def test_a_strategy_setting_beside_a_sweep_over_strategies_names_the_fix():
+    overrides = ["strategy=krum,dnc", "strategy.num_malicious=2"]
+    line = explain(hydra_error(["strategy.num_malicious=2"]), overrides, conf_dir())
+    assert line.endswith(
+        "sweeping over strategy=krum,dnc: write ++strategy.num_malicious=2 "
+        "to set it in every swept run"
+    ), line
