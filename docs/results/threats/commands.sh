@@ -2,7 +2,7 @@
 
 # ---------------------------------------------------------------------------------------------
 # The matrix: ten equal banks, seeds 0-9, 5 rounds of SGD, in-process engine, every
-# coordinator view recorded (for the evasion figures). Five sweeps, one report
+# coordinator view recorded (for the evasion figures). Seven sweeps, one report
 # (docs/results/threats/matrix/). Krum and DnC allow for two malicious banks
 # (strategy.num_malicious=2, the two-attacker attacks' count, as Fang et al. and Shejwalkar &
 # Houmansadr configure them), so they run in sweeps of their own. Two joblib workers on the
@@ -15,19 +15,22 @@ SWEEP="python -m fl_credit.simulate +experiment=threat_matrix ~hydra.callbacks.s
   seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true"
 $SWEEP +defence=fedavg,fedmedian,trimmed_mean,rfa,centered_clip,fltrust,flame attack=$ATTACKS_A \
   hydra.sweep.dir=$M/a                                                  # 700 runs
-$SWEEP +defence=krum,dnc strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b   # 200
 # under secure aggregation and DP (attacks that a masked sum lets through)
 $SWEEP +defence=secagg,secagg_dp,secagg_bank_dp,grouped_geomed \
   attack=none,backdoor,model_replacement,ipm,alie_full,group_colluding,clip_edge \
   hydra.sweep.dir=$M/c                                                  # 280
+$SWEEP +defence=krum strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b    # 100
+$SWEEP +defence=dnc strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b2    # 100
 $SWEEP +defence=fedavg,fedmedian,trimmed_mean,norm_bound,centered_clip,rfa,fltrust,flame \
   attack=$ATTACKS_D hydra.sweep.dir=$M/d                                # 800
-$SWEEP +defence=krum,dnc strategy.num_malicious=2 attack=$ATTACKS_D hydra.sweep.dir=$M/e   # 200
-# one folder for the report: sweep a's job i as i, b's as 10000 + i, c's as 20000 + i, ...
-R=$M/matrix && mkdir -p $R
-for s in a b c d e; do
-  k=$(( $(printf '%d' "'$s") - 97 ))
+$SWEEP +defence=krum strategy.num_malicious=2 attack=$ATTACKS_D hydra.sweep.dir=$M/e    # 100
+$SWEEP +defence=dnc strategy.num_malicious=2 attack=$ATTACKS_D hydra.sweep.dir=$M/e2    # 100
+# (one command would do for Krum and DnC: +defence=krum,dnc ++strategy.num_malicious=2)
+# one folder for the report: each sweep's job i as <k> * 10000 + i
+R=$M/matrix && mkdir -p $R && k=0
+for s in a b b2 c d e e2; do
   for d in $M/$s/[0-9]*; do ln -s $d $R/$(( k * 10000 + $(basename $d) )); done
+  k=$(( k + 1 ))
 done
 python -m simulations.sweeps.threat_matrix $R --no-audit --resamples 2000
 mkdir -p docs/results/threats/matrix
@@ -39,6 +42,10 @@ cp $R/{summary.md,summary.csv,paired.csv,costs.csv,runs.csv} docs/results/threat
 # attackers), and the update geometry behind the bounded attacks:
 python -m simulations.studies.threat_controls --krum-selection --seeds 0-9 --rounds 5
 python -m simulations.studies.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
+# the per-seed table of the FedAvg rows, and the bounded attacks with three and four attackers:
+python -m simulations.studies.threat_controls --from-runs docs/results/threats/matrix/runs.csv --defence fedavg
+python -m simulations.studies.threat_controls --defence fedavg --seeds 0-9 --rounds 5 \
+  --attacks fang_trim:3,fang_trim:4,min_max:3,min_max:4,min_sum:3,min_sum:4,alie_full:3,alie_full:4,fang_krum:3,fang_krum:4
 python -m pytest -q -p no:cacheprovider tests/e2e/test_threat_controls.py tests/e2e/test_threat_backdoor.py
 
 # Free-rider detection: one free rider (zero or disguised) of ten banks, seeds 0-9, 5 rounds.
