@@ -389,8 +389,9 @@ def train_round(message: Message, context: Context) -> Message:
     used = {name: message.content["arrays"][name].numpy() for name in MODEL_ARRAYS}
     server_round = int(config.get("server-round", 1))
     seed = settings.round_seed(server_round)
-    if ATTACK_POISON in config:  # a simulated malicious bank (strategies.attacks)
-        rows = poisoned(rows, str(config[ATTACK_POISON]), context, settings, seed)
+    spec = poison_order(context)
+    if spec is not None:  # a simulated malicious bank (strategies.attacks)
+        rows = poisoned(rows, spec, context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
         reply = newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
         return declare_rule(declare_used(reply, used), "newton")  # masked only on the chain
@@ -424,6 +425,13 @@ def train_round(message: Message, context: Context) -> Message:
     metrics = MetricRecord(metrics)
     content = RecordDict({"arrays": to_arrays(model), "metrics": metrics})
     return declare_used(Message(content=content, reply_to=message), used)
+
+
+def poison_order(context: Context) -> str | None:
+    """The poisoning order a simulated malicious bank's attack mod left in the bank's own
+    state (see :data:`strategies.attacks.POISON_KEY`), or None."""
+    record = context.state.get(ATTACK_POISON)
+    return None if record is None else str(record["spec"])
 
 
 def poisoned(

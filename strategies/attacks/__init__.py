@@ -41,8 +41,8 @@ rider                                     (Fraboni et al.)
 The full-knowledge attacks (``fang_*``, ``min_*``, ``ipm``, ``alie_full``) read every bank's
 honest update of this round, which each attacker computes itself (:mod:`.full_knowledge`).
 
-Data poisoning reaches the bank's rows through one hook: the mod adds ``"attack-poison"``
-(a JSON spec) to the train config, and the bank's train handler passes its rows through
+Data poisoning reaches the bank's rows through one hook: the mod leaves ``"attack-poison"``
+(a JSON spec) in the bank's own state, and the bank's train handler passes its rows through
 :func:`poison_rows`. This package imports only Flower, numpy and scipy (and the sibling
 :mod:`strategies.secagg`, to mask a rewritten reply).
 """

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 
 ARRAYS_KEY = "arrays"
 CONFIG_KEY = "config"
@@ -23,8 +23,10 @@ METRICS_KEY = "metrics"
 WEIGHT_KEY = "num-examples"
 ROUND_KEY = "server-round"
 POISON_KEY = "attack-poison"
-"""Train-config key by which a malicious bank asks its own train handler to poison its rows
-(a JSON string, see :func:`strategies.attacks.poison_rows`)."""
+"""Key of the ConfigRecord in the bank's own ``context.state`` by which a malicious bank asks
+its own train handler to poison its rows (``"spec"``: a JSON string, see
+:func:`strategies.attacks.poison_rows`). The state, not the request: the request is what the
+bank's secure-aggregation mod binds its masks to, and it must stay the one every bank got."""
 
 
 class AttackError(Exception):
@@ -91,13 +93,12 @@ def server_round(message: Message) -> int:
     return int(config.get(ROUND_KEY, 0)) if config is not None else 0
 
 
-def with_poison(message: Message, spec: Mapping[str, Any]) -> Message:
-    """A copy of the train request whose config asks the bank to poison its rows."""
-    records = dict(message.content.items())
-    config = ConfigRecord(dict(records.get(CONFIG_KEY, ConfigRecord())))
-    config[POISON_KEY] = json.dumps(dict(spec), sort_keys=True)
-    records[CONFIG_KEY] = config
-    return Message(content=RecordDict(records), metadata=message.metadata)
+def set_poison(context: Context, spec: Mapping[str, Any] | None) -> None:
+    """Ask the bank's train handler to poison its rows by ``spec`` (None: clean rows)."""
+    if spec:
+        context.state[POISON_KEY] = ConfigRecord({"spec": json.dumps(dict(spec), sort_keys=True)})
+    elif POISON_KEY in context.state:
+        del context.state[POISON_KEY]
 
 
 def read_exchange(request: Message, reply: Message, partition_id: int) -> TrainExchange:

@@ -4,7 +4,8 @@ Place it first in the ClientApp's mods (outermost). For a ``train`` request to a
 partition from ``start_round`` on, it
 
 1. takes the secure-aggregation request off the message, if any;
-2. adds the attack's poisoning spec to the train config (data poisoning), and lets the rest
+2. leaves the attack's poisoning spec in the bank's state (data poisoning; the request, which
+   secure aggregation binds its masks to, stays the one every bank got), and lets the rest
    of the ClientApp answer: the bank's own mods (bank-level DP clipping and noise) and its
    train handler;
 3. rewrites the plaintext reply (model poisoning), after every bank-side clip and noise,
@@ -38,7 +39,7 @@ from .exchange import (
     read_exchange,
     rewrite_reply,
     server_round,
-    with_poison,
+    set_poison,
 )
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def _retrainer(
         after = context.state
         context.state = copy.deepcopy(before)
         try:
-            again = call_next(with_poison(plain, poison), context)
+            set_poison(context, poison)
+            again = call_next(plain, context)
         finally:
             context.state = after
         if again.has_error():
@@ -138,8 +140,11 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
             return call_next(msg, context)
         if not attack.rewrites_model and not attack.observes_before_start:
             # Data poisoning only: the bank's own mods (secure aggregation included) answer.
-            spec = attack.poison(rnd)
-            return call_next(with_poison(msg, spec) if spec else msg, context)
+            set_poison(context, attack.poison(rnd))
+            try:
+                return call_next(msg, context)
+            finally:
+                set_poison(context, None)
         masked = _secagg_request(msg)
         plain = _without_secagg(msg) if masked else msg
         before = copy.deepcopy(context.state)
@@ -148,9 +153,11 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
 
         if masked:  # the bank's secagg mod leaves the handler's declarations on the reply
             context.state[KEEP_DECLARATIONS] = ConfigRecord({"keep": True})
+        set_poison(context, spec)
         try:
-            reply = call_next(with_poison(plain, spec) if spec else plain, context)
+            reply = call_next(plain, context)
         finally:
+            set_poison(context, None)
             if KEEP_DECLARATIONS in context.state:
                 del context.state[KEEP_DECLARATIONS]
         if reply.has_error():

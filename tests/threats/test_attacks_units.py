@@ -228,7 +228,8 @@ def train_message(round_: int, mtype: str = "train") -> Message:
 
 def honest_handler(seen: list):
     def handler(msg: Message, context: Context) -> Message:
-        seen.append(dict(msg.content["config"]))
+        order = context.state.get(POISON_KEY)
+        seen.append({**dict(msg.content["config"]), "poison order": order and order["spec"]})
         new = ArrayRecord({k: Array(v.numpy() + 0.5) for k, v in msg.content["arrays"].items()})
         reply = RecordDict({"arrays": new, "metrics": MetricRecord({"num-examples": 10})})
         return Message(reply, reply_to=msg)
@@ -259,17 +260,20 @@ def test_mod_acts_only_on_train_requests_of_its_banks_from_the_start_round():
     np.testing.assert_allclose(query.content["arrays"]["w"].numpy(), 1.5)
 
 
-def test_data_poisoning_mod_asks_the_handler_to_poison():
+def test_data_poisoning_mod_asks_the_handler_to_poison_through_the_banks_state():
     mod = build_attack_mod("label_flip", [0], fraction=0.5, flip="defaults", num_banks=2)
     seen: list = []
-    mod(train_message(1), context(0), honest_handler(seen))
+    attacker = context(0)
+    mod(train_message(1), attacker, honest_handler(seen))
     mod(train_message(1), context(1), honest_handler(seen))
-    assert json.loads(seen[0][POISON_KEY]) == {
+    assert json.loads(seen[0]["poison order"]) == {
         "kind": "label_flip",
         "fraction": 0.5,
         "flip": "defaults",
     }
-    assert POISON_KEY not in seen[1]
+    assert seen[1]["poison order"] is None
+    # the request the bank's own mods see (and secure aggregation binds) is the one sent
+    assert POISON_KEY not in seen[0] and POISON_KEY not in attacker.state
 
 
 def test_model_attack_on_a_newton_reply_is_refused_in_one_line():
