@@ -90,15 +90,20 @@ def _peer_trainer(
     call_next: ClientAppCallable, plain: Message, context: Context, before
 ) -> Callable[[int], list[np.ndarray]]:
     """``peer_model(pid)``: the handler again as partition ``pid``, on that bank's rows, from
-    the attacking bank's state before this round (the federation's scaler; no DP state of the
-    peer's own, so exact only without DP)."""
+    the attacking bank's state before this round (the federation's scaler) without its DP
+    plan, which is fixed to the attacker's own row count (the peer's noise is drawn afresh, so
+    the result is exact only without DP)."""
+    from strategies.dp.plan import STATE_KEY as DP_PLAN
 
     def peer_model(pid: int) -> list[np.ndarray]:
+        state = copy.deepcopy(before)
+        if DP_PLAN in state:
+            del state[DP_PLAN]
         peer = Context(
             run_id=context.run_id,
             node_id=context.node_id,
             node_config={**context.node_config, "partition-id": int(pid)},
-            state=copy.deepcopy(before),
+            state=state,
             run_config=context.run_config,
         )
         again = call_next(plain, peer)
