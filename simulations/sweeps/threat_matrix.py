@@ -134,7 +134,8 @@ def with_clean(runs: pd.DataFrame) -> pd.DataFrame:
         runs["free_rider_gain"],
         strict=True,
     ):
-        if attack in BACKDOORS and mine is not None and reference is not None:
+        measured = mine is not None and reference is not None and pd.notna(defaults)
+        if attack in BACKDOORS and measured:  # a failed run has no backdoor block
             success.append(success_against_clean(mine, reference, int(defaults)))
         else:
             success.append(gain if attack in FREE_RIDERS else np.nan)

@@ -42,3 +42,37 @@ def test_from_runs_prints_each_attacks_drop_per_seed_and_the_seeds_reaching_the_
     assert "| min_max | 0.060 | 0.010 | 0.010 | 0.035 | 1 of 2 |" in out
     assert "none" not in out
     assert main(["--from-runs", str(tmp_path / "runs.csv"), "--defence", "flame"]) == 2
+
+
+def test_a_failed_backdoor_run_leaves_the_matrix_report_standing():
+    # Before: a failed model_replacement run (no backdoor block: test_defaults NaN) next to an
+    # ok clean run stopped the whole report with "cannot convert float NaN to integer".
+    import math
+
+    import pandas as pd
+
+    from simulations.sweeps.threat_matrix import with_clean
+
+    runs = pd.DataFrame(
+        [
+            {
+                "threat_split": "ten_equal",
+                "defence": "secagg",
+                "seed": 0,
+                "attack": attack,
+                "auc": auc,
+                "backdoor_success": 0.0,
+                "approved_triggered": approved,
+                "test_defaults": defaults,
+                "free_rider_gain": float("nan"),
+            }
+            for attack, auc, approved, defaults in (
+                ("none", 0.75, (1, 2), 100),
+                ("model_replacement", float("nan"), (), float("nan")),
+                ("backdoor", 0.74, (1, 2, 3, 4), 100),
+            )
+        ]
+    )
+    out = with_clean(runs).set_index("attack")
+    assert math.isnan(out.loc["model_replacement", "success"])
+    assert out.loc["backdoor", "success"] == 2 / 98
