@@ -1,4 +1,5 @@
-"""The README's headline results carry their intervals, and each interval is a committed one.
+"""The README's headline results and the threat matrix's findings carry their intervals, and
+each interval the README quotes is a committed one.
 
 Every measured figure in the "Headline results" section (a number with two or more decimals)
 must be an interval's end, a p-value, a threshold ("below 0.05", "within 0.02"), or followed
@@ -17,10 +18,15 @@ FIGURE = re.compile(r"−?\d+\.\d{2,}")
 INTERVAL = re.compile(r"(−?\d+\.\d+) \[(−?\d+\.\d+), (−?\d+\.\d+)\]")
 
 
+def section(path: str, heading: str, level: str = "## ") -> str:
+    """The text under ``heading`` up to the next heading of its level, one line."""
+    text = (ROOT / path).read_text(encoding="utf-8")
+    start = text.index(heading)
+    return re.sub(r"\s+", " ", text[start : text.index(f"\n{level}", start + 1)])
+
+
 def headline_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("## Headline results")
-    return re.sub(r"\s+", " ", text[start : text.index("\n## ", start + 1)])
+    return section("README.md", "## Headline results")
 
 
 def bare_figures(text: str) -> list[str]:
@@ -43,6 +49,11 @@ def evidence() -> str:
 
 def test_every_headline_figure_carries_its_interval():
     assert bare_figures(headline_section()) == []
+
+
+def test_every_figure_of_the_threat_matrix_section_carries_its_interval():
+    text = section("docs/threats.md", "### The matrix (10 seeds)", level="### ")
+    assert "Which defence holds" in text and bare_figures(text) == []
 
 
 def test_every_quoted_interval_is_a_committed_one():

@@ -2,35 +2,37 @@
 
 # ---------------------------------------------------------------------------------------------
 # The matrix: ten equal banks, seeds 0-9, 5 rounds of SGD, in-process engine, every
-# coordinator view recorded (for the evasion figures). Seven sweeps, one report
+# coordinator view recorded (for the evasion figures); one report
 # (docs/results/threats/matrix/). Krum and DnC allow for two malicious banks
-# (strategy.num_malicious=2, the two-attacker attacks' count, as Fang et al. and Shejwalkar &
-# Houmansadr configure them), so they run in sweeps of their own. Two joblib workers on the
-# shared 2-core machine ran 20-35 runs a minute (3-4 s a run).
+# (++strategy.num_malicious=2, the two-attacker attacks' count, as Fang et al. and Shejwalkar &
+# Houmansadr configure them). Two joblib workers on the shared 2-core machine: 3-4 s a run,
+# 40 s under central DP (secagg_dp).
 M=/tmp/tm
 ATTACKS_A=none,backdoor,model_replacement,ipm,fang_krum,fang_trim,min_max,min_sum,alie_full,clip_edge
-ATTACKS_D=backdoor_projected,label_flip,sign_flip,scale,noise,alie,weight_inflation,colluding,free_rider,disguised_free_rider
 SWEEP="python -m fl_credit.simulate +experiment=threat_matrix ~hydra.callbacks.sweep_report \
   hydra/launcher=joblib hydra.launcher.n_jobs=2 +threat_split=ten_equal \
   seed=0,1,2,3,4,5,6,7,8,9 train.rounds=5 metrics.bootstrap=0 audit.record_server_view=true"
+# a: the per-bank defences (commit 207cb79; the later commits change only data poisoning
+# under secure aggregation and full-knowledge attacks under DP, neither of which a runs)
 $SWEEP +defence=fedavg,fedmedian,trimmed_mean,rfa,centered_clip,fltrust,flame attack=$ATTACKS_A \
   hydra.sweep.dir=$M/a                                                  # 700 runs
-# under secure aggregation and DP (attacks that a masked sum lets through)
-$SWEEP +defence=secagg,secagg_dp,secagg_bank_dp,grouped_geomed \
+# b: Krum and DnC; c2, c3: under secure aggregation and DP (attacks a masked sum lets through)
+$SWEEP +defence=krum,dnc ++strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b  # 200
+$SWEEP +defence=secagg,secagg_bank_dp,grouped_geomed \
   attack=none,backdoor,model_replacement,ipm,alie_full,group_colluding,clip_edge \
-  hydra.sweep.dir=$M/c                                                  # 280
-$SWEEP +defence=krum strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b    # 100
-$SWEEP +defence=dnc strategy.num_malicious=2 attack=$ATTACKS_A hydra.sweep.dir=$M/b2    # 100
-$SWEEP +defence=fedavg,fedmedian,trimmed_mean,norm_bound,centered_clip,rfa,fltrust,flame \
-  attack=$ATTACKS_D hydra.sweep.dir=$M/d                                # 800
-$SWEEP +defence=krum strategy.num_malicious=2 attack=$ATTACKS_D hydra.sweep.dir=$M/e    # 100
-$SWEEP +defence=dnc strategy.num_malicious=2 attack=$ATTACKS_D hydra.sweep.dir=$M/e2    # 100
-# (one command would do for Krum and DnC: +defence=krum,dnc ++strategy.num_malicious=2)
-# one folder for the report: each sweep's job i as <k> * 10000 + i
+  hydra.sweep.dir=$M/c2                                                 # 210
+$SWEEP +defence=secagg_dp attack=backdoor,ipm,alie_full hydra.sweep.dir=$M/c3            # 30
+# central DP's other cells (none, model_replacement, group_colluding, clip_edge) come from a
+# first sweep at 207cb79 (jobs 70-139 of $M/c, the same command as c2 with +defence=secagg_dp
+# and c2's attacks); its backdoor, ipm and alie_full cells failed there (fixed since: c3)
 R=$M/matrix && mkdir -p $R && k=0
-for s in a b b2 c d e e2; do
+for s in a b c2 c3; do
   for d in $M/$s/[0-9]*; do ln -s $d $R/$(( k * 10000 + $(basename $d) )); done
   k=$(( k + 1 ))
+done
+for d in $(seq 70 139); do
+  grep -qE "attack=(none|model_replacement|group_colluding|clip_edge)$" $M/c/$d/.hydra/overrides.yaml \
+    && ln -s $M/c/$d $R/$(( 50000 + d ))
 done
 python -m simulations.sweeps.threat_matrix $R --no-audit --resamples 2000
 mkdir -p docs/results/threats/matrix
@@ -42,7 +44,8 @@ cp $R/{summary.md,summary.csv,paired.csv,costs.csv,runs.csv} docs/results/threat
 # attackers), and the update geometry behind the bounded attacks:
 python -m simulations.studies.threat_controls --krum-selection --seeds 0-9 --rounds 5
 python -m simulations.studies.threat_controls --geometry --attacks min_max,fang_trim,fang_krum,alie_full --seeds 0
-# the per-seed table of the FedAvg rows, and the bounded attacks with three and four attackers:
+# the per-seed table of the FedAvg rows, and the bounded attacks with three and four attackers
+# (at the merged commit):
 python -m simulations.studies.threat_controls --from-runs docs/results/threats/matrix/runs.csv --defence fedavg
 python -m simulations.studies.threat_controls --defence fedavg --seeds 0-9 --rounds 5 \
   --attacks fang_trim:3,fang_trim:4,min_max:3,min_max:4,min_sum:3,min_sum:4,alie_full:3,alie_full:4,fang_krum:3,fang_krum:4
