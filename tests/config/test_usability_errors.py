@@ -100,9 +100,13 @@ def test_a_strategy_setting_beside_a_sweep_over_defences_names_the_fix(
     # strategy=secagg: use strategy=multikrum (...)", although the sweep chose Krum and DnC.
     # Hydra composes the sweep's base config without the swept choices, so the key must be
     # forced in (++).
+    import sys
+
     from fl_credit.run.simulate import cli
 
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    # cli() sets HYDRA_FULL_ERROR and sys.argv for the process; keep both to this test
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "")
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
     argv = [
         *multirun,
         "+experiment=threat_matrix",

@@ -106,6 +106,8 @@ def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(entry, "main", interrupted)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "")  # cli() sets it for the process
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
     with pytest.raises(SystemExit) as stop:
         entry.cli(["seed=1"])
     assert stop.value.code == 130
