@@ -22,17 +22,21 @@ $SWEEP +defence=secagg,secagg_bank_dp,grouped_geomed \
   attack=none,backdoor,model_replacement,ipm,alie_full,group_colluding,clip_edge \
   hydra.sweep.dir=$M/c2                                                 # 210
 $SWEEP +defence=secagg_dp attack=backdoor,ipm,alie_full hydra.sweep.dir=$M/c3            # 30
+# n, n2: the norm bound and the backdoor projected into its bound (at the merged commit)
+$SWEEP +defence=norm_bound attack=none,backdoor,model_replacement,backdoor_projected \
+  hydra.sweep.dir=$M/n                                                  # 40
+$SWEEP +defence=fedavg attack=backdoor_projected hydra.sweep.dir=$M/n2                   # 10
 # central DP's other cells (none, model_replacement, group_colluding, clip_edge) come from a
 # first sweep at 207cb79 (jobs 70-139 of $M/c, the same command as c2 with +defence=secagg_dp
 # and c2's attacks); its backdoor, ipm and alie_full cells failed there (fixed since: c3)
 R=$M/matrix && mkdir -p $R && k=0
-for s in a b c2 c3; do
+for s in a b c2 c3 n n2; do
   for d in $M/$s/[0-9]*; do ln -s $d $R/$(( k * 10000 + $(basename $d) )); done
   k=$(( k + 1 ))
 done
 for d in $(seq 70 139); do
   grep -qE "attack=(none|model_replacement|group_colluding|clip_edge)$" $M/c/$d/.hydra/overrides.yaml \
-    && ln -s $M/c/$d $R/$(( 50000 + d ))
+    && ln -s $M/c/$d $R/$(( 90000 + d ))
 done
 python -m simulations.sweeps.threat_matrix $R --no-audit --resamples 2000
 mkdir -p docs/results/threats/matrix
