@@ -87,7 +87,7 @@ from fl_credit.data.scaling import (
     private_moments_sensitivity,
 )
 from fl_credit.model.imbalance import balance
-from fl_credit.protocol.keys import ATTACK_POISON, POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
+from fl_credit.protocol.keys import POS_WEIGHT, SCALER_KEYS, SCALER_MEAN
 from fl_credit.protocol.public_weights import public_weight
 from fl_credit.protocol.settings import BankSettings
 from strategies.secagg.chain import declare_rule
@@ -383,14 +383,15 @@ def train_round(message: Message, context: Context) -> Message:
     from fl_credit.bank.handlers import newton_reply
     from fl_credit.model.logistic import to_arrays
     from fl_credit.model.training import log_loss, train
+    from strategies.attacks.exchange import poison_order
 
     config = message.content["config"]
     settings, rows, model = rows_and_model(message, context)
     used = {name: message.content["arrays"][name].numpy() for name in MODEL_ARRAYS}
     server_round = int(config.get("server-round", 1))
     seed = settings.round_seed(server_round)
-    spec = poison_order(context)
-    if spec is not None:  # a simulated malicious bank (strategies.attacks)
+    spec = poison_order(context)  # a simulated malicious bank's own order, never the request's
+    if spec is not None:
         rows = poisoned(rows, spec, context, settings, seed)
     if str(config.get("optimizer", "")) == "newton":
         reply = newton_reply(message, rows.x_train, rows.y_train, rows.pos_weight, settings)
@@ -425,13 +426,6 @@ def train_round(message: Message, context: Context) -> Message:
     metrics = MetricRecord(metrics)
     content = RecordDict({"arrays": to_arrays(model), "metrics": metrics})
     return declare_used(Message(content=content, reply_to=message), used)
-
-
-def poison_order(context: Context) -> str | None:
-    """The poisoning order a simulated malicious bank's attack mod left in the bank's own
-    state (see :data:`strategies.attacks.POISON_KEY`), or None."""
-    record = context.state.get(ATTACK_POISON)
-    return None if record is None else str(record["spec"])
 
 
 def poisoned(

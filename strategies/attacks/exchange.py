@@ -101,6 +101,12 @@ def set_poison(context: Context, spec: Mapping[str, Any] | None) -> None:
         del context.state[POISON_KEY]
 
 
+def poison_order(context: Context) -> str | None:
+    """The poisoning order :func:`set_poison` left in the bank's state (None: clean rows)."""
+    record = context.state.get(POISON_KEY)
+    return None if record is None else str(record["spec"])
+
+
 def read_exchange(request: Message, reply: Message, partition_id: int) -> TrainExchange:
     """Pair the global model of ``request`` with the model in the honest ``reply``.
 

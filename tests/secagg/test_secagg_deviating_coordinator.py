@@ -505,3 +505,26 @@ def test_a_request_cannot_make_the_bank_keep_its_declarations(monkeypatch) -> No
 
     reply = secagg_mod(request, context, handler)
     assert USED_KEY not in reply.content
+
+
+def test_a_poisoning_order_in_the_request_is_not_obeyed(embedded, tmp_path) -> None:
+    """The coordinator writes the simulation's poisoning key into every bank's train config.
+    Before, the train handler read that order from the request: a coordinator could make
+    honest banks flip their labels or train on a resample of its choosing. Now a malicious
+    bank's own attack mod leaves it in the bank's state, and a request cannot."""
+    import json
+
+    flip = json.dumps({"kind": "label_flip", "fraction": 1.0, "flip": "all"})
+    grads = []
+    for folder, extra in (("honest", {}), ("ordered", {"attack-poison": flip})):
+        fed = Coordinator(ExperimentConfig(), embedded, tmp_path / folder)
+        fed.agree_standardizer()
+        theta = np.zeros(len(fed.scaler.mean) + 1)  # type: ignore[union-attr]
+        config = fed.config(optimizer="newton", **{"server-round": 1}, **extra)
+        contents = {n: RecordDict({"arrays": model(theta), "config": config}) for n in fed.nodes}
+        sums, _ = fed.ask(
+            "train", contents, RANGE_FACTOR * fed.pos_weight * fed.count, **fed.chain_spec()
+        )
+        assert sums is not None
+        grads.append(sums[("arrays", "grad")])
+    np.testing.assert_array_equal(grads[0], grads[1])
