@@ -65,53 +65,36 @@ def _rng(message: Message, exchange: TrainExchange) -> np.random.Generator:
     return np.random.default_rng([seed, exchange.server_round, exchange.partition_id, 7919])
 
 
-def _retrainer(
-    call_next: ClientAppCallable, plain: Message, context: Context, before, pid: int
-) -> Callable[[Mapping[str, Any]], list[np.ndarray]]:
-    """``retrain(spec)``: the bank's handler again on rows poisoned by ``spec``, with the
-    bank's state rolled back to ``before`` around the call (accountants, pinning)."""
-
-    def retrain(poison: Mapping[str, Any]) -> list[np.ndarray]:
-        after = context.state
-        context.state = copy.deepcopy(before)
-        try:
-            set_poison(context, poison)
-            again = call_next(plain, context)
-        finally:
-            context.state = after
-        if again.has_error():
-            raise AttackError(f"attack: retraining failed: {again.error.reason}")
-        return read_exchange(plain, again, pid).honest_arrays
-
-    return retrain
-
-
-def _peer_trainer(
-    call_next: ClientAppCallable, plain: Message, context: Context, before
-) -> Callable[[int], list[np.ndarray]]:
-    """``peer_model(pid)``: the handler again as partition ``pid``, on that bank's rows, from
-    the attacking bank's state before this round (the federation's scaler) without its DP
-    plan, which is fixed to the attacker's own row count (the peer's noise is drawn afresh, so
-    the result is exact only without DP)."""
+def _trainer(
+    call_next: ClientAppCallable, plain: Message, context: Context, before: RecordDict
+) -> Callable[..., list[np.ndarray]]:
+    """``train(pid, poison=None)``: the ClientApp's handler again on the received model, as
+    partition ``pid`` (this bank's or a peer's rows) with its rows poisoned by ``poison``,
+    from a copy of this bank's state before the round, so that the extra training leaves no
+    trace in its accountants. A peer trains without this bank's DP plan, which is fixed to
+    this bank's row count (its noise is drawn afresh: exact only without DP)."""
     from strategies.dp.plan import STATE_KEY as DP_PLAN
 
-    def peer_model(pid: int) -> list[np.ndarray]:
+    own = int(context.node_config["partition-id"])
+
+    def train(pid: int, poison: Mapping[str, Any] | None = None) -> list[np.ndarray]:
         state = copy.deepcopy(before)
-        if DP_PLAN in state:
+        if pid != own and DP_PLAN in state:
             del state[DP_PLAN]
-        peer = Context(
+        again_context = Context(
             run_id=context.run_id,
             node_id=context.node_id,
             node_config={**context.node_config, "partition-id": int(pid)},
             state=state,
             run_config=context.run_config,
         )
-        again = call_next(plain, peer)
+        set_poison(again_context, poison)
+        again = call_next(plain, again_context)
         if again.has_error():
-            raise AttackError(f"attack: bank {pid}'s honest training failed: {again.error.reason}")
+            raise AttackError(f"attack: training again as bank {pid} failed: {again.error.reason}")
         return read_exchange(plain, again, int(pid)).honest_arrays
 
-    return peer_model
+    return train
 
 
 def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mod:
@@ -169,11 +152,11 @@ def attack_mod(attack: Attack, banks: Iterable[int], start_round: int = 1) -> Mo
             return reply
         try:
             exchange = read_exchange(plain, reply, int(pid))
-            retrain = _retrainer(call_next, plain, context, before, int(pid))
+            train = _trainer(call_next, plain, context, before)
             tools = BankTools(
-                retrain=retrain,
+                retrain=lambda spec: train(int(pid), spec),
                 rng=_rng(plain, exchange),
-                peer_model=_peer_trainer(call_next, plain, context, before),
+                peer_model=train,
             )
             attack.observe(exchange, tools)
             if not active:
