@@ -186,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+MATRIX_COLUMNS = ("defence", "attack", "seed", "status", "auc_drop")
+"""The columns of a threat-matrix ``runs.csv`` that ``--from-runs`` reads."""
 CONTROL_DROP = 0.05
 """The positive control: an attack drops FedAvg's AUC by at least this on every seed."""
 
@@ -198,6 +200,14 @@ def _table_from_runs(path: str, defence: str) -> int:
         runs = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         print(f"error: --from-runs {path}: {exc}", file=sys.stderr)
+        return 2
+    missing = sorted(set(MATRIX_COLUMNS) - set(runs.columns))
+    if missing:
+        print(
+            f"error: --from-runs {path}: not a threat-matrix runs.csv "
+            f"(missing columns: {', '.join(missing)})",
+            file=sys.stderr,
+        )
         return 2
     cells = runs[(runs["defence"] == defence) & (runs["status"] == "ok")]
     if cells.empty:

@@ -76,3 +76,16 @@ def test_a_failed_backdoor_run_leaves_the_matrix_report_standing():
     out = with_clean(runs).set_index("attack")
     assert math.isnan(out.loc["model_replacement", "success"])
     assert out.loc["backdoor", "success"] == 2 / 98
+
+
+def test_from_runs_of_a_file_that_is_no_matrix_is_one_line(tmp_path, capsys):
+    # Before: a CSV without the matrix's columns ended in a KeyError traceback, exit 1.
+    from simulations.studies.threat_controls import main
+
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    assert main(["--from-runs", str(tmp_path / "other.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: --from-runs {tmp_path / 'other.csv'}: not a threat-matrix runs.csv "
+        "(missing columns: attack, auc_drop, defence, seed, status)"
+    ]
